@@ -1,0 +1,43 @@
+# salvo — make targets. `make demo` shows salvo working; `make test` is what CI runs.
+GO       ?= go
+BIN      ?= bin/salvo
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+FUZZTIME ?= 5s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.PHONY: build test unit fuzz lint bench demo clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/salvo
+
+# The README's test command: vet, every test with the race detector, and a
+# short run of every fuzz target.
+test: build
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 12m ./...
+	$(MAKE) fuzz
+
+unit:
+	$(GO) test -race -count=1 -short ./...
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzTemplate$$' -fuzztime=$(FUZZTIME) ./commands/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTarget$$' -fuzztime=$(FUZZTIME) ./commands/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSpec$$' -fuzztime=$(FUZZTIME) ./commands/
+
+lint:
+	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# Long benchmarks, never run by CI.
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchtime=3x ./store/
+	$(BIN) bench
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,560 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/store"
+)
+
+// MasterConfig configures the Master actor.
+type MasterConfig struct {
+	// Store holds jobs, target chunks and results.
+	Store store.Store
+	// PersistInterval is how often a running job's counts are written.
+	PersistInterval time.Duration
+	// WriteQueue bounds the store writer's queue.
+	WriteQueue int
+	// MaxSweeps bounds how often a job whose workers all finished with
+	// targets still unstored is leased again before it fails.
+	MaxSweeps int
+	// Metrics, when set, receives job and result figures.
+	Metrics *Metrics
+	// Logger is the master's logger.
+	Logger *slog.Logger
+}
+
+// DefaultMasterConfig returns a master configuration with the documented defaults.
+func DefaultMasterConfig() MasterConfig {
+	return MasterConfig{
+		PersistInterval: time.Second,
+		WriteQueue:      256,
+		MaxSweeps:       3,
+		Logger:          slog.Default(),
+	}
+}
+
+// Master is the actor that owns the job queue: it schedules jobs on workers
+// within their capacity, leases target chunks, gathers result batches into
+// the store and acknowledges them, and tracks every job's progress.
+type Master struct {
+	cfg     MasterConfig
+	self    *actor.PID
+	writer  *writer
+	workers map[string]*workerInfo
+	jobs    map[string]*jobRun // jobs not yet terminal
+	queue   []string           // waiting jobs, FIFO
+	lease   int64              // last lease id
+	stopTick chan struct{}
+}
+
+type workerInfo struct {
+	name     string
+	pid      *actor.PID
+	capacity int
+	reserved int
+	running  map[string]bool
+}
+
+type jobRun struct {
+	job       *store.Job
+	spec      *commands.Spec
+	chunks    int
+	nextChunk int
+	requeue   []commands.IndexedTarget
+	leases    map[int64]*leaseInfo
+	workers   map[string]*jobWorker
+	stored    int
+	cancelled bool
+	sweeps    int
+	dirty     bool
+}
+
+type leaseInfo struct {
+	worker  string
+	targets []commands.IndexedTarget
+	done    bool // the worker sent every result of it
+}
+
+type jobWorker struct {
+	pid       *actor.PID
+	reserved  int
+	released  bool
+	finished  bool
+	load      JobLoad
+	responses int64
+}
+
+// NewMaster returns a Master.
+func NewMaster(cfg MasterConfig) *Master {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Master{cfg: cfg, workers: map[string]*workerInfo{}, jobs: map[string]*jobRun{}}
+}
+
+// Messages from the engine to the master.
+type (
+	// enqueueJob adds a stored job to the queue (submit and resume).
+	enqueueJob struct {
+		job  *store.Job
+		spec *commands.Spec
+	}
+	// statusQuery asks for a job's live status; the reply is *JobStatus or
+	// nil when the master does not run the job.
+	statusQuery struct{ id string }
+	// cancelJob stops leasing a job; the reply is cancelReply.
+	cancelJob   struct{ id string }
+	cancelReply struct {
+		status  *JobStatus
+		workers []*actor.PID // workers to send JobCancel to
+		found   bool
+	}
+	// persistTick writes running jobs' counts.
+	persistTick struct{}
+)
+
+// Receive implements actor.Actor.
+func (m *Master) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		m.self = ctx.Self()
+		m.writer = newWriter(m.cfg.Store, ctx.ActorSystem().Root, ctx.Self(), m.cfg.Logger, m.cfg.WriteQueue)
+		m.startTicker(ctx)
+	case *actor.Stopping:
+		if m.stopTick != nil {
+			close(m.stopTick)
+		}
+		for _, r := range m.jobs {
+			m.persist(r)
+		}
+		m.writer.close()
+	case *RegisterWorker:
+		m.workers[msg.Name] = &workerInfo{name: msg.Name, pid: msg.PID, capacity: msg.Capacity, running: map[string]bool{}}
+		m.cfg.Logger.Info("worker registered", "worker", msg.Name, "capacity", msg.Capacity)
+		m.schedule(ctx)
+	case *enqueueJob:
+		m.enqueue(ctx, msg)
+	case *statusQuery:
+		if r := m.jobs[msg.id]; r != nil {
+			ctx.Respond(m.status(r))
+		} else {
+			ctx.Respond((*JobStatus)(nil))
+		}
+	case *cancelJob:
+		ctx.Respond(m.cancel(ctx, msg.id))
+	case *LeaseRequest:
+		ctx.Respond(m.grant(ctx, msg))
+	case *ResultBatch:
+		if r := m.jobs[msg.JobID]; r == nil {
+			// The job ended (results arriving twice after it was gathered,
+			// or after a cancel): the store ignores duplicates, ack anyway.
+			ctx.Send(msg.From, &BatchAck{JobID: msg.JobID, LeaseID: msg.LeaseID, Seq: msg.Seq})
+			return
+		}
+		m.writer.ops <- writeResults{batch: msg}
+	case *batchStored:
+		m.stored(ctx, msg)
+	case *LeaseDone:
+		if r := m.jobs[msg.JobID]; r != nil {
+			if l := r.leases[msg.LeaseID]; l != nil {
+				l.done = true
+			}
+			m.checkFinished(ctx, r)
+		}
+	case *JobWorkerDone:
+		m.workerDone(ctx, msg)
+	case *WorkerLoad:
+		for id, jl := range msg.Jobs {
+			if r := m.jobs[id]; r != nil {
+				if jw := r.workers[msg.Worker]; jw != nil {
+					jw.load = jl
+				}
+			}
+		}
+	case *cancelFilled:
+		m.cancelFilled(ctx, msg)
+	case *persistTick:
+		for _, r := range m.jobs {
+			if r.dirty {
+				m.persist(r)
+			}
+		}
+	}
+}
+
+func (m *Master) startTicker(ctx actor.Context) {
+	stop := make(chan struct{})
+	m.stopTick = stop
+	self, root, interval := ctx.Self(), ctx.ActorSystem().Root, m.cfg.PersistInterval
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				root.Send(self, &persistTick{})
+			}
+		}
+	}()
+}
+
+// persist queues a write of the job's record.
+func (m *Master) persist(r *jobRun) {
+	j := *r.job
+	j.Counts = make(map[string]int, len(r.job.Counts))
+	for k, v := range r.job.Counts {
+		j.Counts[k] = v
+	}
+	r.dirty = false
+	m.writer.ops <- writeJob{job: j}
+}
+
+func (m *Master) setState(r *jobRun, state, reason string) {
+	if m.cfg.Metrics != nil {
+		m.cfg.Metrics.jobs.WithLabelValues(r.job.State).Dec()
+		m.cfg.Metrics.jobs.WithLabelValues(state).Inc()
+	}
+	r.job.State, r.job.Reason = state, reason
+	now := time.Now().UTC()
+	if state == store.JobProcessing && r.job.StartedAt.IsZero() {
+		r.job.StartedAt = now
+	}
+	if store.Terminal(state) {
+		r.job.FinishedAt = now
+	}
+	m.cfg.Logger.Info("job state", "job", r.job.ID, "state", state, "reason", reason,
+		"done", r.stored, "total", r.job.Total)
+	m.persist(r)
+}
+
+func (m *Master) enqueue(ctx actor.Context, msg *enqueueJob) {
+	if _, ok := m.jobs[msg.job.ID]; ok {
+		ctx.Respond(m.status(m.jobs[msg.job.ID]))
+		return
+	}
+	r := &jobRun{
+		job:     msg.job,
+		spec:    msg.spec,
+		leases:  map[int64]*leaseInfo{},
+		workers: map[string]*jobWorker{},
+	}
+	if r.job.Counts == nil {
+		r.job.Counts = map[string]int{}
+	}
+	for _, n := range r.job.Counts {
+		r.stored += n
+	}
+	n, err := m.cfg.Store.ChunkCount(context.Background(), r.job.ID)
+	if err != nil {
+		m.cfg.Logger.Error("cannot read job chunks", "job", r.job.ID, "err", err)
+	}
+	r.chunks = n
+	m.jobs[r.job.ID] = r
+	if m.cfg.Metrics != nil {
+		m.cfg.Metrics.jobs.WithLabelValues(r.job.State).Inc()
+	}
+	if r.job.State != store.JobWaiting {
+		m.setState(r, store.JobWaiting, "resumed after restart")
+	}
+	m.queue = append(m.queue, r.job.ID)
+	m.schedule(ctx)
+	if ctx.Sender() != nil {
+		ctx.Respond(m.status(r))
+	}
+}
+
+// schedule starts waiting jobs in FIFO order while the head fits.
+func (m *Master) schedule(ctx actor.Context) {
+	for len(m.queue) > 0 {
+		r := m.jobs[m.queue[0]]
+		if r == nil || r.job.State != store.JobWaiting || r.cancelled {
+			m.queue = m.queue[1:]
+			continue
+		}
+		if r.stored >= r.job.Total {
+			m.queue = m.queue[1:]
+			m.setState(r, store.JobProcessing, "")
+			m.finish(ctx, r)
+			continue
+		}
+		need := r.spec.MaxConcurrency
+		var eligible []*workerInfo
+		for _, w := range m.workers {
+			if w.capacity-w.reserved >= need {
+				eligible = append(eligible, w)
+			}
+		}
+		if len(eligible) == 0 {
+			reason := "waiting for a worker with free capacity"
+			if len(m.workers) == 0 {
+				reason = "waiting for a worker"
+			}
+			if r.job.Reason != reason {
+				r.job.Reason = reason
+				r.dirty = true
+			}
+			return // strict FIFO: nothing overtakes the head
+		}
+		// resource-aware: most free capacity first.
+		sort.Slice(eligible, func(i, j int) bool {
+			fi, fj := eligible[i].capacity-eligible[i].reserved, eligible[j].capacity-eligible[j].reserved
+			if fi != fj {
+				return fi > fj
+			}
+			return eligible[i].name < eligible[j].name
+		})
+		m.queue = m.queue[1:]
+		m.setState(r, store.JobProcessing, "")
+		for _, w := range eligible {
+			m.startOn(ctx, r, w)
+		}
+	}
+}
+
+func (m *Master) startOn(ctx actor.Context, r *jobRun, w *workerInfo) {
+	need := r.spec.MaxConcurrency
+	w.reserved += need
+	w.running[r.job.ID] = true
+	r.workers[w.name] = &jobWorker{pid: w.pid, reserved: need}
+	ctx.Send(w.pid, &JobStart{JobID: r.job.ID, Spec: r.spec, Master: ctx.Self()})
+}
+
+// release returns a job's reservation on a worker. It is idempotent.
+func (m *Master) release(r *jobRun, name string) {
+	jw := r.workers[name]
+	if jw == nil || jw.released {
+		return
+	}
+	jw.released = true
+	if w := m.workers[name]; w != nil {
+		w.reserved -= jw.reserved
+		delete(w.running, r.job.ID)
+	}
+}
+
+// grant answers a LeaseRequest with the next targets of a job that have no
+// stored result.
+func (m *Master) grant(ctx actor.Context, req *LeaseRequest) *LeaseGrant {
+	r := m.jobs[req.JobID]
+	if r == nil || r.cancelled || r.job.State != store.JobProcessing {
+		return &LeaseGrant{JobID: req.JobID, Last: true}
+	}
+	targets := r.requeue
+	r.requeue = nil
+	for len(targets) == 0 && r.nextChunk < r.chunks {
+		c := r.nextChunk
+		r.nextChunk++
+		var err error
+		targets, err = m.unstored(r.job.ID, c)
+		if err != nil {
+			m.cfg.Logger.Error("cannot read target chunk", "job", r.job.ID, "chunk", c, "err", err)
+			m.setState(r, store.JobFailed, "store: "+err.Error())
+			m.end(ctx, r)
+			return &LeaseGrant{JobID: req.JobID, Last: true}
+		}
+	}
+	if len(targets) == 0 {
+		return &LeaseGrant{JobID: req.JobID, Last: true}
+	}
+	m.lease++
+	r.leases[m.lease] = &leaseInfo{worker: req.Worker, targets: targets}
+	return &LeaseGrant{JobID: req.JobID, LeaseID: m.lease, Targets: targets}
+}
+
+// unstored reads chunk c of a job minus the targets already stored.
+func (m *Master) unstored(jobID string, c int) ([]commands.IndexedTarget, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	targets, err := m.cfg.Store.Chunk(ctx, jobID, c)
+	if err != nil || len(targets) == 0 {
+		return nil, err
+	}
+	stored, err := m.cfg.Store.StoredIndexes(ctx, jobID, targets[0].Index, targets[len(targets)-1].Index+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(stored) == 0 {
+		return targets, nil
+	}
+	out := targets[:0]
+	for _, t := range targets {
+		if !stored[t.Index] {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func (m *Master) stored(ctx actor.Context, msg *batchStored) {
+	b := msg.batch
+	r := m.jobs[b.JobID]
+	if msg.err != nil {
+		m.cfg.Logger.Error("cannot store results", "job", b.JobID, "results", len(b.Results), "err", msg.err)
+		if m.cfg.Metrics != nil {
+			m.cfg.Metrics.storeFailures.Inc()
+		}
+		if r != nil {
+			m.setState(r, store.JobFailed, "store: "+msg.err.Error())
+			m.end(ctx, r)
+		}
+		return
+	}
+	ctx.Send(b.From, &BatchAck{JobID: b.JobID, LeaseID: b.LeaseID, Seq: b.Seq})
+	if m.cfg.Metrics != nil {
+		m.cfg.Metrics.stored(msg.counts)
+	}
+	if r == nil {
+		return
+	}
+	for st, n := range msg.counts {
+		r.job.Counts[st] += n
+		r.stored += n
+	}
+	if jw := r.workers[b.Worker]; jw != nil {
+		jw.responses += int64(len(b.Results))
+	}
+	r.dirty = true
+	m.checkFinished(ctx, r)
+}
+
+// checkFinished moves a job on when every target has a stored result, or
+// when every target has been answered but not all answers are stored yet.
+func (m *Master) checkFinished(ctx actor.Context, r *jobRun) {
+	if r.cancelled {
+		return
+	}
+	if r.stored >= r.job.Total {
+		m.finish(ctx, r)
+		return
+	}
+	if r.job.State != store.JobProcessing || r.nextChunk < r.chunks || len(r.requeue) > 0 {
+		return
+	}
+	for _, l := range r.leases {
+		if !l.done {
+			return
+		}
+	}
+	m.setState(r, store.JobFinishedNotGathered, "")
+}
+
+func (m *Master) finish(ctx actor.Context, r *jobRun) {
+	m.setState(r, store.JobGathered, "")
+	m.end(ctx, r)
+}
+
+// end forgets a terminal job and frees its reservations.
+func (m *Master) end(ctx actor.Context, r *jobRun) {
+	for name := range r.workers {
+		m.release(r, name)
+	}
+	delete(m.jobs, r.job.ID)
+	m.schedule(ctx)
+}
+
+func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
+	r := m.jobs[msg.JobID]
+	if r == nil {
+		return
+	}
+	if jw := r.workers[msg.Worker]; jw != nil {
+		jw.finished = true
+	}
+	m.release(r, msg.Worker)
+	for _, jw := range r.workers {
+		if !jw.finished {
+			m.schedule(ctx)
+			return
+		}
+	}
+	// Every worker has finished its part.
+	if r.cancelled {
+		m.writer.ops <- fillCancelled{jobID: r.job.ID, protocol: r.spec.Protocol, worker: msg.Worker}
+		return
+	}
+	if r.stored >= r.job.Total {
+		m.finish(ctx, r)
+		return
+	}
+	// Targets are missing (abandoned batches): lease them again.
+	r.sweeps++
+	if r.sweeps > m.cfg.MaxSweeps {
+		m.setState(r, store.JobFailed, "targets left without a stored result after repeated sweeps")
+		m.end(ctx, r)
+		return
+	}
+	m.cfg.Logger.Warn("job has unstored targets after its workers finished; leasing them again",
+		"job", r.job.ID, "stored", r.stored, "total", r.job.Total, "sweep", r.sweeps)
+	r.nextChunk, r.leases, r.workers = 0, map[int64]*leaseInfo{}, map[string]*jobWorker{}
+	m.setState(r, store.JobWaiting, "sweeping unstored targets")
+	m.queue = append([]string{r.job.ID}, m.queue...)
+	m.schedule(ctx)
+}
+
+func (m *Master) cancel(ctx actor.Context, id string) *cancelReply {
+	r := m.jobs[id]
+	if r == nil {
+		return &cancelReply{}
+	}
+	reply := &cancelReply{found: true}
+	if !r.cancelled {
+		r.cancelled = true
+		r.requeue = nil
+		for _, jw := range r.workers {
+			if !jw.finished {
+				reply.workers = append(reply.workers, jw.pid)
+			}
+		}
+		if len(reply.workers) == 0 {
+			// Nothing runs (still waiting, or every worker is done): fill
+			// the remaining results now. The writer stores them after any
+			// batch already queued.
+			m.writer.ops <- fillCancelled{jobID: r.job.ID, protocol: r.spec.Protocol}
+		}
+		r.job.Reason = "cancel requested"
+		r.dirty = true
+	}
+	reply.status = m.status(r)
+	return reply
+}
+
+func (m *Master) cancelFilled(ctx actor.Context, msg *cancelFilled) {
+	r := m.jobs[msg.jobID]
+	if r == nil {
+		return
+	}
+	for st, n := range msg.counts {
+		r.job.Counts[st] += n
+		r.stored += n
+	}
+	if msg.err != nil {
+		m.cfg.Logger.Error("cannot store cancelled results", "job", r.job.ID, "err", msg.err)
+	}
+	m.setState(r, store.JobCancelled, "cancelled")
+	m.end(ctx, r)
+}
+
+func (m *Master) status(r *jobRun) *JobStatus {
+	s := StatusFromJob(r.job)
+	s.Done = r.stored
+	var started int64
+	for name, jw := range r.workers {
+		s.Workers[name] = WorkerStatus{
+			Requests: jw.load.Started, Responses: jw.responses,
+			Concurrency: jw.load.Concurrency, InFlight: jw.load.InFlight,
+		}
+		started += jw.load.Started
+	}
+	answered := int64(r.stored - r.job.Counts[commands.StateSkipped] - r.job.Counts[commands.StateCancelled])
+	s.Sent = max(started, answered)
+	s.Rate = jobRate(r.stored, r.job.StartedAt, r.job.FinishedAt)
+	return s
+}

@@ -1,0 +1,330 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"golang.org/x/time/rate"
+
+	"github.com/salvo-sh/salvo/commands"
+)
+
+// runnerConfig is what a runner needs from its worker.
+type runnerConfig struct {
+	jobID  string
+	spec   *commands.Spec
+	plan   *commands.Plan
+	worker WorkerConfig
+	system *actor.ActorSystem
+	self   *actor.PID // the worker actor
+	master *actor.PID
+}
+
+// item is one leased target waiting to run.
+type item struct {
+	target commands.IndexedTarget
+	lease  int64
+}
+
+// leased is one result with the lease it belongs to.
+type leased struct {
+	result commands.Result
+	lease  int64
+}
+
+// runner runs one job on one worker: a feeder pulls leases from the master,
+// maxConcurrency slot goroutines run targets, and a batcher sends results
+// back in acknowledged batches. Memory is bounded by the lease size, the
+// concurrency and the unacknowledged batches, never by the target count.
+type runner struct {
+	cfg     runnerConfig
+	maxConc int
+	limiter *rate.Limiter // nil when ratePerSecond is 0
+
+	queue   chan item
+	results chan leased
+	acks    chan *BatchAck
+
+	// runCtx is cancelled by cancel: it stops retries and backoffs.
+	runCtx    context.Context
+	runCancel context.CancelFunc
+	// stopCtx is cancelled by stop and cancel: no new lease, no new request.
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+
+	mu         sync.Mutex
+	stopped    bool
+	started    int64
+	inFlight   int
+	leaseSizes map[int64]int // lease → targets leased, until all its results are sent
+
+	wg       sync.WaitGroup // feeder and slots
+	finished chan struct{}  // closed when the batcher has finished
+}
+
+func newRunner(cfg runnerConfig) *runner {
+	maxConc := cfg.spec.MaxConcurrency
+	if maxConc <= 0 {
+		maxConc = 1
+	}
+	r := &runner{
+		cfg:        cfg,
+		maxConc:    maxConc,
+		queue:      make(chan item, leaseSize(cfg)),
+		results:    make(chan leased, cfg.worker.BatchSize),
+		acks:       make(chan *BatchAck, 2*cfg.worker.MaxUnacked+2),
+		leaseSizes: map[int64]int{},
+		finished:   make(chan struct{}),
+	}
+	if rps := cfg.spec.RatePerSecond; rps > 0 {
+		burst := int(rps)
+		if burst < 1 {
+			burst = 1
+		}
+		r.limiter = rate.NewLimiter(rate.Limit(rps), burst)
+	}
+	r.runCtx, r.runCancel = context.WithCancel(context.Background())
+	r.stopCtx, r.stopCancel = context.WithCancel(r.runCtx)
+	return r
+}
+
+func leaseSize(cfg runnerConfig) int {
+	n := 2 * cfg.spec.MaxConcurrency
+	if n < 1000 {
+		n = 1000
+	}
+	return n
+}
+
+// start launches the runner's goroutines.
+func (r *runner) start() {
+	r.wg.Add(1 + r.maxConc)
+	go r.feed()
+	for i := 0; i < r.maxConc; i++ {
+		go r.slot()
+	}
+	go func() {
+		r.wg.Wait()
+		close(r.results)
+	}()
+	go r.batch()
+}
+
+// stop stops leasing and starting requests; in-flight requests finish.
+func (r *runner) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	r.stopCancel()
+}
+
+// cancel is stop plus no more retries or backoff waits.
+func (r *runner) cancel() {
+	r.stop()
+	r.runCancel()
+}
+
+// ack routes a BatchAck to the batcher. It never blocks the worker actor.
+func (r *runner) ack(a *BatchAck) {
+	select {
+	case r.acks <- a:
+	default:
+		r.cfg.worker.Logger.Warn("dropping unexpected batch ack", "job", r.cfg.jobID, "seq", a.Seq)
+	}
+}
+
+// load returns the runner's live figures.
+func (r *runner) load() JobLoad {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return JobLoad{Started: r.started, InFlight: r.inFlight, Concurrency: r.maxConc}
+}
+
+// feed pulls leases from the master until the job has no more targets or
+// the runner stops.
+func (r *runner) feed() {
+	defer r.wg.Done()
+	defer close(r.queue)
+	root := r.cfg.system.Root
+	want := leaseSize(r.cfg)
+	for {
+		if r.stopCtx.Err() != nil {
+			return
+		}
+		res, err := root.RequestFuture(r.cfg.master, &LeaseRequest{
+			JobID: r.cfg.jobID, Worker: r.cfg.worker.Name, Want: want,
+		}, r.cfg.worker.LeaseTimeout).Result()
+		if err != nil {
+			r.cfg.worker.Logger.Warn("lease request failed", "job", r.cfg.jobID, "err", err)
+			return
+		}
+		g, ok := res.(*LeaseGrant)
+		if !ok {
+			r.cfg.worker.Logger.Error("unexpected lease reply", "job", r.cfg.jobID)
+			return
+		}
+		if len(g.Targets) > 0 {
+			r.mu.Lock()
+			r.leaseSizes[g.LeaseID] = len(g.Targets)
+			r.mu.Unlock()
+		}
+		for _, t := range g.Targets {
+			select {
+			case r.queue <- item{target: t, lease: g.LeaseID}:
+			case <-r.stopCtx.Done():
+				return
+			}
+		}
+		if g.Last {
+			return
+		}
+	}
+}
+
+// slot runs targets one at a time.
+func (r *runner) slot() {
+	defer r.wg.Done()
+	for {
+		var it item
+		var ok bool
+		select {
+		case it, ok = <-r.queue:
+			if !ok {
+				return
+			}
+		case <-r.stopCtx.Done():
+			return
+		}
+		if r.limiter != nil {
+			if err := r.limiter.Wait(r.stopCtx); err != nil {
+				return
+			}
+		}
+		// The gate: once stop returns, no request starts.
+		r.mu.Lock()
+		if r.stopped {
+			r.mu.Unlock()
+			return
+		}
+		r.started++
+		r.inFlight++
+		r.mu.Unlock()
+		m := r.cfg.worker.Metrics
+		if m != nil {
+			m.inFlight.Inc()
+		}
+
+		res := r.cfg.plan.Run(r.runCtx, it.target)
+		res.Worker = r.cfg.worker.Name
+		if m != nil {
+			m.inFlight.Dec()
+			m.observeResult(&res)
+		}
+
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+		r.results <- leased{result: res, lease: it.lease}
+	}
+}
+
+// batch groups results per lease into batches, sends them to the master and
+// keeps at most MaxUnacked batches unacknowledged.
+func (r *runner) batch() {
+	defer func() {
+		close(r.finished)
+		r.cfg.system.Root.Send(r.cfg.self, &runnerDone{jobID: r.cfg.jobID, r: r})
+	}()
+	wc := r.cfg.worker
+	root := r.cfg.system.Root
+	pending := map[int64][]commands.Result{}
+	pendingBytes := map[int64]int{}
+	sent := map[int64]int{}          // lease → results sent
+	unacked := map[int64]time.Time{} // seq → sent at
+	var seq int64
+
+	handleAck := func(a *BatchAck) { delete(unacked, a.Seq) }
+	// waitRoom blocks until fewer than limit batches are unacknowledged;
+	// a batch unacknowledged for AckTimeout is abandoned.
+	waitRoom := func(limit int) {
+		for len(unacked) >= limit && len(unacked) > 0 {
+			oldest := time.Time{}
+			for _, at := range unacked {
+				if oldest.IsZero() || at.Before(oldest) {
+					oldest = at
+				}
+			}
+			wait := time.Until(oldest.Add(wc.AckTimeout))
+			if wait <= 0 {
+				for s, at := range unacked {
+					if at.Equal(oldest) {
+						wc.Logger.Warn("batch not acknowledged, abandoning it", "job", r.cfg.jobID, "seq", s)
+						delete(unacked, s)
+					}
+				}
+				continue
+			}
+			t := time.NewTimer(wait)
+			select {
+			case a := <-r.acks:
+				handleAck(a)
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	flush := func(lease int64) {
+		rs := pending[lease]
+		if len(rs) == 0 {
+			return
+		}
+		waitRoom(wc.MaxUnacked)
+		seq++
+		unacked[seq] = time.Now()
+		root.Send(r.cfg.master, &ResultBatch{
+			JobID: r.cfg.jobID, Worker: wc.Name, LeaseID: lease, Seq: seq, Results: rs, From: r.cfg.self,
+		})
+		delete(pending, lease)
+		delete(pendingBytes, lease)
+		sent[lease] += len(rs)
+		r.mu.Lock()
+		size, ok := r.leaseSizes[lease]
+		if ok && sent[lease] >= size {
+			delete(r.leaseSizes, lease)
+		}
+		r.mu.Unlock()
+		if ok && sent[lease] >= size {
+			delete(sent, lease)
+			root.Send(r.cfg.master, &LeaseDone{JobID: r.cfg.jobID, Worker: wc.Name, LeaseID: lease})
+		}
+	}
+	flushAll := func() {
+		for lease := range pending {
+			flush(lease)
+		}
+	}
+
+	tick := time.NewTicker(wc.BatchInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case lr, ok := <-r.results:
+			if !ok {
+				flushAll()
+				waitRoom(1) // every batch acknowledged (or abandoned)
+				return
+			}
+			pending[lr.lease] = append(pending[lr.lease], lr.result)
+			pendingBytes[lr.lease] += len(lr.result.Body) + len(lr.result.Stderr)
+			if len(pending[lr.lease]) >= wc.BatchSize || pendingBytes[lr.lease] >= wc.BatchBytes {
+				flush(lr.lease)
+			}
+		case <-tick.C:
+			flushAll()
+		case a := <-r.acks:
+			handleAck(a)
+		}
+	}
+}

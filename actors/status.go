@@ -1,0 +1,96 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/store"
+)
+
+// JobStatus is a job's status and progress (DESIGN.md §2.3, §4.2).
+type JobStatus struct {
+	ID       string         `json:"id"`
+	Name     string         `json:"name"`
+	State    string         `json:"state"`
+	Reason   string         `json:"reason,omitempty"`
+	Protocol string         `json:"protocol"`
+	Total    int            `json:"total"`
+	Sent     int64          `json:"sent"`
+	Done     int            `json:"done"`
+	Counts   map[string]int `json:"counts"`
+	// Workers holds per-worker figures, keyed by worker node name.
+	Workers        map[string]WorkerStatus `json:"workers"`
+	MaxConcurrency int                     `json:"maxConcurrency"`
+	CreatedAt      time.Time               `json:"createdAt"`
+	StartedAt      *time.Time              `json:"startedAt,omitempty"`
+	FinishedAt     *time.Time              `json:"finishedAt,omitempty"`
+	// Rate is targets stored per second since the job started.
+	Rate float64 `json:"rate"`
+}
+
+// WorkerStatus is one worker's share of a job.
+type WorkerStatus struct {
+	Requests    int64 `json:"requests"`
+	Responses   int64 `json:"responses"`
+	Concurrency int   `json:"concurrency"`
+	InFlight    int   `json:"inFlight"`
+}
+
+// Terminal reports whether the job will not change again.
+func (s *JobStatus) Terminal() bool { return store.Terminal(s.State) }
+
+// StatusFromJob builds the status of a job that is not running from its stored record.
+func StatusFromJob(j *store.Job) *JobStatus {
+	s := &JobStatus{
+		ID:        j.ID,
+		Name:      j.Name,
+		State:     j.State,
+		Reason:    j.Reason,
+		Total:     j.Total,
+		Counts:    fullCounts(j.Counts),
+		Workers:   map[string]WorkerStatus{},
+		CreatedAt: j.CreatedAt,
+	}
+	if j.Spec != nil {
+		s.Protocol = j.Spec.Protocol
+		s.MaxConcurrency = j.Spec.MaxConcurrency
+	}
+	for _, n := range s.Counts {
+		s.Done += n
+	}
+	s.Sent = int64(s.Done - s.Counts[commands.StateSkipped] - s.Counts[commands.StateCancelled])
+	if !j.StartedAt.IsZero() {
+		t := j.StartedAt
+		s.StartedAt = &t
+	}
+	if !j.FinishedAt.IsZero() {
+		t := j.FinishedAt
+		s.FinishedAt = &t
+	}
+	s.Rate = jobRate(s.Done, j.StartedAt, j.FinishedAt)
+	return s
+}
+
+// fullCounts returns counts with every result state present.
+func fullCounts(c map[string]int) map[string]int {
+	out := make(map[string]int, len(commands.ResultStates))
+	for _, st := range commands.ResultStates {
+		out[st] = c[st]
+	}
+	return out
+}
+
+func jobRate(done int, started, finished time.Time) float64 {
+	if started.IsZero() || done == 0 {
+		return 0
+	}
+	end := finished
+	if end.IsZero() {
+		end = time.Now()
+	}
+	d := end.Sub(started).Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return float64(done) / d
+}

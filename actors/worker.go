@@ -1,0 +1,206 @@
+package actors
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/salvo-sh/salvo/commands"
+)
+
+// WorkerConfig configures a Worker actor.
+type WorkerConfig struct {
+	// Name is the worker's node name; results carry it.
+	Name string
+	// Capacity is the most concurrent requests this worker runs over all jobs.
+	Capacity int
+	// BatchSize is the most results in one ResultBatch.
+	BatchSize int
+	// BatchBytes flushes a batch early once its bodies reach this size.
+	BatchBytes int
+	// BatchInterval flushes a non-empty batch at least this often.
+	BatchInterval time.Duration
+	// MaxUnacked is how many batches a job may have unacknowledged on this
+	// worker before it stops sending (the backpressure bound).
+	MaxUnacked int
+	// LeaseTimeout bounds a LeaseRequest round trip.
+	LeaseTimeout time.Duration
+	// AckTimeout bounds the wait for the acknowledgement of a batch; a batch
+	// not acknowledged by then is abandoned (its targets run again elsewhere
+	// or after a restart).
+	AckTimeout time.Duration
+	// LoadInterval is how often the worker reports its load.
+	LoadInterval time.Duration
+	// HTTP configures the shared HTTP executor.
+	HTTP commands.HTTPConfig
+	// Metrics receives per-request figures; nil disables them.
+	Metrics *Metrics
+	// Logger is the worker's logger.
+	Logger *slog.Logger
+}
+
+// DefaultWorkerConfig returns a worker configuration with the documented defaults.
+func DefaultWorkerConfig() WorkerConfig {
+	return WorkerConfig{
+		Name:          "local",
+		Capacity:      2500,
+		BatchSize:     500,
+		BatchBytes:    4 << 20,
+		BatchInterval: 100 * time.Millisecond,
+		MaxUnacked:    8,
+		LeaseTimeout:  30 * time.Second,
+		AckTimeout:    60 * time.Second,
+		LoadInterval:  500 * time.Millisecond,
+		HTTP:          commands.DefaultHTTPConfig(),
+		Logger:        slog.Default(),
+	}
+}
+
+// Worker is the actor that runs leased targets. It owns one runner per job.
+type Worker struct {
+	cfg     WorkerConfig
+	exec    *commands.HTTPExecutor
+	master  *actor.PID
+	runners map[string]*runner
+	stopTick chan struct{}
+}
+
+// NewWorker returns a Worker that registers with master when it starts.
+func NewWorker(cfg WorkerConfig, master *actor.PID) *Worker {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Worker{cfg: cfg, master: master, runners: map[string]*runner{}}
+}
+
+// runnerDone is sent by a runner to its worker when it has finished.
+type runnerDone struct {
+	jobID string
+	r     *runner
+}
+
+// loadTick asks the worker to report its load.
+type loadTick struct{}
+
+// Receive implements actor.Actor.
+func (w *Worker) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		w.exec = commands.NewHTTPExecutor(w.cfg.HTTP)
+		ctx.Send(w.master, &RegisterWorker{Name: w.cfg.Name, PID: ctx.Self(), Capacity: w.cfg.Capacity})
+		w.startTicker(ctx)
+	case *JobStart:
+		w.start(ctx, m)
+	case *BatchAck:
+		if r := w.runners[m.JobID]; r != nil {
+			r.ack(m)
+		}
+	case *JobCancel:
+		if r := w.runners[m.JobID]; r != nil {
+			r.cancel()
+		}
+		ctx.Respond(&JobCancelled{JobID: m.JobID})
+	case *runnerDone:
+		if w.runners[m.jobID] == m.r {
+			delete(w.runners, m.jobID)
+		}
+		ctx.Send(w.master, &JobWorkerDone{JobID: m.jobID, Worker: w.cfg.Name})
+		w.reportLoad(ctx)
+	case *loadTick:
+		w.reportLoad(ctx)
+	case *drainWorker:
+		// Stop leasing and starting requests; in-flight requests finish
+		// within their timeouts and their batches are flushed. The caller
+		// waits on the returned channels outside this actor, so that
+		// acknowledgements keep arriving meanwhile.
+		done := make([]<-chan struct{}, 0, len(w.runners))
+		for _, r := range w.runners {
+			r.stop()
+			done = append(done, r.finished)
+		}
+		ctx.Respond(&drained{done: done})
+	case *actor.Stopping:
+		if w.stopTick != nil {
+			close(w.stopTick)
+			w.stopTick = nil
+		}
+		for _, r := range w.runners {
+			r.stop()
+		}
+		if w.exec != nil {
+			w.exec.Close()
+		}
+	}
+}
+
+// drainWorker asks a worker to stop every runner (engine → worker); the
+// worker answers with drained.
+type drainWorker struct{}
+
+// drained holds channels closed when each stopped runner has finished.
+type drained struct {
+	done []<-chan struct{}
+}
+
+func (w *Worker) start(ctx actor.Context, m *JobStart) {
+	if _, ok := w.runners[m.JobID]; ok {
+		return // already running: a duplicate start changes nothing
+	}
+	plan, err := commands.NewPlan(m.Spec, w.exec)
+	if err != nil {
+		// The master validated the spec; this is a bug or a version skew.
+		w.cfg.Logger.Error("cannot run job", "job", m.JobID, "err", err)
+		ctx.Send(w.master, &JobWorkerDone{JobID: m.JobID, Worker: w.cfg.Name})
+		return
+	}
+	r := newRunner(runnerConfig{
+		jobID:   m.JobID,
+		spec:    m.Spec,
+		plan:    plan,
+		worker:  w.cfg,
+		system:  ctx.ActorSystem(),
+		self:    ctx.Self(),
+		master:  m.Master,
+	})
+	w.runners[m.JobID] = r
+	r.start()
+}
+
+func (w *Worker) startTicker(ctx actor.Context) {
+	if w.cfg.LoadInterval <= 0 {
+		return
+	}
+	stop := make(chan struct{})
+	w.stopTick = stop
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	interval := w.cfg.LoadInterval
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				root.Send(self, &loadTick{})
+			}
+		}
+	}()
+}
+
+func (w *Worker) reportLoad(ctx actor.Context) {
+	load := &WorkerLoad{
+		Worker:      w.cfg.Name,
+		Capacity:    w.cfg.Capacity,
+		RunningJobs: len(w.runners),
+		Jobs:        make(map[string]JobLoad, len(w.runners)),
+	}
+	for id, r := range w.runners {
+		jl := r.load()
+		load.Jobs[id] = jl
+		load.InFlight += jl.InFlight
+		load.Reserved += r.maxConc
+	}
+	ctx.Send(w.master, load)
+}

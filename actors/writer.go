@@ -1,0 +1,160 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/store"
+)
+
+// writer is the master's single store writer: result batches, job updates
+// and the cancelled-result fill of a cancelled job go through it in order,
+// so that a job's final state is written after its last result. It reports
+// back to the master with messages.
+type writer struct {
+	st     store.Store
+	ops    chan any
+	master *actor.PID
+	root   *actor.RootContext
+	logger *slog.Logger
+	done   chan struct{}
+}
+
+// Writer operations and their replies to the master.
+type (
+	writeResults struct{ batch *ResultBatch }
+	writeJob     struct{ job store.Job }
+	// fillCancelled stores a cancelled result for every target of a job
+	// that has none.
+	fillCancelled struct {
+		jobID    string
+		protocol string
+		worker   string
+	}
+
+	batchStored struct {
+		batch  *ResultBatch
+		counts map[string]int
+		err    error
+	}
+	cancelFilled struct {
+		jobID  string
+		counts map[string]int
+		err    error
+	}
+)
+
+func newWriter(st store.Store, root *actor.RootContext, master *actor.PID, logger *slog.Logger, queue int) *writer {
+	w := &writer{st: st, ops: make(chan any, queue), master: master, root: root, logger: logger, done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// close stops accepting operations and waits until every queued one is written.
+func (w *writer) close() {
+	close(w.ops)
+	<-w.done
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	for op := range w.ops {
+		switch o := op.(type) {
+		case writeResults:
+			counts, err := w.putResults(o.batch.JobID, o.batch.Results)
+			w.root.Send(w.master, &batchStored{batch: o.batch, counts: counts, err: err})
+		case writeJob:
+			if err := w.retry(func(ctx context.Context) error { return w.st.UpdateJob(ctx, &o.job) }); err != nil {
+				w.logger.Error("cannot store job state", "job", o.job.ID, "state", o.job.State, "err", err)
+			}
+		case fillCancelled:
+			counts, err := w.fillCancelled(o)
+			w.root.Send(w.master, &cancelFilled{jobID: o.jobID, counts: counts, err: err})
+		}
+	}
+}
+
+// retry runs a store call up to three times, each bounded by a timeout.
+func (w *writer) retry(f func(ctx context.Context) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = f(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (w *writer) putResults(jobID string, rs []commands.Result) (map[string]int, error) {
+	var counts map[string]int
+	err := w.retry(func(ctx context.Context) error {
+		var err error
+		counts, err = w.st.PutResults(ctx, jobID, rs)
+		return err
+	})
+	return counts, err
+}
+
+func (w *writer) fillCancelled(o fillCancelled) (map[string]int, error) {
+	jobID := o.jobID
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	n, err := w.st.ChunkCount(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	total := map[string]int{}
+	now := time.Now().UTC()
+	for c := 0; c < n; c++ {
+		targets, err := w.st.Chunk(ctx, jobID, c)
+		if err != nil {
+			return total, err
+		}
+		if len(targets) == 0 {
+			continue
+		}
+		stored, err := w.st.StoredIndexes(ctx, jobID, targets[0].Index, targets[len(targets)-1].Index+1)
+		if err != nil {
+			return total, err
+		}
+		var rs []commands.Result
+		for _, t := range targets {
+			if stored[t.Index] {
+				continue
+			}
+			rs = append(rs, cancelledResult(t, o.protocol, o.worker, now))
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		counts, err := w.putResults(jobID, rs)
+		if err != nil {
+			return total, err
+		}
+		for k, v := range counts {
+			total[k] += v
+		}
+	}
+	return total, nil
+}
+
+func cancelledResult(t commands.IndexedTarget, protocol, worker string, now time.Time) commands.Result {
+	host := t.Target.Host
+	if pt, err := commands.ParseTarget(t.Target.Host, protocol); err == nil {
+		host = pt.Host
+	}
+	return commands.Result{
+		Index: t.Index, Host: host, Target: t.Target.Host, State: commands.StateCancelled,
+		Value: commands.StateCancelled, Worker: worker, StartedAt: now, FinishedAt: now,
+	}
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/salvo-sh/salvo/fleet"
+)
+
+// runFleet implements `salvo fleet`: it serves a simulated fleet of hosts on
+// 127.0.0.0/8 until SIGINT or SIGTERM, or with --targets prints target
+// addresses and exits.
+func runFleet(args []string, stdout, stderr io.Writer) error {
+	def := fleet.DefaultConfig()
+	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: salvo fleet [flags]\n\n"+
+			"Simulates --hosts HTTP hosts: host i answers on 127.1.0.0+i at the --listen port\n"+
+			"with \"host=<ip> version=<v>\". Flags:\n")
+		fs.PrintDefaults()
+	}
+	var (
+		listen      = fs.String("listen", "0.0.0.0:8081", "listen address; 0.0.0.0 answers every 127.x.y.z")
+		hosts       = fs.Int("hosts", def.Hosts, "number of simulated hosts (127.1.0.0 onwards)")
+		bodyBytes   = fs.Int("body-bytes", 0, "pad each body with 'x' to at least this many bytes")
+		latency     = fs.String("latency", "0ms-0ms", `per-host latency range "min-max" or a single duration`)
+		errorRate   = fs.Float64("error-rate", 0, "share of hosts answering 500")
+		slowRate    = fs.Float64("slow-rate", 0, "share of hosts adding --slow-latency")
+		slowLatency = fs.Duration("slow-latency", time.Second, "extra latency of slow hosts")
+		statusCodes = fs.String("status-codes", "", `shares of hosts answering other codes, e.g. "503:0.01,404:0.02"`)
+		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		targets     = fs.Int("targets", 0, "print this many target addresses (ip:port) and exit")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("fleet: unexpected arguments %q", fs.Args())
+	}
+
+	if *targets > 0 {
+		return printTargets(stdout, *listen, *targets)
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("fleet: --log-level: %w", err)
+	}
+	cfg := def
+	cfg.Listen = *listen
+	cfg.Hosts = *hosts
+	cfg.BodyBytes = *bodyBytes
+	cfg.ErrorRate = *errorRate
+	cfg.SlowRate = *slowRate
+	cfg.SlowLatency = *slowLatency
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var err error
+	if cfg.LatencyMin, cfg.LatencyMax, err = fleet.ParseLatency(*latency); err != nil {
+		return fmt.Errorf("fleet: --latency: %w", err)
+	}
+	if cfg.StatusCodes, err = fleet.ParseStatusCodes(*statusCodes); err != nil {
+		return fmt.Errorf("fleet: --status-codes: %w", err)
+	}
+
+	f, err := fleet.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := f.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	stop()
+	return f.Close()
+}
+
+// printTargets writes n target addresses on the port of listen, one a line.
+func printTargets(w io.Writer, listen string, n int) error {
+	_, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("fleet: --listen %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return fmt.Errorf("fleet: --targets needs a fixed port in --listen, got %q", listen)
+	}
+	if n > fleet.MaxHosts {
+		return fmt.Errorf("fleet: --targets %d exceeds %d hosts", n, fleet.MaxHosts)
+	}
+	bw := bufio.NewWriter(w)
+	for i := range n {
+		bw.WriteString(fleet.Target(i, port))
+		bw.WriteByte('\n')
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("fleet: write targets: %w", err)
+	}
+	return nil
+}

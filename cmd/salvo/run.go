@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/salvo-sh/salvo/internal/cli"
+)
+
+// headerFlags collects repeated --header values.
+type headerFlags []string
+
+func (h *headerFlags) String() string { return strings.Join(*h, ", ") }
+
+func (h *headerFlags) Set(v string) error {
+	*h = append(*h, v)
+	return nil
+}
+
+const runUsage = `usage: salvo run (--spec FILE | --targets-file FILE [request flags]) [flags]
+
+Submit a job to a salvo server, show its progress on stderr and print the
+outcome on stdout. FILE may be "-" for standard input.
+
+Exit status:
+  0  every target ok (any HTTP status), skipped or cancelled; or --detach
+  1  at least one target failed, error or timeout
+  2  usage error, or the server refused the job
+  3  the job was cancelled or failed, or interrupted (Ctrl-C cancels the job)
+  4  the server is unreachable or failing
+
+Flags:
+`
+
+// runRun is `salvo run`: flags in, cli.Run called. SIGINT or SIGTERM while
+// the job runs cancels it on the server.
+func runRun(args []string, stdout, stderr io.Writer) int {
+	var opts cli.RunOptions
+	var headers headerFlags
+	server := os.Getenv("SALVO_SERVER")
+	if server == "" {
+		server = cli.DefaultServer
+	}
+
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, runUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&opts.Server, "server", server, "server base URL (env SALVO_SERVER)")
+	fs.StringVar(&opts.SpecFile, "spec", "", "JSON job spec `file` (- = stdin)")
+	fs.StringVar(&opts.TargetsFile, "targets-file", "", "`file` of targets, one per line, # comments (- = stdin)")
+	fs.StringVar(&opts.Name, "name", "", "job name")
+	fs.StringVar(&opts.Path, "path", "", "request path, may use $HOST, $PORT, $INDEX")
+	fs.StringVar(&opts.Method, "method", "", "HTTP method (default GET)")
+	fs.StringVar(&opts.Body, "body", "", "request body")
+	fs.Var(&headers, "header", "request header `Key:Value` (repeatable)")
+	fs.StringVar(&opts.Scheme, "scheme", "", "http or https (default http)")
+	fs.StringVar(&opts.Port, "port", "", "target port (default 80)")
+	fs.IntVar(&opts.Concurrency, "concurrency", 0, "requests in flight per worker (maxConcurrency)")
+	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 0, "connect timeout (default 3s)")
+	fs.DurationVar(&opts.Timeout, "timeout", 0, "request timeout (default 15s)")
+	fs.IntVar(&opts.Retries, "retries", 0, "retries of a connect error or timeout")
+	fs.StringVar(&opts.Regex, "regex", "", "aggregation regex: group 1 of the body is the value")
+	fs.BoolVar(&opts.Insecure, "insecure", false, "skip TLS verification of targets")
+	fs.StringVar(&opts.By, "by", cli.ByValue, "summary aggregation: value, status, errorClass or body")
+	fs.StringVar(&opts.Output, "output", cli.OutputTable, "table, json (status + aggregate) or ndjson (every result)")
+	fs.BoolVar(&opts.NoProgress, "no-progress", false, "do not show progress")
+	fs.BoolVar(&opts.Detach, "detach", false, "print the job id and exit without waiting")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cli.ExitOK
+		}
+		return cli.ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "salvo run: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return cli.ExitUsage
+	}
+	opts.Headers = headers
+	opts.Stdin = os.Stdin
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return cli.Run(ctx, opts, stdout, stderr)
+}

@@ -1,0 +1,151 @@
+package commands
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Phases of an HTTP exchange, carried by *ExchangeError.
+const (
+	PhaseDial      = "dial"
+	PhaseTLS       = "tls handshake"
+	PhaseWrite     = "write request"
+	PhaseRead      = "read response"
+	PhaseReadBody  = "read body"
+	PhaseTransport = "transport"
+)
+
+// ExchangeError is an HTTP executor error with the phase it happened in.
+type ExchangeError struct {
+	Phase string
+	Err   error
+}
+
+func (e *ExchangeError) Error() string { return e.Phase + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *ExchangeError) Unwrap() error { return e.Err }
+
+// Classify maps an execution error to an error class (DESIGN.md §2.2): it
+// knows fasthttp's errors, net and DNS errors, syscall errnos, TLS and x509
+// errors, and the phase of an *ExchangeError. It returns "" for nil.
+func Classify(err error) string {
+	if err == nil {
+		return ""
+	}
+	var phase string
+	var xe *ExchangeError
+	if errors.As(err, &xe) {
+		phase = xe.Phase
+	}
+	if c := classifyCause(err, phase); c != "" {
+		return c
+	}
+	switch phase {
+	case PhaseDial:
+		return ClassConnectRefused
+	case PhaseTLS:
+		return ClassTLS
+	case PhaseRead, PhaseReadBody:
+		return ClassProtocol
+	}
+	return ClassOther
+}
+
+// classifyCause recognises the error itself; "" when it does not know it.
+func classifyCause(err error, phase string) string {
+	var dnsErr *net.DNSError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var certInvalid x509.CertificateInvalidError
+	var verifyErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	var alertErr tls.AlertError
+	var smallBuf *fasthttp.ErrSmallBuffer
+	var brokenChunk fasthttp.ErrBrokenChunk
+	switch {
+	case errors.Is(err, fasthttp.ErrDialTimeout):
+		return ClassConnectTimeout
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		// No connection could be had in time: a local connect failure.
+		return ClassConnectTimeout
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return ClassTooLarge
+	case errors.As(err, &dnsErr), isNoDNSEntries(err):
+		return ClassDNS
+	case errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &certInvalid),
+		errors.As(err, &verifyErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
+		return ClassTLS
+	case errors.Is(err, fasthttp.ErrTLSHandshakeTimeout):
+		return ClassTimeout
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTDOWN):
+		return ClassConnectRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, fasthttp.ErrConnectionClosed):
+		return ClassReset
+	case errors.Is(err, syscall.ETIMEDOUT):
+		if phase == PhaseDial {
+			return ClassConnectTimeout
+		}
+		return ClassTimeout
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		// The peer closed the connection before a complete response.
+		return ClassReset
+	case errors.As(err, &smallBuf), errors.As(err, &brokenChunk):
+		return ClassProtocol
+	}
+	if isTimeout(err) {
+		if phase == PhaseDial {
+			return ClassConnectTimeout
+		}
+		return ClassTimeout
+	}
+	if phase == "" && strings.Contains(err.Error(), "error when reading response headers") {
+		return ClassProtocol
+	}
+	return ""
+}
+
+// isTimeout reports a deadline or timeout error.
+func isTimeout(err error) bool {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
+
+// isNoDNSEntries recognises fasthttp's unexported "no DNS entries" error.
+func isNoDNSEntries(err error) bool {
+	return strings.Contains(err.Error(), "couldn't find dns entries")
+}
+
+// Retryable reports whether an error class is worth another attempt:
+// connect errors, resets and timeouts.
+func Retryable(class string) bool {
+	switch class {
+	case ClassConnectRefused, ClassConnectTimeout, ClassTimeout, ClassReset:
+		return true
+	}
+	return false
+}
+
+// StateForClass returns the result state of an attempt that failed with
+// class: timeout for the timeout classes, error otherwise.
+func StateForClass(class string) string {
+	if class == ClassTimeout || class == ClassConnectTimeout {
+		return StateTimeout
+	}
+	return StateError
+}

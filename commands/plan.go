@@ -1,0 +1,487 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Built-in template variables.
+const (
+	VarHost  = "HOST"
+	VarPort  = "PORT"
+	VarIndex = "INDEX"
+)
+
+// NA is the variable value that marks a target to skip, and the value of
+// a response the aggregation regex does not match.
+const NA = "NA"
+
+// maxBackoff caps the doubling retry backoff.
+const maxBackoff = 10 * time.Second
+
+// errSSHNotImplemented is the result error of SSH jobs until the SSH
+// executor exists.
+var errSSHNotImplemented = errors.New("ssh executor not implemented yet")
+
+// Plan is a job spec compiled for execution: parsed templates, compiled
+// regex, resolved defaults. Run is safe for concurrent use.
+type Plan struct {
+	spec     *Spec
+	exec     *HTTPExecutor
+	protocol string
+
+	method   string
+	scheme   string
+	port     int       // the job's port when static
+	portTmpl *Template // the job's port when it is a template
+	path     *Template
+	headers  []headerTemplate
+	body     *Template
+	bodyRaw  []byte // the body when static
+	sshCmd   *Template
+	re       *regexp.Regexp
+
+	connect     time.Duration
+	timeout     time.Duration
+	maxBody     int
+	insecure    bool
+	retries     int
+	backoff     time.Duration
+	canRetry    bool
+	usedVars    []string // user variables referenced by any template
+	usesBuiltin bool
+
+	bufs sync.Pool // *[]byte scratch for expansions
+}
+
+type headerTemplate struct {
+	name string
+	tmpl *Template
+}
+
+// Idempotent reports whether an HTTP method may be retried without
+// http.retryNonIdempotent.
+func Idempotent(method string) bool {
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE":
+		return true
+	}
+	return false
+}
+
+// NewPlan compiles a spec that has passed Normalize. h executes HTTP jobs
+// and may be nil for SSH jobs. The plan keeps s; the caller must not change
+// it afterwards.
+func NewPlan(s *Spec, h *HTTPExecutor) (*Plan, error) {
+	if s == nil {
+		return nil, errors.New("new plan: nil spec")
+	}
+	p := &Plan{
+		spec:     s,
+		exec:     h,
+		protocol: s.Protocol,
+		connect:  s.Timeouts.Connect.Std(),
+		timeout:  s.Timeouts.Request.Std(),
+		maxBody:  s.MaxBodyBytes,
+		retries:  max(s.Retries.Max, 0),
+		backoff:  s.Retries.Backoff.Std(),
+	}
+	if p.protocol == "" {
+		p.protocol = ProtocolHTTP
+	}
+	if p.connect <= 0 {
+		p.connect = DefaultConnectTimeout
+	}
+	if p.timeout <= 0 {
+		p.timeout = DefaultRequestTimeout
+	}
+	if p.maxBody <= 0 {
+		p.maxBody = DefaultMaxBodyBytes
+	}
+	p.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
+	if s.Aggregation != nil && s.Aggregation.Regex != "" {
+		re, err := regexp.Compile(s.Aggregation.Regex)
+		if err != nil {
+			return nil, fmt.Errorf("new plan: aggregation.regex: %w", err)
+		}
+		p.re = re
+	}
+	used := map[string]bool{}
+	compile := func(field, src string) (*Template, error) {
+		t, err := Compile(src)
+		if err != nil {
+			return nil, fmt.Errorf("new plan: %s: %w", field, err)
+		}
+		for _, v := range t.Vars() {
+			if v == VarHost || v == VarPort || v == VarIndex {
+				p.usesBuiltin = true
+			}
+			if !used[v] {
+				used[v] = true
+				p.usedVars = append(p.usedVars, v)
+			}
+		}
+		return t, nil
+	}
+	var err error
+	switch p.protocol {
+	case ProtocolSSH:
+		if s.SSH != nil {
+			if p.sshCmd, err = compile("ssh.command", s.SSH.Command); err != nil {
+				return nil, err
+			}
+		}
+		return p, nil
+	case ProtocolHTTP:
+	default:
+		return nil, fmt.Errorf("new plan: unknown protocol %q", p.protocol)
+	}
+	if h == nil {
+		return nil, errors.New("new plan: an HTTP job needs an HTTP executor")
+	}
+	hs := s.HTTP
+	if hs == nil {
+		hs = &HTTPSpec{}
+	}
+	p.method = hs.Method
+	if p.method == "" {
+		p.method = DefaultMethod
+	}
+	p.scheme = hs.Scheme
+	if p.scheme == "" {
+		p.scheme = DefaultScheme
+	}
+	p.insecure = hs.InsecureSkipVerify
+	p.canRetry = Idempotent(p.method) || hs.RetryNonIdempotent
+	p.port = defaultPortFor(p.scheme)
+	if hs.Port != "" {
+		t, err := compile("http.port", hs.Port)
+		if err != nil {
+			return nil, err
+		}
+		if t.Static() {
+			if p.port, err = parsePort(hs.Port); err != nil {
+				return nil, fmt.Errorf("new plan: http.port: %w", err)
+			}
+		} else {
+			p.portTmpl = t
+		}
+	}
+	path := hs.Path
+	if path == "" {
+		path = "/"
+	}
+	if p.path, err = compile("http.path", path); err != nil {
+		return nil, err
+	}
+	for _, name := range sortedKeys(hs.Headers) {
+		t, err := compile("http.headers", hs.Headers[name])
+		if err != nil {
+			return nil, err
+		}
+		p.headers = append(p.headers, headerTemplate{name: name, tmpl: t})
+	}
+	if hs.Body != "" {
+		if p.body, err = compile("http.body", hs.Body); err != nil {
+			return nil, err
+		}
+		if p.body.Static() {
+			p.bodyRaw = []byte(p.body.static)
+		}
+	}
+	return p, nil
+}
+
+// Spec returns the spec the plan was compiled from.
+func (p *Plan) Spec() *Spec { return p.spec }
+
+// varEnv resolves template variables for one target: target vars, then
+// job vars, then the built-ins.
+type varEnv struct {
+	target map[string]string
+	job    map[string]string
+	host   string
+	port   int
+	index  int
+}
+
+func (e *varEnv) lookup(name string) (string, bool) {
+	if v, ok := e.target[name]; ok {
+		return v, true
+	}
+	if v, ok := e.job[name]; ok {
+		return v, true
+	}
+	switch name {
+	case VarHost:
+		return e.host, true
+	case VarPort:
+		return strconv.Itoa(e.port), true
+	case VarIndex:
+		return strconv.Itoa(e.index), true
+	}
+	return "", false
+}
+
+// userValue resolves a variable from target and job vars only.
+func (e *varEnv) userValue(name string) (string, bool) {
+	if v, ok := e.target[name]; ok {
+		return v, true
+	}
+	v, ok := e.job[name]
+	return v, ok
+}
+
+// naVar returns the name of a variable that marks the target to skip: a
+// target var set to NA, or a referenced variable whose value is NA.
+func naVar(e *varEnv, used []string) (string, bool) {
+	for k, v := range e.target {
+		if v == NA {
+			return k, true
+		}
+	}
+	for _, name := range used {
+		if v, ok := e.userValue(name); ok && v == NA {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// defaultPortFor returns the default port of an HTTP scheme.
+func defaultPortFor(scheme string) int {
+	if scheme == "https" {
+		return DefaultHTTPSPort
+	}
+	return DefaultHTTPPort
+}
+
+// resolvePort returns the scheme and port to dial for t: a URL target's
+// own, else the target's explicit port, else the job's port (its template
+// expanded with PORT = the scheme's default port).
+func resolvePort(t Target, scheme string, port int, portTmpl *Template, env *varEnv, buf []byte) (string, int, []byte, error) {
+	if t.IsURL {
+		return t.Scheme, t.Port, buf, nil
+	}
+	if t.HasPort {
+		return scheme, t.Port, buf, nil
+	}
+	if portTmpl == nil {
+		return scheme, port, buf, nil
+	}
+	env.port = defaultPortFor(scheme)
+	var err error
+	buf, err = portTmpl.appendEnv(buf[:0], env)
+	if err != nil {
+		return scheme, 0, buf, err
+	}
+	n, err := parsePort(string(buf))
+	if err != nil {
+		return scheme, 0, buf, fmt.Errorf("http.port %q expands to %q: %w", portTmpl.String(), buf, err)
+	}
+	return scheme, n, buf, nil
+}
+
+// Run executes the plan against one target and returns its result (the
+// Worker field is left to the caller). Retries follow the spec; ctx
+// cancellation stops further attempts, while an attempt already started
+// runs to its timeout. A target whose ctx is done before the first attempt
+// is reported as cancelled.
+func (p *Plan) Run(ctx context.Context, it IndexedTarget) Result {
+	res := Result{
+		Index:     it.Index,
+		Host:      it.Target.Host,
+		StartedAt: time.Now().UTC(),
+	}
+	t, err := ParseTarget(it.Target.Host, p.protocol)
+	if err != nil {
+		return finishError(res, ClassOther, err)
+	}
+	res.Host = t.Host
+	env := varEnv{target: it.Target.Vars, job: p.spec.Vars, host: t.Host, index: it.Index}
+	if name, ok := naVar(&env, p.usedVars); ok {
+		res.State = StateSkipped
+		res.Value = StateSkipped
+		res.Error = "variable " + name + " is NA"
+		res.FinishedAt = time.Now().UTC()
+		return res
+	}
+	if ctx.Err() != nil {
+		res.State = StateCancelled
+		res.Value = StateCancelled
+		res.Error = context.Cause(ctx).Error()
+		res.FinishedAt = time.Now().UTC()
+		return res
+	}
+	if p.protocol == ProtocolSSH {
+		return finishError(res, ClassOther, errSSHNotImplemented)
+	}
+	return p.runHTTP(ctx, t, &env, res)
+}
+
+// finishError completes a result with no response.
+func finishError(res Result, class string, err error) Result {
+	res.State = StateForClass(class)
+	res.ErrorClass = class
+	res.Error = err.Error()
+	res.Value = class
+	res.FinishedAt = time.Now().UTC()
+	return res
+}
+
+func (p *Plan) runHTTP(ctx context.Context, t Target, env *varEnv, res Result) Result {
+	bp := p.bufs.Get().(*[]byte)
+	defer p.bufs.Put(bp)
+	buf := *bp
+	defer func() { *bp = buf[:0] }()
+
+	scheme, port, buf, err := resolvePort(t, p.scheme, p.port, p.portTmpl, env, buf)
+	if err != nil {
+		return finishError(res, ClassOther, err)
+	}
+	env.port = port
+
+	x := p.exec.AcquireExchange()
+	defer p.exec.ReleaseExchange(x)
+	x.Scheme, x.Host, x.Port = scheme, t.Host, port
+	x.ConnectTimeout, x.Timeout = p.connect, p.timeout
+	x.InsecureSkipVerify, x.MaxBodyBytes = p.insecure, p.maxBody
+
+	req := &x.Request
+	req.Header.SetMethod(p.method)
+	if t.IsURL && t.Path != "" {
+		buf = appendRequestURI(buf[:0], t.Path)
+	} else {
+		exp, err := p.path.appendEnv(buf[:0], env)
+		if err != nil {
+			buf = exp
+			return finishError(res, ClassOther, fmt.Errorf("http.path: %w", err))
+		}
+		// Encode after the expansion in the same buffer, then move down.
+		n := len(exp)
+		exp = appendRequestURI(exp, exp[:n])
+		buf = append(exp[:0], exp[n:]...)
+	}
+	req.Header.SetRequestURIBytes(buf)
+	res.Target = targetURL(scheme, t.Host, port, buf)
+
+	for _, h := range p.headers {
+		if h.tmpl.Static() {
+			req.Header.Set(h.name, h.tmpl.static)
+			continue
+		}
+		v, err := h.tmpl.appendEnv(buf[:0], env)
+		buf = v
+		if err != nil {
+			return finishError(res, ClassOther, fmt.Errorf("http.headers %s: %w", h.name, err))
+		}
+		req.Header.SetBytesV(h.name, v)
+	}
+	switch {
+	case p.bodyRaw != nil:
+		req.SetBodyRaw(p.bodyRaw)
+	case p.body != nil:
+		v, err := p.body.appendEnv(buf[:0], env)
+		buf = v
+		if err != nil {
+			return finishError(res, ClassOther, fmt.Errorf("http.body: %w", err))
+		}
+		req.SetBody(v)
+	}
+
+	var class string
+	backoff := p.backoff
+	for {
+		res.Attempts++
+		err = p.exec.Do(x)
+		if err == nil {
+			break
+		}
+		class = Classify(err)
+		if res.Attempts > p.retries || !p.canRetry || !Retryable(class) || !sleepCtx(ctx, backoff) {
+			break
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+
+	res.LatencyMs = float64(x.Latency.Microseconds()) / 1000
+	res.StatusCode = x.StatusCode
+	res.BodyBytes = x.BodyBytes
+	res.Truncated = x.Truncated
+	if len(x.Body) > 0 {
+		res.Body = string(x.Body)
+	}
+	res.FinishedAt = time.Now().UTC()
+	if err != nil {
+		res.State = StateForClass(class)
+		res.ErrorClass = class
+		res.Error = err.Error()
+		res.Value = class
+		return res
+	}
+	res.State = StateOK
+	res.Value = p.value(x.Body, x.StatusCode)
+	return res
+}
+
+// value extracts the result value: regex group 1 (NA when it does not
+// match), else the status code.
+func (p *Plan) value(body []byte, status int) string {
+	if p.re == nil {
+		return strconv.Itoa(status)
+	}
+	m := p.re.FindSubmatchIndex(body)
+	if len(m) < 4 || m[2] < 0 {
+		return NA
+	}
+	return string(body[m[2]:m[3]])
+}
+
+// sleepCtx waits d or until ctx is done; it reports whether to go on.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tm.C:
+		return true
+	}
+}
+
+// targetURL formats the dialled URL.
+func targetURL(scheme, host string, port int, requestURI []byte) string {
+	b := make([]byte, 0, len(scheme)+3+len(host)+8+len(requestURI))
+	b = append(b, scheme...)
+	b = append(b, "://"...)
+	b = appendHostPort(b, host, port)
+	b = append(b, requestURI...)
+	return string(b)
+}
+
+// appendRequestURI appends path as a request URI: a leading '/' added when
+// missing, and bytes not allowed in a request line (controls, space,
+// non-ASCII, '#') percent-encoded. Everything else is sent as given.
+func appendRequestURI[T string | []byte](dst []byte, path T) []byte {
+	if len(path) == 0 || (path[0] != '/' && path[0] != '*') {
+		dst = append(dst, '/')
+	}
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c <= ' ' || c >= 0x7f || c == '#' {
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}

@@ -1,0 +1,700 @@
+package commands
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Spec limits and defaults beyond the ones in spec.go.
+const (
+	// MaxRetries bounds retries.max.
+	MaxRetries = 10
+	// DefaultRetryBackoff is the first retry's wait when retries are on
+	// and retries.backoff is not given.
+	DefaultRetryBackoff = 200 * time.Millisecond
+	// DefaultHostKeyPolicy is the SSH host key policy when none is given.
+	DefaultHostKeyPolicy = "strict"
+	// DefaultStrategy is the scheduling strategy when none is given.
+	DefaultStrategy = "resource-aware"
+)
+
+// HostKeyPolicies returns the accepted ssh.hostKeyPolicy values.
+func HostKeyPolicies() []string { return []string{"strict", "accept-new", "insecure"} }
+
+// Strategies returns the accepted strategy values.
+func Strategies() []string { return []string{"resource-aware", "job-count-aware"} }
+
+// DecodeSpec reads one JSON job spec strictly: an unknown field or a value
+// of the wrong type is a *FieldError naming the field by its JSON path (for
+// example "http.methd" or "timeouts.connect"). It does not apply defaults;
+// call Normalize next.
+func DecodeSpec(r io.Reader) (*Spec, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("decode spec: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var raw any
+	if err := dec.Decode(&raw); err != nil {
+		return nil, &FieldError{Msg: "invalid JSON: " + jsonErrorMsg(err)}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &FieldError{Msg: "invalid JSON: unexpected data after the job spec"}
+	}
+	if _, ok := raw.(map[string]any); !ok {
+		return nil, &FieldError{Msg: "the job spec must be a JSON object"}
+	}
+	if err := checkJSON("", raw, reflect.TypeFor[Spec]()); err != nil {
+		return nil, err
+	}
+	var s Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, &FieldError{Field: te.Field, Msg: "must be " + kindName(te.Type)}
+		}
+		return nil, &FieldError{Msg: "invalid job spec: " + err.Error()}
+	}
+	return &s, nil
+}
+
+// jsonErrorMsg describes a JSON syntax error with its offset.
+func jsonErrorMsg(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return err.Error()
+}
+
+// checkJSON checks a generic JSON value v against Go type t: known fields
+// only and compatible kinds. null is accepted anywhere (it leaves the Go
+// value as it is).
+func checkJSON(path string, v any, t reflect.Type) error {
+	if v == nil {
+		return nil
+	}
+	switch t {
+	case reflect.TypeFor[Duration]():
+		switch x := v.(type) {
+		case string:
+			if _, err := time.ParseDuration(x); err != nil {
+				return &FieldError{Field: path, Msg: fmt.Sprintf("invalid duration %q (want for example \"3s\" or \"250ms\")", x)}
+			}
+			return nil
+		case json.Number:
+			if _, err := x.Float64(); err != nil {
+				return &FieldError{Field: path, Msg: "invalid duration " + x.String()}
+			}
+			return nil
+		}
+		return &FieldError{Field: path, Msg: "must be a duration string such as \"3s\" or a number of seconds"}
+	case reflect.TypeFor[TargetSpec]():
+		switch x := v.(type) {
+		case string:
+			return nil
+		case map[string]any:
+			for k, fv := range x {
+				switch k {
+				case "host":
+					if err := checkJSON(path+".host", fv, reflect.TypeFor[string]()); err != nil {
+						return err
+					}
+				case "vars":
+					if err := checkJSON(path+".vars", fv, reflect.TypeFor[map[string]string]()); err != nil {
+						return err
+					}
+				default:
+					return &FieldError{Field: joinPath(path, k), Msg: "unknown field"}
+				}
+			}
+			return nil
+		}
+		return &FieldError{Field: path, Msg: "must be a string or an object {\"host\", \"vars\"}"}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return checkJSON(path, v, t.Elem())
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return &FieldError{Field: path, Msg: "must be an object"}
+		}
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			f, ok := jsonField(t, k)
+			if !ok {
+				return &FieldError{Field: joinPath(path, k), Msg: "unknown field"}
+			}
+			if t == reflect.TypeFor[HTTPSpec]() && k == "port" {
+				if n, isNum := obj[k].(json.Number); isNum {
+					if _, err := n.Int64(); err != nil {
+						return &FieldError{Field: joinPath(path, k), Msg: "must be a port number or a template"}
+					}
+					continue
+				}
+			}
+			if err := checkJSON(joinPath(path, k), obj[k], f.Type); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Map:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return &FieldError{Field: path, Msg: "must be an object"}
+		}
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			if err := checkJSON(joinPath(path, k), obj[k], t.Elem()); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Slice:
+		arr, ok := v.([]any)
+		if !ok {
+			return &FieldError{Field: path, Msg: "must be an array"}
+		}
+		for i, e := range arr {
+			if err := checkJSON(fmt.Sprintf("%s[%d]", path, i), e, t.Elem()); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			return &FieldError{Field: path, Msg: "must be a string"}
+		}
+		return nil
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			return &FieldError{Field: path, Msg: "must be true or false"}
+		}
+		return nil
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, ok := v.(json.Number)
+		if !ok {
+			return &FieldError{Field: path, Msg: "must be an integer"}
+		}
+		i, err := n.Int64()
+		if err != nil || i > 1<<31-1 || i < -(1<<31) {
+			return &FieldError{Field: path, Msg: "must be an integer"}
+		}
+		return nil
+	case reflect.Float64:
+		n, ok := v.(json.Number)
+		if !ok {
+			return &FieldError{Field: path, Msg: "must be a number"}
+		}
+		if _, err := n.Float64(); err != nil {
+			return &FieldError{Field: path, Msg: "must be a number"}
+		}
+		return nil
+	}
+	return &FieldError{Field: path, Msg: "unsupported field type " + t.String()}
+}
+
+// jsonField finds the struct field of t with JSON name name (exact case).
+func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func joinPath(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "an integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a " + t.String()
+}
+
+// UnmarshalJSON reads an HTTPSpec, accepting "port" as a number or a
+// string (a template such as "$PORT").
+func (h *HTTPSpec) UnmarshalJSON(b []byte) error {
+	type plain HTTPSpec
+	aux := struct {
+		*plain
+		Port json.RawMessage `json:"port,omitempty"`
+	}{plain: (*plain)(h)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	p := bytes.TrimSpace(aux.Port)
+	switch {
+	case len(p) == 0 || string(p) == "null":
+	case p[0] == '"':
+		return json.Unmarshal(p, &h.Port)
+	default:
+		n, err := strconv.Atoi(string(p))
+		if err != nil {
+			return fmt.Errorf("http.port: invalid port %s", p)
+		}
+		h.Port = strconv.Itoa(n)
+	}
+	return nil
+}
+
+// Normalize applies the defaults of DESIGN.md §2.1 and validates the spec;
+// capacity is the worker capacity that bounds maxConcurrency (0: no
+// bound). Errors are *FieldError naming the offending field. A spec with
+// a nodeGroup must have it resolved to targets first (ResolveNodeGroup).
+func (s *Spec) Normalize(capacity int) error {
+	s.Protocol = strings.ToLower(strings.TrimSpace(s.Protocol))
+	if s.Protocol == "" {
+		s.Protocol = ProtocolHTTP
+	}
+	if s.Protocol != ProtocolHTTP && s.Protocol != ProtocolSSH {
+		return fieldErrorf("protocol", "unknown protocol %q (want %q or %q)", s.Protocol, ProtocolHTTP, ProtocolSSH)
+	}
+	switch {
+	case len(s.Targets) > 0 && s.NodeGroup != "":
+		return fieldErrorf("targets", "give exactly one of targets and nodeGroup")
+	case s.NodeGroup != "":
+		return fieldErrorf("nodeGroup", "node group %q was not resolved to targets", s.NodeGroup)
+	case len(s.Targets) == 0:
+		return fieldErrorf("targets", "no targets: give targets or nodeGroup")
+	}
+	var tmpls []fieldTemplate
+	var err error
+	switch s.Protocol {
+	case ProtocolHTTP:
+		tmpls, err = s.normalizeHTTP()
+	case ProtocolSSH:
+		tmpls, err = s.normalizeSSH()
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.normalizeLimits(capacity); err != nil {
+		return err
+	}
+	if err := s.normalizeAggregation(); err != nil {
+		return err
+	}
+	for _, name := range sortedKeys(s.Vars) {
+		if !ValidVarName(name) {
+			return fieldErrorf("vars", "invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", name)
+		}
+	}
+	return s.checkTargets(tmpls)
+}
+
+// ResolveNodeGroup replaces the spec's nodeGroup with its hosts as the
+// target list, as callers must do before Normalize.
+func (s *Spec) ResolveNodeGroup(hosts []string) {
+	s.Targets = make([]TargetSpec, len(hosts))
+	for i, h := range hosts {
+		s.Targets[i] = TargetSpec{Host: h}
+	}
+	s.NodeGroup = ""
+}
+
+// fieldTemplate is a compiled template with the field it came from.
+type fieldTemplate struct {
+	field string
+	tmpl  *Template
+}
+
+func fieldErrorf(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+func compileField(field, src string) (*Template, error) {
+	t, err := Compile(src)
+	if err != nil {
+		return nil, &FieldError{Field: field, Msg: err.Error()}
+	}
+	return t, nil
+}
+
+func (s *Spec) normalizeHTTP() ([]fieldTemplate, error) {
+	if s.HTTP == nil {
+		s.HTTP = &HTTPSpec{}
+	}
+	h := s.HTTP
+	h.Method = strings.ToUpper(strings.TrimSpace(h.Method))
+	if h.Method == "" {
+		h.Method = DefaultMethod
+	}
+	if !validToken(h.Method) || h.Method == "CONNECT" {
+		return nil, fieldErrorf("http.method", "invalid method %q", h.Method)
+	}
+	h.Scheme = strings.ToLower(strings.TrimSpace(h.Scheme))
+	if h.Scheme == "" {
+		h.Scheme = DefaultScheme
+	}
+	if h.Scheme != "http" && h.Scheme != "https" {
+		return nil, fieldErrorf("http.scheme", "unknown scheme %q (want http or https)", h.Scheme)
+	}
+	var tmpls []fieldTemplate
+	h.Port = strings.TrimSpace(h.Port)
+	if h.Port == "" {
+		h.Port = strconv.Itoa(defaultPortFor(h.Scheme))
+	}
+	pt, err := compileField("http.port", h.Port)
+	if err != nil {
+		return nil, err
+	}
+	if pt.Static() {
+		if _, err := parsePort(h.Port); err != nil {
+			return nil, fieldErrorf("http.port", "%v", err)
+		}
+	} else {
+		tmpls = append(tmpls, fieldTemplate{"http.port", pt})
+	}
+	if h.Path == "" {
+		h.Path = "/"
+	}
+	t, err := compileField("http.path", h.Path)
+	if err != nil {
+		return nil, err
+	}
+	tmpls = append(tmpls, fieldTemplate{"http.path", t})
+	for _, name := range sortedKeys(h.Headers) {
+		if !validToken(name) {
+			return nil, fieldErrorf("http.headers", "invalid header name %q", name)
+		}
+		v := h.Headers[name]
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return nil, fieldErrorf("http.headers", "header %s: value contains CR, LF or NUL", name)
+		}
+		t, err := compileField("http.headers", v)
+		if err != nil {
+			return nil, err
+		}
+		tmpls = append(tmpls, fieldTemplate{"http.headers", t})
+	}
+	if h.Body != "" {
+		if h.Method == "GET" || h.Method == "HEAD" {
+			return nil, fieldErrorf("http.body", "a %s request cannot carry a body", h.Method)
+		}
+		t, err := compileField("http.body", h.Body)
+		if err != nil {
+			return nil, err
+		}
+		tmpls = append(tmpls, fieldTemplate{"http.body", t})
+	}
+	return tmpls, nil
+}
+
+func (s *Spec) normalizeSSH() ([]fieldTemplate, error) {
+	if s.SSH == nil || strings.TrimSpace(s.SSH.Command) == "" {
+		return nil, fieldErrorf("ssh.command", "an ssh job needs ssh.command")
+	}
+	ss := s.SSH
+	if ss.Port == 0 {
+		ss.Port = DefaultSSHPort
+	}
+	if ss.Port < 1 || ss.Port > 65535 {
+		return nil, fieldErrorf("ssh.port", "bad port %d (want 1..65535)", ss.Port)
+	}
+	if ss.HostKeyPolicy == "" {
+		ss.HostKeyPolicy = DefaultHostKeyPolicy
+	}
+	if p := HostKeyPolicies(); !slices.Contains(p, ss.HostKeyPolicy) {
+		return nil, fieldErrorf("ssh.hostKeyPolicy", "unknown host key policy %q (want one of %s)", ss.HostKeyPolicy, strings.Join(p, ", "))
+	}
+	t, err := compileField("ssh.command", ss.Command)
+	if err != nil {
+		return nil, err
+	}
+	return []fieldTemplate{{"ssh.command", t}}, nil
+}
+
+func (s *Spec) normalizeLimits(capacity int) error {
+	switch {
+	case s.MaxConcurrency < 0:
+		return fieldErrorf("maxConcurrency", "must not be negative")
+	case s.MaxConcurrency == 0:
+		s.MaxConcurrency = DefaultMaxConcurrency
+		if capacity > 0 && s.MaxConcurrency > capacity {
+			s.MaxConcurrency = capacity
+		}
+	case capacity > 0 && s.MaxConcurrency > capacity:
+		return fieldErrorf("maxConcurrency", "%d is above the worker capacity %d", s.MaxConcurrency, capacity)
+	}
+	if s.RatePerSecond < 0 {
+		return fieldErrorf("ratePerSecond", "must not be negative")
+	}
+	if s.Timeouts.Connect < 0 {
+		return fieldErrorf("timeouts.connect", "must not be negative")
+	}
+	if s.Timeouts.Connect == 0 {
+		s.Timeouts.Connect = Duration(DefaultConnectTimeout)
+	}
+	if s.Timeouts.Request < 0 {
+		return fieldErrorf("timeouts.request", "must not be negative")
+	}
+	if s.Timeouts.Request == 0 {
+		s.Timeouts.Request = Duration(DefaultRequestTimeout)
+	}
+	if s.Retries.Max < 0 || s.Retries.Max > MaxRetries {
+		return fieldErrorf("retries.max", "%d is out of range 0..%d", s.Retries.Max, MaxRetries)
+	}
+	if s.Retries.Backoff < 0 {
+		return fieldErrorf("retries.backoff", "must not be negative")
+	}
+	if s.Retries.Max > 0 && s.Retries.Backoff == 0 {
+		s.Retries.Backoff = Duration(DefaultRetryBackoff)
+	}
+	switch {
+	case s.MaxBodyBytes < 0:
+		return fieldErrorf("maxBodyBytes", "must not be negative")
+	case s.MaxBodyBytes == 0:
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	case s.MaxBodyBytes > MaxBodyBytesLimit:
+		return fieldErrorf("maxBodyBytes", "%d is above the limit %d", s.MaxBodyBytes, MaxBodyBytesLimit)
+	}
+	if s.FailOver == nil {
+		t := true
+		s.FailOver = &t
+	}
+	if s.Throttle == nil {
+		t := true
+		s.Throttle = &t
+	}
+	if s.Strategy == "" {
+		s.Strategy = DefaultStrategy
+	}
+	if st := Strategies(); !slices.Contains(st, s.Strategy) {
+		return fieldErrorf("strategy", "unknown strategy %q (want one of %s)", s.Strategy, strings.Join(st, ", "))
+	}
+	return nil
+}
+
+func (s *Spec) normalizeAggregation() error {
+	a := s.Aggregation
+	if a == nil {
+		return nil
+	}
+	if a.Regex == "" {
+		if a.Name != "" {
+			return fieldErrorf("aggregation.name", "aggregation %q was not resolved to a regex", a.Name)
+		}
+		s.Aggregation = nil
+		return nil
+	}
+	re, err := regexp.Compile(a.Regex)
+	if err != nil {
+		return fieldErrorf("aggregation.regex", "invalid regex: %v", err)
+	}
+	if re.NumSubexp() < 1 {
+		return fieldErrorf("aggregation.regex", "needs a capture group: group 1 is the value")
+	}
+	return nil
+}
+
+// checkTargets parses every target and checks that each one defines every
+// variable the templates use and, for a port template, expands to a valid
+// port. Targets marked to skip (a var set to NA) are not checked.
+func (s *Spec) checkTargets(tmpls []fieldTemplate) error {
+	parsed := make([]Target, len(s.Targets))
+	for i, ts := range s.Targets {
+		t, err := ParseTarget(ts.Host, s.Protocol)
+		if err != nil {
+			return fieldErrorf(fmt.Sprintf("targets[%d]", i), "%v", err)
+		}
+		parsed[i] = t
+		for name := range ts.Vars {
+			if !ValidVarName(name) {
+				return fieldErrorf(fmt.Sprintf("targets[%d].vars", i), "invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", name)
+			}
+		}
+	}
+	var used []string
+	for _, ft := range tmpls {
+		used = append(used, ft.tmpl.Vars()...)
+	}
+	skip := make([]bool, len(s.Targets))
+	for i, ts := range s.Targets {
+		env := varEnv{target: ts.Vars, job: s.Vars}
+		_, skip[i] = naVar(&env, used)
+	}
+	for _, ft := range tmpls {
+		for _, name := range ft.tmpl.Vars() {
+			if name == VarHost || name == VarPort || name == VarIndex {
+				continue
+			}
+			if _, ok := s.Vars[name]; ok {
+				continue
+			}
+			for i, ts := range s.Targets {
+				if _, ok := ts.Vars[name]; !ok && !skip[i] {
+					return fieldErrorf(ft.field, "undefined variable $%s: target %d (%q) does not define it and the job's vars do not either", name, i, ts.Host)
+				}
+			}
+		}
+	}
+	if s.Protocol != ProtocolHTTP {
+		return nil
+	}
+	for _, ft := range tmpls {
+		if ft.field != "http.port" {
+			continue
+		}
+		var buf []byte
+		for i, ts := range s.Targets {
+			if skip[i] {
+				continue
+			}
+			env := varEnv{target: ts.Vars, job: s.Vars, host: parsed[i].Host, index: i}
+			var err error
+			if _, _, buf, err = resolvePort(parsed[i], s.HTTP.Scheme, 0, ft.tmpl, &env, buf); err != nil {
+				return fieldErrorf("http.port", "target %d (%q): %v", i, ts.Host, err)
+			}
+		}
+	}
+	return nil
+}
+
+// validToken reports whether s is an RFC 9110 token (method, header name).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isNameByte(c) || strings.IndexByte("!#$%&'*+-.^`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// IsSecretName reports whether a header or job variable with this name
+// holds a secret that must not be stored.
+func IsSecretName(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "authorization", "proxy-authorization", "cookie", "x-api-key":
+		return true
+	}
+	for _, w := range [...]string{"token", "secret", "password", "passwd", "key"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Clone returns a deep copy of the spec.
+func (s *Spec) Clone() *Spec {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	if s.Targets != nil {
+		c.Targets = make([]TargetSpec, len(s.Targets))
+		for i, t := range s.Targets {
+			c.Targets[i] = TargetSpec{Host: t.Host, Vars: maps.Clone(t.Vars)}
+		}
+	}
+	if s.HTTP != nil {
+		h := *s.HTTP
+		h.Headers = maps.Clone(s.HTTP.Headers)
+		c.HTTP = &h
+	}
+	if s.SSH != nil {
+		ss := *s.SSH
+		c.SSH = &ss
+	}
+	c.Vars = maps.Clone(s.Vars)
+	c.Tags = slices.Clone(s.Tags)
+	if s.FailOver != nil {
+		v := *s.FailOver
+		c.FailOver = &v
+	}
+	if s.Throttle != nil {
+		v := *s.Throttle
+		c.Throttle = &v
+	}
+	if s.Aggregation != nil {
+		a := *s.Aggregation
+		c.Aggregation = &a
+	}
+	return &c
+}
+
+// Redacted returns a deep copy with every secret replaced by Redacted: the
+// SSH password and key passphrase, secret headers (Authorization,
+// Proxy-Authorization, Cookie, X-Api-Key and any name containing token,
+// secret, password, passwd or key) and job variables with such
+// names. Targets and their vars are kept; empty values stay empty.
+func (s *Spec) Redacted() *Spec {
+	c := s.Clone()
+	if c == nil {
+		return nil
+	}
+	if c.SSH != nil {
+		if c.SSH.Auth.Password != "" {
+			c.SSH.Auth.Password = Redacted
+		}
+		if c.SSH.Auth.Passphrase != "" {
+			c.SSH.Auth.Passphrase = Redacted
+		}
+	}
+	if c.HTTP != nil {
+		for k, v := range c.HTTP.Headers {
+			if v != "" && IsSecretName(k) {
+				c.HTTP.Headers[k] = Redacted
+			}
+		}
+	}
+	for k, v := range c.Vars {
+		if v != "" && IsSecretName(k) {
+			c.Vars[k] = Redacted
+		}
+	}
+	return c
+}

@@ -1,0 +1,140 @@
+// Package conf holds the configuration of a salvo node: its defaults, the
+// YAML config file, the SALVO_* environment variables and the command-line
+// flags of `salvo server`, and the named node groups, command templates,
+// aggregation rules and header sets a node loads from its file.
+//
+// Precedence, lowest first: DefaultConfig, the YAML file (--config or
+// SALVO_CONFIG), environment variables, flags set on the command line.
+// The package never talks to the network.
+package conf
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/salvo-sh/salvo/commands"
+)
+
+// Defaults of DefaultConfig.
+const (
+	DefaultHTTPAddr        = "127.0.0.1:8080"
+	DefaultDataDir         = "./salvo-data"
+	DefaultCapacity        = 2500
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultMaxRequestBytes = 64 << 20
+	DefaultChunkSize       = 1000
+	// DefaultName is the node name when the host name cannot be read.
+	DefaultName = "salvo"
+)
+
+// Limits checked by Validate.
+const (
+	MaxCapacity  = 1_000_000
+	MaxChunkSize = 100_000
+)
+
+// Config is the configuration of one salvo node. Scalar fields can be set
+// in the YAML file, by environment variable and by flag (see flags.go);
+// the named definitions come from the file only.
+type Config struct {
+	// ConfigFile is the YAML file the configuration was read from (--config,
+	// SALVO_CONFIG); empty when none was read.
+	ConfigFile string `yaml:"-"`
+
+	// Name is this node's name in the cluster (default: the host name).
+	Name string `yaml:"name"`
+	// HTTPAddr is the host:port the REST API listens on.
+	HTTPAddr string `yaml:"httpAddr"`
+	// DataDir holds the embedded store and other node state.
+	DataDir string `yaml:"dataDir"`
+	// Capacity is the number of requests this node, as a worker, keeps in
+	// flight at once over all jobs.
+	Capacity int `yaml:"capacity"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `yaml:"logLevel"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"logFormat"`
+	// ShutdownTimeout bounds a graceful shutdown (YAML: a duration such as "30s").
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// MaxRequestBytes caps the body of an API request (a job spec with its
+	// target list).
+	MaxRequestBytes int64 `yaml:"maxRequestBytes"`
+	// ChunkSize is the number of targets in one lease (chunk) handed to a worker.
+	ChunkSize int `yaml:"chunkSize"`
+	// Pprof serves net/http/pprof on the API address.
+	Pprof bool `yaml:"pprof"`
+
+	// NodeGroups are named host lists (a job's nodeGroup).
+	NodeGroups map[string]NodeGroup `yaml:"nodeGroups"`
+	// Commands are named command templates: job specs without targets or
+	// nodeGroup. The file's `commands:` key is decoded through encoding/json
+	// with the JSON field names of commands.Spec (see file.go), hence no
+	// yaml tag here.
+	Commands map[string]*commands.Spec `yaml:"-"`
+	// Aggregations are named aggregation rules.
+	Aggregations map[string]Aggregation `yaml:"aggregations"`
+	// HeaderSets are named sets of HTTP headers.
+	HeaderSets map[string]map[string]string `yaml:"headerSets"`
+}
+
+// NodeGroup is a named list of hosts.
+type NodeGroup struct {
+	Hosts []string `yaml:"hosts" json:"hosts"`
+}
+
+// Aggregation is a named aggregation rule: group 1 of Regex, searched in
+// each response body, is the response's value.
+type Aggregation struct {
+	Regex string `yaml:"regex" json:"regex"`
+}
+
+// DefaultConfig returns the configuration of a single-machine node.
+func DefaultConfig() *Config {
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		name = DefaultName
+	}
+	return &Config{
+		Name:            name,
+		HTTPAddr:        DefaultHTTPAddr,
+		DataDir:         DefaultDataDir,
+		Capacity:        DefaultCapacity,
+		LogLevel:        DefaultLogLevel,
+		LogFormat:       DefaultLogFormat,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		MaxRequestBytes: DefaultMaxRequestBytes,
+		ChunkSize:       DefaultChunkSize,
+	}
+}
+
+// Logger returns a logger writing to w at LogLevel in LogFormat. An
+// unknown level means info and an unknown format text (Validate rejects
+// both).
+func (c *Config) Logger(w io.Writer) *slog.Logger {
+	level, _ := parseLogLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(c.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// parseLogLevel maps a LogLevel name to its slog level.
+func parseLogLevel(s string) (slog.Level, bool) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return slog.LevelInfo, false
+}

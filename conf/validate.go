@@ -1,0 +1,133 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/salvo-sh/salvo/commands"
+)
+
+// Validate checks every field and returns all problems found, each a
+// *commands.FieldError naming the field by its YAML key (and flag).
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &commands.FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if strings.TrimSpace(c.Name) == "" {
+		bad(c.label("name", &c.Name), "must not be empty")
+	}
+	if msg := checkAddr(c.HTTPAddr); msg != "" {
+		bad(c.label("httpAddr", &c.HTTPAddr), "invalid address %q: %s", c.HTTPAddr, msg)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad(c.label("dataDir", &c.DataDir), "must not be empty")
+	}
+	if c.Capacity < 1 || c.Capacity > MaxCapacity {
+		bad(c.label("capacity", &c.Capacity), "must be between 1 and %d, got %d", MaxCapacity, c.Capacity)
+	}
+	if c.ChunkSize < 1 || c.ChunkSize > MaxChunkSize {
+		bad(c.label("chunkSize", &c.ChunkSize), "must be between 1 and %d, got %d", MaxChunkSize, c.ChunkSize)
+	}
+	if _, ok := parseLogLevel(c.LogLevel); !ok {
+		bad(c.label("logLevel", &c.LogLevel), "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if f := strings.ToLower(c.LogFormat); f != "text" && f != "json" {
+		bad(c.label("logFormat", &c.LogFormat), "must be text or json, got %q", c.LogFormat)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad(c.label("shutdownTimeout", &c.ShutdownTimeout), "must be positive, got %s", c.ShutdownTimeout)
+	}
+	if c.MaxRequestBytes <= 0 {
+		bad(c.label("maxRequestBytes", &c.MaxRequestBytes), "must be positive, got %d", c.MaxRequestBytes)
+	}
+
+	for _, name := range sortedKeys(c.NodeGroups) {
+		field := "nodeGroups." + name
+		if strings.TrimSpace(name) == "" {
+			bad("nodeGroups", "a node group name must not be empty")
+		}
+		g := c.NodeGroups[name]
+		if len(g.Hosts) == 0 {
+			bad(field+".hosts", "must list at least one host")
+		}
+		for i, h := range g.Hosts {
+			if strings.TrimSpace(h) == "" {
+				bad(fmt.Sprintf("%s.hosts[%d]", field, i), "must not be empty")
+			}
+		}
+	}
+	for _, name := range sortedKeys(c.Aggregations) {
+		field := "aggregations." + name + ".regex"
+		if strings.TrimSpace(name) == "" {
+			bad("aggregations", "an aggregation name must not be empty")
+		}
+		re := c.Aggregations[name].Regex
+		if re == "" {
+			bad(field, "must not be empty")
+		} else if _, err := regexp.Compile(re); err != nil {
+			bad(field, "%v", err)
+		}
+	}
+	for _, name := range sortedKeys(c.Commands) {
+		if strings.TrimSpace(name) == "" {
+			bad("commands", "a command name must not be empty")
+		}
+		spec := c.Commands[name]
+		if spec == nil {
+			bad("commands."+name, "must not be null")
+			continue
+		}
+		if len(spec.Targets) > 0 || spec.NodeGroup != "" {
+			bad("commands."+name, "a command template may not have targets or nodeGroup")
+		}
+		if spec.Aggregation != nil && spec.Aggregation.Regex != "" {
+			if _, err := regexp.Compile(spec.Aggregation.Regex); err != nil {
+				bad("commands."+name+".aggregation.regex", "%v", err)
+			}
+		}
+	}
+	for _, name := range sortedKeys(c.HeaderSets) {
+		if strings.TrimSpace(name) == "" {
+			bad("headerSets", "a header set name must not be empty")
+		}
+		for _, h := range sortedKeys(c.HeaderSets[name]) {
+			if strings.TrimSpace(h) == "" {
+				bad("headerSets."+name, "a header name must not be empty")
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkAddr returns why addr is not a host:port with a numeric port, or "".
+func checkAddr(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return ae.Err
+		}
+		return err.Error()
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 {
+		return "port must be a number from 0 to 65535"
+	}
+	return ""
+}
+
+// sortedKeys returns the keys of m in order, for deterministic errors.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,85 @@
+package conf
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/salvo-sh/salvo/commands"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   []string // substrings of the error; none means valid
+	}{
+		{"defaults", func(*Config) {}, nil},
+		{"limits", func(c *Config) { c.Capacity, c.ChunkSize = MaxCapacity, MaxChunkSize }, nil},
+		{"port zero", func(c *Config) { c.HTTPAddr = ":0" }, nil},
+		{"upper-case level and format", func(c *Config) { c.LogLevel, c.LogFormat = "WARN", "JSON" }, nil},
+		{"empty name", func(c *Config) { c.Name = " " }, []string{"name", "empty"}},
+		{"addr without port", func(c *Config) { c.HTTPAddr = "127.0.0.1" }, []string{"httpAddr (--http-addr)", "missing port"}},
+		{"addr bad port", func(c *Config) { c.HTTPAddr = "127.0.0.1:http" }, []string{"httpAddr", "port"}},
+		{"addr port too big", func(c *Config) { c.HTTPAddr = "127.0.0.1:65536" }, []string{"httpAddr", "port"}},
+		{"empty data dir", func(c *Config) { c.DataDir = "" }, []string{"dataDir (--data-dir)"}},
+		{"capacity zero", func(c *Config) { c.Capacity = 0 }, []string{"capacity (--capacity)", "got 0"}},
+		{"capacity too big", func(c *Config) { c.Capacity = MaxCapacity + 1 }, []string{"capacity", "1000001"}},
+		{"chunk size zero", func(c *Config) { c.ChunkSize = 0 }, []string{"chunkSize (--chunk-size)"}},
+		{"chunk size too big", func(c *Config) { c.ChunkSize = MaxChunkSize + 1 }, []string{"chunkSize", "100001"}},
+		{"log level", func(c *Config) { c.LogLevel = "trace" }, []string{"logLevel (--log-level)", "trace"}},
+		{"log format", func(c *Config) { c.LogFormat = "xml" }, []string{"logFormat (--log-format)", "xml"}},
+		{"shutdown timeout zero", func(c *Config) { c.ShutdownTimeout = 0 }, []string{"shutdownTimeout (--shutdown-timeout)"}},
+		{"shutdown timeout negative", func(c *Config) { c.ShutdownTimeout = -time.Second }, []string{"shutdownTimeout", "-1s"}},
+		{"max request bytes", func(c *Config) { c.MaxRequestBytes = 0 }, []string{"maxRequestBytes (--max-request-bytes)"}},
+		{"node group without hosts", func(c *Config) { c.NodeGroups = map[string]NodeGroup{"web": {}} }, []string{"nodeGroups.web.hosts"}},
+		{"node group empty host", func(c *Config) {
+			c.NodeGroups = map[string]NodeGroup{"web": {Hosts: []string{"a", ""}}}
+		}, []string{"nodeGroups.web.hosts[1]"}},
+		{"node group empty name", func(c *Config) { c.NodeGroups = map[string]NodeGroup{"": {Hosts: []string{"a"}}} }, []string{"nodeGroups", "name"}},
+		{"aggregation bad regex", func(c *Config) {
+			c.Aggregations = map[string]Aggregation{"v": {Regex: "version=(\\S+"}}
+		}, []string{"aggregations.v.regex", "missing closing )"}},
+		{"aggregation empty regex", func(c *Config) { c.Aggregations = map[string]Aggregation{"v": {}} }, []string{"aggregations.v.regex", "empty"}},
+		{"aggregation empty name", func(c *Config) { c.Aggregations = map[string]Aggregation{"": {Regex: "x"}} }, []string{"aggregations", "name"}},
+		{"command bad regex", func(c *Config) {
+			c.Commands = map[string]*commands.Spec{"cmd": {Aggregation: &commands.Aggregation{Regex: "("}}}
+		}, []string{"commands.cmd.aggregation.regex"}},
+		{"command with targets", func(c *Config) {
+			c.Commands = map[string]*commands.Spec{"cmd": {Targets: []commands.TargetSpec{{Host: "a"}}}}
+		}, []string{"commands.cmd", "targets"}},
+		{"command nil", func(c *Config) { c.Commands = map[string]*commands.Spec{"cmd": nil} }, []string{"commands.cmd", "null"}},
+		{"command empty name", func(c *Config) { c.Commands = map[string]*commands.Spec{"": {}} }, []string{"commands", "name"}},
+		{"header set empty header", func(c *Config) {
+			c.HeaderSets = map[string]map[string]string{"json": {"": "x"}}
+		}, []string{"headerSets.json", "header name"}},
+		{"header set empty name", func(c *Config) { c.HeaderSets = map[string]map[string]string{"": {"A": "b"}} }, []string{"headerSets", "name"}},
+		{"several at once", func(c *Config) { c.Capacity, c.LogFormat = -1, "yaml" }, []string{"capacity", "logFormat"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tt.modify(cfg)
+			err := cfg.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate succeeded")
+			}
+			var fe *commands.FieldError
+			if !errors.As(err, &fe) || fe.Field == "" {
+				t.Errorf("error %v is not a FieldError with a field", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,78 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/store"
+)
+
+// Error is an API error: the HTTP status and the JSON body
+// {"error": Msg, "field": Field}.
+type Error struct {
+	Status int
+	Msg    string
+	Field  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// errBody is the JSON shape of every error.
+type errBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+// badRequest returns a 400 naming a field.
+func badRequest(field, msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Msg: msg, Field: field}
+}
+
+// toAPIError maps any error to an API error.
+func toAPIError(err error) *Error {
+	var ae *Error
+	var fe *commands.FieldError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &fe):
+		return &Error{Status: http.StatusBadRequest, Msg: fe.Error(), Field: fe.Field}
+	case errors.As(err, &mbe):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large"}
+	case errors.Is(err, store.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Msg: "not found"}
+	case errors.Is(err, actors.ErrNotAccepting), errors.Is(err, store.ErrClosed):
+		return &Error{Status: http.StatusServiceUnavailable, Msg: err.Error()}
+	case errors.Is(err, actors.ErrJobFinished):
+		return &Error{Status: http.StatusConflict, Msg: err.Error()}
+	}
+	return &Error{Status: http.StatusInternalServerError, Msg: "internal error"}
+}
+
+// errorMiddleware writes the last error a handler recorded, in one place.
+func errorMiddleware(logger *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if len(c.Errors) == 0 || c.Writer.Written() {
+			return
+		}
+		err := c.Errors.Last().Err
+		ae := toAPIError(err)
+		if ae.Status >= 500 {
+			logger.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+		}
+		c.JSON(ae.Status, errBody{Error: ae.Msg, Field: ae.Field})
+	}
+}
+
+// fail records err for errorMiddleware and stops the handler chain.
+func fail(c *gin.Context, err error) {
+	_ = c.Error(err)
+	c.Abort()
+}

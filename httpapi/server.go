@@ -1,0 +1,149 @@
+// Package httpapi serves salvo's REST API with gin: /api/v1, server-sent
+// progress events, /metrics, /livez and /readyz. It holds no job state of its
+// own: it asks the engine and reads the store.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/store"
+)
+
+// Engine is what the API needs from the job engine (actors.Engine).
+type Engine interface {
+	Submit(ctx context.Context, spec *commands.Spec) (*actors.JobStatus, error)
+	Status(ctx context.Context, id string) (*actors.JobStatus, error)
+	Cancel(ctx context.Context, id string) (*actors.JobStatus, error)
+	Accepting() bool
+	Capacity() int
+}
+
+// Config configures the API server.
+type Config struct {
+	// MaxRequestBytes bounds request bodies; larger ones get 413.
+	MaxRequestBytes int64
+	// EventInterval is the period of progress events on the SSE stream.
+	EventInterval time.Duration
+	// Pprof serves net/http/pprof under /debug/pprof/.
+	Pprof bool
+	// Gatherer serves /metrics; nil serves the default registry.
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+}
+
+// DefaultConfig returns the API defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxRequestBytes: 64 << 20,
+		EventInterval:   250 * time.Millisecond,
+		Logger:          slog.Default(),
+	}
+}
+
+// Server is the API's HTTP handler.
+type Server struct {
+	cfg    Config
+	engine Engine
+	st     store.Store
+	router *gin.Engine
+	// done ends long-lived streams when the server shuts down.
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns a Server for an engine and a store.
+func New(cfg Config, engine Engine, st store.Store) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.EventInterval <= 0 {
+		cfg.EventInterval = 250 * time.Millisecond
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{cfg: cfg, engine: engine, st: st, router: gin.New(), done: make(chan struct{})}
+	s.routes()
+	return s
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Close ends open event streams. It is idempotent.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.done) })
+}
+
+func (s *Server) routes() {
+	r := s.router
+	r.HandleMethodNotAllowed = true
+	r.Use(gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, rec any) {
+		s.cfg.Logger.Error("panic in handler", "path", c.Request.URL.Path, "panic", rec)
+		c.AbortWithStatusJSON(http.StatusInternalServerError, errBody{Error: "internal error"})
+	}))
+	r.Use(s.limitBody, errorMiddleware(s.cfg.Logger))
+	r.NoRoute(func(c *gin.Context) {
+		c.JSON(http.StatusNotFound, errBody{Error: "no such endpoint: " + c.Request.URL.Path})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.JSON(http.StatusMethodNotAllowed, errBody{Error: "method not allowed: " + c.Request.Method})
+	})
+
+	r.GET("/livez", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		if !s.engine.Accepting() {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "shutting down"})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	})
+	g := s.cfg.Gatherer
+	if g == nil {
+		g = prometheus.DefaultGatherer
+	}
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
+	if s.cfg.Pprof {
+		r.GET("/debug/pprof/*name", gin.WrapF(pprof.Index))
+		r.GET("/debug/pprof/cmdline", gin.WrapF(pprof.Cmdline))
+		r.GET("/debug/pprof/profile", gin.WrapF(pprof.Profile))
+		r.GET("/debug/pprof/symbol", gin.WrapF(pprof.Symbol))
+		r.GET("/debug/pprof/trace", gin.WrapF(pprof.Trace))
+	}
+
+	v1 := r.Group("/api/v1")
+	v1.POST("/jobs", s.submit)
+	v1.GET("/jobs", s.listJobs)
+	v1.GET("/jobs/:id", s.status)
+	v1.POST("/jobs/:id/cancel", s.cancel)
+	v1.GET("/jobs/:id/results", s.results)
+	v1.GET("/jobs/:id/aggregate", s.aggregate)
+	v1.GET("/jobs/:id/events", s.events)
+	for _, k := range definitionKinds {
+		v1.GET("/"+k.path, s.listDefinitions(k))
+		v1.GET("/"+k.path+"/:name", s.getDefinition(k))
+		v1.PUT("/"+k.path+"/:name", s.putDefinition(k))
+		v1.DELETE("/"+k.path+"/:name", s.deleteDefinition(k))
+	}
+}
+
+// limitBody caps request bodies at MaxRequestBytes.
+func (s *Server) limitBody(c *gin.Context) {
+	if c.Request.Body != nil && s.cfg.MaxRequestBytes > 0 {
+		if c.Request.ContentLength > s.cfg.MaxRequestBytes {
+			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, errBody{Error: "request body too large"})
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxRequestBytes)
+	}
+	c.Next()
+}

@@ -1,0 +1,253 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// DefaultServer is the server `salvo run` talks to when neither --server
+// nor SALVO_SERVER says otherwise.
+const DefaultServer = "http://127.0.0.1:8080"
+
+// Output formats of `salvo run`.
+const (
+	OutputTable  = "table"
+	OutputJSON   = "json"
+	OutputNDJSON = "ndjson"
+)
+
+// Exit statuses of `salvo run`.
+const (
+	// ExitOK: the job was gathered and every target is ok (any HTTP
+	// status counts as ok), skipped or cancelled; or --detach submitted it.
+	ExitOK = 0
+	// ExitFailures: the job was gathered and at least one target is
+	// failed, error or timeout.
+	ExitFailures = 1
+	// ExitUsage: a usage error, an unreadable spec or targets file, or the
+	// server refused the job (4xx); its message and field are printed.
+	ExitUsage = 2
+	// ExitCancelled: the job ended cancelled or failed, or the wait was
+	// interrupted (SIGINT/SIGTERM), in which case the job is cancelled on
+	// the server first.
+	ExitCancelled = 3
+	// ExitUnreachable: the server could not be reached or answered with an
+	// error (5xx, or a 4xx after the job was accepted).
+	ExitUnreachable = 4
+)
+
+// cancelTimeout bounds the cancel request sent when the wait is interrupted.
+const cancelTimeout = 5 * time.Second
+
+// RunOptions is the command line of `salvo run`. For the request flags a
+// zero value means "not set": with SpecFile the set ones override the
+// spec's fields, with TargetsFile they build the HTTP request (unset ones
+// take the server's defaults).
+type RunOptions struct {
+	// Server is the server's base URL (DefaultServer when empty).
+	Server string
+	// SpecFile is a JSON job spec ("-" = Stdin).
+	SpecFile string
+	// TargetsFile lists one target per line ("-" = Stdin); '#' comments
+	// and blank lines are skipped.
+	TargetsFile string
+	// Stdin is read for "-".
+	Stdin io.Reader
+
+	Name           string
+	Path           string
+	Method         string
+	Body           string
+	Headers        []string // "Key: Value"
+	Scheme         string
+	Port           string
+	Concurrency    int // maxConcurrency
+	ConnectTimeout time.Duration
+	Timeout        time.Duration // per request
+	Retries        int
+	Regex          string // aggregation regex
+	Insecure       bool   // skip TLS verification of targets
+
+	// By is the aggregation key of the summary (ByValue when empty).
+	By string
+	// Output is OutputTable (default), OutputJSON or OutputNDJSON.
+	Output string
+	// NoProgress turns the progress display off.
+	NoProgress bool
+	// Detach prints the job id and returns without waiting.
+	Detach bool
+
+	// Client tunes the API client (DefaultClientConfig when nil).
+	Client *ClientConfig
+}
+
+// Run submits the job opts describes, follows it and prints the outcome.
+// Progress goes to stderr (a redrawn bar on a terminal, plain lines
+// otherwise), the summary table, JSON document or NDJSON results to
+// stdout. When ctx ends while the job runs, Run cancels the job on the
+// server (bounded by 5 s). It returns the exit status:
+//
+//	0  every target ok (any HTTP status), skipped or cancelled; or --detach
+//	1  at least one target failed, error or timeout
+//	2  usage error, or the server refused the job (its error and field are printed)
+//	3  the job was cancelled or failed, or the wait was interrupted (SIGINT)
+//	4  the server is unreachable or failing
+func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
+	fail := func(code int, format string, args ...any) int {
+		fmt.Fprintf(stderr, "salvo run: "+format+"\n", args...)
+		return code
+	}
+	if opts.By == "" {
+		opts.By = ByValue
+	}
+	if opts.Output == "" {
+		opts.Output = OutputTable
+	}
+	switch opts.By {
+	case ByValue, ByStatus, ByErrorClass, ByBody:
+	default:
+		return fail(ExitUsage, "--by %q: want value, status, errorClass or body", opts.By)
+	}
+	switch opts.Output {
+	case OutputTable, OutputJSON, OutputNDJSON:
+	default:
+		return fail(ExitUsage, "--output %q: want table, json or ndjson", opts.Output)
+	}
+	spec, err := BuildSpec(opts)
+	if err != nil {
+		return fail(ExitUsage, "%v", err)
+	}
+
+	server := opts.Server
+	if server == "" {
+		server = DefaultServer
+	}
+	conf := DefaultClientConfig()
+	if opts.Client != nil {
+		conf = *opts.Client
+	}
+	client := NewClientWithConfig(server, conf)
+	defer client.Close()
+
+	start := time.Now()
+	id, err := client.Submit(ctx, spec)
+	if err != nil {
+		var ae *APIError
+		switch {
+		case errors.As(err, &ae) && ae.Status < 500:
+			if ae.Field != "" {
+				return fail(ExitUsage, "job refused: %s (field %s)", ae.Message, ae.Field)
+			}
+			return fail(ExitUsage, "job refused: %s", ae.Message)
+		case ctx.Err() != nil:
+			return fail(ExitCancelled, "interrupted before the job was accepted")
+		case errors.As(err, &ae):
+			return fail(ExitUnreachable, "server %s failed: %v", client.BaseURL(), err)
+		default:
+			return fail(ExitUnreachable, "server %s unreachable: %v", client.BaseURL(), err)
+		}
+	}
+	if opts.Detach {
+		fmt.Fprintln(stdout, id)
+		return ExitOK
+	}
+	switch n := len(spec.Targets); n {
+	case 0: // a node group: the server knows the count
+		fmt.Fprintf(stderr, "job %s submitted\n", id)
+	case 1:
+		fmt.Fprintf(stderr, "job %s submitted (1 target)\n", id)
+	default:
+		fmt.Fprintf(stderr, "job %s submitted (%s targets)\n", id, commas(int64(n)))
+	}
+
+	var prog *progress
+	if !opts.NoProgress {
+		prog = newProgress(stderr, isTerminal(stderr), time.Now)
+	}
+	st, err := client.Watch(ctx, id, func(st Status) {
+		if prog != nil {
+			prog.update(st)
+		}
+	})
+	if prog != nil && st.ID != "" {
+		prog.finish(st)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted(ctx, client, id, stderr)
+		}
+		return fail(ExitUnreachable, "following job %s: %v", id, err)
+	}
+	elapsed := jobElapsed(st, time.Since(start))
+
+	if err := writeOutput(ctx, client, opts, st, elapsed, stdout, stderr); err != nil {
+		if ctx.Err() != nil {
+			return fail(ExitCancelled, "interrupted")
+		}
+		return fail(ExitUnreachable, "job %s: %v", id, err)
+	}
+	return exitFor(st)
+}
+
+// writeOutput prints a finished job in the chosen format.
+func writeOutput(ctx context.Context, c *Client, opts RunOptions, st Status, elapsed time.Duration, stdout, stderr io.Writer) error {
+	switch opts.Output {
+	case OutputNDJSON:
+		n, err := c.StreamResults(ctx, st.ID, stdout)
+		if err != nil {
+			return err
+		}
+		if n < st.Done {
+			fmt.Fprintf(stderr, "salvo run: warning: %s results streamed, the job has %s\n",
+				commas(int64(n)), commas(int64(st.Done)))
+		}
+		return nil
+	case OutputJSON:
+		agg, err := c.Aggregate(ctx, st.ID, opts.By)
+		if err != nil {
+			return err
+		}
+		return writeJSON(stdout, st, agg)
+	default:
+		agg, err := c.Aggregate(ctx, st.ID, opts.By)
+		if err != nil {
+			if st.State != JobGathered && ctx.Err() == nil {
+				// A failed or cancelled job may have nothing to aggregate.
+				fmt.Fprintf(stderr, "salvo run: no aggregation: %v\n", err)
+				agg = nil
+			} else {
+				return err
+			}
+		}
+		return writeTable(stdout, st, elapsed, agg)
+	}
+}
+
+// interrupted cancels the job after the wait was interrupted.
+func interrupted(ctx context.Context, c *Client, id string, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "salvo run: interrupted, cancelling job %s\n", id)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	defer cancel()
+	st, err := c.Cancel(cctx, id)
+	if err != nil {
+		fmt.Fprintf(stderr, "salvo run: cancel job %s: %v\n", id, err)
+		return ExitCancelled
+	}
+	fmt.Fprintf(stderr, "job %s %s\n", id, st.State)
+	return ExitCancelled
+}
+
+// exitFor maps a terminal status to the exit status.
+func exitFor(st Status) int {
+	switch {
+	case st.State == JobCancelled || st.State == JobFailed:
+		return ExitCancelled
+	case st.Counts.Failures() > 0:
+		return ExitFailures
+	default:
+		return ExitOK
+	}
+}

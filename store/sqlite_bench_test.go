@@ -1,0 +1,80 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/salvo-sh/salvo/commands"
+)
+
+// benchResults returns n results from index first on, with ~1 KiB bodies.
+func benchResults(first, n int) []commands.Result {
+	pad := strings.Repeat("x", 1000)
+	now := time.Now()
+	rs := make([]commands.Result, n)
+	for i := range rs {
+		idx := first + i
+		host := fmt.Sprintf("10.%d.%d.%d", idx>>16&255, idx>>8&255, idx&255)
+		rs[i] = commands.Result{
+			Index: idx, Host: host, Target: "http://" + host + ":80/status", State: commands.StateOK,
+			StatusCode: 200, LatencyMs: 1.5, Body: fmt.Sprintf("host=%s version=1.%d\n%s", host, idx%7, pad),
+			BodyBytes: 1024, Attempts: 1, Worker: "node-a", Value: fmt.Sprintf("1.%d", idx%7),
+			StartedAt: now, FinishedAt: now,
+		}
+	}
+	return rs
+}
+
+// BenchmarkPutResults stores batches of 500 results with ~1 KiB bodies and
+// reports results/s.
+func BenchmarkPutResults(b *testing.B) {
+	const batch = 500
+	s, _ := openTestStore(b)
+	ctx := testCtx(b)
+	batches := make([][]commands.Result, 20) // 10,000 results per iteration
+	b.ResetTimer()
+	for n := range b.N {
+		b.StopTimer()
+		for i := range batches {
+			batches[i] = benchResults((n*len(batches)+i)*batch, batch)
+		}
+		b.StartTimer()
+		for _, rs := range batches {
+			counts, err := s.PutResults(ctx, "bench", rs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if counts[commands.StateOK] != batch {
+				b.Fatalf("stored %v", counts)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*len(batches)*batch)/b.Elapsed().Seconds(), "results/s")
+}
+
+// BenchmarkAggregate groups 100,000 results by each key.
+func BenchmarkAggregate(b *testing.B) {
+	s, _ := openTestStore(b)
+	ctx := testCtx(b)
+	for i := 0; i < 100_000; i += 1000 {
+		if _, err := s.PutResults(ctx, "bench", benchResults(i, 1000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, by := range []string{ByValue, ByStatus, ByErrorClass, ByBody} {
+		b.Run(by, func(b *testing.B) {
+			for b.Loop() {
+				groups, err := s.Aggregate(ctx, "bench", by, 100)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(groups) == 0 {
+					b.Fatal("no groups")
+				}
+			}
+		})
+	}
+}

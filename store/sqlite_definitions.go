@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// PutDefinition creates or replaces a named definition (body is JSON).
+func (s *SQLite) PutDefinition(ctx context.Context, kind, name string, body []byte) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if body == nil {
+		body = []byte{}
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO definitions (kind, name, body) VALUES (?, ?, ?)
+		ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body`, kind, name, body)
+	if err != nil {
+		return fmt.Errorf("put %s %q: %w", kind, name, err)
+	}
+	return nil
+}
+
+// GetDefinition returns a definition's body or ErrNotFound.
+func (s *SQLite) GetDefinition(ctx context.Context, kind, name string) ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var body []byte
+	err := s.r.QueryRowContext(ctx, `SELECT body FROM definitions WHERE kind = ? AND name = ?`, kind, name).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s %q: %w", kind, name, err)
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	return body, nil
+}
+
+// DeleteDefinition removes a definition or returns ErrNotFound.
+func (s *SQLite) DeleteDefinition(ctx context.Context, kind, name string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	res, err := s.w.ExecContext(ctx, `DELETE FROM definitions WHERE kind = ? AND name = ?`, kind, name)
+	if err != nil {
+		return fmt.Errorf("delete %s %q: %w", kind, name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("delete %s %q: %w", kind, name, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
+	}
+	return nil
+}
+
+// ListDefinitions returns the names of every definition of a kind, sorted.
+func (s *SQLite) ListDefinitions(ctx context.Context, kind string) ([]string, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM definitions WHERE kind = ? ORDER BY name`, kind)
+	if err != nil {
+		return nil, fmt.Errorf("list %s definitions: %w", kind, err)
+	}
+	defer rows.Close()
+	names := []string{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("list %s definitions: %w", kind, err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list %s definitions: %w", kind, err)
+	}
+	return names, nil
+}

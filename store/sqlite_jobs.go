@@ -1,0 +1,277 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/salvo-sh/salvo/commands"
+)
+
+const jobColumns = `id, name, spec, state, reason, total, counts, created_at, started_at, finished_at`
+
+// CreateJob stores the job row and its targets, cut into chunks of
+// chunkSize (DefaultChunkSize when ≤ 0), in one transaction. A zero
+// CreatedAt is stored as now; a zero Total as len(targets). The job's Spec
+// is stored as given (the caller redacts it).
+func (s *SQLite) CreateJob(ctx context.Context, job *Job, targets []commands.TargetSpec, chunkSize int) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if job == nil || job.ID == "" {
+		return errors.New("create job: empty id")
+	}
+	if chunkSize <= 0 {
+		chunkSize = DefaultChunkSize
+	}
+	spec, counts, err := marshalJob(job)
+	if err != nil {
+		return fmt.Errorf("create job %s: %w", job.ID, err)
+	}
+	created := job.CreatedAt
+	if created.IsZero() {
+		created = time.Now()
+	}
+	total := job.Total
+	if total == 0 {
+		total = len(targets)
+	}
+
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create job %s: begin: %w", job.ID, err)
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		job.ID, job.Name, string(spec), job.State, job.Reason, total, string(counts),
+		unixMilli(created), unixMilli(job.StartedAt), unixMilli(job.FinishedAt))
+	if err != nil {
+		return fmt.Errorf("create job %s: %w", job.ID, err)
+	}
+	if len(targets) > 0 {
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO target_chunks (job_id, chunk, targets) VALUES (?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("create job %s: prepare chunks: %w", job.ID, err)
+		}
+		defer ins.Close()
+		buf := make([]commands.IndexedTarget, 0, min(chunkSize, len(targets)))
+		for lo, n := 0, 0; lo < len(targets); lo, n = lo+chunkSize, n+1 {
+			hi := min(lo+chunkSize, len(targets))
+			buf = buf[:0]
+			for i := lo; i < hi; i++ {
+				buf = append(buf, commands.IndexedTarget{Index: i, Target: targets[i]})
+			}
+			b, err := json.Marshal(buf)
+			if err != nil {
+				return fmt.Errorf("create job %s: encode chunk %d: %w", job.ID, n, err)
+			}
+			if _, err := ins.ExecContext(ctx, job.ID, n, string(b)); err != nil {
+				return fmt.Errorf("create job %s: chunk %d: %w", job.ID, n, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create job %s: commit: %w", job.ID, err)
+	}
+	return nil
+}
+
+// UpdateJob writes the job's name, state, reason, total, counts and times.
+// The spec and creation time are not changed.
+func (s *SQLite) UpdateJob(ctx context.Context, job *Job) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	counts, err := json.Marshal(job.Counts)
+	if err != nil {
+		return fmt.Errorf("update job %s: encode counts: %w", job.ID, err)
+	}
+	res, err := s.w.ExecContext(ctx,
+		`UPDATE jobs SET name = ?, state = ?, reason = ?, total = ?, counts = ?, started_at = ?, finished_at = ? WHERE id = ?`,
+		job.Name, job.State, job.Reason, job.Total, string(counts), unixMilli(job.StartedAt), unixMilli(job.FinishedAt), job.ID)
+	if err != nil {
+		return fmt.Errorf("update job %s: %w", job.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("update job %s: %w", job.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("update job %s: %w", job.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// GetJob returns a job by id, or ErrNotFound.
+func (s *SQLite) GetJob(ctx context.Context, id string) (*Job, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	job, err := scanJob(s.r.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return job, nil
+}
+
+// ListJobs returns jobs newest first (by creation time, then id), optionally
+// of one state, and the cursor of the next page ("" at the end).
+func (s *SQLite) ListJobs(ctx context.Context, q JobQuery) ([]*Job, string, error) {
+	if err := s.enter(); err != nil {
+		return nil, "", err
+	}
+	defer s.leave()
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultResultLimit
+	}
+	query := `SELECT ` + jobColumns + ` FROM jobs WHERE 1=1`
+	var args []any
+	if q.State != "" {
+		query += ` AND state = ?`
+		args = append(args, q.State)
+	}
+	if q.Cursor != "" {
+		c, err := decodeJobCursor(q.Cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("list jobs: %w", err)
+		}
+		query += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
+		args = append(args, c.createdMs, c.createdMs, c.id)
+	}
+	query += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, limit+1)
+	jobs, err := s.queryJobs(ctx, query, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list jobs: %w", err)
+	}
+	next := ""
+	if len(jobs) > limit {
+		jobs = jobs[:limit]
+		last := jobs[limit-1]
+		next = jobCursor{createdMs: unixMilli(last.CreatedAt), id: last.ID}.encode()
+	}
+	return jobs, next, nil
+}
+
+// Unfinished returns every job not in a terminal state, oldest first.
+func (s *SQLite) Unfinished(ctx context.Context) ([]*Job, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	jobs, err := s.queryJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state NOT IN (?, ?, ?) ORDER BY created_at, id`,
+		JobGathered, JobCancelled, JobFailed)
+	if err != nil {
+		return nil, fmt.Errorf("unfinished jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// ChunkCount is the number of target chunks of a job, or ErrNotFound when
+// the job does not exist.
+func (s *SQLite) ChunkCount(ctx context.Context, jobID string) (int, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	var exists, n int
+	err := s.r.QueryRowContext(ctx,
+		`SELECT (SELECT count(*) FROM jobs WHERE id = ?1), (SELECT count(*) FROM target_chunks WHERE job_id = ?1)`,
+		jobID).Scan(&exists, &n)
+	if err != nil {
+		return 0, fmt.Errorf("chunk count of job %s: %w", jobID, err)
+	}
+	if exists == 0 {
+		return 0, fmt.Errorf("job %s: %w", jobID, ErrNotFound)
+	}
+	return n, nil
+}
+
+// Chunk returns chunk n of a job's targets, or ErrNotFound.
+func (s *SQLite) Chunk(ctx context.Context, jobID string, n int) ([]commands.IndexedTarget, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var b []byte
+	err := s.r.QueryRowContext(ctx, `SELECT targets FROM target_chunks WHERE job_id = ? AND chunk = ?`, jobID, n).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("chunk %d of job %s: %w", n, jobID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chunk %d of job %s: %w", n, jobID, err)
+	}
+	var ts []commands.IndexedTarget
+	if err := json.Unmarshal(b, &ts); err != nil {
+		return nil, fmt.Errorf("chunk %d of job %s: decode: %w", n, jobID, err)
+	}
+	return ts, nil
+}
+
+// queryJobs runs a query selecting jobColumns.
+func (s *SQLite) queryJobs(ctx context.Context, query string, args ...any) ([]*Job, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var jobs []*Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanJob reads one row of jobColumns.
+func scanJob(row scanner) (*Job, error) {
+	var (
+		j                          Job
+		spec, counts               []byte
+		created, started, finished int64
+	)
+	if err := row.Scan(&j.ID, &j.Name, &spec, &j.State, &j.Reason, &j.Total, &counts, &created, &started, &finished); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(spec, &j.Spec); err != nil {
+		return nil, fmt.Errorf("decode spec of job %s: %w", j.ID, err)
+	}
+	if err := json.Unmarshal(counts, &j.Counts); err != nil {
+		return nil, fmt.Errorf("decode counts of job %s: %w", j.ID, err)
+	}
+	j.CreatedAt = fromUnixMilli(created)
+	j.StartedAt = fromUnixMilli(started)
+	j.FinishedAt = fromUnixMilli(finished)
+	return &j, nil
+}
+
+// marshalJob encodes a job's spec and counts.
+func marshalJob(job *Job) (spec, counts []byte, err error) {
+	spec, err = json.Marshal(job.Spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode spec: %w", err)
+	}
+	counts, err = json.Marshal(job.Counts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode counts: %w", err)
+	}
+	return spec, counts, nil
+}

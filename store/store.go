@@ -1,0 +1,144 @@
+// Package store persists jobs, their target lists, results and named
+// definitions behind one interface. The embedded default is SQLite
+// (modernc.org/sqlite, WAL, one batched writer).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/salvo-sh/salvo/commands"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound is returned when a job or definition does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrClosed is returned by every call after Close.
+	ErrClosed = errors.New("store closed")
+)
+
+// Job states (DESIGN.md §2.3).
+const (
+	JobWaiting             = "waiting"
+	JobProcessing          = "processing"
+	JobFinishedNotGathered = "finishedNotGathered"
+	JobGathered            = "gathered"
+	JobCancelled           = "cancelled"
+	JobFailed              = "failed"
+)
+
+// JobStates lists every job state.
+var JobStates = []string{JobWaiting, JobProcessing, JobFinishedNotGathered, JobGathered, JobCancelled, JobFailed}
+
+// Terminal reports whether a job in this state will not change again.
+func Terminal(state string) bool {
+	return state == JobGathered || state == JobCancelled || state == JobFailed
+}
+
+// Job is a job's stored record.
+type Job struct {
+	ID    string
+	Name  string
+	Spec  *commands.Spec // secrets redacted, Targets nil (they live in chunks)
+	State string
+	// Reason explains a waiting or failed state.
+	Reason     string
+	Total      int
+	Counts     map[string]int // result state → count (as of the last UpdateJob)
+	CreatedAt  time.Time
+	StartedAt  time.Time // zero until processing
+	FinishedAt time.Time // zero until terminal
+}
+
+// ResultQuery selects a page of a job's results.
+type ResultQuery struct {
+	State  string // exact result state, or ""
+	Host   string // exact host, or ""
+	Q      string // substring of body, stderr, error or value, or ""
+	Cursor int    // return results with index > Cursor-1; 0 for the first page
+	Limit  int    // at most this many (caller bounds it)
+}
+
+// JobQuery selects a page of jobs, newest first.
+type JobQuery struct {
+	State  string
+	Cursor string // opaque, from the previous page
+	Limit  int
+}
+
+// Group is one aggregation bucket.
+type Group struct {
+	Value  string   `json:"value"`
+	Count  int      `json:"count"`
+	Hosts  []string `json:"hosts"`  // the first MaxGroupHosts hosts, by index
+	Folded string   `json:"folded"` // every host of the group, folded
+	// IsError is true when the group's results have no response.
+	IsError bool `json:"isError"`
+}
+
+// Aggregation keys.
+const (
+	ByValue      = "value"
+	ByStatus     = "status"
+	ByErrorClass = "errorClass"
+	ByBody       = "body"
+)
+
+// MaxGroupHosts is how many hosts a Group lists in Hosts.
+const MaxGroupHosts = 20
+
+// Definition kinds.
+const (
+	KindNodeGroup   = "nodegroup"
+	KindCommand     = "command"
+	KindAggregation = "aggregation"
+	KindHeaderSet   = "headerset"
+)
+
+// Store is the persistence layer. Every method is safe for concurrent use.
+type Store interface {
+	// CreateJob stores a new job and its targets, cut into chunks of
+	// chunkSize targets (chunk n holds indexes [n*chunkSize, (n+1)*chunkSize)).
+	CreateJob(ctx context.Context, job *Job, targets []commands.TargetSpec, chunkSize int) error
+	// UpdateJob writes the job's state, reason, counts and times.
+	UpdateJob(ctx context.Context, job *Job) error
+	// GetJob returns a job by id, or ErrNotFound.
+	GetJob(ctx context.Context, id string) (*Job, error)
+	// ListJobs returns jobs newest first and the cursor of the next page ("" at the end).
+	ListJobs(ctx context.Context, q JobQuery) ([]*Job, string, error)
+	// Unfinished returns every job not in a terminal state, oldest first.
+	Unfinished(ctx context.Context) ([]*Job, error)
+	// ChunkCount is the number of target chunks of a job.
+	ChunkCount(ctx context.Context, jobID string) (int, error)
+	// Chunk returns chunk n of a job's targets with their indexes.
+	Chunk(ctx context.Context, jobID string, n int) ([]commands.IndexedTarget, error)
+
+	// PutResults stores results of a job. A result whose (job, index) is
+	// already stored is ignored. It returns how many of each state were
+	// newly stored.
+	PutResults(ctx context.Context, jobID string, results []commands.Result) (map[string]int, error)
+	// StoredIndexes returns the set of indexes in [lo, hi) that have a result.
+	StoredIndexes(ctx context.Context, jobID string, lo, hi int) (map[int]bool, error)
+	// CountResults returns the stored results of a job per state.
+	CountResults(ctx context.Context, jobID string) (map[string]int, error)
+	// Results returns a page of results ordered by index, and the cursor of
+	// the next page (0 at the end).
+	Results(ctx context.Context, jobID string, q ResultQuery) ([]commands.Result, int, error)
+	// Aggregate groups a job's results by a key (ByValue, ByStatus,
+	// ByErrorClass, ByBody), largest group first, at most limit groups.
+	Aggregate(ctx context.Context, jobID, by string, limit int) ([]Group, error)
+
+	// PutDefinition creates or replaces a named definition (body is JSON).
+	PutDefinition(ctx context.Context, kind, name string, body []byte) error
+	// GetDefinition returns a definition's body or ErrNotFound.
+	GetDefinition(ctx context.Context, kind, name string) ([]byte, error)
+	// DeleteDefinition removes a definition or returns ErrNotFound.
+	DeleteDefinition(ctx context.Context, kind, name string) error
+	// ListDefinitions returns the names of every definition of a kind, sorted.
+	ListDefinitions(ctx context.Context, kind string) ([]string, error)
+
+	// Close flushes and closes the store. It is idempotent.
+	Close() error
+}
