@@ -43,13 +43,13 @@ func DefaultMasterConfig() MasterConfig {
 // within their capacity, leases target chunks, gathers result batches into
 // the store and acknowledges them, and tracks every job's progress.
 type Master struct {
-	cfg     MasterConfig
-	self    *actor.PID
-	writer  *writer
-	workers map[string]*workerInfo
-	jobs    map[string]*jobRun // jobs not yet terminal
-	queue   []string           // waiting jobs, FIFO
-	lease   int64              // last lease id
+	cfg      MasterConfig
+	self     *actor.PID
+	writer   *writer
+	workers  map[string]*workerInfo
+	jobs     map[string]*jobRun // jobs not yet terminal
+	queue    []string           // waiting jobs, FIFO
+	lease    int64              // last lease id
 	stopTick chan struct{}
 }
 

@@ -59,10 +59,10 @@ func DefaultWorkerConfig() WorkerConfig {
 
 // Worker is the actor that runs leased targets. It owns one runner per job.
 type Worker struct {
-	cfg     WorkerConfig
-	exec    *commands.HTTPExecutor
-	master  *actor.PID
-	runners map[string]*runner
+	cfg      WorkerConfig
+	exec     *commands.HTTPExecutor
+	master   *actor.PID
+	runners  map[string]*runner
 	stopTick chan struct{}
 }
 
@@ -155,13 +155,13 @@ func (w *Worker) start(ctx actor.Context, m *JobStart) {
 		return
 	}
 	r := newRunner(runnerConfig{
-		jobID:   m.JobID,
-		spec:    m.Spec,
-		plan:    plan,
-		worker:  w.cfg,
-		system:  ctx.ActorSystem(),
-		self:    ctx.Self(),
-		master:  m.Master,
+		jobID:  m.JobID,
+		spec:   m.Spec,
+		plan:   plan,
+		worker: w.cfg,
+		system: ctx.ActorSystem(),
+		self:   ctx.Self(),
+		master: m.Master,
 	})
 	w.runners[m.JobID] = r
 	r.start()
