@@ -310,6 +310,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Unlock()
 
 	var err error
+	if _, ferr := e.ask(&stopScheduling{}); ferr != nil {
+		err = fmt.Errorf("stop scheduling: %w", ferr)
+	}
 	if e.worker != nil {
 		res, ferr := e.system.Root.RequestFuture(e.worker, &drainWorker{}, e.cfg.AskTimeout).Result()
 		if ferr != nil {

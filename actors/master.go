@@ -43,13 +43,16 @@ func DefaultMasterConfig() MasterConfig {
 // within their capacity, leases target chunks, gathers result batches into
 // the store and acknowledges them, and tracks every job's progress.
 type Master struct {
-	cfg      MasterConfig
-	self     *actor.PID
-	writer   *writer
-	workers  map[string]*workerInfo
-	jobs     map[string]*jobRun // jobs not yet terminal
-	queue    []string           // waiting jobs, FIFO
-	lease    int64              // last lease id
+	cfg     MasterConfig
+	self    *actor.PID
+	writer  *writer
+	workers map[string]*workerInfo
+	jobs    map[string]*jobRun // jobs not yet terminal
+	queue   []string           // waiting jobs, FIFO
+	lease   int64              // last lease id
+	// stopping is set when the node shuts down: no job starts or is
+	// swept again; unfinished jobs resume at the next start.
+	stopping bool
 	stopTick chan struct{}
 }
 
@@ -117,6 +120,8 @@ type (
 	}
 	// persistTick writes running jobs' counts.
 	persistTick struct{}
+	// stopScheduling tells the master that the node shuts down.
+	stopScheduling struct{}
 )
 
 // Receive implements actor.Actor.
@@ -179,6 +184,9 @@ func (m *Master) Receive(ctx actor.Context) {
 		}
 	case *cancelFilled:
 		m.cancelFilled(ctx, msg)
+	case *stopScheduling:
+		m.stopping = true
+		ctx.Respond(&stopScheduling{})
 	case *persistTick:
 		for _, r := range m.jobs {
 			if r.dirty {
@@ -273,7 +281,7 @@ func (m *Master) enqueue(ctx actor.Context, msg *enqueueJob) {
 
 // schedule starts waiting jobs in FIFO order while the head fits.
 func (m *Master) schedule(ctx actor.Context) {
-	for len(m.queue) > 0 {
+	for len(m.queue) > 0 && !m.stopping {
 		r := m.jobs[m.queue[0]]
 		if r == nil || r.job.State != store.JobWaiting || r.cancelled {
 			m.queue = m.queue[1:]
@@ -483,6 +491,9 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 	if r.stored >= r.job.Total {
 		m.finish(ctx, r)
 		return
+	}
+	if m.stopping {
+		return // the node stops: the job resumes at the next start
 	}
 	// Targets are missing (abandoned batches): lease them again.
 	r.sweeps++

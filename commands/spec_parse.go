@@ -564,7 +564,7 @@ func (s *Spec) checkTargets(tmpls []fieldTemplate) error {
 				continue
 			}
 			for i, ts := range s.Targets {
-				if _, ok := ts.Vars[name]; !ok && !skip[i] {
+				if _, ok := ts.Vars[name]; !ok && !skip[i] && templateApplies(ft.field, parsed[i]) {
 					return fieldErrorf(ft.field, "undefined variable $%s: target %d (%q) does not define it and the job's vars do not either", name, i, ts.Host)
 				}
 			}
@@ -590,6 +590,19 @@ func (s *Spec) checkTargets(tmpls []fieldTemplate) error {
 		}
 	}
 	return nil
+}
+
+// templateApplies reports whether the template of field is used for
+// target t: a URL target brings its own port (and its path when it has
+// one), a target with a port its own port.
+func templateApplies(field string, t Target) bool {
+	switch field {
+	case "http.port":
+		return !t.IsURL && !t.HasPort
+	case "http.path":
+		return !t.IsURL || t.Path == ""
+	}
+	return true
 }
 
 // validToken reports whether s is an RFC 9110 token (method, header name).

@@ -72,9 +72,9 @@ type Config struct {
 	// NodeGroups are named host lists (a job's nodeGroup).
 	NodeGroups map[string]NodeGroup `yaml:"nodeGroups"`
 	// Commands are named command templates: job specs without targets or
-	// nodeGroup. The file's `commands:` key is decoded through encoding/json
-	// with the JSON field names of commands.Spec (see file.go), hence no
-	// yaml tag here.
+	// nodeGroup. The file's `commands:` key is decoded as JSON job specs
+	// (commands.DecodeSpec, same field names; see file.go), hence no yaml
+	// tag here.
 	Commands map[string]*commands.Spec `yaml:"-"`
 	// Aggregations are named aggregation rules.
 	Aggregations map[string]Aggregation `yaml:"aggregations"`

@@ -16,7 +16,7 @@ import (
 )
 
 // fileDoc is the shape of the YAML config file: the fields of Config plus
-// `commands`, kept as YAML nodes and decoded through encoding/json because
+// `commands`, kept as YAML nodes and decoded as JSON job specs because
 // commands.Spec has JSON tags only.
 type fileDoc struct {
 	Config   `yaml:",inline"`
@@ -66,9 +66,9 @@ func (c *Config) decodeYAML(data []byte) error {
 		slices.Sort(names)
 		for _, name := range names {
 			node := doc.Commands[name]
-			spec, err := decodeCommand(&node)
+			spec, err := decodeCommand(name, &node)
 			if err != nil {
-				return fmt.Errorf("line %d: commands.%s: %w", node.Line, name, err)
+				return fmt.Errorf("line %d: %w", node.Line, err)
 			}
 			cmds[name] = spec
 		}
@@ -79,30 +79,35 @@ func (c *Config) decodeYAML(data []byte) error {
 }
 
 // decodeCommand decodes a command template: the YAML node becomes a
-// generic value, then JSON, then a commands.Spec (unknown fields refused).
-func decodeCommand(n *yaml.Node) (*commands.Spec, error) {
-	spec := new(commands.Spec)
+// generic value, then JSON, then a commands.Spec through
+// commands.DecodeSpec (strict: unknown fields and wrong types refused).
+// Errors name the field as commands.<name>.<path>.
+func decodeCommand(name string, n *yaml.Node) (*commands.Spec, error) {
+	field := "commands." + name
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return spec, nil
+		return new(commands.Spec), nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return nil, errors.New("must be a mapping (a job spec without targets or nodeGroup)")
+		return nil, fmt.Errorf("%s: must be a mapping (a job spec without targets or nodeGroup)", field)
 	}
 	var generic any
 	if err := n.Decode(&generic); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	b, err := json.Marshal(generic)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(spec); err != nil {
-		return nil, err
+	spec, err := commands.DecodeSpec(bytes.NewReader(b))
+	if err != nil {
+		var fe *commands.FieldError
+		if errors.As(err, &fe) && fe.Field != "" {
+			return nil, fmt.Errorf("%s.%s: %s", field, fe.Field, fe.Msg)
+		}
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	if len(spec.Targets) > 0 || spec.NodeGroup != "" {
-		return nil, errors.New("a command template may not have targets or nodeGroup")
+		return nil, fmt.Errorf("%s: a command template may not have targets or nodeGroup", field)
 	}
 	return spec, nil
 }

@@ -32,7 +32,7 @@ commands:
     http:
       method: POST
       path: /status/$ID
-      port: "8080"
+      port: 8080
       headers:
         X-Target: $HOST
         Content-Type: application/json
@@ -125,8 +125,9 @@ func TestFileErrors(t *testing.T) {
 		{"unknown top-level key", "capacity: 5\nhttp_addr: x\n", []string{`line 2: unknown key "http_addr"`}},
 		{"unknown node group key", "nodeGroups:\n  web:\n    hosts: [a]\n    host: b\n", []string{`line 4: unknown key "host"`}},
 		{"unknown aggregation key", "aggregations:\n  v:\n    regexp: x\n", []string{`line 3: unknown key "regexp"`}},
-		{"unknown command field", "commands:\n  deploy:\n    http:\n      methd: GET\n", []string{"commands.deploy", "methd", "line 3"}},
-		{"unknown command top field", "commands:\n  deploy:\n    maxConc: 3\n", []string{"commands.deploy", "maxConc"}},
+		{"unknown command field", "commands:\n  deploy:\n    http:\n      methd: GET\n", []string{"line 3", "commands.deploy.http.methd", "unknown field"}},
+		{"unknown command top field", "commands:\n  deploy:\n    maxConc: 3\n", []string{"commands.deploy.maxConc", "unknown field"}},
+		{"command wrong type", "commands:\n  deploy:\n    maxConcurrency: many\n", []string{"commands.deploy.maxConcurrency"}},
 		{"command with targets", "commands:\n  deploy:\n    targets: [a]\n", []string{"commands.deploy", "targets"}},
 		{"command with nodeGroup", "commands:\n  deploy:\n    nodeGroup: web\n", []string{"commands.deploy", "nodeGroup"}},
 		{"command not a mapping", "commands:\n  deploy: [1, 2]\n", []string{"commands.deploy", "mapping"}},

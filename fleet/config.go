@@ -14,7 +14,9 @@ import (
 type Config struct {
 	// Listen is the TCP address of the single listener that answers every
 	// host. Use 0.0.0.0 (the default) so that every 127.x.y.z reaches it;
-	// port 0 picks a free port (see Fleet.Addr).
+	// port 0 picks a free port (see Fleet.Addr). A specific address such
+	// as 127.0.0.1 answers only connections to itself, which get a 404
+	// unless it is a host address.
 	Listen string
 
 	// Hosts is the number of simulated hosts: host i answers on HostAddr(i)

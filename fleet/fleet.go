@@ -42,6 +42,8 @@ type Fleet struct {
 	srv *fasthttp.Server
 
 	requests atomic.Uint64
+	// hits counts the requests that reached each host, on arrival.
+	hits     []atomic.Uint32
 	inFlight atomic.Int64
 	conns    connTracker
 
@@ -75,6 +77,7 @@ func New(cfg Config) (*Fleet, error) {
 		log:       log,
 		done:      make(chan struct{}),
 		serveDone: make(chan struct{}),
+		hits:      make([]atomic.Uint32, cfg.Hosts),
 	}
 	if cfg.BodyBytes > 0 {
 		f.pad = make([]byte, cfg.BodyBytes)
@@ -145,6 +148,15 @@ func (f *Fleet) Hosts() int { return f.cfg.Hosts }
 // Requests returns the number of requests served so far, /__fleet/stats
 // excluded.
 func (f *Fleet) Requests() uint64 { return f.requests.Load() }
+
+// HostRequests returns how many requests reached host i so far (counted on
+// arrival, before any latency), or 0 for a host outside the fleet.
+func (f *Fleet) HostRequests(i int) uint32 {
+	if i < 0 || i >= len(f.hits) {
+		return 0
+	}
+	return f.hits[i].Load()
+}
 
 // InFlight returns the number of requests being served now.
 func (f *Fleet) InFlight() int64 { return f.inFlight.Load() }

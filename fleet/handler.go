@@ -60,6 +60,7 @@ func (f *Fleet) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(unknownHostBody)
 		return
 	}
+	f.hits[i].Add(1)
 	if string(path) == EchoPath {
 		f.serveEcho(ctx, i)
 		return

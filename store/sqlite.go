@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -45,17 +46,34 @@ type SQLiteConfig struct {
 	// WAL mode: a power loss may lose the last commits, never corrupt) or
 	// "FULL" (fsync every commit).
 	Synchronous string
+	// CheckpointInterval is how long after a write the background
+	// checkpointer copies the WAL into the database file, off the writer's
+	// path.
+	CheckpointInterval time.Duration
+	// WALAutoCheckpoint is the WAL size, in pages, at which the writer
+	// checkpoints by itself: a bound for when the background checkpointer
+	// falls behind.
+	WALAutoCheckpoint int
+	// Logger receives background checkpoint errors.
+	Logger *slog.Logger
 }
+
+// pageSize is the page size of a new database file: 8 KiB pages hold about
+// seven results of 1 KiB and halve the writes per result compared to 4 KiB.
+const pageSize = 8192
 
 // DefaultSQLiteConfig returns the configuration of a store kept in the file
 // salvo.db inside dir.
 func DefaultSQLiteConfig(dir string) SQLiteConfig {
 	return SQLiteConfig{
-		Path:         filepath.Join(dir, "salvo.db"),
-		BusyTimeout:  5 * time.Second,
-		ReadConns:    4,
-		CacheSizeKiB: 32 << 10,
-		Synchronous:  "NORMAL",
+		Path:               filepath.Join(dir, "salvo.db"),
+		BusyTimeout:        5 * time.Second,
+		ReadConns:          4,
+		CacheSizeKiB:       32 << 10,
+		Synchronous:        "NORMAL",
+		CheckpointInterval: 100 * time.Millisecond,
+		WALAutoCheckpoint:  8192,
+		Logger:             slog.Default(),
 	}
 }
 
@@ -67,6 +85,11 @@ type SQLite struct {
 	r   *sql.DB // read pool
 
 	insertResult *sql.Stmt // prepared on w, reused by every PutResults
+
+	ckpt   *sql.DB       // one connection for background checkpoints
+	dirty  chan struct{} // signalled after each write (capacity 1)
+	stop   chan struct{} // closed by Close to stop the checkpointer
+	ckDone chan struct{} // closed when the checkpointer has returned
 
 	// mu is held shared by every call and exclusively by Close, so that Close
 	// waits for calls in flight and later calls see closed.
@@ -95,6 +118,15 @@ func OpenSQLite(cfg SQLiteConfig) (*SQLite, error) {
 	if cfg.CacheSizeKiB <= 0 {
 		cfg.CacheSizeKiB = def.CacheSizeKiB
 	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = def.CheckpointInterval
+	}
+	if cfg.WALAutoCheckpoint <= 0 {
+		cfg.WALAutoCheckpoint = def.WALAutoCheckpoint
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = def.Logger
+	}
 	switch strings.ToUpper(cfg.Synchronous) {
 	case "":
 		cfg.Synchronous = def.Synchronous
@@ -106,59 +138,126 @@ func OpenSQLite(cfg SQLiteConfig) (*SQLite, error) {
 		return nil, fmt.Errorf("open sqlite store: create directory: %w", err)
 	}
 
-	w, err := sql.Open("sqlite", cfg.dsn(true))
-	if err != nil {
+	s := &SQLite{
+		cfg:    cfg,
+		dirty:  make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		ckDone: make(chan struct{}),
+	}
+	if err := s.open(); err != nil {
+		s.closeDBs()
 		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
-
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.BusyTimeout+10*time.Second)
-	defer cancel()
-	if err := createSchema(ctx, w); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
-	}
-	ins, err := w.PrepareContext(ctx, insertResultSQL)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite store %s: prepare insert: %w", cfg.Path, err)
-	}
-
-	r, err := sql.Open("sqlite", cfg.dsn(false))
-	if err != nil {
-		ins.Close()
-		w.Close()
-		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
-	}
-	r.SetMaxOpenConns(cfg.ReadConns)
-	r.SetMaxIdleConns(cfg.ReadConns)
-	if err := r.PingContext(ctx); err != nil {
-		r.Close()
-		ins.Close()
-		w.Close()
-		return nil, fmt.Errorf("open sqlite store %s: read pool: %w", cfg.Path, err)
-	}
-	return &SQLite{cfg: cfg, w: w, r: r, insertResult: ins}, nil
+	go s.runCheckpointer()
+	return s, nil
 }
 
-// dsn builds the driver's data source name for the writer or a reader.
-func (c SQLiteConfig) dsn(writer bool) string {
+// open opens the connection pools, creates the schema and prepares the
+// insert statement.
+func (s *SQLite) open() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.BusyTimeout+10*time.Second)
+	defer cancel()
+	var err error
+	if s.w, err = s.cfg.openDB(ctx, connWriter, 1); err != nil {
+		return fmt.Errorf("writer: %w", err)
+	}
+	if err := createSchema(ctx, s.w); err != nil {
+		return err
+	}
+	if s.insertResult, err = s.w.PrepareContext(ctx, insertResultSQL); err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	if s.r, err = s.cfg.openDB(ctx, connReader, s.cfg.ReadConns); err != nil {
+		return fmt.Errorf("read pool: %w", err)
+	}
+	if s.ckpt, err = s.cfg.openDB(ctx, connCheckpointer, 1); err != nil {
+		return fmt.Errorf("checkpointer: %w", err)
+	}
+	return nil
+}
+
+// Roles of a connection pool.
+const (
+	connWriter = iota
+	connReader
+	connCheckpointer
+)
+
+// openDB opens a pool of at most n connections for a role and checks that
+// it connects.
+func (c SQLiteConfig) openDB(ctx context.Context, role, n int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", c.dsn(role))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn builds the driver's data source name for a connection role.
+func (c SQLiteConfig) dsn(role int) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(c.BusyTimeout.Milliseconds(), 10)+")")
-	q.Add("_pragma", "cache_size(-"+strconv.Itoa(c.CacheSizeKiB)+")")
 	q.Add("_pragma", "temp_store(MEMORY)")
-	if writer {
-		// journal_mode is persistent in the file; the writer sets it once.
-		q.Add("_pragma", "journal_mode(WAL)")
+	switch role {
+	case connWriter:
+		q.Add("_pragma", "cache_size(-"+strconv.Itoa(c.CacheSizeKiB)+")")
 		q.Add("_pragma", "synchronous("+strings.ToUpper(c.Synchronous)+")")
+		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(c.WALAutoCheckpoint)+")")
 		q.Set("_txlock", "immediate")
-	} else {
+	case connReader:
+		q.Add("_pragma", "cache_size(-"+strconv.Itoa(c.CacheSizeKiB)+")")
 		q.Add("_pragma", "query_only(1)")
+	case connCheckpointer:
+		q.Add("_pragma", "synchronous("+strings.ToUpper(c.Synchronous)+")")
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	return c.Path + "?" + q.Encode()
+}
+
+// wrote tells the checkpointer that the WAL has grown.
+func (s *SQLite) wrote() {
+	select {
+	case s.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// runCheckpointer copies the WAL into the database file in the background,
+// CheckpointInterval after a write, until Close. A passive checkpoint never
+// blocks the writer or readers.
+func (s *SQLite) runCheckpointer() {
+	defer close(s.ckDone)
+	t := time.NewTimer(0)
+	<-t.C
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.dirty:
+		}
+		t.Reset(s.cfg.CheckpointInterval)
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		var busy, logPages, done int
+		err := s.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done)
+		cancel()
+		if err != nil {
+			s.cfg.Logger.Warn("sqlite store: checkpoint failed", "path", s.cfg.Path, "err", err)
+		}
+	}
 }
 
 // enter marks the start of a call; it fails once the store is closed.
@@ -174,8 +273,8 @@ func (s *SQLite) enter() error {
 
 func (s *SQLite) leave() { s.mu.RUnlock() }
 
-// Close waits for calls in flight, checkpoints the WAL into the database
-// file and closes every connection. It is idempotent.
+// Close waits for calls in flight, stops the checkpointer, checkpoints the
+// WAL into the database file and closes every connection. It is idempotent.
 func (s *SQLite) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -183,24 +282,43 @@ func (s *SQLite) Close() error {
 		return nil
 	}
 	s.closed = true
-	var errs []error
-	if err := s.insertResult.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close insert statement: %w", err))
-	}
-	if err := s.r.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close read pool: %w", err))
-	}
-	// Readers are gone: a truncating checkpoint empties the WAL file.
-	if _, err := s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		errs = append(errs, fmt.Errorf("checkpoint: %w", err))
-	}
-	if err := s.w.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close writer: %w", err))
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("close sqlite store %s: %w", s.cfg.Path, errors.Join(errs...))
+	close(s.stop)
+	<-s.ckDone
+	if err := s.closeDBs(); err != nil {
+		return fmt.Errorf("close sqlite store %s: %w", s.cfg.Path, err)
 	}
 	return nil
+}
+
+// closeDBs closes whatever open has opened.
+func (s *SQLite) closeDBs() error {
+	var errs []error
+	if s.insertResult != nil {
+		if err := s.insertResult.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close insert statement: %w", err))
+		}
+	}
+	for _, db := range []struct {
+		name string
+		db   *sql.DB
+	}{{"read pool", s.r}, {"checkpointer", s.ckpt}} {
+		if db.db == nil {
+			continue
+		}
+		if err := db.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", db.name, err))
+		}
+	}
+	if s.w != nil {
+		// The others are closed: a truncating checkpoint empties the WAL.
+		if _, err := s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+		}
+		if err := s.w.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close writer: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Path returns the database file's path.

@@ -21,6 +21,7 @@ func (s *SQLite) PutDefinition(ctx context.Context, kind, name string, body []by
 	if err != nil {
 		return fmt.Errorf("put %s %q: %w", kind, name, err)
 	}
+	s.wrote()
 	return nil
 }
 
@@ -61,6 +62,7 @@ func (s *SQLite) DeleteDefinition(ctx context.Context, kind, name string) error 
 	if n == 0 {
 		return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
 	}
+	s.wrote()
 	return nil
 }
 

@@ -77,6 +77,7 @@ func (s *SQLite) CreateJob(ctx context.Context, job *Job, targets []commands.Tar
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("create job %s: commit: %w", job.ID, err)
 	}
+	s.wrote()
 	return nil
 }
 
@@ -104,6 +105,7 @@ func (s *SQLite) UpdateJob(ctx context.Context, job *Job) error {
 	if n == 0 {
 		return fmt.Errorf("update job %s: %w", job.ID, ErrNotFound)
 	}
+	s.wrote()
 	return nil
 }
 

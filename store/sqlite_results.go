@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/salvo-sh/salvo/commands"
 )
@@ -26,7 +27,8 @@ const resultColumns = `idx, host, state, status_code, exit_code, latency_ms, bod
 // bodyHash is the stable 64-bit digest of a body that Aggregate(ByBody)
 // groups by.
 func bodyHash(body string) int64 {
-	sum := sha256.Sum256([]byte(body))
+	// The digest only reads the bytes: hash the string without copying it.
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(body), len(body)))
 	return int64(binary.BigEndian.Uint64(sum[:8]))
 }
 
@@ -49,8 +51,15 @@ func (s *SQLite) PutResults(ctx context.Context, jobID string, results []command
 	defer tx.Rollback()
 	st := tx.StmtContext(ctx, s.insertResult)
 	defer st.Close()
+	// Rows run under a context without a done channel, so the driver does
+	// not start a watcher goroutine per statement; cancellation is checked
+	// between rows, and the transaction is rolled back when ctx ends.
+	rowCtx := context.WithoutCancel(ctx)
 	args := make([]any, 20)
 	for i := range results {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("put results of job %s: %w", jobID, err)
+		}
 		r := &results[i]
 		var exit sql.NullInt64
 		if r.ExitCode != nil {
@@ -65,7 +74,7 @@ func (s *SQLite) PutResults(ctx context.Context, jobID string, results []command
 		args[8], args[9], args[10], args[11] = truncated, r.ErrorClass, r.Attempts, r.Worker
 		args[12], args[13], args[14], args[15] = r.Value, bodyHash(r.Body), unixMicro(r.StartedAt), unixMicro(r.FinishedAt)
 		args[16], args[17], args[18], args[19] = r.Target, r.Error, r.Stderr, r.Body
-		res, err := st.ExecContext(ctx, args...)
+		res, err := st.ExecContext(rowCtx, args...)
 		if err != nil {
 			return nil, fmt.Errorf("put result %d of job %s: %w", r.Index, jobID, err)
 		}
@@ -80,6 +89,7 @@ func (s *SQLite) PutResults(ctx context.Context, jobID string, results []command
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("put results of job %s: commit: %w", jobID, err)
 	}
+	s.wrote()
 	return counts, nil
 }
 

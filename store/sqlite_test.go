@@ -425,10 +425,14 @@ func TestResultsPaging(t *testing.T) {
 		{"state", ResultQuery{State: commands.StateError, Limit: 4}, match(func(r commands.Result) bool { return r.State == commands.StateError }), 3},
 		{"host", ResultQuery{Host: "10.0.0.7", Limit: 1}, []int{7, 30}, 2},
 		{"host is exact", ResultQuery{Host: "10.0.0.1"}, []int{1}, 1},
-		{"q in body", ResultQuery{Q: "version=1.1"}, match(func(r commands.Result) bool { return r.State == commands.StateOK && r.Index%2 == 1 && r.Index != 7 && r.Index != 17 }), 1},
+		{"q in body", ResultQuery{Q: "version=1.1"}, match(func(r commands.Result) bool {
+			return r.State == commands.StateOK && r.Index%2 == 1 && r.Index != 7 && r.Index != 17
+		}), 1},
 		{"q percent is literal", ResultQuery{Q: "100%"}, []int{7}, 1},
 		{"q underscore is literal", ResultQuery{Q: "done_"}, []int{7}, 1},
-		{"q in error", ResultQuery{Q: "refused"}, match(func(r commands.Result) bool { return r.State == commands.StateError || r.State == commands.StateTimeout }), 1},
+		{"q in error", ResultQuery{Q: "refused"}, match(func(r commands.Result) bool {
+			return r.State == commands.StateError || r.State == commands.StateTimeout
+		}), 1},
 		{"q in stderr", ResultQuery{Q: "boom"}, match(func(r commands.Result) bool { return r.State == commands.StateFailed }), 1},
 		{"q in value", ResultQuery{Q: "connect_refused"}, match(func(r commands.Result) bool { return r.State == commands.StateError }), 1},
 		{"q is case-sensitive", ResultQuery{Q: "BOOM"}, nil, 1},
@@ -495,7 +499,9 @@ func TestAggregate(t *testing.T) {
 	add(2, func(r *commands.Result) {
 		r.State, r.ErrorClass, r.Value = commands.StateTimeout, commands.ClassTimeout, commands.ClassTimeout
 	})
-	add(1, func(r *commands.Result) { r.State, r.ExitCode, r.Value, r.Body = commands.StateFailed, intp(1), "1", "busy" })
+	add(1, func(r *commands.Result) {
+		r.State, r.ExitCode, r.Value, r.Body = commands.StateFailed, intp(1), "1", "busy"
+	})
 	add(1, func(r *commands.Result) { r.State = commands.StateSkipped })
 	// Interleave a big-group result after the others to check host order.
 	add(1, func(r *commands.Result) { r.StatusCode, r.Value, r.Body = 200, "1.25", big })

@@ -115,7 +115,25 @@ type Status struct {
 	Rate float64 `json:"rate"`
 	// Reason explains a waiting or failed state.
 	Reason string `json:"reason,omitempty"`
+
+	raw json.RawMessage // the server's document, with fields not listed here
 }
+
+// UnmarshalJSON decodes a status and keeps the document for Raw.
+func (s *Status) UnmarshalJSON(b []byte) error {
+	type plain Status
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*s = Status(p)
+	s.raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+// Raw returns the JSON document the status was decoded from (with any
+// fields the server added beyond Status's), or nil.
+func (s Status) Raw() json.RawMessage { return s.raw }
 
 // Group is one aggregation bucket.
 type Group struct {

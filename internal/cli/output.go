@@ -37,7 +37,11 @@ func jobHeader(st Status, elapsed time.Duration) string {
 	if rate <= 0 && elapsed > 0 {
 		rate = float64(st.Done) / elapsed.Seconds()
 	}
-	fmt.Fprintf(&b, "  elapsed %s  rate %s/s", formatElapsed(elapsed), commas(int64(rate+0.5)))
+	el := formatElapsed(elapsed)
+	if elapsed < time.Second {
+		el = elapsed.Round(time.Millisecond).String()
+	}
+	fmt.Fprintf(&b, "  elapsed %s  rate %s/s", el, commas(int64(rate+0.5)))
 	return b.String()
 }
 
@@ -107,10 +111,14 @@ func writeBodies(w io.Writer, agg *Aggregate) error {
 
 // writeJSON prints the final status and the aggregation as one document.
 func writeJSON(w io.Writer, st Status, agg *Aggregate) error {
+	var status any = st
+	if raw := st.Raw(); raw != nil {
+		status = raw // keep the fields the server sent beyond Status's
+	}
 	doc := struct {
-		Status    Status     `json:"status"`
+		Status    any        `json:"status"`
 		Aggregate *Aggregate `json:"aggregate,omitempty"`
-	}{st, agg}
+	}{status, agg}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(doc); err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,38 @@ func TestJobHeaderElapsed(t *testing.T) {
 	}
 	if el := jobElapsed(Status{}, time.Second); el != time.Second {
 		t.Errorf("without server times: %s", el)
+	}
+}
+
+func TestWriteJSONKeepsServerFields(t *testing.T) {
+	var st Status
+	if err := json.Unmarshal([]byte(`{"id": "j", "state": "gathered", "maxConcurrency": 100, "total": 1}`), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.ID != "j" || st.Total != 1 {
+		t.Fatalf("decoded %+v", st)
+	}
+	var buf strings.Builder
+	if err := writeJSON(&buf, st, &Aggregate{By: ByValue, Groups: []Group{{Value: "200", Count: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Status    map[string]any `json:"status"`
+		Aggregate Aggregate      `json:"aggregate"`
+	}
+	if err := json.Unmarshal([]byte(buf.String()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Status["maxConcurrency"] != float64(100) || doc.Status["id"] != "j" || len(doc.Aggregate.Groups) != 1 {
+		t.Errorf("document %s", buf.String())
+	}
+	// A status built in code (no server document) is written from its fields.
+	buf.Reset()
+	if err := writeJSON(&buf, Status{ID: "k", State: JobFailed}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"id": "k"`) || strings.Contains(buf.String(), "aggregate") ||
+		strings.Contains(buf.String(), "startedAt") {
+		t.Errorf("document %s", buf.String())
 	}
 }

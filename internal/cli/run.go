@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -138,7 +139,7 @@ func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
 		var ae *APIError
 		switch {
 		case errors.As(err, &ae) && ae.Status < 500:
-			if ae.Field != "" {
+			if ae.Field != "" && !strings.HasPrefix(ae.Message, ae.Field+":") {
 				return fail(ExitUsage, "job refused: %s (field %s)", ae.Message, ae.Field)
 			}
 			return fail(ExitUsage, "job refused: %s", ae.Message)

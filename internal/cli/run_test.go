@@ -426,3 +426,16 @@ func TestRunPlainProgressLines(t *testing.T) {
 		t.Errorf("progress percentages %v, want 10 lines ending at 100", pcts)
 	}
 }
+
+func TestRunRefusedMessageNamesFieldOnce(t *testing.T) {
+	srv := newFakeServer(t, func(s *fakeServer) {
+		s.submitErr = &APIError{Status: 400, Message: "http.path: undefined variable $NOPE", Field: "http.path"}
+	})
+	out := runWith(t, nil, RunOptions{Server: srv.URL(), TargetsFile: writeTargets(t, "10.0.0.1")})
+	if out.code != ExitUsage {
+		t.Fatalf("exit %d: %s", out.code, out.stderr)
+	}
+	if want := "salvo run: job refused: http.path: undefined variable $NOPE\n"; out.stderr != want {
+		t.Errorf("stderr %q, want %q", out.stderr, want)
+	}
+}

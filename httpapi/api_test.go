@@ -1,0 +1,351 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/fleet"
+	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/store"
+)
+
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field"`
+}
+
+func TestSubmitRejectsBadSpecs(t *testing.T) {
+	n := testutil.StartNode(t, func(c *actors.Config) { c.Capacity = 100 })
+	cases := []struct {
+		name  string
+		body  string
+		field string
+	}{
+		{"invalid json", `{"targets": [`, ""},
+		{"unknown field", `{"targets": ["h1"], "bogus": 1}`, "bogus"},
+		{"unknown protocol", `{"targets": ["h1"], "protocol": "gopher"}`, "protocol"},
+		{"bad duration", `{"targets": ["h1"], "timeouts": {"connect": "3 parsecs"}}`, "timeouts.connect"},
+		{"undefined variable", `{"targets": ["h1", {"host": "h2", "vars": {"ID": "2"}}], "http": {"path": "/x/${ID}"}}`, "http.path"},
+		{"empty targets", `{"targets": []}`, "targets"},
+		{"neither targets nor node group", `{"http": {"path": "/"}}`, "targets"},
+		{"both targets and node group", `{"targets": ["h1"], "nodeGroup": "web"}`, "targets"},
+		{"negative concurrency", `{"targets": ["h1"], "maxConcurrency": -1}`, "maxConcurrency"},
+		{"concurrency over capacity", `{"targets": ["h1"], "maxConcurrency": 101}`, "maxConcurrency"},
+		{"bad url target", `{"targets": ["http://[::1"]}`, "targets[0]"},
+		{"bad regex", `{"targets": ["h1"], "aggregation": {"regex": "("}}`, "aggregation.regex"},
+		{"unknown node group", `{"nodeGroup": "nope"}`, "nodeGroup"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var e apiError
+			code := testutil.DoJSON(t, "POST", n.URL+"/api/v1/jobs", tc.body, &e)
+			if code != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400 (%+v)", code, e)
+			}
+			if e.Error == "" {
+				t.Errorf("empty error message")
+			}
+			if tc.field != "" && !strings.HasPrefix(e.Field, tc.field) {
+				t.Errorf("field %q, want %q (error %q)", e.Field, tc.field, e.Error)
+			}
+		})
+	}
+	t.Run("undefined variable names the first target missing it", func(t *testing.T) {
+		var e apiError
+		testutil.DoJSON(t, "POST", n.URL+"/api/v1/jobs",
+			`{"targets": [{"host": "h0", "vars": {"ID": "0"}}, "h1"], "http": {"path": "/x/$ID"}}`, &e)
+		if !strings.Contains(e.Error, "ID") || !strings.Contains(e.Error, "h1") {
+			t.Errorf("error %q should name the variable ID and the target h1", e.Error)
+		}
+	})
+}
+
+func TestRequestLimitsAndNotFound(t *testing.T) {
+	n := testutil.StartNode(t, nil)
+	big := `{"targets": ["` + strings.Repeat("a", 2<<20) + `"]}`
+	var e apiError
+	if code := testutil.DoJSON(t, "POST", n.URL+"/api/v1/jobs", big, &e); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: status %d, want 413", code)
+	}
+	for _, path := range []string{"/api/v1/jobs/nope", "/api/v1/jobs/nope/results", "/api/v1/jobs/nope/aggregate", "/api/v1/jobs/nope/events", "/api/v1/nothing"} {
+		e = apiError{}
+		if code := testutil.DoJSON(t, "GET", n.URL+path, nil, &e); code != http.StatusNotFound || e.Error == "" {
+			t.Errorf("GET %s: status %d %+v, want 404 with an error", path, code, e)
+		}
+	}
+	if code := testutil.DoJSON(t, "POST", n.URL+"/api/v1/jobs/nope/cancel", nil, &e); code != http.StatusNotFound {
+		t.Errorf("cancel unknown: status %d, want 404", code)
+	}
+	for _, q := range []string{"limit=0", "limit=10001", "limit=x", "state=weird"} {
+		if code := testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs?"+q, nil, &e); code != http.StatusBadRequest {
+			t.Errorf("list jobs ?%s: status %d, want 400", q, code)
+		}
+	}
+}
+
+// submit posts a spec and returns the job id.
+func submit(t *testing.T, url string, spec map[string]any) string {
+	t.Helper()
+	var st actors.JobStatus
+	if code := testutil.DoJSON(t, "POST", url+"/api/v1/jobs", spec, &st); code != http.StatusAccepted {
+		t.Fatalf("submit: status %d", code)
+	}
+	if st.ID == "" {
+		t.Fatal("submit returned no id")
+	}
+	return st.ID
+}
+
+func TestJobLifecycleThroughAPI(t *testing.T) {
+	const hosts = 1000
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts; c.ErrorRate = 0.1 })
+	n := testutil.StartNode(t, nil)
+	port := f.Addr().Port
+	targets := fleet.Targets(hosts, port)
+	id := submit(t, n.URL, map[string]any{
+		"name": "lifecycle", "targets": targets, "maxConcurrency": 50,
+		"http":        map[string]any{"path": "/v/$INDEX", "headers": map[string]string{"Authorization": "Bearer s3cret"}},
+		"aggregation": map[string]any{"regex": `version=(\S+)`},
+	})
+
+	// SSE: progress events, then one end event with the final status.
+	final := readEvents(t, n.URL+"/api/v1/jobs/"+id+"/events")
+	if final.State != store.JobGathered || final.Done != hosts || final.Total != hosts {
+		t.Fatalf("final status %+v", final)
+	}
+	if final.Counts[commands.StateOK] != hosts {
+		t.Errorf("ok count %d, want %d (500s are responses)", final.Counts[commands.StateOK], hosts)
+	}
+
+	// Results: paging with a cursor returns every index exactly once.
+	seen := map[int]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		var pg struct {
+			Items      []commands.Result `json:"items"`
+			NextCursor string            `json:"nextCursor"`
+		}
+		testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs/"+id+"/results?limit=300&cursor="+cursor, nil, &pg)
+		for _, r := range pg.Items {
+			if seen[r.Index] {
+				t.Fatalf("index %d twice", r.Index)
+			}
+			seen[r.Index] = true
+			exp := f.Expect(r.Index)
+			if r.StatusCode != exp.Status || r.Body != exp.Body || r.Host != fleet.HostAddr(r.Index) {
+				t.Fatalf("result %d: %d %q from %s, want %d %q", r.Index, r.StatusCode, r.Body, r.Host, exp.Status, exp.Body)
+			}
+		}
+		if pg.NextCursor == "" {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("too many pages")
+		}
+		cursor = pg.NextCursor
+	}
+	if len(seen) != hosts {
+		t.Fatalf("%d results, want %d", len(seen), hosts)
+	}
+
+	// Filters.
+	var pg struct {
+		Items []commands.Result `json:"items"`
+	}
+	host := fleet.HostAddr(7)
+	testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs/"+id+"/results?host="+host, nil, &pg)
+	if len(pg.Items) != 1 || pg.Items[0].Host != host {
+		t.Errorf("host filter: %+v", pg.Items)
+	}
+	testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs/"+id+"/results?q=version%3Dv3&limit=10000", nil, &pg)
+	want := 0
+	for i := 0; i < hosts; i++ {
+		if strings.Contains(f.Expect(i).Body, "version=v3") {
+			want++
+		}
+	}
+	if len(pg.Items) != want {
+		t.Errorf("q filter: %d results, want %d", len(pg.Items), want)
+	}
+
+	// NDJSON streams every result.
+	req, _ := http.NewRequest("GET", n.URL+"/api/v1/jobs/"+id+"/results", nil)
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r commands.Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("ndjson line %d: %v", lines, err)
+		}
+		lines++
+	}
+	resp.Body.Close()
+	if lines != hosts {
+		t.Errorf("ndjson: %d lines, want %d", lines, hosts)
+	}
+
+	// Aggregation by value matches the fleet's distribution (500s have a body too).
+	expect := map[string]int{}
+	statuses := map[string]int{}
+	for i := 0; i < hosts; i++ {
+		e := f.Expect(i)
+		v := "NA"
+		if k := strings.Index(e.Body, "version="); k >= 0 {
+			v = strings.Fields(e.Body[k+len("version="):])[0]
+		}
+		expect[v]++
+		statuses[strconv.Itoa(e.Status)]++
+	}
+	checkGroups(t, n.URL+"/api/v1/jobs/"+id+"/aggregate?by=value", expect)
+	checkGroups(t, n.URL+"/api/v1/jobs/"+id+"/aggregate?by=status", statuses)
+
+	// The stored spec has the secret header redacted.
+	j, err := n.Store.GetJob(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := j.Spec.HTTP.Headers["Authorization"]; got != commands.Redacted {
+		t.Errorf("stored Authorization header %q, want redacted", got)
+	}
+
+	// Metrics count the stored targets.
+	resp, err = http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), fmt.Sprintf(`salvo_targets_done_total{state="ok"} %d`, hosts)) {
+		t.Errorf("metrics lack the ok count:\n%s", grep(string(body), "salvo_"))
+	}
+
+	// The job list has it, newest first.
+	var jobs struct {
+		Items []actors.JobStatus `json:"items"`
+	}
+	testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs?state=gathered", nil, &jobs)
+	if len(jobs.Items) != 1 || jobs.Items[0].ID != id {
+		t.Errorf("job list: %+v", jobs.Items)
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func checkGroups(t *testing.T, url string, want map[string]int) {
+	t.Helper()
+	var agg struct {
+		By     string        `json:"by"`
+		Groups []store.Group `json:"groups"`
+	}
+	testutil.DoJSON(t, "GET", url, nil, &agg)
+	got := map[string]int{}
+	for i, g := range agg.Groups {
+		got[g.Value] = g.Count
+		if i > 0 && g.Count > agg.Groups[i-1].Count {
+			t.Errorf("%s: groups not sorted by count", url)
+		}
+		if len(g.Hosts) == 0 || g.Folded == "" {
+			t.Errorf("%s: group %q lacks hosts", url, g.Value)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s: groups %v, want %v", url, got, want)
+	}
+}
+
+// readEvents reads an SSE stream to its end event and returns the final status.
+func readEvents(t *testing.T, url string) actors.JobStatus {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("content type %q", ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	event, progress := "", 0
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			var st actors.JobStatus
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &st); err != nil {
+				t.Fatalf("event data: %v", err)
+			}
+			if event == "end" {
+				if !st.Terminal() {
+					t.Errorf("end event with state %s", st.State)
+				}
+				return st
+			}
+			progress++
+		}
+	}
+	t.Fatalf("stream ended without an end event after %d progress events (%v)", progress, sc.Err())
+	return actors.JobStatus{}
+}
+
+func TestDefinitionsAndNodeGroupJobs(t *testing.T) {
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = 20 })
+	n := testutil.StartNode(t, nil)
+	var e apiError
+	if code := testutil.DoJSON(t, "PUT", n.URL+"/api/v1/nodegroups/web", `{"hosts": []}`, &e); code != 400 || e.Field != "hosts" {
+		t.Errorf("empty node group: %d %+v", code, e)
+	}
+	if code := testutil.DoJSON(t, "PUT", n.URL+"/api/v1/aggregations/ver", `{"regex": "("}`, &e); code != 400 || e.Field != "regex" {
+		t.Errorf("bad regex: %d %+v", code, e)
+	}
+	if code := testutil.DoJSON(t, "PUT", n.URL+"/api/v1/nodegroups/web", map[string]any{"hosts": fleet.Targets(20, f.Addr().Port)}, nil); code != 200 {
+		t.Fatalf("put node group: %d", code)
+	}
+	if code := testutil.DoJSON(t, "PUT", n.URL+"/api/v1/aggregations/ver", map[string]any{"regex": `version=(\S+)`}, nil); code != 200 {
+		t.Fatalf("put aggregation: %d", code)
+	}
+	var names struct {
+		Items []string `json:"items"`
+	}
+	testutil.DoJSON(t, "GET", n.URL+"/api/v1/nodegroups", nil, &names)
+	if fmt.Sprint(names.Items) != "[web]" {
+		t.Errorf("node groups %v", names.Items)
+	}
+	id := submit(t, n.URL, map[string]any{"nodeGroup": "web", "aggregation": map[string]any{"name": "ver"}})
+	st := testutil.WaitJob(t, n.Engine, id, time.Minute)
+	if st.State != store.JobGathered || st.Total != 20 {
+		t.Fatalf("node group job: %+v", st)
+	}
+	checkGroups(t, n.URL+"/api/v1/jobs/"+id+"/aggregate", fleet.Distribution(20))
+	if code := testutil.DoJSON(t, "DELETE", n.URL+"/api/v1/nodegroups/web", nil, nil); code != http.StatusNoContent {
+		t.Errorf("delete: %d", code)
+	}
+	if code := testutil.DoJSON(t, "GET", n.URL+"/api/v1/nodegroups/web", nil, &e); code != http.StatusNotFound {
+		t.Errorf("get deleted: %d", code)
+	}
+}
