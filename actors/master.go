@@ -305,9 +305,11 @@ func (m *Master) schedule(ctx actor.Context) {
 			if len(m.workers) == 0 {
 				reason = "waiting for a worker"
 			}
-			if r.job.Reason != reason {
-				r.job.Reason = reason
-				r.dirty = true
+			setReason(r, reason)
+			for _, id := range m.queue[1:] {
+				if q := m.jobs[id]; q != nil {
+					setReason(q, "queued behind job "+r.job.ID)
+				}
 			}
 			return // strict FIFO: nothing overtakes the head
 		}
@@ -324,6 +326,14 @@ func (m *Master) schedule(ctx actor.Context) {
 		for _, w := range eligible {
 			m.startOn(ctx, r, w)
 		}
+	}
+}
+
+// setReason records why a job waits.
+func setReason(r *jobRun, reason string) {
+	if r.job.Reason != reason {
+		r.job.Reason = reason
+		r.dirty = true
 	}
 }
 

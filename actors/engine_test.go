@@ -1,0 +1,108 @@
+package actors_test
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/fleet"
+	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/store"
+)
+
+func spec(targets []string, conc int) *commands.Spec {
+	ts := make([]commands.TargetSpec, len(targets))
+	for i, h := range targets {
+		ts[i] = commands.TargetSpec{Host: h}
+	}
+	return &commands.Spec{Targets: ts, MaxConcurrency: conc}
+}
+
+func TestCapacityReservationAndStrictFIFO(t *testing.T) {
+	f := testutil.StartFleet(t, func(c *fleet.Config) {
+		c.Hosts = 400
+		c.LatencyMin, c.LatencyMax = 20*time.Millisecond, 20*time.Millisecond
+	})
+	n := testutil.StartNode(t, func(c *actors.Config) { c.Capacity = 100 })
+	ctx := context.Background()
+	port := f.Addr().Port
+
+	a, err := n.Engine.Submit(ctx, spec(fleet.Targets(400, port), 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.Engine.Submit(ctx, spec(fleet.Targets(10, port), 50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := n.Engine.Submit(ctx, spec(fleet.Targets(10, port), 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id, state string
+	}{{a.ID, store.JobProcessing}, {b.ID, store.JobWaiting}, {c.ID, store.JobWaiting}} {
+		st, err := n.Engine.Status(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A may already be done on a fast machine; B and C must wait while
+		// A holds 80 of 100: B does not fit and C may not overtake it.
+		if st.State != tc.state && !(tc.id == a.ID && st.Terminal()) {
+			t.Errorf("job %s: state %s, want %s", tc.id, st.State, tc.state)
+		}
+		if tc.state == store.JobWaiting && st.Reason == "" {
+			t.Errorf("waiting job %s has no reason", tc.id)
+		}
+	}
+	sa := testutil.WaitJob(t, n.Engine, a.ID, time.Minute)
+	sb := testutil.WaitJob(t, n.Engine, b.ID, time.Minute)
+	sc := testutil.WaitJob(t, n.Engine, c.ID, time.Minute)
+	for _, st := range []*actors.JobStatus{sa, sb, sc} {
+		if st.State != store.JobGathered || st.Done != st.Total {
+			t.Errorf("job %s: %+v", st.ID, st)
+		}
+	}
+	if sb.StartedAt.Before(*sa.StartedAt) || sc.StartedAt.Before(*sb.StartedAt) {
+		t.Errorf("jobs did not start in submission order: %v %v %v", sa.StartedAt, sb.StartedAt, sc.StartedAt)
+	}
+	if !sb.StartedAt.After(sa.StartedAt.Add(100 * time.Millisecond)) {
+		t.Errorf("B started at %v, before A (started %v) released its reservation", sb.StartedAt, sa.StartedAt)
+	}
+}
+
+// Memory and goroutines grow with concurrency, never with the target count.
+func TestGoroutinesBoundedByConcurrency(t *testing.T) {
+	const hosts, conc = 20000, 10
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	n := testutil.StartNode(t, nil)
+	base := runtime.NumGoroutine()
+	st, err := n.Engine.Submit(context.Background(), spec(fleet.Targets(hosts, f.Addr().Port), conc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak := 0
+	for {
+		if g := runtime.NumGoroutine(); g > peak {
+			peak = g
+		}
+		s, err := n.Engine.Status(context.Background(), st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Terminal() {
+			if s.State != store.JobGathered || s.Done != hosts {
+				t.Fatalf("final %+v", s)
+			}
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // sampling goroutines while the job runs
+	}
+	// The fleet's server goroutines serve up to conc connections too.
+	if extra := peak - base; extra > 4*conc+50 {
+		t.Errorf("%d extra goroutines for a %d-target job at concurrency %d", extra, hosts, conc)
+	}
+}
