@@ -85,7 +85,7 @@ func TestRequestLimitsAndNotFound(t *testing.T) {
 	if code := testutil.DoJSON(t, "POST", n.URL+"/api/v1/jobs/nope/cancel", nil, &e); code != http.StatusNotFound {
 		t.Errorf("cancel unknown: status %d, want 404", code)
 	}
-	for _, q := range []string{"limit=0", "limit=10001", "limit=x", "state=weird"} {
+	for _, q := range []string{"limit=0", "limit=10001", "limit=x", "state=weird", "cursor=garbage"} {
 		if code := testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs?"+q, nil, &e); code != http.StatusBadRequest {
 			t.Errorf("list jobs ?%s: status %d, want 400", q, code)
 		}

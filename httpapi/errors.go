@@ -45,6 +45,8 @@ func toAPIError(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Msg: fe.Error(), Field: fe.Field}
 	case errors.As(err, &mbe):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large"}
+	case errors.Is(err, store.ErrBadCursor):
+		return &Error{Status: http.StatusBadRequest, Msg: "cursor must be a value returned as nextCursor", Field: "cursor"}
 	case errors.Is(err, store.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Msg: "not found"}
 	case errors.Is(err, actors.ErrNotAccepting), errors.Is(err, store.ErrClosed):

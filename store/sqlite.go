@@ -86,10 +86,11 @@ type SQLite struct {
 
 	insertResult *sql.Stmt // prepared on w, reused by every PutResults
 
-	ckpt   *sql.DB       // one connection for background checkpoints
-	dirty  chan struct{} // signalled after each write (capacity 1)
-	stop   chan struct{} // closed by Close to stop the checkpointer
-	ckDone chan struct{} // closed when the checkpointer has returned
+	ckpt   *sql.DB            // one connection for background checkpoints
+	dirty  chan struct{}      // signalled after each write (capacity 1)
+	stop   context.Context    // done once Close has begun
+	cancel context.CancelFunc // ends stop
+	ckDone chan struct{}      // closed when the checkpointer has returned
 
 	// mu is held shared by every call and exclusively by Close, so that Close
 	// waits for calls in flight and later calls see closed.
@@ -141,13 +142,13 @@ func OpenSQLite(cfg SQLiteConfig) (*SQLite, error) {
 	s := &SQLite{
 		cfg:    cfg,
 		dirty:  make(chan struct{}, 1),
-		stop:   make(chan struct{}),
 		ckDone: make(chan struct{}),
 	}
 	if err := s.open(); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
 	}
+	s.stop, s.cancel = context.WithCancel(context.Background())
 	go s.runCheckpointer()
 	return s, nil
 }
@@ -232,29 +233,29 @@ func (s *SQLite) wrote() {
 
 // runCheckpointer copies the WAL into the database file in the background,
 // CheckpointInterval after a write, until Close. A passive checkpoint never
-// blocks the writer or readers.
+// blocks the writer or readers; it stops early when Close begins.
 func (s *SQLite) runCheckpointer() {
 	defer close(s.ckDone)
-	t := time.NewTimer(0)
-	<-t.C
+	t := time.NewTimer(s.cfg.CheckpointInterval)
+	t.Stop()
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.stop.Done():
 			return
 		case <-s.dirty:
 		}
 		t.Reset(s.cfg.CheckpointInterval)
 		select {
-		case <-s.stop:
+		case <-s.stop.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(s.stop, time.Minute)
 		var busy, logPages, done int
 		err := s.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done)
 		cancel()
-		if err != nil {
+		if err != nil && s.stop.Err() == nil {
 			s.cfg.Logger.Warn("sqlite store: checkpoint failed", "path", s.cfg.Path, "err", err)
 		}
 	}
@@ -282,7 +283,7 @@ func (s *SQLite) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.stop)
+	s.cancel()
 	<-s.ckDone
 	if err := s.closeDBs(); err != nil {
 		return fmt.Errorf("close sqlite store %s: %w", s.cfg.Path, err)

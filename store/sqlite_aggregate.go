@@ -1,115 +1,147 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/maphash"
+	"slices"
 
 	"github.com/salvo-sh/salvo/commands"
 )
 
-// aggregateKeys maps an aggregation key to the SQL expression results are
-// grouped by and the expression giving the group's Value.
+// groupExprs maps an aggregation key to the SQL expression whose value
+// names a result's group:
 //
 //   - ByValue: the result's value.
 //   - ByStatus: the HTTP status code ("200", "503") when there is one, else
 //     "exit N" when there is an exit code (SSH), else the state ("error",
 //     "timeout", "skipped", "cancelled").
 //   - ByErrorClass: the error class, "none" for results without one.
-//   - ByBody: identical bodies, compared by a stored SHA-256 prefix; the
-//     Value is the body.
-var aggregateKeys = map[string]struct{ key, value string }{
-	ByValue: {key: `value`, value: `value`},
-	ByStatus: {
-		key: `CASE WHEN status_code > 0 THEN CAST(status_code AS TEXT)
-			WHEN exit_code IS NOT NULL THEN 'exit ' || exit_code ELSE state END`,
-	},
-	ByErrorClass: {key: `CASE WHEN error_class = '' THEN 'none' ELSE error_class END`},
-	ByBody:       {key: `body_hash`, value: `body`},
+//   - ByBody: the body; identical bodies form a group.
+var groupExprs = map[string]string{
+	ByValue: `value`,
+	ByStatus: `CASE WHEN status_code > 0 THEN CAST(status_code AS TEXT)
+		WHEN exit_code IS NOT NULL THEN 'exit ' || exit_code ELSE state END`,
+	ByErrorClass: `CASE WHEN error_class = '' THEN 'none' ELSE error_class END`,
+	ByBody:       `body`,
+}
+
+// aggGroup is a group being counted.
+type aggGroup struct {
+	value   string
+	count   int
+	first   int // index of the group's first result
+	isError bool
+	hosts   []string
 }
 
 // Aggregate groups a job's results by a key (ByValue, ByStatus,
-// ByErrorClass or ByBody), largest group first then by value, at most limit
-// groups (DefaultGroupLimit when ≤ 0). Each group lists its first
-// MaxGroupHosts hosts by index and every host folded with
-// commands.FoldHosts. IsError is set when some result of the group is an
-// error or a timeout. Both passes read one snapshot of the results.
+// ByErrorClass or ByBody) in one pass over the results in index order, and
+// returns the largest groups first, ties by value, at most limit groups
+// (DefaultGroupLimit when ≤ 0). Each group lists its first MaxGroupHosts
+// hosts and every host folded with commands.FoldHosts; IsError is set when
+// some result of the group is an error or a timeout.
+//
+// ByBody groups bodies by a 64-bit hash seeded per call and keeps no body in
+// memory but the groups' first ones; when groups tie in count at the cut,
+// the earliest ones are kept. Memory grows with the number of results (their
+// hosts), not with their bodies.
 func (s *SQLite) Aggregate(ctx context.Context, jobID, by string, limit int) ([]Group, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
-	k, ok := aggregateKeys[by]
+	expr, ok := groupExprs[by]
 	if !ok {
 		return nil, fmt.Errorf("aggregate job %s: unknown key %q", jobID, by)
-	}
-	if k.value == "" {
-		k.value = k.key
 	}
 	if limit <= 0 {
 		limit = DefaultGroupLimit
 	}
-
+	// One read transaction: the groups' bodies are read from the same
+	// snapshot as the groups.
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("aggregate job %s: begin: %w", jobID, err)
 	}
 	defer tx.Rollback()
 
-	// Pass 1: the largest groups.
-	rows, err := tx.QueryContext(ctx, `SELECT `+k.key+` AS k, count(*) AS n, max(state IN ('error', 'timeout')), `+k.value+` AS v
-		FROM results WHERE job_id = ? GROUP BY k ORDER BY n DESC, v LIMIT ?`, jobID, limit)
+	groups, err := scanGroups(ctx, tx, jobID, expr, by == ByBody)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate job %s by %s: %w", jobID, by, err)
 	}
-	var groups []Group
-	byKey := make(map[string]int)
-	for rows.Next() {
-		var (
-			key   string
-			g     Group
-			isErr int
-		)
-		if err := rows.Scan(&key, &g.Count, &isErr, &g.Value); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("aggregate job %s by %s: %w", jobID, by, err)
+	if by == ByBody {
+		slices.SortFunc(groups, func(a, b *aggGroup) int {
+			return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.first, b.first))
+		})
+		groups = groups[:min(len(groups), limit)]
+		for _, g := range groups {
+			err := tx.QueryRowContext(ctx, `SELECT body FROM results WHERE `+jobKeyIs+` AND idx = ?`, jobID, g.first).Scan(&g.value)
+			if err != nil {
+				return nil, fmt.Errorf("aggregate job %s by %s: body of %d: %w", jobID, by, g.first, err)
+			}
 		}
-		g.IsError = isErr != 0
-		byKey[key] = len(groups)
-		groups = append(groups, g)
 	}
-	if err := rows.Err(); err != nil {
-		rows.Close()
-		return nil, fmt.Errorf("aggregate job %s by %s: %w", jobID, by, err)
-	}
-	rows.Close()
-	if len(groups) == 0 {
-		return []Group{}, nil
-	}
+	slices.SortStableFunc(groups, func(a, b *aggGroup) int {
+		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.value, b.value))
+	})
+	groups = groups[:min(len(groups), limit)]
 
-	// Pass 2: the hosts of those groups, in index order.
-	hosts := make([][]string, len(groups))
-	rows, err = tx.QueryContext(ctx, `SELECT `+k.key+`, host FROM results WHERE job_id = ? ORDER BY idx`, jobID)
+	out := make([]Group, len(groups))
+	for i, g := range groups {
+		out[i] = Group{
+			Value:   g.value,
+			Count:   g.count,
+			Hosts:   slices.Clone(g.hosts[:min(len(g.hosts), MaxGroupHosts)]),
+			Folded:  commands.FoldHosts(g.hosts),
+			IsError: g.isError,
+		}
+	}
+	return out, nil
+}
+
+// scanGroups reads every result of a job in index order and counts them by
+// expr, by the hash of expr when hashed is set (then the groups' values are
+// left empty).
+func scanGroups(ctx context.Context, tx *sql.Tx, jobID, expr string, hashed bool) ([]*aggGroup, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT idx, host, state IN ('error', 'timeout'), `+expr+`
+		FROM results WHERE `+jobKeyIs+` ORDER BY idx`, jobID)
 	if err != nil {
-		return nil, fmt.Errorf("aggregate job %s by %s: hosts: %w", jobID, by, err)
+		return nil, err
 	}
 	defer rows.Close()
+	var (
+		groups []*aggGroup
+		byStr  = make(map[string]*aggGroup)
+		byHash = make(map[uint64]*aggGroup)
+		seed   = maphash.MakeSeed()
+		idx    int
+		host   string
+		isErr  bool
+		key    sql.RawBytes
+	)
 	for rows.Next() {
-		var key, host string
-		if err := rows.Scan(&key, &host); err != nil {
-			return nil, fmt.Errorf("aggregate job %s by %s: hosts: %w", jobID, by, err)
+		if err := rows.Scan(&idx, &host, &isErr, &key); err != nil {
+			return nil, err
 		}
-		if i, ok := byKey[key]; ok {
-			hosts[i] = append(hosts[i], host)
+		var g *aggGroup
+		if hashed {
+			h := maphash.Bytes(seed, key)
+			if g = byHash[h]; g == nil {
+				g = &aggGroup{first: idx}
+				byHash[h] = g
+				groups = append(groups, g)
+			}
+		} else if g = byStr[string(key)]; g == nil {
+			g = &aggGroup{value: string(key), first: idx}
+			byStr[g.value] = g
+			groups = append(groups, g)
 		}
+		g.count++
+		g.isError = g.isError || isErr
+		g.hosts = append(g.hosts, host)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("aggregate job %s by %s: hosts: %w", jobID, by, err)
-	}
-	for i := range groups {
-		h := hosts[i]
-		groups[i].Hosts = append([]string(nil), h[:min(len(h), MaxGroupHosts)]...)
-		groups[i].Folded = commands.FoldHosts(h)
-	}
-	return groups, nil
+	return groups, rows.Err()
 }

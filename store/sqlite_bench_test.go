@@ -10,6 +10,9 @@ import (
 	"github.com/salvo-sh/salvo/commands"
 )
 
+// benchJobID is shaped like a generated job id.
+const benchJobID = "0b5e7d3c-6a41-4f0e-9d3b-8c2f1e4a7b90"
+
 // benchResults returns n results from index first on, with ~1 KiB bodies.
 func benchResults(first, n int) []commands.Result {
 	pad := strings.Repeat("x", 1000)
@@ -55,7 +58,7 @@ func BenchmarkPutResults(b *testing.B) {
 		c0 := cpuTime(b)
 		b.StartTimer()
 		for _, rs := range batches {
-			counts, err := s.PutResults(ctx, "bench", rs)
+			counts, err := s.PutResults(ctx, benchJobID, rs)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -78,14 +81,14 @@ func BenchmarkAggregate(b *testing.B) {
 	s, _ := openTestStore(b)
 	ctx := testCtx(b)
 	for i := 0; i < 100_000; i += 1000 {
-		if _, err := s.PutResults(ctx, "bench", benchResults(i, 1000)); err != nil {
+		if _, err := s.PutResults(ctx, benchJobID, benchResults(i, 1000)); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for _, by := range []string{ByValue, ByStatus, ByErrorClass, ByBody} {
 		b.Run(by, func(b *testing.B) {
 			for b.Loop() {
-				groups, err := s.Aggregate(ctx, "bench", by, 100)
+				groups, err := s.Aggregate(ctx, benchJobID, by, 100)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -2,39 +2,50 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
-	"unsafe"
 
 	"github.com/salvo-sh/salvo/commands"
 )
 
-// insertResultSQL stores one result; a result whose (job_id, idx) is already
-// stored changes nothing and affects no row.
+// insertResultSQL stores one result; a result whose (job_key, idx) is
+// already stored changes nothing and affects no row.
 const insertResultSQL = `INSERT INTO results (
-	job_id, idx, host, state, status_code, exit_code, latency_ms, body_bytes, truncated,
-	error_class, attempts, worker, value, body_hash, started_at, finished_at, target, error, stderr, body
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (job_id, idx) DO NOTHING`
+	job_key, idx, host, state, status_code, exit_code, latency_ms, body_bytes, truncated,
+	error_class, attempts, worker, value, started_at, finished_at, target, error, stderr, body
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (job_key, idx) DO NOTHING`
 
 // resultColumns are read back by scanResult, in this order.
 const resultColumns = `idx, host, state, status_code, exit_code, latency_ms, body_bytes, truncated,
 	error_class, attempts, worker, value, started_at, finished_at, target, error, stderr, body`
 
-// bodyHash is the stable 64-bit digest of a body that Aggregate(ByBody)
-// groups by.
-func bodyHash(body string) int64 {
-	// The digest only reads the bytes: hash the string without copying it.
-	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(body), len(body)))
-	return int64(binary.BigEndian.Uint64(sum[:8]))
+// jobKeyIs selects the results of the job whose id is the next argument (no
+// rows when the job has no key yet).
+const jobKeyIs = `job_key = (SELECT key FROM job_keys WHERE id = ?)`
+
+// jobKey returns the integer key of a job id, creating it when missing.
+func jobKey(ctx context.Context, tx *sql.Tx, jobID string) (int64, error) {
+	var key int64
+	err := tx.QueryRowContext(ctx, `SELECT key FROM job_keys WHERE id = ?`, jobID).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		var res sql.Result
+		if res, err = tx.ExecContext(ctx, `INSERT INTO job_keys (id) VALUES (?)`, jobID); err == nil {
+			key, err = res.LastInsertId()
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("key of job %s: %w", jobID, err)
+	}
+	return key, nil
 }
 
-// PutResults stores results of a job in one transaction. A result whose
-// (job, index) is already stored, in an earlier call or earlier in the same
-// batch, is ignored. It returns how many of each state were newly stored.
+// PutResults stores results of a job in one transaction, with one prepared
+// insert per result. A result whose (job, index) is already stored, by an
+// earlier call or earlier in the same batch, is ignored. It returns how many
+// of each state were newly stored.
 func (s *SQLite) PutResults(ctx context.Context, jobID string, results []commands.Result) (map[string]int, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -49,13 +60,18 @@ func (s *SQLite) PutResults(ctx context.Context, jobID string, results []command
 		return nil, fmt.Errorf("put results of job %s: begin: %w", jobID, err)
 	}
 	defer tx.Rollback()
+	key, err := jobKey(ctx, tx, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("put results: %w", err)
+	}
 	st := tx.StmtContext(ctx, s.insertResult)
 	defer st.Close()
-	// Rows run under a context without a done channel, so the driver does
-	// not start a watcher goroutine per statement; cancellation is checked
-	// between rows, and the transaction is rolled back when ctx ends.
+	// Rows run under a context without a done channel, so that the driver
+	// does not start a watcher goroutine per statement; cancellation is
+	// checked between rows, and database/sql rolls the transaction back when
+	// ctx ends.
 	rowCtx := context.WithoutCancel(ctx)
-	args := make([]any, 20)
+	args := make([]any, 19)
 	for i := range results {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("put results of job %s: %w", jobID, err)
@@ -69,11 +85,10 @@ func (s *SQLite) PutResults(ctx context.Context, jobID string, results []command
 		if r.Truncated {
 			truncated = 1
 		}
-		args[0], args[1], args[2], args[3] = jobID, r.Index, r.Host, r.State
-		args[4], args[5], args[6], args[7] = r.StatusCode, exit, r.LatencyMs, r.BodyBytes
-		args[8], args[9], args[10], args[11] = truncated, r.ErrorClass, r.Attempts, r.Worker
-		args[12], args[13], args[14], args[15] = r.Value, bodyHash(r.Body), unixMicro(r.StartedAt), unixMicro(r.FinishedAt)
-		args[16], args[17], args[18], args[19] = r.Target, r.Error, r.Stderr, r.Body
+		args[0], args[1], args[2], args[3], args[4] = key, r.Index, r.Host, r.State, r.StatusCode
+		args[5], args[6], args[7], args[8], args[9] = exit, r.LatencyMs, r.BodyBytes, truncated, r.ErrorClass
+		args[10], args[11], args[12], args[13], args[14] = r.Attempts, r.Worker, r.Value, unixMicro(r.StartedAt), unixMicro(r.FinishedAt)
+		args[15], args[16], args[17], args[18] = r.Target, r.Error, r.Stderr, r.Body
 		res, err := st.ExecContext(rowCtx, args...)
 		if err != nil {
 			return nil, fmt.Errorf("put result %d of job %s: %w", r.Index, jobID, err)
@@ -99,7 +114,7 @@ func (s *SQLite) StoredIndexes(ctx context.Context, jobID string, lo, hi int) (m
 		return nil, err
 	}
 	defer s.leave()
-	rows, err := s.r.QueryContext(ctx, `SELECT idx FROM results WHERE job_id = ? AND idx >= ? AND idx < ?`, jobID, lo, hi)
+	rows, err := s.r.QueryContext(ctx, `SELECT idx FROM results WHERE `+jobKeyIs+` AND idx >= ? AND idx < ?`, jobID, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("stored indexes of job %s: %w", jobID, err)
 	}
@@ -124,7 +139,7 @@ func (s *SQLite) CountResults(ctx context.Context, jobID string) (map[string]int
 		return nil, err
 	}
 	defer s.leave()
-	rows, err := s.r.QueryContext(ctx, `SELECT state, count(*) FROM results WHERE job_id = ? GROUP BY state`, jobID)
+	rows, err := s.r.QueryContext(ctx, `SELECT state, count(*) FROM results WHERE `+jobKeyIs+` GROUP BY state`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("count results of job %s: %w", jobID, err)
 	}
@@ -148,7 +163,8 @@ func (s *SQLite) CountResults(ctx context.Context, jobID string) (map[string]int
 
 // Results returns a page of results ordered by index, from index q.Cursor
 // on, and the cursor of the next page (0 at the end). State and Host match
-// exactly; Q is a case-sensitive substring of body, stderr, error or value.
+// exactly; Q is a case-sensitive substring of body, stderr, error or value
+// (no wildcards).
 func (s *SQLite) Results(ctx context.Context, jobID string, q ResultQuery) ([]commands.Result, int, error) {
 	if err := s.enter(); err != nil {
 		return nil, 0, err
@@ -159,7 +175,7 @@ func (s *SQLite) Results(ctx context.Context, jobID string, q ResultQuery) ([]co
 		limit = DefaultResultLimit
 	}
 	var b strings.Builder
-	b.WriteString(`SELECT ` + resultColumns + ` FROM results WHERE job_id = ? AND idx >= ?`)
+	b.WriteString(`SELECT ` + resultColumns + ` FROM results WHERE ` + jobKeyIs + ` AND idx >= ?`)
 	args := []any{jobID, max(q.Cursor, 0)}
 	if q.State != "" {
 		b.WriteString(` AND state = ?`)

@@ -9,10 +9,11 @@ import (
 // schemaVersion is stored in PRAGMA user_version.
 const schemaVersion = 1
 
-// schema is the SQLite layout of DESIGN.md §2.5. Times are integers: unix
-// milliseconds for jobs, unix microseconds for results, 0 for the zero time.
-// Large text columns come last in results so that scans of the small ones
-// stop early in each record.
+// schema is the SQLite layout of DESIGN.md §2.5, with one change: results
+// are keyed by (job_key, idx), job_key being the job's integer in job_keys.
+// Times are integers: unix milliseconds for jobs, unix microseconds for
+// results, 0 for the zero time. Large text columns come last in results so
+// that reading the small ones stops early in each record.
 const schema = `
 CREATE TABLE IF NOT EXISTS jobs (
 	id          TEXT PRIMARY KEY,
@@ -36,8 +37,16 @@ CREATE TABLE IF NOT EXISTS target_chunks (
 	PRIMARY KEY (job_id, chunk)
 );
 
+-- job_keys gives each job id a small integer that results are keyed by:
+-- integer keys make the results indexes smaller and their inserts faster
+-- than repeating a text id in every row of four b-trees.
+CREATE TABLE IF NOT EXISTS job_keys (
+	key INTEGER PRIMARY KEY,
+	id  TEXT NOT NULL UNIQUE
+);
+
 CREATE TABLE IF NOT EXISTS results (
-	job_id      TEXT NOT NULL,
+	job_key     INTEGER NOT NULL,
 	idx         INTEGER NOT NULL,
 	host        TEXT NOT NULL,
 	state       TEXT NOT NULL,
@@ -50,18 +59,17 @@ CREATE TABLE IF NOT EXISTS results (
 	attempts    INTEGER NOT NULL,
 	worker      TEXT NOT NULL,
 	value       TEXT NOT NULL,
-	body_hash   INTEGER NOT NULL,
 	started_at  INTEGER NOT NULL,
 	finished_at INTEGER NOT NULL,
 	target      TEXT NOT NULL,
 	error       TEXT NOT NULL,
 	stderr      TEXT NOT NULL,
 	body        TEXT NOT NULL,
-	PRIMARY KEY (job_id, idx)
+	PRIMARY KEY (job_key, idx)
 );
-CREATE INDEX IF NOT EXISTS results_host ON results (job_id, host, idx);
-CREATE INDEX IF NOT EXISTS results_state ON results (job_id, state, idx);
-CREATE INDEX IF NOT EXISTS results_value ON results (job_id, value, idx);
+CREATE INDEX IF NOT EXISTS results_host ON results (job_key, host, idx);
+CREATE INDEX IF NOT EXISTS results_state ON results (job_key, state, idx);
+CREATE INDEX IF NOT EXISTS results_value ON results (job_key, value, idx);
 
 CREATE TABLE IF NOT EXISTS definitions (
 	kind TEXT NOT NULL,

@@ -738,7 +738,7 @@ func TestClosed(t *testing.T) {
 func TestConcurrentWritesAndReads(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx := testCtx(t)
-	const batches, batchSize, readers = 40, 250, 3
+	const batches, batchSize, readers = 20, 200, 3
 	done := make(chan struct{})
 	errc := make(chan error, readers+1)
 	var wg sync.WaitGroup
@@ -807,5 +807,48 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 	}
 	if counts[commands.StateOK] != batches*batchSize {
 		t.Errorf("stored %v, want %d ok", counts, batches*batchSize)
+	}
+}
+
+// TestReadsDuringWrite holds the writer in an open transaction and checks
+// that reads neither wait for it nor see its uncommitted rows.
+func TestReadsDuringWrite(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := testCtx(t)
+	if _, err := s.PutResults(ctx, "j", []commands.Result{makeResult(0, commands.StateOK)}); err != nil {
+		t.Fatalf("PutResults: %v", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE results SET value = 'uncommitted'`); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	readCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rs, _, err := s.Results(readCtx, "j", ResultQuery{})
+	if err != nil {
+		t.Fatalf("Results during a write: %v", err)
+	}
+	if len(rs) != 1 || rs[0].Value != "1.0" {
+		t.Errorf("Results during a write = %+v, want the committed result", rs)
+	}
+	if groups, err := s.Aggregate(readCtx, "j", ByValue, 0); err != nil || len(groups) != 1 || groups[0].Value != "1.0" {
+		t.Errorf("Aggregate during a write = %+v, %v", groups, err)
+	}
+}
+
+func TestPutResultsCancelled(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cancel()
+	if _, err := s.PutResults(ctx, "j", []commands.Result{makeResult(0, commands.StateOK)}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("PutResults(cancelled) = %v, want context.Canceled", err)
+	}
+	counts, err := s.CountResults(testCtx(t), "j")
+	if err != nil || len(counts) != 0 {
+		t.Errorf("CountResults = %v, %v; want nothing stored", counts, err)
 	}
 }
