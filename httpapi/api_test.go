@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/fleet"
+	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/internal/testutil"
 	"github.com/salvo-sh/salvo/store"
 )
@@ -347,5 +349,22 @@ func TestDefinitionsAndNodeGroupJobs(t *testing.T) {
 	}
 	if code := testutil.DoJSON(t, "GET", n.URL+"/api/v1/nodegroups/web", nil, &e); code != http.StatusNotFound {
 		t.Errorf("get deleted: %d", code)
+	}
+}
+
+func TestPprofRoutes(t *testing.T) {
+	cfg := httpapi.DefaultConfig()
+	cfg.Pprof = true
+	srv := httptest.NewServer(httpapi.New(cfg, nil, nil).Handler())
+	defer srv.Close()
+	for _, p := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap?debug=1", "/debug/pprof/symbol"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", p, resp.StatusCode)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,11 +114,7 @@ func (s *Server) routes() {
 	}
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
 	if s.cfg.Pprof {
-		r.GET("/debug/pprof/*name", gin.WrapF(pprof.Index))
-		r.GET("/debug/pprof/cmdline", gin.WrapF(pprof.Cmdline))
-		r.GET("/debug/pprof/profile", gin.WrapF(pprof.Profile))
-		r.GET("/debug/pprof/symbol", gin.WrapF(pprof.Symbol))
-		r.GET("/debug/pprof/trace", gin.WrapF(pprof.Trace))
+		r.GET("/debug/pprof/*name", servePprof)
 	}
 
 	v1 := r.Group("/api/v1")
@@ -146,4 +143,20 @@ func (s *Server) limitBody(c *gin.Context) {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxRequestBytes)
 	}
 	c.Next()
+}
+
+// servePprof serves net/http/pprof under /debug/pprof/.
+func servePprof(c *gin.Context) {
+	switch strings.TrimPrefix(c.Param("name"), "/") {
+	case "cmdline":
+		pprof.Cmdline(c.Writer, c.Request)
+	case "profile":
+		pprof.Profile(c.Writer, c.Request)
+	case "symbol":
+		pprof.Symbol(c.Writer, c.Request)
+	case "trace":
+		pprof.Trace(c.Writer, c.Request)
+	default:
+		pprof.Index(c.Writer, c.Request)
+	}
 }

@@ -1,0 +1,273 @@
+// Package bench is the harness behind `salvo bench`: in one run it starts a
+// simulated fleet (`salvo fleet`) as a child process, measures two
+// baselines over the fleet's hosts — a bare fasthttp loop in this process
+// and `xargs -P curl` — and then, for each target count, starts a fresh
+// `salvo server`, submits one job through the API, waits until it is
+// gathered and reports its rate beside the baselines together with the
+// server's peak memory and open file descriptors (DESIGN.md §6).
+//
+// Every child process is started in its own process group and stopped
+// (SIGTERM, then SIGKILL, each wait bounded) before Run returns, also when
+// Run fails or its context is cancelled.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/salvo-sh/salvo/fleet"
+)
+
+// Scenario names, as printed in the report.
+const (
+	ScenarioLoop  = "fasthttp-loop"
+	ScenarioXargs = "xargs-curl"
+	ScenarioSalvo = "salvo"
+)
+
+// Path is the request path sent to every target.
+const Path = "/x"
+
+// VersionRegex is the aggregation regex of the salvo job; it matches every
+// fleet host's body.
+const VersionRegex = `version=(\S+)`
+
+// ErrInvalidConfig is wrapped by every error of Config.Validate.
+var ErrInvalidConfig = errors.New("bench: invalid config")
+
+// Config configures a benchmark run. Build one with DefaultConfig.
+type Config struct {
+	// Binary is the salvo executable started as `salvo fleet` and
+	// `salvo server`.
+	Binary string
+	// Sizes are the target counts: one bare loop and one salvo job each.
+	// The fleet simulates max(Sizes) hosts.
+	Sizes []int
+	// Concurrency is the number of requests in flight in every scenario
+	// (the loop's workers, xargs -P, the job's maxConcurrency).
+	Concurrency int
+	// BodyBytes is the size every fleet host pads its body to.
+	BodyBytes int
+	// Latency is the fleet's per-host latency, "min-max" or one duration.
+	Latency string
+	// XargsTargets is how many targets (the first ones) the xargs/curl
+	// baseline covers; 0 skips it, as does a missing curl or xargs.
+	XargsTargets int
+	// JobTimeout bounds each salvo job from submit to gathered.
+	JobTimeout time.Duration
+	// ConnectTimeout and RequestTimeout bound each request of every
+	// scenario; the salvo job's spec carries them too.
+	ConnectTimeout, RequestTimeout time.Duration
+	// SampleInterval is how often the server's RSS and open file
+	// descriptors are read from /proc.
+	SampleInterval time.Duration
+	// PollInterval is how often the job's status is polled.
+	PollInterval time.Duration
+	// StartTimeout bounds how long a child takes to start listening.
+	StartTimeout time.Duration
+	// StopTimeout bounds each wait after SIGTERM and then after SIGKILL.
+	StopTimeout time.Duration
+	// ServerArgs are extra flags for `salvo server`.
+	ServerArgs []string
+	// CPUProfileDir, when set, starts the servers with --pprof and saves a
+	// CPU profile of each salvo job there (salvo-<targets>.pprof).
+	CPUProfileDir string
+	// CPUProfileSeconds is the length of each CPU profile.
+	CPUProfileSeconds int
+	// ChildLog receives the children's log lines; nil discards them (the
+	// last lines are kept for error messages either way).
+	ChildLog io.Writer
+	// Logger receives progress lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration of `salvo bench` without flags;
+// Binary is the running executable.
+func DefaultConfig() Config {
+	bin, _ := os.Executable()
+	return Config{
+		Binary:            bin,
+		Sizes:             []int{10000, 100000},
+		Concurrency:       500,
+		BodyBytes:         1024,
+		Latency:           "0",
+		XargsTargets:      5000,
+		JobTimeout:        10 * time.Minute,
+		ConnectTimeout:    3 * time.Second,
+		RequestTimeout:    10 * time.Second,
+		SampleInterval:    100 * time.Millisecond,
+		PollInterval:      50 * time.Millisecond,
+		StartTimeout:      60 * time.Second,
+		StopTimeout:       15 * time.Second,
+		CPUProfileSeconds: 10,
+	}
+}
+
+// Validate reports every invalid field, wrapping ErrInvalidConfig.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+	if c.Binary == "" {
+		bad("no salvo binary")
+	}
+	if len(c.Sizes) == 0 {
+		bad("no target counts")
+	}
+	for _, n := range c.Sizes {
+		if n <= 0 || n > fleet.MaxHosts {
+			bad("target count %d not in [1, %d]", n, fleet.MaxHosts)
+		}
+	}
+	if c.Concurrency <= 0 {
+		bad("concurrency must be positive, got %d", c.Concurrency)
+	}
+	if c.BodyBytes < 0 {
+		bad("body bytes must not be negative, got %d", c.BodyBytes)
+	}
+	if c.XargsTargets < 0 {
+		bad("xargs targets must not be negative, got %d", c.XargsTargets)
+	}
+	if c.CPUProfileDir != "" && c.CPUProfileSeconds <= 0 {
+		bad("CPU profile seconds must be positive, got %d", c.CPUProfileSeconds)
+	}
+	for name, d := range map[string]time.Duration{
+		"job timeout": c.JobTimeout, "connect timeout": c.ConnectTimeout,
+		"request timeout": c.RequestTimeout, "sample interval": c.SampleInterval,
+		"poll interval": c.PollInterval, "start timeout": c.StartTimeout, "stop timeout": c.StopTimeout,
+	} {
+		if d <= 0 {
+			bad("%s must be positive, got %s", name, d)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs the whole benchmark and returns its report. On an error that
+// stops the run (a child that does not start, a cancelled context) it
+// returns the rows measured so far with the error. Failed requests are not
+// such errors: they are counted in each row's Errors.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CPUProfileDir != "" {
+		if err := os.MkdirAll(cfg.CPUProfileDir, 0o755); err != nil {
+			return nil, fmt.Errorf("bench: profile dir: %w", err)
+		}
+	}
+	rep = &Report{Started: time.Now(), Config: reportConfig(cfg)}
+	defer func() {
+		rep.fillRatios()
+		rep.Elapsed = time.Since(rep.Started).Round(time.Millisecond).Seconds()
+	}()
+	hosts := slices.Max(cfg.Sizes)
+
+	fl, port, err := startFleet(ctx, cfg, hosts)
+	if fl != nil {
+		rep.ChildPIDs = append(rep.ChildPIDs, fl.pid())
+	}
+	if err != nil {
+		return rep, err
+	}
+	defer func() {
+		if serr := fl.stop(cfg.StopTimeout); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}()
+	cfg.Logger.Info("fleet started", "hosts", hosts, "port", port, "pid", fl.pid())
+
+	targets := fleet.Targets(hosts, port)
+	for _, n := range cfg.Sizes {
+		if err := ctx.Err(); err != nil {
+			return rep, fmt.Errorf("bench: %w", context.Cause(ctx))
+		}
+		debug.FreeOSMemory() // so the loop's RSS is not the previous run's garbage
+		cfg.Logger.Info("bare fasthttp loop", "targets", n, "concurrency", cfg.Concurrency)
+		loop := runLoop(ctx, cfg, targets[:n])
+		rep.Rows = append(rep.Rows, loop)
+		cfg.Logger.Info("bare fasthttp loop done", "targetsPerSecond", int(loop.Rate), "errors", loop.Errors)
+
+		cfg.Logger.Info("salvo job", "targets", n, "concurrency", cfg.Concurrency)
+		row, pid, err := runSalvo(ctx, cfg, targets[:n])
+		if pid > 0 {
+			rep.ChildPIDs = append(rep.ChildPIDs, pid)
+		}
+		if err != nil {
+			return rep, err
+		}
+		rep.Rows = append(rep.Rows, row)
+		cfg.Logger.Info("salvo job done", "targetsPerSecond", int(row.Rate), "errors", row.Errors,
+			"peakRSS", formatBytes(row.PeakRSS))
+	}
+
+	if n := min(cfg.XargsTargets, hosts); n > 0 {
+		if missing := missingTools("xargs", "curl"); missing != "" {
+			cfg.Logger.Info("xargs baseline skipped", "missing", missing)
+		} else {
+			cfg.Logger.Info("xargs curl baseline", "targets", n, "concurrency", cfg.Concurrency)
+			row, pid, err := runXargs(ctx, cfg, targets[:n])
+			if pid > 0 {
+				rep.ChildPIDs = append(rep.ChildPIDs, pid)
+			}
+			if err != nil {
+				return rep, err
+			}
+			rep.Rows = append(rep.Rows, row)
+			cfg.Logger.Info("xargs curl baseline done", "targetsPerSecond", int(row.Rate), "errors", row.Errors)
+		}
+	}
+	return rep, nil
+}
+
+// startFleet starts `salvo fleet` on a free port and returns it with the
+// port. On an error the child, if it started, is returned stopped.
+func startFleet(ctx context.Context, cfg Config, hosts int) (*child, int, error) {
+	args := []string{"fleet", "--listen", "0.0.0.0:0", "--hosts", fmt.Sprint(hosts),
+		"--body-bytes", fmt.Sprint(cfg.BodyBytes), "--latency", cfg.Latency, "--log-level", "info"}
+	c, addr, err := startChild(ctx, cfg, "fleet", args, matchFleetListening)
+	if err != nil {
+		return c, 0, err
+	}
+	port, err := portOf(addr)
+	if err != nil {
+		return c, 0, errors.Join(fmt.Errorf("bench: fleet address: %w", err), c.stop(cfg.StopTimeout))
+	}
+	return c, port, nil
+}
+
+// missingTools returns the first of names not found in PATH, or "".
+func missingTools(names ...string) string {
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			return n
+		}
+	}
+	return ""
+}
+
+// reportConfig is the part of cfg a report shows.
+func reportConfig(cfg Config) ReportConfig {
+	return ReportConfig{
+		Binary:         filepath.Clean(cfg.Binary),
+		Sizes:          slices.Clone(cfg.Sizes),
+		Concurrency:    cfg.Concurrency,
+		BodyBytes:      cfg.BodyBytes,
+		Latency:        cfg.Latency,
+		XargsTargets:   cfg.XargsTargets,
+		RequestTimeout: cfg.RequestTimeout.String(),
+	}
+}

@@ -1,0 +1,352 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// salvoBin builds the salvo binary once per test run; TestMain removes it.
+var salvoBin struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if salvoBin.dir != "" {
+		os.RemoveAll(salvoBin.dir)
+	}
+	os.Exit(code)
+}
+
+// buildSalvo builds the salvo binary into a temporary directory (once).
+func buildSalvo(t *testing.T) string {
+	t.Helper()
+	salvoBin.once.Do(func() {
+		_, file, _, ok := runtime.Caller(0)
+		if !ok {
+			salvoBin.err = errors.New("runtime.Caller failed")
+			return
+		}
+		root := filepath.Join(filepath.Dir(file), "..")
+		if salvoBin.dir, salvoBin.err = os.MkdirTemp("", "salvo-bench-bin-"); salvoBin.err != nil {
+			return
+		}
+		salvoBin.path = filepath.Join(salvoBin.dir, "salvo")
+		cmd := exec.Command("go", "build", "-o", salvoBin.path, "./cmd/salvo")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			salvoBin.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if salvoBin.err != nil {
+		t.Fatal(salvoBin.err)
+	}
+	return salvoBin.path
+}
+
+// smallConfig is a quick run: 300 targets at concurrency 20.
+func smallConfig(t *testing.T, bin string) Config {
+	cfg := DefaultConfig()
+	cfg.Binary = bin
+	cfg.Sizes = []int{300}
+	cfg.Concurrency = 20
+	cfg.XargsTargets = 0
+	if missingTools("xargs", "curl") == "" {
+		cfg.XargsTargets = 50
+	}
+	cfg.JobTimeout = time.Minute
+	cfg.StopTimeout = 10 * time.Second
+	cfg.ChildLog = testWriter{t}
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return cfg
+}
+
+// assertGone fails unless no process is left in the group of each pid
+// (every child leads its own group, so this covers curl under xargs).
+func assertGone(t *testing.T, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err == nil {
+			t.Errorf("child %d still exists", pid)
+		}
+		if runtime.GOOS == "linux" {
+			if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {
+				t.Errorf("process group %d still has processes (kill 0: %v)", pid, err)
+			}
+		}
+	}
+}
+
+func TestRunSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and sends real requests")
+	}
+	cfg := smallConfig(t, buildSalvo(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if rep != nil {
+		defer assertGone(t, rep.ChildPIDs)
+	}
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	wantPIDs := 2 // fleet, server
+	if cfg.XargsTargets > 0 {
+		wantPIDs++
+	}
+	if len(rep.ChildPIDs) != wantPIDs {
+		t.Errorf("child pids %v, want %d", rep.ChildPIDs, wantPIDs)
+	}
+
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+
+	tests := []struct {
+		scenario string
+		targets  int
+	}{
+		{ScenarioLoop, 300},
+		{ScenarioSalvo, 300},
+		{ScenarioXargs, cfg.XargsTargets},
+	}
+	for _, tt := range tests {
+		if tt.targets == 0 {
+			continue
+		}
+		row := rep.Row(tt.scenario, tt.targets)
+		if row == nil {
+			t.Errorf("no %s row for %d targets", tt.scenario, tt.targets)
+			continue
+		}
+		if row.Rate <= 0 || row.Ratio <= 0 {
+			t.Errorf("%s: rate %v, ratio %v, want both > 0", tt.scenario, row.Rate, row.Ratio)
+		}
+		if row.Errors != 0 {
+			t.Errorf("%s: %d errors: %v", tt.scenario, row.Errors, row.Notes)
+		}
+		if row.Concurrency != 20 {
+			t.Errorf("%s: concurrency %d, want 20", tt.scenario, row.Concurrency)
+		}
+		if !regexpLine(table.String(), tt.scenario) {
+			t.Errorf("table has no %s line", tt.scenario)
+		}
+	}
+	if row := rep.Row(ScenarioSalvo, 300); row != nil {
+		if row.PeakRSS <= 0 || row.HWM < row.PeakRSS || row.FDsAtPeak <= 0 {
+			t.Errorf("salvo: peak RSS %d, HWM %d, fds %d: want RSS > 0, HWM >= RSS, fds > 0",
+				row.PeakRSS, row.HWM, row.FDsAtPeak)
+		}
+	}
+	if rep.Failed() {
+		t.Error("report says failed")
+	}
+
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, js.String())
+	}
+	if len(back.Rows) != len(rep.Rows) {
+		t.Errorf("JSON has %d rows, want %d", len(back.Rows), len(rep.Rows))
+	}
+}
+
+// TestRunCancelled cancels the run while the salvo job runs and checks
+// that Run returns the cancellation and leaves no child behind.
+func TestRunCancelled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and sends real requests")
+	}
+	cfg := smallConfig(t, buildSalvo(t))
+	cfg.Sizes = []int{5000}
+	cfg.XargsTargets = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg.Logger = slog.New(cancelOn{msg: "job submitted", cancel: cancel,
+		Handler: slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})})
+
+	start := time.Now()
+	rep, err := Run(ctx, cfg)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Run error %v, want context.Canceled", err)
+	}
+	if rep == nil {
+		t.Fatal("no report")
+	}
+	if len(rep.ChildPIDs) != 2 {
+		t.Errorf("child pids %v, want fleet and server", rep.ChildPIDs)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("cancelled run took %s", d)
+	}
+	assertGone(t, rep.ChildPIDs)
+}
+
+func TestMatchers(t *testing.T) {
+	tests := []struct {
+		name  string
+		match func(string) (string, bool)
+		line  string
+		want  string
+		ok    bool
+	}{
+		{"server", matchServerListening, `{"time":"x","level":"INFO","msg":"listening","addr":"127.0.0.1:4321","name":"n"}`, "127.0.0.1:4321", true},
+		{"server other msg", matchServerListening, `{"msg":"started","addr":"127.0.0.1:1"}`, "", false},
+		{"server text", matchServerListening, `msg=listening addr=127.0.0.1:1`, "", false},
+		{"fleet", matchFleetListening, `time=2026-01-01T00:00:00Z level=INFO msg="fleet listening" addr=0.0.0.0:38211 hosts=300`, "0.0.0.0:38211", true},
+		{"fleet other", matchFleetListening, `level=INFO msg="fleet closed" requests=3`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tt.match(tt.line)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("got %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		ok   bool
+	}{
+		{"default", func(*Config) {}, true},
+		{"no sizes", func(c *Config) { c.Sizes = nil }, false},
+		{"zero size", func(c *Config) { c.Sizes = []int{0} }, false},
+		{"zero concurrency", func(c *Config) { c.Concurrency = 0 }, false},
+		{"negative xargs", func(c *Config) { c.XargsTargets = -1 }, false},
+		{"zero timeout", func(c *Config) { c.JobTimeout = 0 }, false},
+		{"no binary", func(c *Config) { c.Binary = "" }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Binary = "salvo"
+			tt.mod(&c)
+			err := c.Validate()
+			if (err == nil) != tt.ok {
+				t.Errorf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("error %v does not wrap ErrInvalidConfig", err)
+			}
+		})
+	}
+}
+
+func TestRatiosAndTable(t *testing.T) {
+	rep := &Report{Rows: []Row{
+		{Scenario: ScenarioLoop, Targets: 100, Concurrency: 5, Rate: 1000},
+		{Scenario: ScenarioSalvo, Targets: 100, Concurrency: 5, Rate: 500, PeakRSS: 3 << 20, FDsAtPeak: 12, MaxFDs: 30},
+		{Scenario: ScenarioLoop, Targets: 1000, Concurrency: 5, Rate: 2000},
+		{Scenario: ScenarioSalvo, Targets: 1000, Concurrency: 5, Rate: 1000, Errors: 2, Notes: []string{"2 timeout"}},
+		{Scenario: ScenarioXargs, Targets: 800, Concurrency: 5, Rate: 100},
+	}}
+	rep.fillRatios()
+	want := []float64{1, 0.5, 1, 0.5, 0.05}
+	for i, w := range want {
+		if got := rep.Rows[i].Ratio; got != w {
+			t.Errorf("row %d ratio %v, want %v", i, got, w)
+		}
+	}
+	if !rep.Failed() {
+		t.Error("Failed() = false with errors")
+	}
+	var b bytes.Buffer
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"3.0 MiB", "0.50", "12/30", "# salvo 1000: 2 timeout", "targets/s"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, b.String())
+		}
+	}
+}
+
+// regexpLine reports whether some line of s starts (after spaces) with word.
+func regexpLine(s, word string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), word+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// testWriter writes to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// cancelOn is a slog handler that calls cancel when it sees msg.
+type cancelOn struct {
+	slog.Handler
+	msg    string
+	cancel context.CancelFunc
+}
+
+func (h cancelOn) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.cancel()
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func TestLineWriter(t *testing.T) {
+	ready := make(chan string, 1)
+	var out bytes.Buffer
+	w := &lineWriter{prefix: "[x] ", out: &out, match: matchServerListening, ready: ready}
+	chunks := []string{"panic: boom\n", `{"msg":"listen`, `ing","addr":"127.0.0.1:9"}` + "\n"}
+	for i := range tailLines + 5 {
+		chunks = append(chunks, "line "+strconv.Itoa(i)+"\n")
+	}
+	for _, c := range chunks {
+		if _, err := w.Write([]byte(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case addr := <-ready:
+		if addr != "127.0.0.1:9" {
+			t.Errorf("matched %q", addr)
+		}
+	default:
+		t.Error("ready line split over two writes not matched")
+	}
+	tail := w.tail()
+	if !strings.HasPrefix(tail, "panic: boom\n") || !strings.HasSuffix(tail, "line 24") {
+		t.Errorf("tail does not keep the panic and the last line:\n%s", tail)
+	}
+	if n := strings.Count(out.String(), "[x] "); n != len(chunks)-1 {
+		t.Errorf("forwarded %d lines, want %d", n, len(chunks)-1)
+	}
+}

@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// maxNotes bounds the distinct error messages a row keeps.
+const maxNotes = 3
+
+// runLoop is baseline A: Concurrency goroutines in this process send one
+// GET with "Connection: close" to each target through one fasthttp.Client
+// with its own unlimited dialer, and the row reports targets/s. A target
+// fails when it gives no response or a status other than 200.
+func runLoop(ctx context.Context, cfg Config, targets []string) Row {
+	urls := make([]string, len(targets))
+	for i, t := range targets {
+		urls[i] = "http://" + t + Path
+	}
+	dialer := &fasthttp.TCPDialer{Concurrency: 0} // no dial limit (DESIGN.md §7)
+	client := &fasthttp.Client{
+		Dial: func(addr string) (net.Conn, error) {
+			return dialer.DialTimeout(addr, cfg.ConnectTimeout)
+		},
+		ReadTimeout:              cfg.RequestTimeout,
+		WriteTimeout:             cfg.RequestTimeout,
+		MaxIdleConnDuration:      time.Second,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+	}
+	defer client.CloseIdleConnections()
+
+	var (
+		next   atomic.Int64
+		failed atomic.Int64
+		notes  noteSet
+		wg     sync.WaitGroup
+	)
+	workers := min(cfg.Concurrency, len(urls))
+	smp := startSampler(os.Getpid(), cfg.SampleInterval)
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(urls) {
+					return
+				}
+				req.Reset()
+				req.SetRequestURI(urls[i])
+				req.Header.SetConnectionClose()
+				err := client.DoTimeout(req, resp, cfg.RequestTimeout)
+				switch {
+				case err != nil:
+					failed.Add(1)
+					notes.add(err.Error())
+				case resp.StatusCode() != fasthttp.StatusOK:
+					failed.Add(1)
+					notes.add(fmt.Sprintf("status %d", resp.StatusCode()))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	u := smp.finish()
+
+	sent := min(int(next.Load()), len(urls))
+	errs := int(failed.Load()) + len(urls) - sent // targets never sent count as errors
+	row := Row{
+		Scenario:    ScenarioLoop,
+		Targets:     len(urls),
+		Concurrency: cfg.Concurrency,
+		Seconds:     elapsed.Seconds(),
+		Rate:        float64(sent) / elapsed.Seconds(),
+		PeakRSS:     u.PeakRSS,
+		Errors:      errs,
+		Notes:       notes.list(),
+	}
+	if sent < len(urls) {
+		row.Notes = append(row.Notes, fmt.Sprintf("stopped after %d of %d targets: %v", sent, len(urls), context.Cause(ctx)))
+	}
+	return row
+}
+
+// noteSet keeps the first few distinct error messages; safe for
+// concurrent use.
+type noteSet struct {
+	mu    sync.Mutex
+	notes []string
+}
+
+func (n *noteSet) add(s string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.notes) >= maxNotes {
+		return
+	}
+	for _, v := range n.notes {
+		if v == s {
+			return
+		}
+	}
+	n.notes = append(n.notes, s)
+}
+
+func (n *noteSet) list() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.notes...)
+}

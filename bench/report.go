@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the outcome of a benchmark run.
+type Report struct {
+	Started time.Time    `json:"started"`
+	Elapsed float64      `json:"elapsedSeconds"`
+	Config  ReportConfig `json:"config"`
+	Rows    []Row        `json:"rows"`
+	// ChildPIDs are the process ids of every child the run started (the
+	// fleet, each server, xargs); all have exited when Run returns.
+	ChildPIDs []int `json:"childPids"`
+}
+
+// ReportConfig is the configuration a report was measured with.
+type ReportConfig struct {
+	Binary         string `json:"binary"`
+	Sizes          []int  `json:"targets"`
+	Concurrency    int    `json:"concurrency"`
+	BodyBytes      int    `json:"bodyBytes"`
+	Latency        string `json:"latency"`
+	XargsTargets   int    `json:"xargsTargets"`
+	RequestTimeout string `json:"requestTimeout"`
+}
+
+// Row is one scenario at one target count.
+type Row struct {
+	Scenario    string  `json:"scenario"`
+	Targets     int     `json:"targets"`
+	Concurrency int     `json:"concurrency"`
+	Seconds     float64 `json:"seconds"`
+	// Rate is targets finished per second; for salvo, from submit to
+	// gathered as seen by polling the API.
+	Rate float64 `json:"targetsPerSecond"`
+	// ServerRate is the job's own "rate" field (salvo only).
+	ServerRate float64 `json:"serverRate,omitempty"`
+	// Ratio is Rate over the bare loop's Rate at the same target count
+	// (the nearest one for xargs); 0 when there is none.
+	Ratio float64 `json:"ratio"`
+	// PeakRSS is the largest VmRSS sampled: the server's for salvo, the
+	// bench process's for the loop, 0 (not measured) for xargs.
+	PeakRSS int64 `json:"peakRssBytes"`
+	// HWM is the server's VmHWM at the end of the job (salvo only).
+	HWM int64 `json:"hwmBytes,omitempty"`
+	// FDsAtPeak and MaxFDs are the server's open file descriptors at the
+	// peak RSS sample and the most sampled (salvo only).
+	FDsAtPeak int `json:"fdsAtPeak,omitempty"`
+	MaxFDs    int `json:"maxFds,omitempty"`
+	// Errors is the number of targets without a 200 answer (salvo: not in
+	// state ok, or not done).
+	Errors int `json:"errors"`
+	// Notes say what went wrong, or where a CPU profile went.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Failed reports whether any row has errors.
+func (r *Report) Failed() bool {
+	for _, row := range r.Rows {
+		if row.Errors > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Row returns the row of a scenario at a target count, or nil.
+func (r *Report) Row(scenario string, targets int) *Row {
+	for i := range r.Rows {
+		if r.Rows[i].Scenario == scenario && r.Rows[i].Targets == targets {
+			return &r.Rows[i]
+		}
+	}
+	return nil
+}
+
+// fillRatios sets each row's Ratio against the bare loop at the nearest
+// target count.
+func (r *Report) fillRatios() {
+	for i := range r.Rows {
+		row := &r.Rows[i]
+		var ref *Row
+		for j := range r.Rows {
+			c := &r.Rows[j]
+			if c.Scenario != ScenarioLoop || c.Rate <= 0 {
+				continue
+			}
+			if ref == nil || absInt(c.Targets-row.Targets) < absInt(ref.Targets-row.Targets) {
+				ref = c
+			}
+		}
+		if ref != nil {
+			row.Ratio = row.Rate / ref.Rate
+		}
+	}
+}
+
+func absInt(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// Header explains the table's columns.
+const Header = `# salvo bench: one GET per target, "Connection: close", against a simulated fleet on 127.0.0.0/8.
+# targets/s: targets finished per second (salvo: job submit -> "gathered", through the API).
+# ratio: targets/s / the bare fasthttp loop's at the same (nearest) target count.
+# peak RSS: largest VmRSS sampled every 100ms (salvo: the server process; fasthttp-loop: the bench process).
+# fds peak/max: the server's open file descriptors at its peak RSS / the most sampled.
+# errors: targets without a 200 (salvo: not "ok").`
+
+// WriteTable writes the header, one line per row and the rows' notes.
+func (r *Report) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString(Header + "\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario     \ttargets\tconcurrency\ttargets/s\tratio\tpeak RSS\tfds peak/max\terrors\t")
+	for _, row := range r.Rows {
+		ratio, rss, fds := "-", "-", "-"
+		if row.Ratio > 0 {
+			ratio = strconv.FormatFloat(row.Ratio, 'f', 2, 64)
+		}
+		if row.PeakRSS > 0 {
+			rss = formatBytes(row.PeakRSS)
+		}
+		if row.MaxFDs > 0 {
+			fds = strconv.Itoa(row.FDsAtPeak) + "/" + strconv.Itoa(row.MaxFDs)
+		}
+		fmt.Fprintf(tw, "%-13s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%d\t\n",
+			row.Scenario, row.Targets, row.Concurrency, row.Rate, ratio, rss, fds, row.Errors)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, row := range r.Rows {
+		for _, n := range row.Notes {
+			fmt.Fprintf(&b, "# %s %d: %s\n", row.Scenario, row.Targets, n)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// formatBytes formats n bytes as MiB with one decimal.
+func formatBytes(n int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}

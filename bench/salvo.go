@@ -1,0 +1,280 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Job states the harness looks at (DESIGN.md §2.3).
+const (
+	stateGathered  = "gathered"
+	stateCancelled = "cancelled"
+	stateFailed    = "failed"
+)
+
+// jobSpec is the part of the job spec (DESIGN.md §2.1) the harness sends.
+type jobSpec struct {
+	Name           string      `json:"name"`
+	Targets        []string    `json:"targets"`
+	MaxConcurrency int         `json:"maxConcurrency"`
+	HTTP           httpSpec    `json:"http"`
+	Timeouts       timeouts    `json:"timeouts"`
+	Aggregation    aggregation `json:"aggregation"`
+}
+
+type httpSpec struct {
+	Path string `json:"path"`
+}
+
+type timeouts struct {
+	Connect string `json:"connect"`
+	Request string `json:"request"`
+}
+
+type aggregation struct {
+	Regex string `json:"regex"`
+}
+
+// jobStatus is the part of GET /api/v1/jobs/{id} the harness reads.
+type jobStatus struct {
+	ID     string         `json:"id"`
+	State  string         `json:"state"`
+	Reason string         `json:"reason"`
+	Total  int            `json:"total"`
+	Done   int            `json:"done"`
+	Counts map[string]int `json:"counts"`
+	Rate   float64        `json:"rate"`
+}
+
+// runSalvo starts a fresh `salvo server` on a temporary data directory,
+// submits one job of targets, polls it until it is gathered and reports
+// submit→gathered targets/s with the server's peak RSS and open fds. The
+// server is stopped before it returns. It returns the server's pid (0 when
+// it did not start); an error means the run cannot go on.
+func runSalvo(ctx context.Context, cfg Config, targets []string) (row Row, pid int, err error) {
+	row = Row{Scenario: ScenarioSalvo, Targets: len(targets), Concurrency: cfg.Concurrency}
+	dir, err := os.MkdirTemp("", "salvo-bench-")
+	if err != nil {
+		return row, 0, fmt.Errorf("bench: data dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	args := []string{"server", "--http-addr", "127.0.0.1:0", "--data-dir", dir, "--log-format", "json"}
+	if cfg.CPUProfileDir != "" {
+		args = append(args, "--pprof")
+	}
+	args = append(args, cfg.ServerArgs...)
+	srv, addr, err := startChild(ctx, cfg, "server", args, matchServerListening)
+	if srv != nil {
+		pid = srv.pid()
+	}
+	if err != nil {
+		return row, pid, err
+	}
+	defer func() {
+		if serr := srv.stop(cfg.StopTimeout); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}()
+	base := "http://" + addr
+	api := &http.Client{Timeout: 60 * time.Second}
+
+	spec := jobSpec{
+		Name:           fmt.Sprintf("bench-%d", len(targets)),
+		Targets:        targets,
+		MaxConcurrency: cfg.Concurrency,
+		HTTP:           httpSpec{Path: Path},
+		Timeouts:       timeouts{Connect: cfg.ConnectTimeout.String(), Request: cfg.RequestTimeout.String()},
+		Aggregation:    aggregation{Regex: VersionRegex},
+	}
+	body, err := json.Marshal(spec)
+	if err != nil {
+		return row, pid, fmt.Errorf("bench: encode spec: %w", err)
+	}
+
+	smp := startSampler(pid, cfg.SampleInterval)
+	stopSampler := sync.OnceValue(smp.finish)
+	defer stopSampler()
+
+	start := time.Now()
+	var sub struct {
+		ID string `json:"id"`
+	}
+	if err := doJSON(ctx, api, http.MethodPost, base+"/api/v1/jobs", body, http.StatusAccepted, &sub); err != nil {
+		return row, pid, fmt.Errorf("bench: submit job: %w\n%s", err, srv.logs.tail())
+	}
+	if sub.ID == "" {
+		return row, pid, fmt.Errorf("bench: submit job: no id in the answer")
+	}
+	cfg.Logger.Debug("job submitted", "id", sub.ID, "targets", len(targets))
+
+	var prof *profiler
+	if cfg.CPUProfileDir != "" {
+		prof = startProfile(ctx, base, filepath.Join(cfg.CPUProfileDir, fmt.Sprintf("salvo-%d.pprof", len(targets))),
+			cfg.CPUProfileSeconds)
+	}
+
+	st, perr := pollJob(ctx, cfg, api, base, sub.ID, srv)
+	elapsed := time.Since(start)
+	u := stopSampler()
+	if prof != nil {
+		if err := prof.wait(); err != nil {
+			row.Notes = append(row.Notes, err.Error())
+		} else {
+			row.Notes = append(row.Notes, "CPU profile: "+prof.path)
+		}
+	}
+	row.Seconds = elapsed.Seconds()
+	row.PeakRSS, row.HWM, row.FDsAtPeak, row.MaxFDs = u.PeakRSS, u.HWM, u.FDsAtPeak, u.MaxFDs
+	row.Errors = len(targets)
+	if perr != nil {
+		if ctx.Err() != nil {
+			return row, pid, perr
+		}
+		row.Notes = append(row.Notes, perr.Error())
+		return row, pid, nil
+	}
+	row.Rate = float64(st.Total) / elapsed.Seconds()
+	row.ServerRate = st.Rate
+	row.Errors = len(targets) - st.Counts["ok"]
+	if st.State != stateGathered {
+		row.Notes = append(row.Notes, fmt.Sprintf("job ended %s %s", st.State, st.Reason))
+	}
+	if st.Total != len(targets) || st.Done != st.Total {
+		row.Notes = append(row.Notes, fmt.Sprintf("done %d, total %d, sent %d", st.Done, st.Total, len(targets)))
+	}
+	for state, n := range st.Counts {
+		if state != "ok" && n > 0 {
+			row.Notes = append(row.Notes, fmt.Sprintf("%d %s", n, state))
+		}
+	}
+	return row, pid, nil
+}
+
+// pollJob polls the job every cfg.PollInterval until it is terminal, the
+// server exits, cfg.JobTimeout passes or ctx is done.
+func pollJob(ctx context.Context, cfg Config, api *http.Client, base, id string, srv *child) (*jobStatus, error) {
+	deadline := time.NewTimer(cfg.JobTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(cfg.PollInterval)
+	defer tick.Stop()
+	var st jobStatus
+	for {
+		err := doJSON(ctx, api, http.MethodGet, base+"/api/v1/jobs/"+id, nil, http.StatusOK, &st)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil, fmt.Errorf("bench: poll job: %w", context.Cause(ctx))
+		case err != nil:
+			if done, werr := srv.exited(); done {
+				return nil, fmt.Errorf("bench: server exited during the job: %v\n%s", werr, srv.logs.tail())
+			}
+			// A transient failure: try again until the deadline.
+		case st.State == stateGathered || st.State == stateCancelled || st.State == stateFailed:
+			return &st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bench: poll job: %w", context.Cause(ctx))
+		case <-deadline.C:
+			return nil, fmt.Errorf("bench: job %s not gathered within %s: state %q, done %d of %d",
+				id, cfg.JobTimeout, st.State, st.Done, st.Total)
+		case <-srv.done:
+			return nil, fmt.Errorf("bench: server exited during the job: %v\n%s", srv.err, srv.logs.tail())
+		case <-tick.C:
+		}
+	}
+}
+
+// doJSON sends body (when not nil) as JSON, checks the status code and
+// decodes the answer into out.
+func doJSON(ctx context.Context, c *http.Client, method, url string, body []byte, want int, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read: %w", method, url, err)
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d: %s", method, url, resp.StatusCode, bytes.TrimSpace(raw))
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s %s: decode: %w", method, url, err)
+	}
+	return nil
+}
+
+// profiler fetches one CPU profile from a server's /debug/pprof.
+type profiler struct {
+	path string
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// startProfile starts fetching a CPU profile of seconds into path.
+func startProfile(ctx context.Context, base, path string, seconds int) *profiler {
+	p := &profiler{path: path, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.err = fetchProfile(ctx, base, path, seconds)
+	}()
+	return p
+}
+
+// wait waits for the profile; the fetch is bounded by its HTTP timeout
+// and the run's context.
+func (p *profiler) wait() error {
+	<-p.done
+	return p.err
+}
+
+func fetchProfile(ctx context.Context, base, path string, seconds int) error {
+	c := &http.Client{Timeout: time.Duration(seconds)*time.Second + 30*time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, seconds), nil)
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("CPU profile: status %d", resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/salvo-sh/salvo/bench"
+)
+
+// runBench implements `salvo bench`: it measures salvo against a bare
+// fasthttp loop and xargs/curl on a simulated fleet and prints one table
+// (or JSON with --json; the table then goes to stderr).
+func runBench(args []string, stdout, stderr io.Writer) int {
+	cfg := bench.DefaultConfig()
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: salvo bench [flags]\n\n"+
+			"Starts `salvo fleet`, runs a bare fasthttp loop, `xargs -P curl` and one salvo job per\n"+
+			"target count (each on a fresh `salvo server`) and prints targets/s, the ratio to the\n"+
+			"loop, the server's peak RSS and errors. Flags:\n")
+		fs.PrintDefaults()
+	}
+	sizes := intList(cfg.Sizes)
+	fs.Var(&sizes, "targets", "comma-separated target counts: one loop and one salvo job each")
+	fs.StringVar(&cfg.Binary, "salvo", cfg.Binary, "salvo binary to start as fleet and server")
+	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "requests in flight in every scenario")
+	fs.IntVar(&cfg.BodyBytes, "body-bytes", cfg.BodyBytes, "fleet body size in bytes")
+	fs.StringVar(&cfg.Latency, "latency", cfg.Latency, `fleet per-host latency "min-max" or one duration`)
+	fs.IntVar(&cfg.XargsTargets, "xargs-targets", cfg.XargsTargets, "targets of the xargs/curl baseline; 0 skips it")
+	fs.DurationVar(&cfg.JobTimeout, "timeout", cfg.JobTimeout, "bound on each salvo job from submit to gathered")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "bound on each request")
+	serverFlags := fs.String("server-flags", "", `extra flags for "salvo server", space-separated`)
+	fs.StringVar(&cfg.CPUProfileDir, "cpu-profile", "", "directory to save a CPU profile of each salvo job to (starts servers with --pprof)")
+	fs.IntVar(&cfg.CPUProfileSeconds, "cpu-profile-seconds", cfg.CPUProfileSeconds, "length of each CPU profile")
+	asJSON := fs.Bool("json", false, "write the report as JSON to stdout (the table goes to stderr)")
+	verbose := fs.Bool("v", false, "show progress and the children's logs on stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "salvo bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	cfg.Sizes = sizes
+	cfg.ServerArgs = strings.Fields(*serverFlags)
+	level := slog.LevelInfo
+	if *verbose {
+		cfg.ChildLog = stderr
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "salvo bench:", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Run(ctx, cfg)
+	if rep != nil && len(rep.Rows) > 0 {
+		table := stdout
+		if *asJSON {
+			table = stderr
+			if werr := rep.WriteJSON(stdout); werr != nil {
+				err = errors.Join(err, werr)
+			}
+		}
+		if werr := rep.WriteTable(table); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "salvo", err) // err starts with "bench: "
+		return 1
+	}
+	if rep.Failed() {
+		fmt.Fprintln(stderr, "salvo bench: some targets failed")
+		return 1
+	}
+	return 0
+}
+
+// intList is a comma-separated list of positive integers flag.
+type intList []int
+
+// String implements flag.Value.
+func (l *intList) String() string {
+	s := make([]string, len(*l))
+	for i, n := range *l {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+// Set implements flag.Value.
+func (l *intList) Set(v string) error {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("invalid target count %q", f)
+		}
+		out = append(out, n)
+	}
+	*l = out
+	return nil
+}
