@@ -34,6 +34,8 @@ type Config struct {
 	Capacity int
 	// ChunkSize is the number of targets per stored chunk and lease.
 	ChunkSize int
+	// APIAddr is this node's API address, shown in its member entry.
+	APIAddr string
 	// AskTimeout bounds every engine → actor request.
 	AskTimeout time.Duration
 	Master     MasterConfig
@@ -295,6 +297,70 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*JobStatus, error) {
 		}
 	}
 	return reply.status, nil
+}
+
+// Member is a worker as the master sees it.
+type Member struct {
+	Name        string   `json:"name"`
+	Roles       []string `json:"roles"`
+	GossipAddr  string   `json:"gossipAddr"`
+	RemoteAddr  string   `json:"remoteAddr"`
+	APIAddr     string   `json:"apiAddr"`
+	State       string   `json:"state"`
+	Enabled     bool     `json:"enabled"`
+	Capacity    int      `json:"capacity"`
+	Reserved    int      `json:"reserved"`
+	RunningJobs int      `json:"runningJobs"`
+	InFlight    int      `json:"inFlight"`
+	Tags        []string `json:"tags"`
+}
+
+// Members lists the workers known to the master.
+func (e *Engine) Members(ctx context.Context) ([]Member, error) {
+	res, err := e.ask(&membersQuery{})
+	if err != nil {
+		return nil, fmt.Errorf("ask master: %w", err)
+	}
+	return e.decorate(res.(*memberList).members), nil
+}
+
+// decorate adds what this node knows of itself to its own member entry.
+func (e *Engine) decorate(ms []Member) []Member {
+	for i := range ms {
+		if ms[i].Name == e.cfg.Name {
+			ms[i].Roles = []string{"master", "worker"}
+			ms[i].APIAddr = e.cfg.APIAddr
+		}
+		if ms[i].Tags == nil {
+			ms[i].Tags = []string{}
+		}
+	}
+	return ms
+}
+
+// SetEnabled enables or disables (drains) a worker: a disabled worker gets
+// no new job; jobs running on it finish. It returns store.ErrNotFound for
+// an unknown worker.
+func (e *Engine) SetEnabled(ctx context.Context, worker string, enabled bool) ([]Member, error) {
+	res, err := e.ask(&setEnabled{worker: worker, enabled: enabled})
+	if err != nil {
+		return nil, fmt.Errorf("ask master: %w", err)
+	}
+	ms := res.(*memberList).members
+	if ms == nil {
+		return nil, fmt.Errorf("worker %q: %w", worker, store.ErrNotFound)
+	}
+	return e.decorate(ms), nil
+}
+
+// ResetQueue cancels every waiting job (REST Commander's resetScheduler);
+// running jobs go on. It returns the ids of the cancelled jobs.
+func (e *Engine) ResetQueue(ctx context.Context) ([]string, error) {
+	res, err := e.ask(&resetQueue{})
+	if err != nil {
+		return nil, fmt.Errorf("ask master: %w", err)
+	}
+	return res.(*resetQueue).cancelled, nil
 }
 
 // Shutdown stops taking jobs, lets in-flight requests finish and their

@@ -106,3 +106,67 @@ func TestGoroutinesBoundedByConcurrency(t *testing.T) {
 		t.Errorf("%d extra goroutines for a %d-target job at concurrency %d", extra, hosts, conc)
 	}
 }
+
+func TestDisabledWorkerTakesNoNewJobs(t *testing.T) {
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = 10 })
+	n := testutil.StartNode(t, nil)
+	ctx := context.Background()
+	ms, err := n.Engine.SetEnabled(ctx, "node-a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || ms[0].Enabled {
+		t.Fatalf("members after disable: %+v", ms)
+	}
+	if _, err := n.Engine.SetEnabled(ctx, "nope", false); err == nil {
+		t.Error("disabling an unknown worker succeeded")
+	}
+	st, err := n.Engine.Submit(ctx, spec(fleet.Targets(10, f.Addr().Port), 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != store.JobWaiting || st.Reason == "" {
+		t.Fatalf("job on a disabled node: %+v", st)
+	}
+	// Still waiting after a full status round trip through the master.
+	if st, _ = n.Engine.Status(ctx, st.ID); st.State != store.JobWaiting {
+		t.Fatalf("job started on a disabled node: %+v", st)
+	}
+	if _, err := n.Engine.SetEnabled(ctx, "node-a", true); err != nil {
+		t.Fatal(err)
+	}
+	if final := testutil.WaitJob(t, n.Engine, st.ID, time.Minute); final.State != store.JobGathered {
+		t.Fatalf("after enable: %+v", final)
+	}
+}
+
+func TestResetQueueCancelsWaitingJobsOnly(t *testing.T) {
+	f := testutil.StartFleet(t, func(c *fleet.Config) {
+		c.Hosts = 200
+		c.LatencyMin, c.LatencyMax = 20*time.Millisecond, 20*time.Millisecond
+	})
+	n := testutil.StartNode(t, func(c *actors.Config) { c.Capacity = 10 })
+	ctx := context.Background()
+	port := f.Addr().Port
+	running, err := n.Engine.Submit(ctx, spec(fleet.Targets(200, port), 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting, err := n.Engine.Submit(ctx, spec(fleet.Targets(5, port), 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := n.Engine.ResetQueue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 1 || ids[0] != waiting.ID {
+		t.Fatalf("reset cancelled %v, want [%s]", ids, waiting.ID)
+	}
+	if st := testutil.WaitJob(t, n.Engine, waiting.ID, time.Minute); st.State != store.JobCancelled || st.Counts["cancelled"] != 5 {
+		t.Errorf("waiting job after reset: %+v", st)
+	}
+	if st := testutil.WaitJob(t, n.Engine, running.ID, time.Minute); st.State != store.JobGathered {
+		t.Errorf("running job after reset: %+v", st)
+	}
+}

@@ -62,6 +62,9 @@ type workerInfo struct {
 	capacity int
 	reserved int
 	running  map[string]bool
+	// disabled workers get no new job (drain); running ones finish.
+	disabled bool
+	load     WorkerLoad
 }
 
 type jobRun struct {
@@ -120,6 +123,16 @@ type (
 	}
 	// persistTick writes running jobs' counts.
 	persistTick struct{}
+	// setEnabled enables or disables a worker; the reply is memberList.
+	setEnabled struct {
+		worker  string
+		enabled bool
+	}
+	// membersQuery asks for the workers; the reply is memberList.
+	membersQuery struct{}
+	memberList   struct{ members []Member }
+	// resetQueue cancels every waiting job; the reply lists them.
+	resetQueue struct{ cancelled []string }
 	// stopScheduling tells the master that the node shuts down.
 	stopScheduling struct{}
 )
@@ -175,6 +188,9 @@ func (m *Master) Receive(ctx actor.Context) {
 	case *JobWorkerDone:
 		m.workerDone(ctx, msg)
 	case *WorkerLoad:
+		if w := m.workers[msg.Worker]; w != nil {
+			w.load = *msg
+		}
 		for id, jl := range msg.Jobs {
 			if r := m.jobs[id]; r != nil {
 				if jw := r.workers[msg.Worker]; jw != nil {
@@ -184,6 +200,27 @@ func (m *Master) Receive(ctx actor.Context) {
 		}
 	case *cancelFilled:
 		m.cancelFilled(ctx, msg)
+	case *setEnabled:
+		w := m.workers[msg.worker]
+		if w == nil {
+			ctx.Respond(&memberList{})
+			return
+		}
+		w.disabled = !msg.enabled
+		m.cfg.Logger.Info("worker enablement", "worker", w.name, "enabled", msg.enabled)
+		m.schedule(ctx)
+		ctx.Respond(&memberList{members: m.members()})
+	case *membersQuery:
+		ctx.Respond(&memberList{members: m.members()})
+	case *resetQueue:
+		var ids []string
+		for _, id := range m.queue {
+			if r := m.jobs[id]; r != nil && r.job.State == store.JobWaiting && !r.cancelled {
+				ids = append(ids, id)
+				m.cancel(ctx, id)
+			}
+		}
+		ctx.Respond(&resetQueue{cancelled: ids})
 	case *stopScheduling:
 		m.stopping = true
 		ctx.Respond(&stopScheduling{})
@@ -296,7 +333,7 @@ func (m *Master) schedule(ctx actor.Context) {
 		need := r.spec.MaxConcurrency
 		var eligible []*workerInfo
 		for _, w := range m.workers {
-			if w.capacity-w.reserved >= need {
+			if !w.disabled && w.capacity-w.reserved >= need {
 				eligible = append(eligible, w)
 			}
 		}
@@ -304,6 +341,8 @@ func (m *Master) schedule(ctx actor.Context) {
 			reason := "waiting for a worker with free capacity"
 			if len(m.workers) == 0 {
 				reason = "waiting for a worker"
+			} else if m.allDisabled() {
+				reason = "waiting: every worker is disabled"
 			}
 			setReason(r, reason)
 			for _, id := range m.queue[1:] {
@@ -327,6 +366,28 @@ func (m *Master) schedule(ctx actor.Context) {
 			m.startOn(ctx, r, w)
 		}
 	}
+}
+
+func (m *Master) allDisabled() bool {
+	for _, w := range m.workers {
+		if !w.disabled {
+			return false
+		}
+	}
+	return true
+}
+
+// members returns the view of every worker, sorted by name.
+func (m *Master) members() []Member {
+	out := make([]Member, 0, len(m.workers))
+	for _, w := range m.workers {
+		out = append(out, Member{
+			Name: w.name, Enabled: !w.disabled, State: "alive", Capacity: w.capacity,
+			Reserved: w.reserved, RunningJobs: len(w.running), InFlight: w.load.InFlight,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // setReason records why a job waits.

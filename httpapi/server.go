@@ -26,6 +26,9 @@ type Engine interface {
 	Submit(ctx context.Context, spec *commands.Spec) (*actors.JobStatus, error)
 	Status(ctx context.Context, id string) (*actors.JobStatus, error)
 	Cancel(ctx context.Context, id string) (*actors.JobStatus, error)
+	Members(ctx context.Context) ([]actors.Member, error)
+	SetEnabled(ctx context.Context, worker string, enabled bool) ([]actors.Member, error)
+	ResetQueue(ctx context.Context) ([]string, error)
 	Accepting() bool
 	Capacity() int
 }
@@ -125,6 +128,7 @@ func (s *Server) routes() {
 	v1.GET("/jobs/:id/results", s.results)
 	v1.GET("/jobs/:id/aggregate", s.aggregate)
 	v1.GET("/jobs/:id/events", s.events)
+	v1.GET("/cluster/members", s.members)
 	for _, k := range definitionKinds {
 		v1.GET("/"+k.path, s.listDefinitions(k))
 		v1.GET("/"+k.path+"/:name", s.getDefinition(k))
@@ -159,4 +163,13 @@ func servePprof(c *gin.Context) {
 	default:
 		pprof.Index(c.Writer, c.Request)
 	}
+}
+
+func (s *Server) members(c *gin.Context) {
+	ms, err := s.engine.Members(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page[actors.Member]{Items: ms})
 }

@@ -48,13 +48,21 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (*Server,
 		return nil, err
 	}
 
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	s.ln = ln
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ec := actors.DefaultConfig()
 	ec.Name, ec.Capacity, ec.ChunkSize = cfg.Name, cfg.Capacity, cfg.ChunkSize
-	ec.Metrics, ec.Logger = actors.NewMetrics(reg), logger
+	ec.Metrics, ec.Logger, ec.APIAddr = actors.NewMetrics(reg), logger, ln.Addr().String()
 	engine, err := actors.NewEngine(ctx, ec, st)
 	if err != nil {
+		_ = ln.Close()
 		_ = st.Close()
 		return nil, fmt.Errorf("start engine: %w", err)
 	}
@@ -64,13 +72,6 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (*Server,
 	ac.MaxRequestBytes, ac.Pprof, ac.Gatherer, ac.Logger = cfg.MaxRequestBytes, cfg.Pprof, reg, logger.With("component", "api")
 	s.api = httpapi.New(ac, engine, st)
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		_ = engine.Shutdown(ctx)
-		_ = st.Close()
-		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-	}
-	s.ln = ln
 	s.http = &http.Server{
 		Handler:           s.api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
