@@ -103,6 +103,12 @@ func NewEngine(ctx context.Context, cfg Config, st store.Store) (*Engine, error)
 		return nil, fmt.Errorf("engine: spawn worker: %w", err)
 	}
 	e.worker = worker
+	// Register the local worker before anything is asked of the engine
+	// (the worker also announces itself; registration is idempotent).
+	if _, err := e.ask(&RegisterWorker{Name: cfg.Name, PID: worker, Capacity: cfg.Capacity}); err != nil {
+		_ = e.Shutdown(ctx)
+		return nil, fmt.Errorf("engine: register worker: %w", err)
+	}
 
 	if err := e.resume(ctx); err != nil {
 		_ = e.Shutdown(ctx)
@@ -229,6 +235,10 @@ func (e *Engine) resolve(ctx context.Context, spec *commands.Spec) error {
 		for _, h := range ng.Hosts {
 			spec.Targets = append(spec.Targets, commands.TargetSpec{Host: h})
 		}
+		if spec.Origin == nil {
+			spec.Origin = &commands.Origin{}
+		}
+		spec.Origin.NodeGroup = spec.NodeGroup
 		if len(spec.Targets) == 0 {
 			return &commands.FieldError{Field: "nodeGroup", Msg: fmt.Sprintf("node group %q has no hosts", spec.NodeGroup)}
 		}

@@ -84,6 +84,10 @@ type jobRun struct {
 type leaseInfo struct {
 	worker  string
 	targets []commands.IndexedTarget
+	// pending counts the lease's results not yet committed; the lease is
+	// forgotten when it reaches zero, so the master's memory follows the
+	// leases in flight, not the job's size.
+	pending int
 	done    bool // the worker sent every result of it
 }
 
@@ -153,8 +157,15 @@ func (m *Master) Receive(ctx actor.Context) {
 		}
 		m.writer.close()
 	case *RegisterWorker:
-		m.workers[msg.Name] = &workerInfo{name: msg.Name, pid: msg.PID, capacity: msg.Capacity, running: map[string]bool{}}
-		m.cfg.Logger.Info("worker registered", "worker", msg.Name, "capacity", msg.Capacity)
+		if w := m.workers[msg.Name]; w != nil && w.pid.Equal(msg.PID) {
+			w.capacity = msg.Capacity // a repeated registration changes nothing else
+		} else {
+			m.workers[msg.Name] = &workerInfo{name: msg.Name, pid: msg.PID, capacity: msg.Capacity, running: map[string]bool{}}
+			m.cfg.Logger.Info("worker registered", "worker", msg.Name, "capacity", msg.Capacity)
+		}
+		if ctx.Sender() != nil {
+			ctx.Respond(&memberList{members: m.members()})
+		}
 		m.schedule(ctx)
 	case *enqueueJob:
 		m.enqueue(ctx, msg)
@@ -444,7 +455,7 @@ func (m *Master) grant(ctx actor.Context, req *LeaseRequest) *LeaseGrant {
 		return &LeaseGrant{JobID: req.JobID, Last: true}
 	}
 	m.lease++
-	r.leases[m.lease] = &leaseInfo{worker: req.Worker, targets: targets}
+	r.leases[m.lease] = &leaseInfo{worker: req.Worker, targets: targets, pending: len(targets)}
 	return &LeaseGrant{JobID: req.JobID, LeaseID: m.lease, Targets: targets}
 }
 
@@ -499,6 +510,12 @@ func (m *Master) stored(ctx actor.Context, msg *batchStored) {
 	}
 	if jw := r.workers[b.Worker]; jw != nil {
 		jw.responses += int64(len(b.Results))
+	}
+	if l := r.leases[b.LeaseID]; l != nil {
+		l.pending -= len(b.Results)
+		if l.pending <= 0 {
+			delete(r.leases, b.LeaseID)
+		}
 	}
 	r.dirty = true
 	m.checkFinished(ctx, r)

@@ -40,8 +40,12 @@ type SQLiteConfig struct {
 	// ReadConns is the size of the read connection pool. Reads run on these
 	// connections and are never blocked by the single writer (WAL mode).
 	ReadConns int
-	// CacheSizeKiB is SQLite's page cache per connection, in KiB.
+	// CacheSizeKiB is the writer connection's SQLite page cache, in KiB.
 	CacheSizeKiB int
+	// ReadCacheSizeKiB is each read connection's page cache, in KiB. The
+	// caches fill as the database grows, so together they bound the
+	// store's share of the server's memory.
+	ReadCacheSizeKiB int
 	// Synchronous is SQLite's synchronous pragma: "NORMAL" (the default in
 	// WAL mode: a power loss may lose the last commits, never corrupt) or
 	// "FULL" (fsync every commit).
@@ -69,7 +73,8 @@ func DefaultSQLiteConfig(dir string) SQLiteConfig {
 		Path:               filepath.Join(dir, "salvo.db"),
 		BusyTimeout:        5 * time.Second,
 		ReadConns:          4,
-		CacheSizeKiB:       32 << 10,
+		CacheSizeKiB:       16 << 10,
+		ReadCacheSizeKiB:   4 << 10,
 		Synchronous:        "NORMAL",
 		CheckpointInterval: 100 * time.Millisecond,
 		WALAutoCheckpoint:  8192,
@@ -115,6 +120,9 @@ func OpenSQLite(cfg SQLiteConfig) (*SQLite, error) {
 	}
 	if cfg.ReadConns <= 0 {
 		cfg.ReadConns = def.ReadConns
+	}
+	if cfg.ReadCacheSizeKiB <= 0 {
+		cfg.ReadCacheSizeKiB = def.ReadCacheSizeKiB
 	}
 	if cfg.CacheSizeKiB <= 0 {
 		cfg.CacheSizeKiB = def.CacheSizeKiB
@@ -214,7 +222,7 @@ func (c SQLiteConfig) dsn(role int) string {
 		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(c.WALAutoCheckpoint)+")")
 		q.Set("_txlock", "immediate")
 	case connReader:
-		q.Add("_pragma", "cache_size(-"+strconv.Itoa(c.CacheSizeKiB)+")")
+		q.Add("_pragma", "cache_size(-"+strconv.Itoa(c.ReadCacheSizeKiB)+")")
 		q.Add("_pragma", "query_only(1)")
 	case connCheckpointer:
 		q.Add("_pragma", "synchronous("+strings.ToUpper(c.Synchronous)+")")
