@@ -80,7 +80,7 @@ func classifyCause(err error, phase string) string {
 		return ClassConnectTimeout
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return ClassTooLarge
-	case errors.As(err, &dnsErr), isNoDNSEntries(err):
+	case errors.As(err, &dnsErr):
 		return ClassDNS
 	case errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &certInvalid),
 		errors.As(err, &verifyErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
@@ -103,6 +103,9 @@ func classifyCause(err error, phase string) string {
 		return ClassReset
 	case errors.As(err, &smallBuf), errors.As(err, &brokenChunk):
 		return ClassProtocol
+	}
+	if isNoDNSEntries(err) {
+		return ClassDNS
 	}
 	if isTimeout(err) {
 		if phase == PhaseDial {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -46,15 +47,14 @@ type Plan struct {
 	sshCmd   *Template
 	re       *regexp.Regexp
 
-	connect     time.Duration
-	timeout     time.Duration
-	maxBody     int
-	insecure    bool
-	retries     int
-	backoff     time.Duration
-	canRetry    bool
-	usedVars    []string // user variables referenced by any template
-	usesBuiltin bool
+	connect  time.Duration
+	timeout  time.Duration
+	maxBody  int
+	insecure bool
+	retries  int
+	backoff  time.Duration
+	canRetry bool
+	usedVars []string // variables referenced by any template
 
 	bufs sync.Pool // *[]byte scratch for expansions
 }
@@ -118,9 +118,6 @@ func NewPlan(s *Spec, h *HTTPExecutor) (*Plan, error) {
 			return nil, fmt.Errorf("new plan: %s: %w", field, err)
 		}
 		for _, v := range t.Vars() {
-			if v == VarHost || v == VarPort || v == VarIndex {
-				p.usesBuiltin = true
-			}
 			if !used[v] {
 				used[v] = true
 				p.usedVars = append(p.usedVars, v)
@@ -240,10 +237,14 @@ func (e *varEnv) userValue(name string) (string, bool) {
 // naVar returns the name of a variable that marks the target to skip: a
 // target var set to NA, or a referenced variable whose value is NA.
 func naVar(e *varEnv, used []string) (string, bool) {
+	first := ""
 	for k, v := range e.target {
-		if v == NA {
-			return k, true
+		if v == NA && (first == "" || k < first) {
+			first = k
 		}
+	}
+	if first != "" {
+		return first, true
 	}
 	for _, name := range used {
 		if v, ok := e.userValue(name); ok && v == NA {
@@ -280,7 +281,7 @@ func resolvePort(t Target, scheme string, port int, portTmpl *Template, env *var
 	if err != nil {
 		return scheme, 0, buf, err
 	}
-	n, err := parsePort(string(buf))
+	n, err := parsePort(buf)
 	if err != nil {
 		return scheme, 0, buf, fmt.Errorf("http.port %q expands to %q: %w", portTmpl.String(), buf, err)
 	}
@@ -409,7 +410,7 @@ func (p *Plan) runHTTP(ctx context.Context, t Target, env *varEnv, res Result) R
 		backoff = min(backoff*2, maxBackoff)
 	}
 
-	res.LatencyMs = float64(x.Latency.Microseconds()) / 1000
+	res.LatencyMs = float64(x.Latency) / float64(time.Millisecond)
 	res.StatusCode = x.StatusCode
 	res.BodyBytes = x.BodyBytes
 	res.Truncated = x.Truncated
@@ -459,12 +460,14 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // targetURL formats the dialled URL.
 func targetURL(scheme, host string, port int, requestURI []byte) string {
-	b := make([]byte, 0, len(scheme)+3+len(host)+8+len(requestURI))
-	b = append(b, scheme...)
-	b = append(b, "://"...)
-	b = appendHostPort(b, host, port)
-	b = append(b, requestURI...)
-	return string(b)
+	var b strings.Builder
+	b.Grow(len(scheme) + len("://[]:65535") + len(host) + len(requestURI))
+	b.WriteString(scheme)
+	b.WriteString("://")
+	var hp [64]byte
+	b.Write(appendHostPort(hp[:0], host, port))
+	b.Write(requestURI)
+	return b.String()
 }
 
 // appendRequestURI appends path as a request URI: a leading '/' added when

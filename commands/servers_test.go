@@ -166,6 +166,8 @@ func startFastHTTP(t testing.TB, h fasthttp.RequestHandler) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.ShutdownWithContext(ctx)
+		// Serve may not have registered the listener yet when Shutdown ran.
+		ln.Close()
 		<-errc
 	})
 	return ln.Addr().String()

@@ -122,6 +122,15 @@ type Spec struct {
 	MaxBodyBytes   int          `json:"maxBodyBytes,omitempty"`
 	// Throttle turns the adaptive throttle on or off (default on).
 	Throttle *bool `json:"throttle,omitempty"`
+	// Origin records the named definitions a job was built from; it is
+	// informational (set by the server, shown by REST Commander's API).
+	Origin *Origin `json:"origin,omitempty"`
+}
+
+// Origin names the node group and command template a job came from.
+type Origin struct {
+	NodeGroup string `json:"nodeGroup,omitempty"`
+	Command   string `json:"command,omitempty"`
 }
 
 // HTTPSpec is the HTTP request template.

@@ -168,8 +168,12 @@ func checkJSON(path string, v any, t reflect.Type) error {
 		if !ok {
 			return &FieldError{Field: path, Msg: "must be an array"}
 		}
+		elem := t.Elem()
 		for i, e := range arr {
-			if err := checkJSON(fmt.Sprintf("%s[%d]", path, i), e, t.Elem()); err != nil {
+			if _, isStr := e.(string); isStr && (elem.Kind() == reflect.String || elem == reflect.TypeFor[TargetSpec]()) {
+				continue // the common case, checked without building a path
+			}
+			if err := checkJSON(path+"["+strconv.Itoa(i)+"]", e, elem); err != nil {
 				return err
 			}
 		}
@@ -675,6 +679,10 @@ func (s *Spec) Clone() *Spec {
 	if s.Aggregation != nil {
 		a := *s.Aggregation
 		c.Aggregation = &a
+	}
+	if s.Origin != nil {
+		o := *s.Origin
+		c.Origin = &o
 	}
 	return &c
 }

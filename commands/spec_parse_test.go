@@ -3,6 +3,7 @@ package commands
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,12 @@ func TestNormalizeDefaults(t *testing.T) {
 		}},
 		{"NA target skips var check", `{"targets":[{"host":"a","vars":{"ID":"1"}},{"host":"b","vars":{"X":"NA"}}],"http":{"path":"/$ID"}}`, 2500, func(s *Spec) string { return "" }},
 		{"port template", `{"targets":[{"host":"a","vars":{"P":"8081"}},"b:9000","http://c/"],"http":{"port":"$P"}}`, 2500, func(s *Spec) string { return "" }},
+		{"origin", `{"targets":["a"],"origin":{"nodeGroup":"web","command":"ver"}}`, 2500, func(s *Spec) string {
+			if s.Origin == nil || s.Origin.NodeGroup != "web" || s.Redacted().Origin == s.Origin {
+				return "origin not decoded or not deep-copied"
+			}
+			return ""
+		}},
 		{"capacity unknown", `{"targets":["a"],"maxConcurrency":100000}`, 0, func(s *Spec) string { return "" }},
 	}
 	for _, tc := range tests {
@@ -193,7 +200,6 @@ func TestNormalizeErrors(t *testing.T) {
 		{"port static", `{"targets":["a"],"http":{"port":0}}`, "http.port", nil},
 		{"port string", `{"targets":["a"],"http":{"port":"eighty"}}`, "http.port", nil},
 		{"port template value", `{"targets":[{"host":"a","vars":{"P":"81"}},{"host":"b","vars":{"P":"x"}}],"http":{"port":"$P"}}`, "http.port", []string{"target 1", `"b"`}},
-		{"bad template", `{"targets":["a"],"http":{"path":"/${ID"}}`, "http.path", nil},
 		{"undefined in path", `{"targets":[{"host":"a","vars":{"ID":"1"}},{"host":"b"}],"http":{"path":"/s/${ID}"}}`, "http.path", []string{"$ID", "target 1", `"b"`}},
 		{"undefined in header", `{"targets":["a"],"http":{"headers":{"X-T":"$TOKEN"}}}`, "http.headers", []string{"$TOKEN", "target 0", `"a"`}},
 		{"undefined in body", `{"targets":["a"],"http":{"method":"POST","body":"{\"env\":\"$ENV\"}"}}`, "http.body", []string{"$ENV"}},
@@ -326,4 +332,27 @@ func FuzzDecodeSpec(f *testing.F) {
 			t.Fatalf("NewPlan of a normalized spec: %v", err)
 		}
 	})
+}
+
+func BenchmarkDecodeNormalize100k(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"targets":[`)
+	for i := 0; i < 100000; i++ {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"host":"10.%d.%d.%d","vars":{"ID":"%d"}}`, i>>16, (i>>8)&255, i&255, i)
+	}
+	sb.WriteString(`],"http":{"path":"/status/${ID}","headers":{"X-Target":"$HOST"}}}`)
+	js := sb.String()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := DecodeSpec(strings.NewReader(js))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Normalize(2500); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -122,8 +122,7 @@ func splitTargetHostPort(s string, bareV6 bool) (host string, port int, hasPort 
 			return "", 0, false, errors.New("missing ']' after IPv6 address")
 		}
 		host = s[1:end]
-		a, perr := netip.ParseAddr(host)
-		if perr != nil || !a.Is6() {
+		if !isIPv6(host) {
 			return "", 0, false, fmt.Errorf("%q is not an IPv6 address", host)
 		}
 		switch after := s[end+1:]; {
@@ -149,8 +148,7 @@ func splitTargetHostPort(s string, bareV6 bool) (host string, port int, hasPort 
 		}
 		hasPort = true
 	default:
-		a, perr := netip.ParseAddr(s)
-		if !bareV6 || perr != nil || !a.Is6() {
+		if !bareV6 || !isIPv6(s) {
 			return "", 0, false, errors.New("too many colons (write an IPv6 address in brackets: [v6]:port)")
 		}
 		return strings.ToLower(s), 0, false, nil
@@ -161,9 +159,25 @@ func splitTargetHostPort(s string, bareV6 bool) (host string, port int, hasPort 
 	return strings.ToLower(host), port, hasPort, nil
 }
 
+// isIPv6 reports whether s is an IPv6 address, with an optional zone made
+// of letters, digits, '-', '_' and '.'.
+func isIPv6(s string) bool {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() {
+		return false
+	}
+	z := a.Zone()
+	for i := 0; i < len(z); i++ {
+		if c := z[i]; !isNameByte(c) && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
 // parsePort parses a decimal port in 1..65535.
-func parsePort(s string) (int, error) {
-	if s == "" {
+func parsePort[T string | []byte](s T) (int, error) {
+	if len(s) == 0 {
 		return 0, errors.New("empty port")
 	}
 	if len(s) > 5 {

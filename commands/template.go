@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -22,8 +21,9 @@ type tmplPart struct {
 	name string
 }
 
-// Compile parses s. It fails only on a "${" that is not closed by "}" after
-// a valid name, which is almost always a typo.
+// Compile parses s. Every string is a valid template (a "${" without a
+// name and "}" is literal, as in "${VAR:-default}" for a remote shell); the
+// error is reserved for future syntax.
 func Compile(s string) (*Template, error) {
 	t := &Template{src: s}
 	var lit strings.Builder
@@ -51,11 +51,8 @@ func Compile(s string) (*Template, error) {
 		case c == '$':
 			lit.WriteByte('$')
 			i += 2
-		case c == '{':
-			n := nameLen(s[i+2:])
-			if n == 0 || i+2+n >= len(s) || s[i+2+n] != '}' {
-				return nil, fmt.Errorf("invalid variable reference at offset %d: \"${\" must be followed by a name and \"}\"", i)
-			}
+		case c == '{' && bracedName(s[i+2:]) > 0:
+			n := bracedName(s[i+2:])
 			flush()
 			t.addVar(s[i+2 : i+2+n])
 			i += 3 + n
@@ -178,6 +175,16 @@ func isNameStart(c byte) bool {
 
 func isNameByte(c byte) bool {
 	return isNameStart(c) || (c >= '0' && c <= '9')
+}
+
+// bracedName returns the length of the name in "NAME}" at the start of s,
+// or 0.
+func bracedName(s string) int {
+	n := nameLen(s)
+	if n == 0 || n >= len(s) || s[n] != '}' {
+		return 0
+	}
+	return n
 }
 
 // nameLen returns the length of the variable name at the start of s.
