@@ -72,8 +72,6 @@ func startRawServer(t testing.TB, handle func(c net.Conn, done <-chan struct{}))
 	return s
 }
 
-func (s *rawServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
-
 func (s *rawServer) hostPort() string { return s.ln.Addr().String() }
 
 // readRequestHead reads until the end of the request headers (or error).
