@@ -4,9 +4,10 @@ BIN      ?= bin/salvo
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 5s
+export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test unit fuzz lint bench demo clean
+.PHONY: build test unit fuzz lint bench demo clean proto
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/salvo
@@ -41,3 +42,11 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# Regenerate the wire messages (protoc from Debian's protobuf-compiler,
+# protoc-gen-go from the module proxy); the generated code is committed.
+PROTOACTOR_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/asynkron/protoactor-go)
+proto:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	protoc -I actors/wire -I $(PROTOACTOR_DIR)/actor --go_out=. --go_opt=module=github.com/salvo-sh/salvo \
+		--go_opt=Mactor.proto=github.com/asynkron/protoactor-go/actor actors/wire/wire.proto
