@@ -154,9 +154,12 @@ func sum(m map[string]int) int {
 	return n
 }
 
+// hasRedacted reports whether a stored spec lost secrets to redaction.
 func hasRedacted(s *commands.Spec) bool {
-	b, err := json.Marshal(s)
-	return err == nil && strings.Contains(string(b), commands.Redacted)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // keep "<redacted>" as it is
+	return enc.Encode(s) == nil && strings.Contains(b.String(), commands.Redacted)
 }
 
 func (e *Engine) ask(msg any) (any, error) {

@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +169,49 @@ func TestResetQueueCancelsWaitingJobsOnly(t *testing.T) {
 	}
 	if st := testutil.WaitJob(t, n.Engine, running.ID, time.Minute); st.State != store.JobGathered {
 		t.Errorf("running job after reset: %+v", st)
+	}
+}
+
+// A job whose secrets were redacted in the store cannot resume: it fails
+// with a reason instead of sending "<redacted>" to its targets.
+func TestResumeFailsJobsWithRedactedSecrets(t *testing.T) {
+	f := testutil.StartFleet(t, func(c *fleet.Config) {
+		c.Hosts = 50
+		c.LatencyMin, c.LatencyMax = 50*time.Millisecond, 50*time.Millisecond
+	})
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(store.DefaultSQLiteConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := actors.DefaultConfig()
+	cfg.Logger = testutil.Logger(t)
+	eng, err := actors.NewEngine(context.Background(), cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec(fleet.Targets(50, f.Addr().Port), 1)
+	s.HTTP = &commands.HTTPSpec{Headers: map[string]string{"Authorization": "Bearer s3cret"}}
+	job, err := eng.Submit(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stop mid-job: with concurrency 1 and 50 ms per host, it is not done.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := eng.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eng, err = actors.NewEngine(context.Background(), cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = eng.Shutdown(ctx); _ = st.Close() }()
+	got, err := eng.Status(context.Background(), job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != store.JobFailed || !strings.Contains(got.Reason, "secrets") {
+		t.Fatalf("resumed job with secrets: %+v", got)
 	}
 }

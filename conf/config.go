@@ -68,6 +68,11 @@ type Config struct {
 	ChunkSize int `yaml:"chunkSize"`
 	// Pprof serves net/http/pprof on the API address.
 	Pprof bool `yaml:"pprof"`
+	// RCConfDir is a directory of REST Commander configuration files
+	// (agentcommand.conf, nodegroup.conf, aggregation.conf,
+	// httpheader.conf) whose definitions are imported at start (see
+	// ImportRC); empty for none.
+	RCConfDir string `yaml:"rcConfDir"`
 
 	// NodeGroups are named host lists (a job's nodeGroup).
 	NodeGroups map[string]NodeGroup `yaml:"nodeGroups"`

@@ -37,6 +37,7 @@ func (c *Config) flags() []flagDef {
 		{"max-request-bytes", "largest API request body in bytes", &c.MaxRequestBytes},
 		{"chunk-size", "targets per lease (chunk) handed to a worker", &c.ChunkSize},
 		{"pprof", "serve net/http/pprof on the API address", &c.Pprof},
+		{"rc-conf-dir", "directory of REST Commander .conf files to import at start", &c.RCConfDir},
 	}
 }
 

@@ -44,6 +44,9 @@ type Config struct {
 	// Gatherer serves /metrics; nil serves the default registry.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
+	// Shutdown, when set, asks the node to shut down gracefully (REST
+	// Commander's /distributedAgents/shutdownNode). It must not block.
+	Shutdown func()
 }
 
 // DefaultConfig returns the API defaults.
@@ -135,6 +138,7 @@ func (s *Server) routes() {
 		v1.PUT("/"+k.path+"/:name", s.putDefinition(k))
 		v1.DELETE("/"+k.path+"/:name", s.deleteDefinition(k))
 	}
+	s.compatRoutes(r)
 }
 
 // limitBody caps request bodies at MaxRequestBytes.

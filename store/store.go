@@ -130,6 +130,14 @@ type Store interface {
 	// ByErrorClass, ByBody), largest group first, at most limit groups.
 	Aggregate(ctx context.Context, jobID, by string, limit int) ([]Group, error)
 
+	// ResultSummary counts a job's answered results per worker and returns
+	// the time of the last answer (REST Commander's queryJobInfo).
+	ResultSummary(ctx context.Context, jobID string) (ResultSummary, error)
+	// ScanValues calls fn for every result of a job in index order with its
+	// index, host, state, error class and value, without reading bodies. It
+	// stops at fn's first error and returns it.
+	ScanValues(ctx context.Context, jobID string, fn func(ValueRow) error) error
+
 	// PutDefinition creates or replaces a named definition (body is JSON).
 	PutDefinition(ctx context.Context, kind, name string, body []byte) error
 	// GetDefinition returns a definition's body or ErrNotFound.
@@ -141,4 +149,23 @@ type Store interface {
 
 	// Close flushes and closes the store. It is idempotent.
 	Close() error
+}
+
+// ResultSummary is what ResultSummary reports of a job's stored results.
+type ResultSummary struct {
+	// ByWorker counts the answered results (neither skipped nor cancelled)
+	// per worker name.
+	ByWorker map[string]int
+	// LastAnswer is the latest finishedAt of an answered result; zero when
+	// there is none.
+	LastAnswer time.Time
+}
+
+// ValueRow is one result as ScanValues reports it.
+type ValueRow struct {
+	Index      int
+	Host       string
+	State      string
+	ErrorClass string
+	Value      string
 }

@@ -18,6 +18,7 @@ Usage:
   salvo server [flags]   start a node (master and worker, embedded store)
   salvo run [flags]      submit a job to a server and show its progress and summary
   salvo fleet [flags]    simulate a fleet of HTTP hosts on 127.0.0.0/8 for tests and demos
+  salvo import-rc [flags] DIR  import REST Commander's .conf files into a data dir
   salvo bench [flags]    measure salvo against a bare fasthttp loop and xargs/curl
   salvo version          print the version
 
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "import-rc":
+		return runImportRC(args[1:], stdout, stderr)
 	case "bench":
 		return runBench(args[1:], stdout, stderr)
 	case "version", "--version", "-v":

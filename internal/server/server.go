@@ -10,8 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,11 +36,15 @@ type Server struct {
 	http   *http.Server
 	ln     net.Listener
 	served chan error
+	// stop is closed when the API asks the node to shut down
+	// (REST Commander's shutdownNode).
+	stop     chan struct{}
+	stopOnce sync.Once
 }
 
 // Start opens the store, resumes unfinished jobs and starts serving the API.
 func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, logger: logger, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, logger: logger, served: make(chan error, 1), stop: make(chan struct{})}
 	st, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
@@ -58,7 +65,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (*Server,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ec := actors.DefaultConfig()
-	ec.Name, ec.Capacity, ec.ChunkSize = cfg.Name, cfg.Capacity, cfg.ChunkSize
+	ec.Name, ec.Capacity, ec.ChunkSize = cfg.Name, fitCapacity(cfg.Capacity, logger), cfg.ChunkSize
 	ec.Metrics, ec.Logger, ec.APIAddr = actors.NewMetrics(reg), logger, ln.Addr().String()
 	engine, err := actors.NewEngine(ctx, ec, st)
 	if err != nil {
@@ -70,6 +77,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (*Server,
 
 	ac := httpapi.DefaultConfig()
 	ac.MaxRequestBytes, ac.Pprof, ac.Gatherer, ac.Logger = cfg.MaxRequestBytes, cfg.Pprof, reg, logger.With("component", "api")
+	ac.Shutdown = s.requestStop
 	s.api = httpapi.New(ac, engine, st)
 
 	s.http = &http.Server{
@@ -86,11 +94,22 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (*Server,
 // Addr is the API's listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Wait blocks until ctx is done or the HTTP server fails, then shuts down.
+// requestStop makes Wait return and shut the node down. It is idempotent
+// and does not block.
+func (s *Server) requestStop() {
+	s.stopOnce.Do(func() {
+		s.logger.Info("shutdown requested through the API")
+		close(s.stop)
+	})
+}
+
+// Wait blocks until ctx is done, the API asks for a shutdown or the HTTP
+// server fails, then shuts down.
 func (s *Server) Wait(ctx context.Context) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
+	case <-s.stop:
 	case serveErr = <-s.served:
 	}
 	err := s.Shutdown()
@@ -123,46 +142,104 @@ func (s *Server) Shutdown() error {
 	return errors.Join(errs...)
 }
 
-// loadDefinitions writes the config file's named definitions into the store.
-// A stored definition of the same name that differs is kept and reported.
+// loadDefinitions writes the config file's named definitions, and those
+// of the REST Commander files in cfg.RCConfDir, into the store. A name
+// defined in both is an error. A stored definition of the same name that
+// differs is kept and reported.
 func loadDefinitions(ctx context.Context, cfg *conf.Config, st store.Store, logger *slog.Logger) error {
+	defs := cfg.Definitions()
+	if cfg.RCConfDir != "" {
+		imp, err := conf.ImportRC(cfg.RCConfDir)
+		if err != nil {
+			return fmt.Errorf("import REST Commander files from %s: %w", cfg.RCConfDir, err)
+		}
+		for _, n := range imp.Notes {
+			logger.Info("REST Commander import", "note", n)
+		}
+		if err := defs.Merge(imp.Definitions); err != nil {
+			return fmt.Errorf("import REST Commander files from %s: %w", cfg.RCConfDir, err)
+		}
+		logger.Info("imported REST Commander files", "dir", cfg.RCConfDir, "definitions", imp.Len())
+	}
+	results, err := PutDefinitions(ctx, st, defs, false)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Action == ActionKept {
+			logger.Warn("config definition differs from the stored one; keeping the stored one (delete it through the API to use the file's)",
+				"kind", r.Kind, "name", r.Name, "origin", r.Origin)
+		}
+	}
+	return nil
+}
+
+// What PutDefinitions did with a definition.
+const (
+	ActionCreated   = "created"
+	ActionUnchanged = "unchanged"
+	ActionReplaced  = "replaced"
+	ActionKept      = "kept" // a different stored definition was kept
+)
+
+// DefinitionResult tells what PutDefinitions did with one definition.
+type DefinitionResult struct {
+	Kind   string // store kind
+	Name   string
+	Origin string // where it was read ("file:line")
+	Action string // ActionCreated, ActionUnchanged, ActionReplaced or ActionKept
+}
+
+// PutDefinitions writes named definitions into the store: header sets,
+// aggregations, node groups, then commands (secrets redacted), each kind in
+// name order. A stored definition of the same name that differs is
+// replaced when replace is set and kept otherwise.
+func PutDefinitions(ctx context.Context, st store.Store, d conf.Definitions, replace bool) ([]DefinitionResult, error) {
+	var out []DefinitionResult
 	put := func(kind, name string, v any) error {
 		body, err := json.Marshal(v)
 		if err != nil {
 			return fmt.Errorf("%s %q: %w", kind, name, err)
 		}
+		r := DefinitionResult{Kind: kind, Name: name, Origin: d.Origins[kind+"/"+name], Action: ActionCreated}
 		old, err := st.GetDefinition(ctx, kind, name)
 		switch {
-		case err == nil && !bytes.Equal(old, body):
-			logger.Warn("config definition differs from the stored one; keeping the stored one (delete it through the API to use the file's)",
-				"kind", kind, "name", name)
-			return nil
+		case err == nil && bytes.Equal(old, body):
+			r.Action = ActionUnchanged
+		case err == nil && !replace:
+			r.Action = ActionKept
 		case err == nil:
-			return nil
+			r.Action = ActionReplaced
 		case !errors.Is(err, store.ErrNotFound):
 			return fmt.Errorf("read %s %q: %w", kind, name, err)
 		}
-		return st.PutDefinition(ctx, kind, name, body)
+		if r.Action == ActionCreated || r.Action == ActionReplaced {
+			if err := st.PutDefinition(ctx, kind, name, body); err != nil {
+				return err
+			}
+		}
+		out = append(out, r)
+		return nil
 	}
-	for name, ng := range cfg.NodeGroups {
-		if err := put(store.KindNodeGroup, name, ng); err != nil {
-			return err
+	for _, name := range slices.Sorted(maps.Keys(d.HeaderSets)) {
+		if err := put(store.KindHeaderSet, name, d.HeaderSets[name]); err != nil {
+			return out, err
 		}
 	}
-	for name, c := range cfg.Commands {
-		if err := put(store.KindCommand, name, c.Redacted()); err != nil {
-			return err
+	for _, name := range slices.Sorted(maps.Keys(d.Aggregations)) {
+		if err := put(store.KindAggregation, name, d.Aggregations[name]); err != nil {
+			return out, err
 		}
 	}
-	for name, a := range cfg.Aggregations {
-		if err := put(store.KindAggregation, name, a); err != nil {
-			return err
+	for _, name := range slices.Sorted(maps.Keys(d.NodeGroups)) {
+		if err := put(store.KindNodeGroup, name, d.NodeGroups[name]); err != nil {
+			return out, err
 		}
 	}
-	for name, h := range cfg.HeaderSets {
-		if err := put(store.KindHeaderSet, name, h); err != nil {
-			return err
+	for _, name := range slices.Sorted(maps.Keys(d.Commands)) {
+		if err := put(store.KindCommand, name, d.Commands[name].Redacted()); err != nil {
+			return out, err
 		}
 	}
-	return nil
+	return out, nil
 }

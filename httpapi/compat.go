@@ -1,0 +1,404 @@
+package httpapi
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/store"
+)
+
+// compatRoutes registers REST Commander's endpoints (DESIGN.md §4.1,
+// docs/rest-commander.md), each for GET and POST, under its own name and in
+// lower case.
+func (s *Server) compatRoutes(r *gin.Engine) {
+	routes := []struct {
+		path string
+		h    gin.HandlerFunc
+	}{
+		{"/commands/generateUpdateSendAgentCommandToNodeGroupForAsyncPolling", s.rcSendToNodeGroup},
+		{"/commands/genUpdateSendCommandWithReplaceVarMapAdhocJson", s.rcSendAdhoc},
+		{"/commands/genUpdateSendCommandWithReplaceVarMapNodeSpecificAdhocJson", s.rcSendAdhoc},
+		{"/distributedAgents/queryJobInfo", s.rcQueryJobInfo},
+		{"/distributedAgents/queryJobQ", s.rcQueryJobQ},
+		{"/distributedAgents/searchFqdn", s.rcSearchFqdn},
+		{"/distributedAgents/queryProgress", s.rcQueryProgress},
+		{"/distributedAgents/queryWorkerLoad", s.rcQueryWorkerLoad},
+		{"/distributedAgents/resetScheduler", s.rcResetScheduler},
+		{"/distributedAgents/getClusterList", s.rcGetClusterList},
+		{"/distributedAgents/enableClusterMember", s.rcSetMember(true)},
+		{"/distributedAgents/disableClusterMember", s.rcSetMember(false)},
+		{"/distributedAgents/shutdownNode", s.rcShutdownNode},
+		{"/distributedAgents/createNode", s.rcCreateNode},
+	}
+	methods := []string{http.MethodGet, http.MethodPost}
+	for _, rt := range routes {
+		r.Match(methods, rt.path, rt.h)
+		if lower := strings.ToLower(rt.path); lower != rt.path {
+			r.Match(methods, lower, rt.h)
+		}
+	}
+}
+
+// params reads the request's parameters, failing the request on error.
+func params(c *gin.Context) (rcParams, bool) {
+	p, err := readRCParams(c)
+	if err != nil {
+		fail(c, err)
+		return nil, false
+	}
+	return p, true
+}
+
+// required returns a string parameter that must be given.
+func (p rcParams) required(name string) (string, error) {
+	s, err := p.str(name)
+	if err == nil && s == "" {
+		err = badRequest(name, name+" is required")
+	}
+	return s, err
+}
+
+// rcJob reads the job named by the jobId parameter.
+func (s *Server) rcJob(c *gin.Context, p rcParams) (*store.Job, bool) {
+	id, err := p.required("jobId")
+	if err != nil {
+		fail(c, err)
+		return nil, false
+	}
+	j, err := s.st.GetJob(c.Request.Context(), id)
+	if err != nil {
+		fail(c, notFound(err, "job", id))
+		return nil, false
+	}
+	return j, true
+}
+
+func (s *Server) rcQueryJobInfo(c *gin.Context) {
+	p, ok := params(c)
+	if !ok {
+		return
+	}
+	j, ok := s.rcJob(c, p)
+	if !ok {
+		return
+	}
+	info, err := s.rcJobInfo(c.Request.Context(), j)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, info)
+}
+
+// rcQueueLimit is how many jobs queryJobQ lists by default: each ended job
+// costs a pass over its stored results.
+const rcQueueLimit = 100
+
+// rcQueryJobQ lists the latest jobs (limit, default 100, at most 10,000)
+// in the order they were submitted, as REST Commander's job list.
+func (s *Server) rcQueryJobQ(c *gin.Context) {
+	p, ok := params(c)
+	if !ok {
+		return
+	}
+	limit, given, err := p.integer("limit")
+	switch {
+	case err != nil:
+		fail(c, err)
+		return
+	case !given:
+		limit = rcQueueLimit
+	case limit < 1 || limit > maxLimit:
+		fail(c, badRequest("limit", fmt.Sprintf("limit must be a number from 1 to %d", maxLimit)))
+		return
+	}
+	ctx := c.Request.Context()
+	var jobs []*store.Job
+	cursor := ""
+	for len(jobs) < limit {
+		page, next, err := s.st.ListJobs(ctx, store.JobQuery{Cursor: cursor, Limit: limit - len(jobs)})
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		jobs = append(jobs, page...)
+		if next == "" || len(page) == 0 {
+			break
+		}
+		cursor = next
+	}
+	slices.Reverse(jobs)
+	out := make([]*rcJobInfo, 0, len(jobs))
+	for _, j := range jobs {
+		info, err := s.rcJobInfo(ctx, j)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		out = append(out, info)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// rcSearchFqdn returns a job's result records for a host, matched without
+// its port.
+func (s *Server) rcSearchFqdn(c *gin.Context) {
+	p, ok := params(c)
+	if !ok {
+		return
+	}
+	j, ok := s.rcJob(c, p)
+	if !ok {
+		return
+	}
+	fqdn, err := p.required("fqdn")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	host := fqdn
+	if t, err := commands.ParseTarget(fqdn, commands.ProtocolHTTP); err == nil {
+		host = t.Host
+	}
+	items, _, err := s.st.Results(c.Request.Context(), j.ID, store.ResultQuery{Host: host, Limit: maxLimit})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if len(items) == 0 {
+		fail(c, &Error{Status: http.StatusNotFound, Field: "fqdn",
+			Msg: fmt.Sprintf("no result for host %q in job %s", host, j.ID)})
+		return
+	}
+	c.JSON(http.StatusOK, items)
+}
+
+// rcQueryProgress answers the share of a job's targets with a result, 0
+// to 1, as a plain number.
+func (s *Server) rcQueryProgress(c *gin.Context) {
+	p, ok := params(c)
+	if !ok {
+		return
+	}
+	j, ok := s.rcJob(c, p)
+	if !ok {
+		return
+	}
+	st := actors.StatusFromJob(j)
+	if !store.Terminal(j.State) {
+		if live, err := s.engine.Status(c.Request.Context(), j.ID); err == nil {
+			st = live
+		}
+	}
+	frac := 0.0
+	switch {
+	case st.Total > 0:
+		frac = min(float64(st.Done)/float64(st.Total), 1)
+	case st.Terminal():
+		frac = 1
+	}
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(strconv.FormatFloat(frac, 'f', -1, 64)))
+}
+
+// rcWorkerLoad is queryWorkerLoad's answer: parallel lists, one entry per
+// member, as REST Commander's helper had them.
+type rcWorkerLoad struct {
+	Names       []string `json:"names"`
+	Capacity    []int    `json:"capacity"`
+	Reserved    []int    `json:"reserved"`
+	InFlight    []int    `json:"inFlight"`
+	RunningJobs []int    `json:"runningJobs"`
+	Enabled     []bool   `json:"enabled"`
+	// Status is "active" for an enabled, alive member, else "passive".
+	Status []string `json:"status"`
+	// Loads and Requests are, with a jobId, the job's responses and
+	// requests on each member.
+	Loads    []int64 `json:"loads,omitempty"`
+	Requests []int64 `json:"requests,omitempty"`
+}
+
+func (s *Server) rcQueryWorkerLoad(c *gin.Context) {
+	p, ok := params(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	var info *rcJobInfo
+	if p.has("jobId") {
+		j, ok := s.rcJob(c, p)
+		if !ok {
+			return
+		}
+		var err error
+		if info, err = s.rcJobInfo(ctx, j); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	ms, err := s.engine.Members(ctx)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := rcWorkerLoad{Names: []string{}, Capacity: []int{}, Reserved: []int{}, InFlight: []int{},
+		RunningJobs: []int{}, Enabled: []bool{}, Status: []string{}}
+	for _, m := range ms {
+		out.Names = append(out.Names, m.Name)
+		out.Capacity = append(out.Capacity, m.Capacity)
+		out.Reserved = append(out.Reserved, m.Reserved)
+		out.InFlight = append(out.InFlight, m.InFlight)
+		out.RunningJobs = append(out.RunningJobs, m.RunningJobs)
+		out.Enabled = append(out.Enabled, m.Enabled)
+		status := "passive"
+		if m.Enabled && m.State == "alive" {
+			status = "active"
+		}
+		out.Status = append(out.Status, status)
+		if info != nil {
+			out.Loads = append(out.Loads, info.WorkerResponseCount[m.Name])
+			out.Requests = append(out.Requests, info.WorkerRequestCount[m.Name])
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// rcResetScheduler cancels every waiting job; running jobs go on.
+func (s *Server) rcResetScheduler(c *gin.Context) {
+	ids, err := s.engine.ResetQueue(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	c.JSON(http.StatusOK, gin.H{"cancelled": ids})
+}
+
+// memberURL is how the compatible API names a member: its gossip address
+// (DESIGN.md §4.2), or its API address on a node without a cluster.
+func memberURL(m actors.Member) string {
+	switch {
+	case m.GossipAddr != "":
+		return m.GossipAddr
+	case m.APIAddr != "":
+		return m.APIAddr
+	}
+	return m.Name
+}
+
+// rcClusterList is getClusterList's answer, with REST Commander's strings.
+type rcClusterList struct {
+	MasterURL []string `json:"masterUrl"`
+	Enable    []string `json:"enable"`
+	State     []string `json:"state"`
+	URL       []string `json:"url"`
+}
+
+func (s *Server) rcGetClusterList(c *gin.Context) {
+	ms, err := s.engine.Members(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := rcClusterList{MasterURL: []string{}, Enable: []string{}, State: []string{}, URL: []string{}}
+	for _, m := range ms {
+		u := memberURL(m)
+		if slices.Contains(m.Roles, "master") {
+			out.MasterURL = append(out.MasterURL, u)
+		}
+		out.URL = append(out.URL, u)
+		out.Enable = append(out.Enable, strconv.FormatBool(m.Enabled))
+		out.State = append(out.State, strconv.FormatBool(m.State == "alive"))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// rcSetMember enables or disables the member at url:port: the one whose
+// gossip or API address or name it is; on a single node, that node.
+func (s *Server) rcSetMember(enable bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, ok := params(c)
+		if !ok {
+			return
+		}
+		u, err := p.required("url")
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		port, err := p.required("port")
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		ctx := c.Request.Context()
+		ms, err := s.engine.Members(ctx)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		addr := net.JoinHostPort(u, port)
+		i := slices.IndexFunc(ms, func(m actors.Member) bool {
+			return m.GossipAddr == addr || m.APIAddr == addr || m.Name == u || m.Name == addr
+		})
+		if i < 0 && len(ms) == 1 {
+			i = 0 // a single node answers for itself
+		}
+		if i < 0 {
+			fail(c, &Error{Status: http.StatusNotFound, Field: "url", Msg: fmt.Sprintf("no cluster member at %s", addr)})
+			return
+		}
+		if _, err := s.engine.SetEnabled(ctx, ms[i].Name, enable); err != nil {
+			fail(c, notFound(err, "member", ms[i].Name))
+			return
+		}
+		word := "disabled"
+		if enable {
+			word = "enabled"
+		}
+		c.JSON(http.StatusOK, fmt.Sprintf("%s:%s has been %s.", u, port, word))
+	}
+}
+
+// nodeName is this node's name, when the engine tells it.
+func (s *Server) nodeName() string {
+	if n, ok := s.engine.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	return "this node"
+}
+
+// rcShutdownNode answers 200, then asks the node to shut down gracefully.
+func (s *Server) rcShutdownNode(c *gin.Context) {
+	if s.cfg.Shutdown == nil {
+		// Not a server fault: answered here, not logged as an error.
+		c.AbortWithStatusJSON(http.StatusNotImplemented, errBody{Error: "shutdownNode is not available: this server was started without a shutdown hook"})
+		return
+	}
+	c.JSON(http.StatusOK, fmt.Sprintf("%s is shutting down.", s.nodeName()))
+	c.Writer.Flush()
+	s.cfg.Shutdown()
+}
+
+// rcCreateNode answers that this node has no cluster to create or join.
+func (s *Server) rcCreateNode(c *gin.Context) {
+	p, ok := params(c)
+	if !ok {
+		return
+	}
+	master, _ := p.str("masterUrl")
+	msg := "createNode: clustering is not enabled on this node: it runs as a single node (master and worker) and cannot join a cluster"
+	if master != "" {
+		msg += fmt.Sprintf(" (masterUrl %s)", master)
+	}
+	c.AbortWithStatusJSON(http.StatusNotImplemented, errBody{Error: msg}) // not a server fault: not logged as an error
+}
