@@ -191,6 +191,15 @@ func (e *Engine) Submit(ctx context.Context, spec *commands.Spec) (*JobStatus, e
 	if err := spec.Normalize(e.cfg.Capacity); err != nil {
 		return nil, err
 	}
+	targets := spec.Targets
+	spec.Targets = nil
+	return e.create(ctx, spec, len(targets), func(job *store.Job) error {
+		return e.st.CreateJob(ctx, job, targets, e.cfg.ChunkSize)
+	})
+}
+
+// create stores a normalized job (its targets written by put) and queues it.
+func (e *Engine) create(ctx context.Context, spec *commands.Spec, total int, put func(*store.Job) error) (*JobStatus, error) {
 	stored := spec.Redacted()
 	stored.Targets = nil
 	job := &store.Job{
@@ -198,16 +207,19 @@ func (e *Engine) Submit(ctx context.Context, spec *commands.Spec) (*JobStatus, e
 		Name:      spec.Name,
 		Spec:      stored,
 		State:     store.JobWaiting,
-		Total:     len(spec.Targets),
+		Total:     total,
 		Counts:    map[string]int{},
 		CreatedAt: time.Now().UTC(),
 	}
-	if err := e.st.CreateJob(ctx, job, spec.Targets, e.cfg.ChunkSize); err != nil {
+	if err := put(job); err != nil {
+		var fe *commands.FieldError
+		if errors.As(err, &fe) {
+			return nil, fe
+		}
 		return nil, fmt.Errorf("store job: %w", err)
 	}
-	runSpec := *spec
-	runSpec.Targets = nil // the master reads targets from the store, a chunk at a time
-	res, err := e.ask(&enqueueJob{job: job, spec: &runSpec})
+	// The master reads targets from the store, a chunk at a time.
+	res, err := e.ask(&enqueueJob{job: job, spec: spec})
 	if err != nil {
 		return nil, fmt.Errorf("queue job %s: %w", job.ID, err)
 	}

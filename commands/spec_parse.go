@@ -288,13 +288,6 @@ func (h *HTTPSpec) UnmarshalJSON(b []byte) error {
 // bound). Errors are *FieldError naming the offending field. A spec with
 // a nodeGroup must have it resolved to targets first (ResolveNodeGroup).
 func (s *Spec) Normalize(capacity int) error {
-	s.Protocol = strings.ToLower(strings.TrimSpace(s.Protocol))
-	if s.Protocol == "" {
-		s.Protocol = ProtocolHTTP
-	}
-	if s.Protocol != ProtocolHTTP && s.Protocol != ProtocolSSH {
-		return fieldErrorf("protocol", "unknown protocol %q (want %q or %q)", s.Protocol, ProtocolHTTP, ProtocolSSH)
-	}
 	switch {
 	case len(s.Targets) > 0 && s.NodeGroup != "":
 		return fieldErrorf("targets", "give exactly one of targets and nodeGroup")
@@ -302,6 +295,29 @@ func (s *Spec) Normalize(capacity int) error {
 		return fieldErrorf("nodeGroup", "node group %q was not resolved to targets", s.NodeGroup)
 	case len(s.Targets) == 0:
 		return fieldErrorf("targets", "no targets: give targets or nodeGroup")
+	}
+	c, err := s.NormalizeTemplate(capacity)
+	if err != nil {
+		return err
+	}
+	for i, ts := range s.Targets {
+		if err := c.Check(i, ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NormalizeTemplate applies the defaults and validates everything but the
+// targets, which the returned checker then validates one at a time: a
+// target list too large to hold in memory is checked as it streams by.
+func (s *Spec) NormalizeTemplate(capacity int) (*TargetChecker, error) {
+	s.Protocol = strings.ToLower(strings.TrimSpace(s.Protocol))
+	if s.Protocol == "" {
+		s.Protocol = ProtocolHTTP
+	}
+	if s.Protocol != ProtocolHTTP && s.Protocol != ProtocolSSH {
+		return nil, fieldErrorf("protocol", "unknown protocol %q (want %q or %q)", s.Protocol, ProtocolHTTP, ProtocolSSH)
 	}
 	var tmpls []fieldTemplate
 	var err error
@@ -312,20 +328,24 @@ func (s *Spec) Normalize(capacity int) error {
 		tmpls, err = s.normalizeSSH()
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.normalizeLimits(capacity); err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.normalizeAggregation(); err != nil {
-		return err
+		return nil, err
 	}
 	for _, name := range sortedKeys(s.Vars) {
 		if !ValidVarName(name) {
-			return fieldErrorf("vars", "invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", name)
+			return nil, fieldErrorf("vars", "invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", name)
 		}
 	}
-	return s.checkTargets(tmpls)
+	c := &TargetChecker{s: s, tmpls: tmpls}
+	for _, ft := range tmpls {
+		c.used = append(c.used, ft.tmpl.Vars()...)
+	}
+	return c, nil
 }
 
 // ResolveNodeGroup replaces the spec's nodeGroup with its hosts as the
@@ -536,30 +556,38 @@ func (s *Spec) normalizeAggregation() error {
 // checkTargets parses every target and checks that each one defines every
 // variable the templates use and, for a port template, expands to a valid
 // port. Targets marked to skip (a var set to NA) are not checked.
-func (s *Spec) checkTargets(tmpls []fieldTemplate) error {
-	parsed := make([]Target, len(s.Targets))
-	for i, ts := range s.Targets {
-		t, err := ParseTarget(ts.Host, s.Protocol)
-		if err != nil {
-			return fieldErrorf(fmt.Sprintf("targets[%d]", i), "%v", err)
+// TargetChecker validates the targets of a normalized spec one at a time
+// (NormalizeTemplate): the target's form, its variable names, every
+// variable its templates use, and the port they expand to.
+type TargetChecker struct {
+	s     *Spec
+	tmpls []fieldTemplate
+	used  []string
+	buf   []byte
+}
+
+// Check validates target i. Errors are *FieldError naming the field:
+// targets[i] for a bad target, the template's field (e.g. http.path) for a
+// variable the target does not define, naming the variable and the target.
+func (c *TargetChecker) Check(i int, ts TargetSpec) error {
+	s := c.s
+	t, err := ParseTarget(ts.Host, s.Protocol)
+	if err != nil {
+		return fieldErrorf(fmt.Sprintf("targets[%d]", i), "%v", err)
+	}
+	for name := range ts.Vars {
+		if !ValidVarName(name) {
+			return fieldErrorf(fmt.Sprintf("targets[%d].vars", i), "invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", name)
 		}
-		parsed[i] = t
-		for name := range ts.Vars {
-			if !ValidVarName(name) {
-				return fieldErrorf(fmt.Sprintf("targets[%d].vars", i), "invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", name)
-			}
+	}
+	env := varEnv{target: ts.Vars, job: s.Vars}
+	if _, skip := naVar(&env, c.used); skip {
+		return nil // a skipped target is never sent
+	}
+	for _, ft := range c.tmpls {
+		if !templateApplies(ft.field, t) {
+			continue
 		}
-	}
-	var used []string
-	for _, ft := range tmpls {
-		used = append(used, ft.tmpl.Vars()...)
-	}
-	skip := make([]bool, len(s.Targets))
-	for i, ts := range s.Targets {
-		env := varEnv{target: ts.Vars, job: s.Vars}
-		_, skip[i] = naVar(&env, used)
-	}
-	for _, ft := range tmpls {
 		for _, name := range ft.tmpl.Vars() {
 			if name == VarHost || name == VarPort || name == VarIndex {
 				continue
@@ -567,30 +595,21 @@ func (s *Spec) checkTargets(tmpls []fieldTemplate) error {
 			if _, ok := s.Vars[name]; ok {
 				continue
 			}
-			for i, ts := range s.Targets {
-				if _, ok := ts.Vars[name]; !ok && !skip[i] && templateApplies(ft.field, parsed[i]) {
-					return fieldErrorf(ft.field, "undefined variable $%s: target %d (%q) does not define it and the job's vars do not either", name, i, ts.Host)
-				}
+			if _, ok := ts.Vars[name]; !ok {
+				return fieldErrorf(ft.field, "undefined variable $%s: target %d (%q) does not define it and the job's vars do not either", name, i, ts.Host)
 			}
 		}
 	}
 	if s.Protocol != ProtocolHTTP {
 		return nil
 	}
-	for _, ft := range tmpls {
-		if ft.field != "http.port" {
+	for _, ft := range c.tmpls {
+		if ft.field != "http.port" || !templateApplies(ft.field, t) {
 			continue
 		}
-		var buf []byte
-		for i, ts := range s.Targets {
-			if skip[i] {
-				continue
-			}
-			env := varEnv{target: ts.Vars, job: s.Vars, host: parsed[i].Host, index: i}
-			var err error
-			if _, _, buf, err = resolvePort(parsed[i], s.HTTP.Scheme, 0, ft.tmpl, &env, buf); err != nil {
-				return fieldErrorf("http.port", "target %d (%q): %v", i, ts.Host, err)
-			}
+		env := varEnv{target: ts.Vars, job: s.Vars, host: t.Host, index: i}
+		if _, _, c.buf, err = resolvePort(t, s.HTTP.Scheme, 0, ft.tmpl, &env, c.buf); err != nil {
+			return fieldErrorf("http.port", "target %d (%q): %v", i, ts.Host, err)
 		}
 	}
 	return nil

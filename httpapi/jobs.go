@@ -30,12 +30,7 @@ type page[T any] struct {
 }
 
 func (s *Server) submit(c *gin.Context) {
-	spec, err := commands.DecodeSpec(c.Request.Body)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	st, err := s.engine.Submit(c.Request.Context(), spec)
+	st, err := s.engine.SubmitStream(c.Request.Context(), c.Request.Body)
 	if err != nil {
 		fail(c, err)
 		return

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -24,6 +25,7 @@ import (
 // Engine is what the API needs from the job engine (actors.Engine).
 type Engine interface {
 	Submit(ctx context.Context, spec *commands.Spec) (*actors.JobStatus, error)
+	SubmitStream(ctx context.Context, body io.Reader) (*actors.JobStatus, error)
 	Status(ctx context.Context, id string) (*actors.JobStatus, error)
 	Cancel(ctx context.Context, id string) (*actors.JobStatus, error)
 	Members(ctx context.Context) ([]actors.Member, error)

@@ -13,11 +13,20 @@ import (
 
 const jobColumns = `id, name, spec, state, reason, total, counts, created_at, started_at, finished_at`
 
-// CreateJob stores the job row and its targets, cut into chunks of
-// chunkSize (DefaultChunkSize when ≤ 0), in one transaction. A zero
-// CreatedAt is stored as now; a zero Total as len(targets). The job's Spec
-// is stored as given (the caller redacts it).
+// CreateJob stores a job and its targets; see Store.
 func (s *SQLite) CreateJob(ctx context.Context, job *Job, targets []commands.TargetSpec, chunkSize int) error {
+	done := false
+	return s.CreateJobFrom(ctx, job, chunkSize, func() ([]commands.TargetSpec, error) {
+		if done {
+			return nil, nil
+		}
+		done = true
+		return targets, nil
+	})
+}
+
+// CreateJobFrom stores a job and the targets next yields; see Store.
+func (s *SQLite) CreateJobFrom(ctx context.Context, job *Job, chunkSize int, next func() ([]commands.TargetSpec, error)) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -37,9 +46,6 @@ func (s *SQLite) CreateJob(ctx context.Context, job *Job, targets []commands.Tar
 		created = time.Now()
 	}
 	total := job.Total
-	if total == 0 {
-		total = len(targets)
-	}
 
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -52,26 +58,51 @@ func (s *SQLite) CreateJob(ctx context.Context, job *Job, targets []commands.Tar
 	if err != nil {
 		return fmt.Errorf("create job %s: %w", job.ID, err)
 	}
-	if len(targets) > 0 {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO target_chunks (job_id, chunk, targets) VALUES (?, ?, ?)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO target_chunks (job_id, chunk, targets) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("create job %s: prepare chunks: %w", job.ID, err)
+	}
+	defer ins.Close()
+	buf := make([]commands.IndexedTarget, 0, chunkSize)
+	index, chunk := 0, 0
+	flush := func() error {
+		b, err := json.Marshal(buf)
 		if err != nil {
-			return fmt.Errorf("create job %s: prepare chunks: %w", job.ID, err)
+			return fmt.Errorf("create job %s: encode chunk %d: %w", job.ID, chunk, err)
 		}
-		defer ins.Close()
-		buf := make([]commands.IndexedTarget, 0, min(chunkSize, len(targets)))
-		for lo, n := 0, 0; lo < len(targets); lo, n = lo+chunkSize, n+1 {
-			hi := min(lo+chunkSize, len(targets))
-			buf = buf[:0]
-			for i := lo; i < hi; i++ {
-				buf = append(buf, commands.IndexedTarget{Index: i, Target: targets[i]})
+		if _, err := ins.ExecContext(ctx, job.ID, chunk, string(b)); err != nil {
+			return fmt.Errorf("create job %s: chunk %d: %w", job.ID, chunk, err)
+		}
+		chunk++
+		buf = buf[:0]
+		return nil
+	}
+	for {
+		targets, err := next()
+		if err != nil {
+			return fmt.Errorf("create job %s: %w", job.ID, err)
+		}
+		if len(targets) == 0 {
+			break
+		}
+		for _, t := range targets {
+			buf = append(buf, commands.IndexedTarget{Index: index, Target: t})
+			index++
+			if len(buf) == chunkSize {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
-			b, err := json.Marshal(buf)
-			if err != nil {
-				return fmt.Errorf("create job %s: encode chunk %d: %w", job.ID, n, err)
-			}
-			if _, err := ins.ExecContext(ctx, job.ID, n, string(b)); err != nil {
-				return fmt.Errorf("create job %s: chunk %d: %w", job.ID, n, err)
-			}
+		}
+	}
+	if len(buf) > 0 {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	if total == 0 && index > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET total = ? WHERE id = ?`, index, job.ID); err != nil {
+			return fmt.Errorf("create job %s: total: %w", job.ID, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

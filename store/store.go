@@ -102,6 +102,11 @@ type Store interface {
 	// CreateJob stores a new job and its targets, cut into chunks of
 	// chunkSize targets (chunk n holds indexes [n*chunkSize, (n+1)*chunkSize)).
 	CreateJob(ctx context.Context, job *Job, targets []commands.TargetSpec, chunkSize int) error
+	// CreateJobFrom is CreateJob for a target list that need not fit in
+	// memory: next yields the targets in order, a slice at a time, and nil
+	// at the end. job.Total, when 0, is set to the number of targets. An error from
+	// next (for example an invalid target) leaves nothing stored.
+	CreateJobFrom(ctx context.Context, job *Job, chunkSize int, next func() ([]commands.TargetSpec, error)) error
 	// UpdateJob writes the job's state, reason, counts and times.
 	UpdateJob(ctx context.Context, job *Job) error
 	// GetJob returns a job by id, or ErrNotFound.
