@@ -14,6 +14,10 @@ type Metrics struct {
 	latency       *prometheus.HistogramVec
 	batches       prometheus.Counter
 	storeFailures prometheus.Counter
+	// concurrency is each running job's effective concurrency on this
+	// worker (its throttle's limit, or maxConcurrency without one).
+	concurrency *prometheus.GaugeVec
+	decreases   *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -44,12 +48,39 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "salvo_store_write_failures_total",
 			Help: "Result batches the store failed to commit.",
 		}),
+		concurrency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "salvo_job_concurrency",
+			Help: "Effective concurrency of each running job on this worker (the adaptive throttle's limit).",
+		}, []string{"job"}),
+		decreases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salvo_throttle_decreases_total",
+			Help: "Decreases of a job's effective concurrency by the adaptive throttle, by reason.",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.jobs, m.targets, m.inFlight, m.latency, m.batches, m.storeFailures)
+	reg.MustRegister(m.jobs, m.targets, m.inFlight, m.latency, m.batches, m.storeFailures,
+		m.concurrency, m.decreases)
 	for _, st := range commands.ResultStates {
 		m.targets.WithLabelValues(st)
 	}
+	for _, r := range []string{ReasonErrors, ReasonLatency, ReasonBackpressure, ReasonFDs} {
+		m.decreases.WithLabelValues(r)
+	}
 	return m
+}
+
+// setConcurrency sets a running job's effective concurrency.
+func (m *Metrics) setConcurrency(job string, n int) {
+	m.concurrency.WithLabelValues(job).Set(float64(n))
+}
+
+// jobEnded removes a job's effective concurrency once its runner ends.
+func (m *Metrics) jobEnded(job string) {
+	m.concurrency.DeleteLabelValues(job)
+}
+
+// throttled counts a decrease of a job's effective concurrency.
+func (m *Metrics) throttled(reason string) {
+	m.decreases.WithLabelValues(reason).Inc()
 }
 
 func (m *Metrics) observeResult(r *commands.Result) {

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,12 +37,15 @@ type leased struct {
 
 // runner runs one job on one worker: a feeder pulls leases from the master,
 // maxConcurrency slot goroutines run targets, and a batcher sends results
-// back in acknowledged batches. Memory is bounded by the lease size, the
-// concurrency and the unacknowledged batches, never by the target count.
+// back in acknowledged batches. Unless the spec turns it off, an adaptive
+// throttle bounds how many slots run a request at once, and a controller
+// goroutine ticks it. Memory is bounded by the lease size, the concurrency
+// and the unacknowledged batches, never by the target count.
 type runner struct {
-	cfg     runnerConfig
-	maxConc int
-	limiter *rate.Limiter // nil when ratePerSecond is 0
+	cfg      runnerConfig
+	maxConc  int
+	limiter  *rate.Limiter // nil when ratePerSecond is 0
+	throttle *Throttle     // nil when the spec turns the throttle off
 
 	queue   chan item
 	results chan leased
@@ -60,8 +64,14 @@ type runner struct {
 	inFlight   int
 	leaseSizes map[int64]int // lease → targets leased, until all its results are sent
 
-	wg       sync.WaitGroup // feeder and slots
-	finished chan struct{}  // closed when the batcher has finished
+	// unacked is the batcher's count of unacknowledged batches, the
+	// throttle's backpressure signal.
+	unacked atomic.Int32
+
+	wg        sync.WaitGroup // feeder and slots
+	slotsDone chan struct{}  // closed when the feeder and every slot returned
+	ctlDone   chan struct{}  // closed when the throttle controller returned
+	finished  chan struct{}  // closed when the batcher has finished
 }
 
 func newRunner(cfg runnerConfig) *runner {
@@ -76,7 +86,16 @@ func newRunner(cfg runnerConfig) *runner {
 		results:    make(chan leased, cfg.worker.BatchSize),
 		acks:       make(chan *BatchAck, 2*cfg.worker.MaxUnacked+2),
 		leaseSizes: map[int64]int{},
+		slotsDone:  make(chan struct{}),
+		ctlDone:    make(chan struct{}),
 		finished:   make(chan struct{}),
+	}
+	if cfg.spec.Throttle == nil || *cfg.spec.Throttle {
+		tc := DefaultThrottleConfig()
+		if tc.Backpressure == 0 {
+			tc.Backpressure = cfg.worker.MaxUnacked
+		}
+		r.throttle = NewThrottle(tc, maxConc)
 	}
 	if rps := cfg.spec.RatePerSecond; rps > 0 {
 		burst := int(rps)
@@ -100,6 +119,9 @@ func leaseSize(cfg runnerConfig) int {
 
 // start launches the runner's goroutines.
 func (r *runner) start() {
+	if m := r.cfg.worker.Metrics; m != nil {
+		m.setConcurrency(r.cfg.jobID, r.concurrency())
+	}
 	r.wg.Add(1 + r.maxConc)
 	go r.feed()
 	for i := 0; i < r.maxConc; i++ {
@@ -107,9 +129,63 @@ func (r *runner) start() {
 	}
 	go func() {
 		r.wg.Wait()
+		close(r.slotsDone)
 		close(r.results)
 	}()
+	if r.throttle != nil {
+		go r.control()
+	} else {
+		close(r.ctlDone)
+	}
 	go r.batch()
+}
+
+// concurrency returns the job's effective concurrency on this worker.
+func (r *runner) concurrency() int {
+	if r.throttle != nil {
+		return r.throttle.Limit()
+	}
+	return r.maxConc
+}
+
+// control ticks the throttle until every slot has returned, and keeps the
+// job's concurrency gauge up to date.
+func (r *runner) control() {
+	defer close(r.ctlDone)
+	th, m := r.throttle, r.cfg.worker.Metrics
+	tick := time.NewTicker(th.cfg.TickInterval)
+	defer tick.Stop()
+	fds := fdSampler{interval: th.cfg.FDInterval, highWater: th.cfg.FDHighWater}
+	shown := th.Limit()
+	for {
+		select {
+		case <-r.slotsDone:
+			return
+		case <-tick.C:
+		}
+		open, limit := fds.sample(time.Now())
+		if d, ok := th.Tick(Signals{Unacked: int(r.unacked.Load()), OpenFDs: open, FDLimit: limit}); ok {
+			r.decided(d)
+		}
+		if l := th.Limit(); m != nil && l != shown {
+			m.setConcurrency(r.cfg.jobID, l)
+			shown = l
+		}
+	}
+}
+
+// decided counts and logs a decrease of the throttle's limit.
+func (r *runner) decided(d Decision) {
+	if d.Reason == ReasonIncrease {
+		return
+	}
+	wc := r.cfg.worker
+	if wc.Metrics != nil {
+		wc.Metrics.throttled(d.Reason)
+	}
+	wc.Logger.Debug("throttle decrease", "job", r.cfg.jobID, "reason", d.Reason, "from", d.From, "to", d.To,
+		"samples", d.Samples, "troubleShare", d.Share, "usualShare", d.ErrorBase,
+		"p50", d.P50, "baseline", d.Baseline, "unacked", d.Unacked, "openFDs", d.OpenFDs, "fdLimit", d.FDLimit)
 }
 
 // stop stops leasing and starting requests; in-flight requests finish.
@@ -139,7 +215,7 @@ func (r *runner) ack(a *BatchAck) {
 func (r *runner) load() JobLoad {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return JobLoad{Started: r.started, InFlight: r.inFlight, Concurrency: r.maxConc}
+	return JobLoad{Started: r.started, InFlight: r.inFlight, Concurrency: r.concurrency()}
 }
 
 // feed pulls leases from the master until the job has no more targets or
@@ -197,8 +273,17 @@ func (r *runner) slot() {
 		case <-r.stopCtx.Done():
 			return
 		}
+		th := r.throttle
+		if th != nil {
+			if err := th.Acquire(r.stopCtx); err != nil {
+				return
+			}
+		}
 		if r.limiter != nil {
 			if err := r.limiter.Wait(r.stopCtx); err != nil {
+				if th != nil {
+					th.Release()
+				}
 				return
 			}
 		}
@@ -206,6 +291,9 @@ func (r *runner) slot() {
 		r.mu.Lock()
 		if r.stopped {
 			r.mu.Unlock()
+			if th != nil {
+				th.Release()
+			}
 			return
 		}
 		r.started++
@@ -216,8 +304,17 @@ func (r *runner) slot() {
 			m.inFlight.Inc()
 		}
 
+		var started time.Time
+		if th != nil {
+			started = th.Now()
+		}
 		res := r.cfg.plan.Run(r.runCtx, it.target)
 		res.Worker = r.cfg.worker.Name
+		if th != nil {
+			if d, ok := th.Done(started, &res); ok {
+				r.decided(d)
+			}
+		}
 		if m != nil {
 			m.inFlight.Dec()
 			m.observeResult(&res)
@@ -234,6 +331,10 @@ func (r *runner) slot() {
 // keeps at most MaxUnacked batches unacknowledged.
 func (r *runner) batch() {
 	defer func() {
+		<-r.ctlDone // returns once every slot has (results is closed)
+		if m := r.cfg.worker.Metrics; m != nil {
+			m.jobEnded(r.cfg.jobID)
+		}
 		close(r.finished)
 		r.cfg.system.Root.Send(r.cfg.self, &runnerDone{jobID: r.cfg.jobID, r: r})
 	}()
@@ -245,7 +346,10 @@ func (r *runner) batch() {
 	unacked := map[int64]time.Time{} // seq → sent at
 	var seq int64
 
-	handleAck := func(a *BatchAck) { delete(unacked, a.Seq) }
+	handleAck := func(a *BatchAck) {
+		delete(unacked, a.Seq)
+		r.unacked.Store(int32(len(unacked)))
+	}
 	// waitRoom blocks until fewer than limit batches are unacknowledged;
 	// a batch unacknowledged for AckTimeout is abandoned.
 	waitRoom := func(limit int) {
@@ -262,6 +366,7 @@ func (r *runner) batch() {
 					if at.Equal(oldest) {
 						wc.Logger.Warn("batch not acknowledged, abandoning it", "job", r.cfg.jobID, "seq", s)
 						delete(unacked, s)
+						r.unacked.Store(int32(len(unacked)))
 					}
 				}
 				continue
@@ -283,6 +388,7 @@ func (r *runner) batch() {
 		waitRoom(wc.MaxUnacked)
 		seq++
 		unacked[seq] = time.Now()
+		r.unacked.Store(int32(len(unacked)))
 		root.Send(r.cfg.master, &ResultBatch{
 			JobID: r.cfg.jobID, Worker: wc.Name, LeaseID: lease, Seq: seq, Results: rs, From: r.cfg.self,
 		})

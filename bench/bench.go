@@ -4,7 +4,10 @@
 // and `xargs -P curl` — and then, for each target count, starts a fresh
 // `salvo server`, submits one job through the API, waits until it is
 // gathered and reports its rate beside the baselines together with the
-// server's peak memory and open file descriptors (DESIGN.md §6).
+// server's peak memory and open file descriptors (DESIGN.md §6). Last, the
+// throttle comparison runs one job with the adaptive throttle and the same
+// job with "throttle": false against a fleet in overload mode, and reports
+// the errors and timeouts of both (DESIGN.md §2.4).
 //
 // Every child process is started in its own process group and stopped
 // (SIGTERM, then SIGKILL, each wait bounded) before Run returns, also when
@@ -32,6 +35,10 @@ const (
 	ScenarioLoop  = "fasthttp-loop"
 	ScenarioXargs = "xargs-curl"
 	ScenarioSalvo = "salvo"
+	// ScenarioThrottleOn and ScenarioThrottleOff are the throttle
+	// comparison's jobs, with and without the adaptive throttle.
+	ScenarioThrottleOn  = "salvo-throttle"
+	ScenarioThrottleOff = "salvo-no-throttle"
 )
 
 // Path is the request path sent to every target.
@@ -88,6 +95,29 @@ type Config struct {
 	ChildLog io.Writer
 	// Logger receives progress lines; nil discards them.
 	Logger *slog.Logger
+	// Throttle configures the throttle comparison.
+	Throttle ThrottleConfig
+}
+
+// ThrottleConfig configures the throttle comparison: the same job of
+// Config.Concurrency with the adaptive throttle and with "throttle": false,
+// each on a fresh server, against a `salvo fleet` in overload mode.
+type ThrottleConfig struct {
+	// Targets is the job's target count; 0 skips the comparison.
+	Targets int
+	// Only skips the other scenarios.
+	Only bool
+	// FleetConcurrency is the fleet's capacity (`salvo fleet
+	// --max-concurrency`): past it hosts slow down by OverloadLatency per
+	// FleetConcurrency requests in excess, past twice it they reset
+	// connections.
+	FleetConcurrency int
+	// Latency is the fleet's per-host latency, "min-max" or one duration.
+	Latency string
+	// OverloadLatency is the fleet's --overload-latency.
+	OverloadLatency time.Duration
+	// ConnectTimeout and RequestTimeout are both jobs' timeouts.
+	ConnectTimeout, RequestTimeout time.Duration
 }
 
 // DefaultConfig returns the configuration of `salvo bench` without flags;
@@ -109,6 +139,14 @@ func DefaultConfig() Config {
 		StartTimeout:      60 * time.Second,
 		StopTimeout:       15 * time.Second,
 		CPUProfileSeconds: 10,
+		Throttle: ThrottleConfig{
+			Targets:          20000,
+			FleetConcurrency: 100,
+			Latency:          "20ms",
+			OverloadLatency:  2 * time.Second,
+			ConnectTimeout:   time.Second,
+			RequestTimeout:   2 * time.Second,
+		},
 	}
 }
 
@@ -121,7 +159,7 @@ func (c *Config) Validate() error {
 	if c.Binary == "" {
 		bad("no salvo binary")
 	}
-	if len(c.Sizes) == 0 {
+	if len(c.Sizes) == 0 && !c.Throttle.Only {
 		bad("no target counts")
 	}
 	for _, n := range c.Sizes {
@@ -137,6 +175,20 @@ func (c *Config) Validate() error {
 	}
 	if c.XargsTargets < 0 {
 		bad("xargs targets must not be negative, got %d", c.XargsTargets)
+	}
+	if tc := c.Throttle; tc.Targets != 0 || tc.Only {
+		if tc.Targets <= 0 || tc.Targets > fleet.MaxHosts {
+			bad("throttle comparison targets %d not in [1, %d]", tc.Targets, fleet.MaxHosts)
+		}
+		if tc.FleetConcurrency <= 0 {
+			bad("throttle comparison fleet concurrency must be positive, got %d", tc.FleetConcurrency)
+		}
+		if tc.Latency == "" {
+			bad("throttle comparison fleet latency is empty")
+		}
+		if tc.OverloadLatency < 0 || tc.ConnectTimeout <= 0 || tc.RequestTimeout <= 0 {
+			bad("throttle comparison latencies and timeouts must be positive")
+		}
 	}
 	if c.CPUProfileDir != "" && c.CPUProfileSeconds <= 0 {
 		bad("CPU profile seconds must be positive, got %d", c.CPUProfileSeconds)
@@ -174,6 +226,22 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		rep.fillRatios()
 		rep.Elapsed = time.Since(rep.Started).Round(time.Millisecond).Seconds()
 	}()
+	if !cfg.Throttle.Only {
+		if err := runThroughput(ctx, cfg, rep); err != nil {
+			return rep, err
+		}
+	}
+	if cfg.Throttle.Targets > 0 {
+		if err := runThrottle(ctx, cfg, rep); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// runThroughput runs the loop, salvo and xargs scenarios against one fleet
+// and adds their rows to rep.
+func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 	hosts := slices.Max(cfg.Sizes)
 
 	fl, port, err := startFleet(ctx, cfg, hosts)
@@ -181,7 +249,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		rep.ChildPIDs = append(rep.ChildPIDs, fl.pid())
 	}
 	if err != nil {
-		return rep, err
+		return err
 	}
 	defer func() {
 		if serr := fl.stop(cfg.StopTimeout); serr != nil {
@@ -193,7 +261,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	targets := fleet.Targets(hosts, port)
 	for _, n := range cfg.Sizes {
 		if err := ctx.Err(); err != nil {
-			return rep, fmt.Errorf("bench: %w", context.Cause(ctx))
+			return fmt.Errorf("bench: %w", context.Cause(ctx))
 		}
 		debug.FreeOSMemory() // so the loop's RSS is not the previous run's garbage
 		cfg.Logger.Info("bare fasthttp loop", "targets", n, "concurrency", cfg.Concurrency)
@@ -202,12 +270,12 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		cfg.Logger.Info("bare fasthttp loop done", "targetsPerSecond", int(loop.Rate), "errors", loop.Errors)
 
 		cfg.Logger.Info("salvo job", "targets", n, "concurrency", cfg.Concurrency)
-		row, pid, err := runSalvo(ctx, cfg, targets[:n])
+		row, pid, err := runSalvo(ctx, cfg, targets[:n], throughputJob(cfg))
 		if pid > 0 {
 			rep.ChildPIDs = append(rep.ChildPIDs, pid)
 		}
 		if err != nil {
-			return rep, err
+			return err
 		}
 		rep.Rows = append(rep.Rows, row)
 		cfg.Logger.Info("salvo job done", "targetsPerSecond", int(row.Rate), "errors", row.Errors,
@@ -224,13 +292,13 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 				rep.ChildPIDs = append(rep.ChildPIDs, pid)
 			}
 			if err != nil {
-				return rep, err
+				return err
 			}
 			rep.Rows = append(rep.Rows, row)
 			cfg.Logger.Info("xargs curl baseline done", "targetsPerSecond", int(row.Rate), "errors", row.Errors)
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 // startFleet starts `salvo fleet` on a free port and returns it with the
@@ -261,7 +329,16 @@ func missingTools(names ...string) string {
 
 // reportConfig is the part of cfg a report shows.
 func reportConfig(cfg Config) ReportConfig {
+	var tc *ReportThrottle
+	if t := cfg.Throttle; t.Targets > 0 {
+		tc = &ReportThrottle{
+			Targets: t.Targets, FleetConcurrency: t.FleetConcurrency, RefuseAbove: 2 * t.FleetConcurrency,
+			Latency: t.Latency, OverloadLatency: t.OverloadLatency.String(),
+			ConnectTimeout: t.ConnectTimeout.String(), RequestTimeout: t.RequestTimeout.String(),
+		}
+	}
 	return ReportConfig{
+		Throttle:       tc,
 		Binary:         filepath.Clean(cfg.Binary),
 		Sizes:          slices.Clone(cfg.Sizes),
 		Concurrency:    cfg.Concurrency,

@@ -73,6 +73,7 @@ func smallConfig(t *testing.T, bin string) Config {
 	}
 	cfg.JobTimeout = time.Minute
 	cfg.StopTimeout = 10 * time.Second
+	cfg.Throttle.Targets = 0
 	cfg.ChildLog = testWriter{t}
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return cfg
@@ -175,6 +176,63 @@ func TestRunSmall(t *testing.T) {
 	}
 }
 
+// TestRunThrottleCompare runs only the throttle comparison on a small
+// overloaded fleet: the throttled job must see fewer errors, and its
+// effective concurrency must drop below maxConcurrency.
+func TestRunThrottleCompare(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and sends real requests")
+	}
+	cfg := smallConfig(t, buildSalvo(t))
+	cfg.Sizes = nil
+	cfg.Concurrency = 60
+	cfg.Throttle.Only = true
+	cfg.Throttle.Targets = 600
+	cfg.Throttle.FleetConcurrency = 10
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if rep != nil {
+		defer assertGone(t, rep.ChildPIDs)
+	}
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(rep.ChildPIDs) != 3 {
+		t.Errorf("child pids %v, want the fleet and two servers", rep.ChildPIDs)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+	on, off := rep.Row(ScenarioThrottleOn, 600), rep.Row(ScenarioThrottleOff, 600)
+	if on == nil || off == nil || len(rep.Rows) != 2 {
+		t.Fatalf("rows %+v, want one with and one without the throttle", rep.Rows)
+	}
+	if on.Throttle == nil || !*on.Throttle || off.Throttle == nil || *off.Throttle {
+		t.Errorf("throttle settings %v, %v", on.Throttle, off.Throttle)
+	}
+	if on.Errors >= off.Errors {
+		t.Errorf("errors with the throttle %d, without %d: want fewer with it", on.Errors, off.Errors)
+	}
+	if off.ErrorClasses["reset"] == 0 {
+		t.Errorf("no resets without the throttle: %v", off.ErrorClasses)
+	}
+	if on.MinConcurrency <= 0 || on.MinConcurrency >= cfg.Concurrency || off.MinConcurrency != cfg.Concurrency {
+		t.Errorf("lowest concurrency %d with the throttle, %d without; want below %d, and %d",
+			on.MinConcurrency, off.MinConcurrency, cfg.Concurrency, cfg.Concurrency)
+	}
+	for _, s := range []string{ScenarioThrottleOn + " ", ScenarioThrottleOff + " ", "lowest concurrency", "capacity 10, resets past 20"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q", s)
+		}
+	}
+	if rep.Failed() {
+		t.Error("the overloaded fleet's errors made the report fail")
+	}
+}
+
 // TestRunCancelled cancels the run while the salvo job runs and checks
 // that Run returns the cancellation and leaves no child behind.
 func TestRunCancelled(t *testing.T) {
@@ -243,6 +301,11 @@ func TestValidate(t *testing.T) {
 		{"negative xargs", func(c *Config) { c.XargsTargets = -1 }, false},
 		{"zero timeout", func(c *Config) { c.JobTimeout = 0 }, false},
 		{"no binary", func(c *Config) { c.Binary = "" }, false},
+		{"throttle only", func(c *Config) { c.Sizes, c.Throttle.Only = nil, true }, true},
+		{"throttle only without targets", func(c *Config) { c.Throttle.Only, c.Throttle.Targets = true, 0 }, false},
+		{"throttle skipped", func(c *Config) { c.Throttle = ThrottleConfig{} }, true},
+		{"throttle fleet concurrency 0", func(c *Config) { c.Throttle.FleetConcurrency = 0 }, false},
+		{"throttle zero timeout", func(c *Config) { c.Throttle.RequestTimeout = 0 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,9 +330,13 @@ func TestRatiosAndTable(t *testing.T) {
 		{Scenario: ScenarioLoop, Targets: 1000, Concurrency: 5, Rate: 2000},
 		{Scenario: ScenarioSalvo, Targets: 1000, Concurrency: 5, Rate: 1000, Errors: 2, Notes: []string{"2 timeout"}},
 		{Scenario: ScenarioXargs, Targets: 800, Concurrency: 5, Rate: 100},
+		{Scenario: ScenarioThrottleOn, Targets: 900, Concurrency: 5, Rate: 50, Errors: 7, Timeouts: 3,
+			ErrorClasses: map[string]int{"reset": 4, "timeout": 3}, MinConcurrency: 2},
+		{Scenario: ScenarioThrottleOff, Targets: 900, Concurrency: 5, Rate: 80, Errors: 700, Timeouts: 40,
+			ErrorClasses: map[string]int{"reset": 660, "timeout": 40}, MinConcurrency: 5},
 	}}
 	rep.fillRatios()
-	want := []float64{1, 0.5, 1, 0.5, 0.05}
+	want := []float64{1, 0.5, 1, 0.5, 0.05, 0, 0}
 	for i, w := range want {
 		if got := rep.Rows[i].Ratio; got != w {
 			t.Errorf("row %d ratio %v, want %v", i, got, w)
@@ -278,11 +345,16 @@ func TestRatiosAndTable(t *testing.T) {
 	if !rep.Failed() {
 		t.Error("Failed() = false with errors")
 	}
+	throttleOnly := &Report{Rows: rep.Rows[5:]}
+	if throttleOnly.Failed() {
+		t.Error("Failed() = true for the throttle comparison's expected errors")
+	}
 	var b bytes.Buffer
 	if err := rep.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"3.0 MiB", "0.50", "12/30", "# salvo 1000: 2 timeout", "targets/s"} {
+	for _, s := range []string{"3.0 MiB", "0.50", "12/30", "# salvo 1000: 2 timeout", "targets/s",
+		"# throttle comparison", "lowest concurrency"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, b.String())
 		}

@@ -30,6 +30,19 @@ type ReportConfig struct {
 	Latency        string `json:"latency"`
 	XargsTargets   int    `json:"xargsTargets"`
 	RequestTimeout string `json:"requestTimeout"`
+	// Throttle is the throttle comparison's setting, when it ran.
+	Throttle *ReportThrottle `json:"throttle,omitempty"`
+}
+
+// ReportThrottle is the throttle comparison's configuration.
+type ReportThrottle struct {
+	Targets          int    `json:"targets"`
+	FleetConcurrency int    `json:"fleetConcurrency"`
+	RefuseAbove      int    `json:"refuseAbove"`
+	Latency          string `json:"latency"`
+	OverloadLatency  string `json:"overloadLatency"`
+	ConnectTimeout   string `json:"connectTimeout"`
+	RequestTimeout   string `json:"requestTimeout"`
 }
 
 // Row is one scenario at one target count.
@@ -58,18 +71,32 @@ type Row struct {
 	// Errors is the number of targets without a 200 answer (salvo: not in
 	// state ok, or not done).
 	Errors int `json:"errors"`
+	// Timeouts is the number of targets in state timeout (salvo only).
+	Timeouts int `json:"timeouts,omitempty"`
+	// Throttle is the job's "throttle" setting (throttle comparison only).
+	Throttle *bool `json:"throttle,omitempty"`
+	// ErrorClasses counts the targets without an answer by error class,
+	// and MinConcurrency is the lowest effective concurrency the job's
+	// status showed (throttle comparison only).
+	ErrorClasses   map[string]int `json:"errorClasses,omitempty"`
+	MinConcurrency int            `json:"minConcurrency,omitempty"`
 	// Notes say what went wrong, or where a CPU profile went.
 	Notes []string `json:"notes,omitempty"`
 }
 
-// Failed reports whether any row has errors.
+// Failed reports whether any row has errors, the throttle comparison's
+// (whose fleet is overloaded on purpose) left out.
 func (r *Report) Failed() bool {
 	for _, row := range r.Rows {
-		if row.Errors > 0 {
+		if row.Errors > 0 && !isThrottleRow(row) {
 			return true
 		}
 	}
 	return false
+}
+
+func isThrottleRow(row Row) bool {
+	return row.Scenario == ScenarioThrottleOn || row.Scenario == ScenarioThrottleOff
 }
 
 // Row returns the row of a scenario at a target count, or nil.
@@ -97,7 +124,7 @@ func (r *Report) fillRatios() {
 				ref = c
 			}
 		}
-		if ref != nil {
+		if ref != nil && !isThrottleRow(*row) {
 			row.Ratio = row.Rate / ref.Rate
 		}
 	}
@@ -118,13 +145,52 @@ const Header = `# salvo bench: one GET per target, "Connection: close", against 
 # fds peak/max: the server's open file descriptors at its peak RSS / the most sampled.
 # errors: targets without a 200 (salvo: not "ok").`
 
-// WriteTable writes the header, one line per row and the rows' notes.
+// ThrottleHeader explains the throttle comparison's table.
+const ThrottleHeader = `# throttle comparison: the same salvo job with the adaptive throttle and with "throttle": false,
+# each on a fresh server, against a fleet that slows down past its capacity and resets
+# connections past twice it.
+# errors: targets not "ok"; timeouts: targets "timeout"; resets/refused/connect timeouts: by error class.
+# lowest concurrency: the lowest effective concurrency the job status showed.`
+
+// WriteTable writes the header, one line per row and the rows' notes; the
+// throttle comparison's rows go in a table of their own.
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	b.WriteString(Header + "\n")
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario     \ttargets\tconcurrency\ttargets/s\tratio\tpeak RSS\tfds peak/max\terrors\t")
+	var main, throttle []Row
 	for _, row := range r.Rows {
+		if isThrottleRow(row) {
+			throttle = append(throttle, row)
+		} else {
+			main = append(main, row)
+		}
+	}
+	if len(main) > 0 {
+		if err := writeMainTable(&b, main); err != nil {
+			return err
+		}
+	}
+	if len(throttle) > 0 {
+		if len(main) > 0 {
+			b.WriteString("\n")
+		}
+		if err := writeThrottleTable(&b, r.Config.Throttle, throttle); err != nil {
+			return err
+		}
+	}
+	for _, row := range r.Rows {
+		for _, n := range row.Notes {
+			fmt.Fprintf(&b, "# %s %d: %s\n", row.Scenario, row.Targets, n)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeMainTable(b *strings.Builder, rows []Row) error {
+	b.WriteString(Header + "\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario     \ttargets\tconcurrency\ttargets/s\tratio\tpeak RSS\tfds peak/max\terrors\t")
+	for _, row := range rows {
 		ratio, rss, fds := "-", "-", "-"
 		if row.Ratio > 0 {
 			ratio = strconv.FormatFloat(row.Ratio, 'f', 2, 64)
@@ -138,16 +204,25 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%-13s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%d\t\n",
 			row.Scenario, row.Targets, row.Concurrency, row.Rate, ratio, rss, fds, row.Errors)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	return tw.Flush()
+}
+
+func writeThrottleTable(b *strings.Builder, cfg *ReportThrottle, rows []Row) error {
+	b.WriteString(ThrottleHeader + "\n")
+	if cfg != nil {
+		fmt.Fprintf(b, "# fleet: capacity %d, resets past %d, latency %s + %s per %d in excess; job timeouts: connect %s, request %s.\n",
+			cfg.FleetConcurrency, cfg.RefuseAbove, cfg.Latency, cfg.OverloadLatency, cfg.FleetConcurrency,
+			cfg.ConnectTimeout, cfg.RequestTimeout)
 	}
-	for _, row := range r.Rows {
-		for _, n := range row.Notes {
-			fmt.Fprintf(&b, "# %s %d: %s\n", row.Scenario, row.Targets, n)
-		}
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario         \ttargets\tmaxConcurrency\ttargets/s\tok\terrors\ttimeouts\tresets\trefused\tconnect timeouts\tlowest concurrency\t")
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%-17s\t%d\t%d\t%.0f\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
+			row.Scenario, row.Targets, row.Concurrency, row.Rate, row.Targets-row.Errors, row.Errors, row.Timeouts,
+			row.ErrorClasses["reset"], row.ErrorClasses["connect_refused"], row.ErrorClasses["connect_timeout"],
+			row.MinConcurrency)
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return tw.Flush()
 }
 
 // WriteJSON writes the report as indented JSON.

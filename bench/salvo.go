@@ -29,6 +29,7 @@ type jobSpec struct {
 	HTTP           httpSpec    `json:"http"`
 	Timeouts       timeouts    `json:"timeouts"`
 	Aggregation    aggregation `json:"aggregation"`
+	Throttle       *bool       `json:"throttle,omitempty"`
 }
 
 type httpSpec struct {
@@ -53,6 +54,24 @@ type jobStatus struct {
 	Done   int            `json:"done"`
 	Counts map[string]int `json:"counts"`
 	Rate   float64        `json:"rate"`
+	// Workers holds each worker's effective concurrency.
+	Workers map[string]struct {
+		Concurrency int `json:"concurrency"`
+	} `json:"workers"`
+}
+
+// salvoJob is what differs between the salvo jobs of a run.
+type salvoJob struct {
+	scenario                       string
+	connectTimeout, requestTimeout time.Duration
+	// throttle, when set, is the spec's "throttle"; the row then also gets
+	// the error classes and the lowest effective concurrency seen.
+	throttle *bool
+}
+
+// throughputJob is the job of the throughput scenario.
+func throughputJob(cfg Config) salvoJob {
+	return salvoJob{scenario: ScenarioSalvo, connectTimeout: cfg.ConnectTimeout, requestTimeout: cfg.RequestTimeout}
 }
 
 // runSalvo starts a fresh `salvo server` on a temporary data directory,
@@ -60,8 +79,8 @@ type jobStatus struct {
 // submit→gathered targets/s with the server's peak RSS and open fds. The
 // server is stopped before it returns. It returns the server's pid (0 when
 // it did not start); an error means the run cannot go on.
-func runSalvo(ctx context.Context, cfg Config, targets []string) (row Row, pid int, err error) {
-	row = Row{Scenario: ScenarioSalvo, Targets: len(targets), Concurrency: cfg.Concurrency}
+func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (row Row, pid int, err error) {
+	row = Row{Scenario: job.scenario, Targets: len(targets), Concurrency: cfg.Concurrency, Throttle: job.throttle}
 	dir, err := os.MkdirTemp("", "salvo-bench-")
 	if err != nil {
 		return row, 0, fmt.Errorf("bench: data dir: %w", err)
@@ -93,8 +112,9 @@ func runSalvo(ctx context.Context, cfg Config, targets []string) (row Row, pid i
 		Targets:        targets,
 		MaxConcurrency: cfg.Concurrency,
 		HTTP:           httpSpec{Path: Path},
-		Timeouts:       timeouts{Connect: cfg.ConnectTimeout.String(), Request: cfg.RequestTimeout.String()},
+		Timeouts:       timeouts{Connect: job.connectTimeout.String(), Request: job.requestTimeout.String()},
 		Aggregation:    aggregation{Regex: VersionRegex},
+		Throttle:       job.throttle,
 	}
 	body, err := json.Marshal(spec)
 	if err != nil {
@@ -123,7 +143,18 @@ func runSalvo(ctx context.Context, cfg Config, targets []string) (row Row, pid i
 			cfg.CPUProfileSeconds)
 	}
 
-	st, perr := pollJob(ctx, cfg, api, base, sub.ID, srv)
+	var observe func(*jobStatus)
+	if job.throttle != nil {
+		row.MinConcurrency = cfg.Concurrency
+		observe = func(st *jobStatus) {
+			for _, w := range st.Workers {
+				if w.Concurrency > 0 {
+					row.MinConcurrency = min(row.MinConcurrency, w.Concurrency)
+				}
+			}
+		}
+	}
+	st, perr := pollJob(ctx, cfg, api, base, sub.ID, srv, observe)
 	elapsed := time.Since(start)
 	u := stopSampler()
 	if prof != nil {
@@ -146,6 +177,14 @@ func runSalvo(ctx context.Context, cfg Config, targets []string) (row Row, pid i
 	row.Rate = float64(st.Total) / elapsed.Seconds()
 	row.ServerRate = st.Rate
 	row.Errors = len(targets) - st.Counts["ok"]
+	row.Timeouts = st.Counts["timeout"]
+	if job.throttle != nil {
+		classes, err := errorClasses(ctx, api, base, sub.ID)
+		if err != nil {
+			row.Notes = append(row.Notes, err.Error())
+		}
+		row.ErrorClasses = classes
+	}
 	if st.State != stateGathered {
 		row.Notes = append(row.Notes, fmt.Sprintf("job ended %s %s", st.State, st.Reason))
 	}
@@ -160,9 +199,32 @@ func runSalvo(ctx context.Context, cfg Config, targets []string) (row Row, pid i
 	return row, pid, nil
 }
 
+// errorClasses counts a job's results by error class, those with none left out.
+func errorClasses(ctx context.Context, api *http.Client, base, id string) (map[string]int, error) {
+	var agg struct {
+		Groups []struct {
+			Value string `json:"value"`
+			Count int    `json:"count"`
+		} `json:"groups"`
+	}
+	if err := doJSON(ctx, api, http.MethodGet, base+"/api/v1/jobs/"+id+"/aggregate?by=errorClass", nil,
+		http.StatusOK, &agg); err != nil {
+		return nil, fmt.Errorf("bench: error classes: %w", err)
+	}
+	out := map[string]int{}
+	for _, g := range agg.Groups {
+		if g.Value != "none" && g.Value != "" {
+			out[g.Value] = g.Count
+		}
+	}
+	return out, nil
+}
+
 // pollJob polls the job every cfg.PollInterval until it is terminal, the
-// server exits, cfg.JobTimeout passes or ctx is done.
-func pollJob(ctx context.Context, cfg Config, api *http.Client, base, id string, srv *child) (*jobStatus, error) {
+// server exits, cfg.JobTimeout passes or ctx is done. observe, when not
+// nil, sees every status read.
+func pollJob(ctx context.Context, cfg Config, api *http.Client, base, id string, srv *child,
+	observe func(*jobStatus)) (*jobStatus, error) {
 	deadline := time.NewTimer(cfg.JobTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(cfg.PollInterval)
@@ -170,6 +232,9 @@ func pollJob(ctx context.Context, cfg Config, api *http.Client, base, id string,
 	var st jobStatus
 	for {
 		err := doJSON(ctx, api, http.MethodGet, base+"/api/v1/jobs/"+id, nil, http.StatusOK, &st)
+		if err == nil && observe != nil {
+			observe(&st)
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return nil, fmt.Errorf("bench: poll job: %w", context.Cause(ctx))

@@ -50,6 +50,23 @@ type Config struct {
 	// Server.Concurrency); connections beyond it get a 503.
 	Concurrency int
 
+	// MaxConcurrency, when positive, turns on the overload mode: the fleet
+	// behaves like one service with that capacity. A host request arriving
+	// while n requests are in flight (itself included) waits, on top of its
+	// host's latency, OverloadLatency × (n − MaxConcurrency) / MaxConcurrency
+	// when n > MaxConcurrency, and has its connection reset without an
+	// answer (the client sees ECONNRESET) when n > RefuseConcurrency. 0 (the
+	// default) turns the mode off.
+	MaxConcurrency int
+
+	// OverloadLatency is the latency added per MaxConcurrency requests in
+	// flight beyond MaxConcurrency in the overload mode.
+	OverloadLatency time.Duration
+
+	// RefuseConcurrency is the in-flight count beyond which requests are
+	// reset in the overload mode; 0 means 2 × MaxConcurrency.
+	RefuseConcurrency int
+
 	// ReadTimeout, WriteTimeout and IdleTimeout bound each connection's
 	// request read, response write and keep-alive idle time.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
@@ -78,6 +95,7 @@ func DefaultConfig() Config {
 		Listen:          "0.0.0.0:0",
 		Hosts:           10000,
 		Concurrency:     256 * 1024,
+		OverloadLatency: 2 * time.Second,
 		ReadTimeout:     10 * time.Second,
 		WriteTimeout:    10 * time.Second,
 		IdleTimeout:     5 * time.Second,
@@ -125,6 +143,16 @@ func (c Config) Validate() error {
 	if c.Concurrency <= 0 {
 		errs = append(errs, fmt.Errorf("concurrency %d must be positive", c.Concurrency))
 	}
+	if c.MaxConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("max concurrency %d is negative", c.MaxConcurrency))
+	}
+	if c.OverloadLatency < 0 {
+		errs = append(errs, fmt.Errorf("overload latency %s is negative", c.OverloadLatency))
+	}
+	if c.RefuseConcurrency < 0 || (c.RefuseConcurrency > 0 && c.RefuseConcurrency < c.MaxConcurrency) {
+		errs = append(errs, fmt.Errorf("refuse concurrency %d must be 0 or at least max concurrency %d",
+			c.RefuseConcurrency, c.MaxConcurrency))
+	}
 	if c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.IdleTimeout < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
 	}
@@ -132,6 +160,25 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 	}
 	return nil
+}
+
+// refuseAt returns the in-flight count beyond which the overload mode
+// resets requests.
+func (c *Config) refuseAt() int64 {
+	if c.RefuseConcurrency > 0 {
+		return int64(c.RefuseConcurrency)
+	}
+	return 2 * int64(c.MaxConcurrency)
+}
+
+// overloadDelay returns the latency the overload mode adds to a request
+// arriving with inFlight requests in flight (itself included).
+func (c *Config) overloadDelay(inFlight int64) time.Duration {
+	excess := inFlight - int64(c.MaxConcurrency)
+	if c.MaxConcurrency <= 0 || excess <= 0 {
+		return 0
+	}
+	return time.Duration(float64(c.OverloadLatency) * float64(excess) / float64(c.MaxConcurrency))
 }
 
 func isShare(f float64) bool { return f >= 0 && f <= 1 }

@@ -45,7 +45,9 @@ type Fleet struct {
 	// hits counts the requests that reached each host, on arrival.
 	hits     []atomic.Uint32
 	inFlight atomic.Int64
-	conns    connTracker
+	// refused counts requests reset by the overload mode.
+	refused atomic.Uint64
+	conns   connTracker
 
 	// done is closed by Close: it wakes handlers waiting out a latency and
 	// the listener's accept back-off.
@@ -146,7 +148,7 @@ func (f *Fleet) Addr() *net.TCPAddr {
 func (f *Fleet) Hosts() int { return f.cfg.Hosts }
 
 // Requests returns the number of requests served so far, /__fleet/stats
-// excluded.
+// and requests reset by the overload mode excluded.
 func (f *Fleet) Requests() uint64 { return f.requests.Load() }
 
 // HostRequests returns how many requests reached host i so far (counted on
@@ -157,6 +159,10 @@ func (f *Fleet) HostRequests(i int) uint32 {
 	}
 	return f.hits[i].Load()
 }
+
+// Refused returns the number of requests whose connection the overload
+// mode reset (Config.MaxConcurrency).
+func (f *Fleet) Refused() uint64 { return f.refused.Load() }
 
 // InFlight returns the number of requests being served now.
 func (f *Fleet) InFlight() int64 { return f.inFlight.Load() }

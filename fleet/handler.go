@@ -13,8 +13,8 @@ import (
 
 // Paths with their own meaning; every other path answers the host's body.
 const (
-	// StatsPath answers {"requests": N, "inFlight": M} on any address and
-	// is not counted as a request.
+	// StatsPath answers {"requests": N, "inFlight": M, "refused": R} on any
+	// address and is not counted as a request.
 	StatsPath = "/__fleet/stats"
 	// EchoPath answers, for an in-fleet host, an EchoReply describing the
 	// request, with no latency or failure injected.
@@ -50,8 +50,16 @@ func (f *Fleet) handle(ctx *fasthttp.RequestCtx) {
 		f.serveStats(ctx)
 		return
 	}
-	f.inFlight.Add(1)
-	defer f.finish()
+	inFlight := f.inFlight.Add(1)
+	refused := false
+	defer func() {
+		if refused {
+			f.inFlight.Add(-1)
+			f.refused.Add(1)
+			return
+		}
+		f.finish()
+	}()
 
 	i, ok := f.hostOf(ctx)
 	if !ok {
@@ -66,8 +74,17 @@ func (f *Fleet) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	b := f.cfg.behaviourOf(i)
-	if b.latency > 0 {
-		f.sleep(b.latency)
+	latency := b.latency
+	if f.cfg.MaxConcurrency > 0 {
+		if inFlight > f.cfg.refuseAt() {
+			refused = true
+			resetConn(ctx)
+			return
+		}
+		latency += f.cfg.overloadDelay(inFlight)
+	}
+	if latency > 0 {
+		f.sleep(latency)
 	}
 	var scratch [64]byte
 	head := appendHead(scratch[:0], i, b.status)
@@ -77,6 +94,17 @@ func (f *Fleet) handle(ctx *fasthttp.RequestCtx) {
 	if pad := f.padding(len(head)); len(pad) > 0 {
 		ctx.Response.AppendBody(pad)
 	}
+}
+
+// resetConn closes the request's connection with an RST and no answer,
+// as an overloaded service's load shedder does: the client reads
+// ECONNRESET.
+func resetConn(ctx *fasthttp.RequestCtx) {
+	if tc, ok := ctx.Conn().(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(net.Conn) {}) // fasthttp closes the connection after this returns
 }
 
 // finish counts a served request.
@@ -115,11 +143,13 @@ func (f *Fleet) hostOf(ctx *fasthttp.RequestCtx) (int, bool) {
 
 // serveStats answers StatsPath.
 func (f *Fleet) serveStats(ctx *fasthttp.RequestCtx) {
-	var scratch [96]byte
+	var scratch [128]byte
 	b := append(scratch[:0], `{"requests": `...)
 	b = strconv.AppendUint(b, f.requests.Load(), 10)
 	b = append(b, `, "inFlight": `...)
 	b = strconv.AppendInt(b, f.inFlight.Load(), 10)
+	b = append(b, `, "refused": `...)
+	b = strconv.AppendUint(b, f.refused.Load(), 10)
 	b = append(b, "}\n"...)
 	ctx.SetContentType(contentTypeJSON)
 	ctx.SetBody(b)

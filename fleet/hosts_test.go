@@ -163,6 +163,10 @@ func TestConfigValidate(t *testing.T) {
 		{"bad code", func(c *Config) { c.StatusCodes = []StatusShare{{99, 0.1}} }, false},
 		{"zero concurrency", func(c *Config) { c.Concurrency = 0 }, false},
 		{"negative timeout", func(c *Config) { c.ReadTimeout = -1 }, false},
+		{"overload mode", func(c *Config) { c.MaxConcurrency, c.RefuseConcurrency = 100, 150 }, true},
+		{"negative max concurrency", func(c *Config) { c.MaxConcurrency = -1 }, false},
+		{"negative overload latency", func(c *Config) { c.OverloadLatency = -1 }, false},
+		{"refuse below max", func(c *Config) { c.MaxConcurrency, c.RefuseConcurrency = 100, 50 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,7 +26,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(fs.Output(), "usage: salvo bench [flags]\n\n"+
 			"Starts `salvo fleet`, runs a bare fasthttp loop, `xargs -P curl` and one salvo job per\n"+
 			"target count (each on a fresh `salvo server`) and prints targets/s, the ratio to the\n"+
-			"loop, the server's peak RSS and errors. Flags:\n")
+			"loop, the server's peak RSS and errors. Then it runs one job with the adaptive throttle\n"+
+			"and one with \"throttle\": false against a fleet in overload mode and prints both jobs'\n"+
+			"errors and timeouts (--throttle-compare runs only that). Flags:\n")
 		fs.PrintDefaults()
 	}
 	sizes := intList(cfg.Sizes)
@@ -41,6 +43,16 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	serverFlags := fs.String("server-flags", "", `extra flags for "salvo server", space-separated`)
 	fs.StringVar(&cfg.CPUProfileDir, "cpu-profile", "", "directory to save a CPU profile of each salvo job to (starts servers with --pprof)")
 	fs.IntVar(&cfg.CPUProfileSeconds, "cpu-profile-seconds", cfg.CPUProfileSeconds, "length of each CPU profile")
+	tc := &cfg.Throttle
+	fs.BoolVar(&tc.Only, "throttle-compare", false, "run only the throttle comparison")
+	fs.IntVar(&tc.Targets, "throttle-targets", tc.Targets, "targets of the throttle comparison; 0 skips it")
+	fs.IntVar(&tc.FleetConcurrency, "throttle-fleet-concurrency", tc.FleetConcurrency,
+		"the overloaded fleet's capacity: slower past it, connections reset past twice it")
+	fs.StringVar(&tc.Latency, "throttle-latency", tc.Latency, "the overloaded fleet's per-host latency")
+	fs.DurationVar(&tc.OverloadLatency, "throttle-overload-latency", tc.OverloadLatency,
+		"latency the overloaded fleet adds per capacity in excess")
+	fs.DurationVar(&tc.ConnectTimeout, "throttle-connect-timeout", tc.ConnectTimeout, "connect timeout of the throttle comparison's jobs")
+	fs.DurationVar(&tc.RequestTimeout, "throttle-request-timeout", tc.RequestTimeout, "request timeout of the throttle comparison's jobs")
 	asJSON := fs.Bool("json", false, "write the report as JSON to stdout (the table goes to stderr)")
 	verbose := fs.Bool("v", false, "show progress and the children's logs on stderr")
 	if err := fs.Parse(args); err != nil {

@@ -40,6 +40,11 @@ func runFleet(args []string, stdout, stderr io.Writer) error {
 		slowRate    = fs.Float64("slow-rate", 0, "share of hosts adding --slow-latency")
 		slowLatency = fs.Duration("slow-latency", time.Second, "extra latency of slow hosts")
 		statusCodes = fs.String("status-codes", "", `shares of hosts answering other codes, e.g. "503:0.01,404:0.02"`)
+		maxConc     = fs.Int("max-concurrency", 0, "overload mode: beyond this many requests in flight hosts slow down\n"+
+			"(--overload-latency per max-concurrency in excess) and past --refuse-concurrency they reset\n"+
+			"connections; 0 turns it off")
+		overloadLat = fs.Duration("overload-latency", def.OverloadLatency, "overload mode: latency added per max-concurrency requests in excess")
+		refuseConc  = fs.Int("refuse-concurrency", 0, "overload mode: reset requests beyond this many in flight (0: 2 × max-concurrency)")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		targets     = fs.Int("targets", 0, "print this many target addresses (ip:port) and exit")
 	)
@@ -68,6 +73,9 @@ func runFleet(args []string, stdout, stderr io.Writer) error {
 	cfg.ErrorRate = *errorRate
 	cfg.SlowRate = *slowRate
 	cfg.SlowLatency = *slowLatency
+	cfg.MaxConcurrency = *maxConc
+	cfg.OverloadLatency = *overloadLat
+	cfg.RefuseConcurrency = *refuseConc
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	var err error
 	if cfg.LatencyMin, cfg.LatencyMax, err = fleet.ParseLatency(*latency); err != nil {

@@ -1,0 +1,613 @@
+package actors
+
+import (
+	"bufio"
+	"bytes"
+	"container/list"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/salvo-sh/salvo/commands"
+)
+
+// Throttle decision reasons: the four decrease signals of DESIGN.md §2.4
+// and the additive increase.
+const (
+	// ReasonErrors: the share of connect errors, resets and timeouts in the
+	// window rose above the job's usual share by ThrottleConfig.ErrorShare.
+	ReasonErrors = "errors"
+	// ReasonLatency: the window's median latency is well above the job's
+	// baseline.
+	ReasonLatency = "latency"
+	// ReasonBackpressure: too many result batches are not yet acknowledged
+	// by the master.
+	ReasonBackpressure = "backpressure"
+	// ReasonFDs: the process's open file descriptors are near RLIMIT_NOFILE.
+	ReasonFDs = "fds"
+	// ReasonIncrease: a healthy window that used the whole limit.
+	ReasonIncrease = "increase"
+)
+
+// Clock tells the time; tests pass a fake one.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// ThrottleConfig configures the adaptive throttle of a job on a worker
+// (DESIGN.md §2.4). Build one with DefaultThrottleConfig.
+type ThrottleConfig struct {
+	// Initial is the starting limit; 0 (the default) starts at the job's
+	// maxConcurrency, which is the operating point its user asked for.
+	Initial int
+	// TickInterval is how often the runner calls Tick.
+	TickInterval time.Duration
+	// Window bounds the length of a decision window. A window closes when
+	// it holds one round of outcomes (as many as the current limit) or at
+	// the first Tick after Window has passed, whichever comes first, so
+	// that fast failures are judged within one round.
+	Window time.Duration
+	// MinSamples is the number of outcomes (or the limit, when lower) a
+	// window needs before its error share and latency are judged; a window
+	// with fewer carries them over to the next.
+	MinSamples int
+	// Cooldown is the least time between a decrease and the next decision.
+	// Besides, outcomes of requests started before a change of the limit
+	// are ignored (they say nothing about the new limit), so each limit is
+	// judged on a window of its own outcomes.
+	Cooldown time.Duration
+	// IncreaseFraction of the current limit (at least 1) is added to it
+	// after each healthy window that used the whole limit: steps of 1 at
+	// small limits, as TCP's congestion avoidance, and a quick return to a
+	// large maxConcurrency after a spurious decrease.
+	IncreaseFraction float64
+	// Decrease multiplies the limit on errors and file descriptor pressure.
+	Decrease float64
+	// SoftDecrease multiplies the limit on high latency and backpressure,
+	// the milder signals.
+	SoftDecrease float64
+	// ErrorShare is how far the share of connect_refused, connect_timeout,
+	// reset and timeout outcomes in a window may rise above the job's usual
+	// share (a moving average over its windows without trouble, starting
+	// at 0) before the limit drops.
+	ErrorShare float64
+	// ErrorBaseAlpha is the weight of each window without trouble in the
+	// usual error share.
+	ErrorBaseAlpha float64
+	// RebaseAfter: a target-side signal (error share, latency) still high
+	// after this many decreases in a row for it is taken as the job's new
+	// usual level, so a fixed share of dead hosts or a slower part of the
+	// fleet does not pin the limit at 1. It bounds how far one stretch of
+	// target trouble lowers the limit: Decrease^RebaseAfter (1/16) of it on
+	// errors, SoftDecrease^RebaseAfter (0.32) on latency.
+	RebaseAfter int
+	// LatencyFactor: the limit drops when a window's median latency of
+	// answered requests exceeds LatencyFactor × the baseline ...
+	LatencyFactor float64
+	// LatencyMinExcess ... and the baseline by at least this much, so that
+	// jitter of sub-millisecond loopback latencies is not mistaken for
+	// trouble.
+	LatencyMinExcess time.Duration
+	// BaselineWindows is the number of windows averaged into the latency
+	// baseline before the latency signal is used.
+	BaselineWindows int
+	// BaselineAlpha is the weight of a later window whose median is above
+	// the baseline (one below it weighs 0.5): the baseline tracks the
+	// latency at the lowest load and rises only slowly.
+	BaselineAlpha float64
+	// Backpressure is the number of unacknowledged result batches at which
+	// the limit drops; 0 disables the signal. The runner sets it to the
+	// worker's MaxUnacked when it is 0.
+	Backpressure int
+	// FDHighWater is the share of RLIMIT_NOFILE open file descriptors at
+	// which the limit drops (and so does not grow).
+	FDHighWater float64
+	// FDInterval is how often the runner counts open file descriptors
+	// once they are above half the high water (four times less often
+	// below).
+	FDInterval time.Duration
+	// Clock tells the time; nil is the system clock.
+	Clock Clock
+}
+
+// DefaultThrottleConfig returns the throttle settings salvo runs with.
+func DefaultThrottleConfig() ThrottleConfig {
+	return ThrottleConfig{
+		TickInterval:     20 * time.Millisecond,
+		Window:           250 * time.Millisecond,
+		MinSamples:       20,
+		Cooldown:         10 * time.Millisecond,
+		IncreaseFraction: 0.05,
+		Decrease:         0.5,
+		SoftDecrease:     0.75,
+		ErrorShare:       0.1,
+		ErrorBaseAlpha:   0.25,
+		RebaseAfter:      4,
+		LatencyFactor:    3,
+		LatencyMinExcess: 20 * time.Millisecond,
+		BaselineWindows:  2,
+		BaselineAlpha:    0.1,
+		FDHighWater:      0.9,
+		FDInterval:       250 * time.Millisecond,
+	}
+}
+
+// Signals are the local figures a Tick judges besides the outcomes.
+type Signals struct {
+	// Unacked is the number of result batches sent and not yet
+	// acknowledged.
+	Unacked int
+	// OpenFDs and FDLimit are the process's open file descriptors and
+	// RLIMIT_NOFILE; 0 when unknown.
+	OpenFDs, FDLimit int
+}
+
+// Decision is a change of the limit, with the figures behind it.
+type Decision struct {
+	Reason   string
+	From, To int
+	// Samples is the number of outcomes in the window, Share the share of
+	// them with trouble and ErrorBase the job's usual share before it.
+	Samples   int
+	Share     float64
+	ErrorBase float64
+	// P50 is the window's median latency of answered requests, Baseline
+	// the job's latency baseline (0 while it is being learned).
+	P50, Baseline time.Duration
+	Unacked       int
+	OpenFDs       int
+	FDLimit       int
+}
+
+// Throttle is the adaptive throttle of one job on one worker: a semaphore
+// whose limit, the job's effective concurrency, moves between 1 and
+// maxConcurrency by additive increase and multiplicative decrease.
+// Requests run between Acquire and Done, which records their outcome
+// (Release and Observe do the two halves apart); Tick, called every
+// TickInterval, brings the local signals. Done, Observe and Tick close
+// windows and return the decisions they make. It is safe for concurrent
+// use.
+type Throttle struct {
+	cfg   ThrottleConfig
+	max   int
+	clock Clock
+
+	mu        sync.Mutex
+	limit     int
+	active    int
+	waiters   list.List // of chan struct{}, first come first served
+	saturated bool      // the whole limit was in use during the window
+
+	winStart     time.Time
+	samples      int
+	trouble      int
+	answered     int
+	hist         latencyHist
+	lastDecrease time.Time // starts the cooldown
+	lastChange   time.Time // outcomes of requests started before it are ignored
+	sig          Signals   // the local signals of the last Tick
+
+	errBase   float64 // the job's usual trouble share
+	errStreak int     // judged windows in a row with a high trouble share
+	baseline  float64 // the latency baseline, in seconds
+	baselineN int
+	latStreak int // latency-judged windows in a row with a high median
+}
+
+// NewThrottle returns a throttle for a job with the given maxConcurrency.
+func NewThrottle(cfg ThrottleConfig, maxConcurrency int) *Throttle {
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	maxConcurrency = max(maxConcurrency, 1)
+	t := &Throttle{
+		cfg:   cfg,
+		max:   maxConcurrency,
+		clock: cfg.Clock,
+		limit: maxConcurrency,
+	}
+	if cfg.Initial > 0 {
+		t.limit = min(cfg.Initial, maxConcurrency)
+	}
+	t.winStart = t.clock.Now()
+	return t
+}
+
+// Max returns the throttle's upper bound, the job's maxConcurrency.
+func (t *Throttle) Max() int { return t.max }
+
+// Limit returns the current limit: the effective concurrency.
+func (t *Throttle) Limit() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.limit
+}
+
+// Now returns the throttle clock's time; callers take a request's start
+// time from it for Done and Observe.
+func (t *Throttle) Now() time.Time { return t.clock.Now() }
+
+// Acquire waits until fewer than Limit requests hold the throttle, then
+// holds it; it returns ctx's error when ctx ends first. Waiters are served
+// in arrival order.
+func (t *Throttle) Acquire(ctx context.Context) error {
+	t.mu.Lock()
+	if t.active < t.limit && t.waiters.Len() == 0 {
+		t.active++
+		if t.active >= t.limit {
+			t.saturated = true
+		}
+		t.mu.Unlock()
+		return nil
+	}
+	t.saturated = true
+	ch := make(chan struct{})
+	e := t.waiters.PushBack(ch)
+	t.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-ch: // granted meanwhile: hand it on
+		t.active--
+		t.grantLocked()
+	default:
+		t.waiters.Remove(e)
+	}
+	return ctx.Err()
+}
+
+// Release ends a hold taken by Acquire.
+func (t *Throttle) Release() {
+	t.mu.Lock()
+	t.active--
+	t.grantLocked()
+	t.mu.Unlock()
+}
+
+// grantLocked wakes waiters while the limit allows.
+func (t *Throttle) grantLocked() {
+	for t.active < t.limit && t.waiters.Len() > 0 {
+		ch := t.waiters.Remove(t.waiters.Front()).(chan struct{})
+		t.active++
+		close(ch)
+	}
+}
+
+// troubleClass reports whether an error class counts against the target:
+// the connect errors and timeouts an overloaded service causes.
+func troubleClass(class string) bool {
+	switch class {
+	case commands.ClassConnectRefused, commands.ClassConnectTimeout, commands.ClassReset, commands.ClassTimeout:
+		return true
+	}
+	return false
+}
+
+// Done ends a hold taken by Acquire for a request started at started
+// (from Now) and records its outcome, as Release and Observe in one step.
+func (t *Throttle) Done(started time.Time, r *commands.Result) (Decision, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.active--
+	t.grantLocked()
+	return t.observeLocked(started, r)
+}
+
+// Observe records the outcome of a request started at started (from Now).
+// Skipped and cancelled targets, and requests started before the last
+// change of the limit (or at the same instant), are not counted: only
+// requests that ran under a limit say how good it is. The outcome that
+// completes a round (as many outcomes as the limit) closes the window at
+// once, so that fast failures are judged within one round; the decision,
+// if any, is returned.
+func (t *Throttle) Observe(started time.Time, r *commands.Result) (Decision, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.observeLocked(started, r)
+}
+
+func (t *Throttle) observeLocked(started time.Time, r *commands.Result) (Decision, bool) {
+	if r.State == commands.StateSkipped || r.State == commands.StateCancelled {
+		return Decision{}, false
+	}
+	if !t.lastChange.IsZero() && !started.After(t.lastChange) {
+		return Decision{}, false
+	}
+	t.samples++
+	if troubleClass(r.ErrorClass) {
+		t.trouble++
+	}
+	if r.State == commands.StateOK {
+		t.answered++
+		t.hist.add(time.Duration(r.LatencyMs * float64(time.Millisecond)))
+	}
+	if !t.roundLocked() {
+		return Decision{}, false
+	}
+	now := t.clock.Now()
+	if t.coolingLocked(now) {
+		return Decision{}, false
+	}
+	return t.decideLocked(now)
+}
+
+// Tick records the local signals and closes the current window once
+// Window has passed since it opened, then judges it (see decideLocked).
+func (t *Throttle) Tick(s Signals) (Decision, bool) {
+	now := t.clock.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sig = s
+	if t.coolingLocked(now) {
+		return Decision{}, false
+	}
+	if !t.roundLocked() && now.Sub(t.winStart) < t.cfg.Window {
+		return Decision{}, false
+	}
+	return t.decideLocked(now)
+}
+
+// coolingLocked reports whether now is within Cooldown of the last decrease.
+func (t *Throttle) coolingLocked(now time.Time) bool {
+	return !t.lastDecrease.IsZero() && now.Sub(t.lastDecrease) < t.cfg.Cooldown
+}
+
+// needLocked is the number of outcomes a window needs to be judged.
+func (t *Throttle) needLocked() int { return max(1, min(t.cfg.MinSamples, t.limit)) }
+
+// roundLocked reports whether the window holds a round of outcomes: as
+// many as the limit.
+func (t *Throttle) roundLocked() bool {
+	return t.samples >= t.limit && t.samples >= t.needLocked()
+}
+
+// decideLocked judges the current window with the last local signals and
+// starts the next one. Decreases, by priority: file descriptors near the
+// limit, backpressure, errors, latency. An increase needs a judged window
+// without trouble in which the whole limit was in use. A target-side
+// signal that stays high through RebaseAfter decreases in a row is not
+// caused by this job's load (dead hosts, a slower part of the fleet): it
+// becomes the job's usual level instead of lowering the limit further.
+func (t *Throttle) decideLocked(now time.Time) (Decision, bool) {
+	s := t.sig
+	need := t.needLocked()
+	judged := t.samples >= need
+	d := Decision{
+		From: t.limit, Samples: t.samples, ErrorBase: t.errBase,
+		Unacked: s.Unacked, OpenFDs: s.OpenFDs, FDLimit: s.FDLimit,
+	}
+	if t.baselineN >= t.cfg.BaselineWindows {
+		d.Baseline = seconds(t.baseline)
+	}
+	if t.samples > 0 {
+		d.Share = float64(t.trouble) / float64(t.samples)
+	}
+	latencyJudged := judged && t.answered >= need
+	if latencyJudged {
+		d.P50 = t.hist.quantile(0.5, t.answered)
+	}
+
+	errHigh := judged && d.Share >= t.errBase+t.cfg.ErrorShare
+	if errHigh && t.errStreak >= t.cfg.RebaseAfter {
+		t.errBase, t.errStreak, errHigh = d.Share, 0, false
+	}
+	latHigh := latencyJudged && d.Baseline > 0 &&
+		float64(d.P50) > t.cfg.LatencyFactor*float64(d.Baseline) && d.P50-d.Baseline >= t.cfg.LatencyMinExcess
+	if latHigh && t.latStreak >= t.cfg.RebaseAfter {
+		t.baseline, t.latStreak, latHigh = d.P50.Seconds(), 0, false
+	}
+	factor := 0.0
+	switch {
+	case s.FDLimit > 0 && float64(s.OpenFDs) >= t.cfg.FDHighWater*float64(s.FDLimit):
+		d.Reason, factor = ReasonFDs, t.cfg.Decrease
+	case t.cfg.Backpressure > 0 && s.Unacked >= t.cfg.Backpressure:
+		d.Reason, factor = ReasonBackpressure, t.cfg.SoftDecrease
+	case errHigh:
+		d.Reason, factor = ReasonErrors, t.cfg.Decrease
+	case latHigh:
+		d.Reason, factor = ReasonLatency, t.cfg.SoftDecrease
+	}
+
+	// Learn from the window: the usual error share and the latency
+	// baseline from windows where they were not high.
+	if judged {
+		if errHigh {
+			t.errStreak++
+		} else {
+			t.errStreak = 0
+			t.errBase += t.cfg.ErrorBaseAlpha * (d.Share - t.errBase)
+		}
+	}
+	if latencyJudged {
+		if latHigh {
+			t.latStreak++
+		} else {
+			t.latStreak = 0
+			t.learnBaseline(d.P50.Seconds())
+		}
+	}
+
+	changed := false
+	switch {
+	case d.Reason != "":
+		d.To = max(1, int(float64(t.limit)*factor))
+		if d.To < t.limit {
+			t.limit, changed = d.To, true
+			t.lastDecrease, t.lastChange = now, now
+		}
+	case judged && t.saturated && t.limit < t.max:
+		step := max(1, int(float64(t.limit)*t.cfg.IncreaseFraction))
+		d.Reason, d.To = ReasonIncrease, min(t.max, t.limit+step)
+		t.limit, changed = d.To, true
+		t.lastChange = now
+		t.grantLocked()
+	}
+	// A window that was judged, or ended in a decrease, starts afresh; one
+	// with too few outcomes carries them over.
+	if judged || changed {
+		t.samples, t.trouble, t.answered = 0, 0, 0
+		t.hist.reset()
+	}
+	t.winStart = now
+	t.saturated = t.active >= t.limit || t.waiters.Len() > 0
+	return d, changed
+}
+
+// learnBaseline moves the latency baseline toward the median of a window
+// whose latency was not high: the first BaselineWindows are averaged;
+// later a lower median pulls the baseline down by half the difference and
+// a higher one up by BaselineAlpha of it, so that it follows the latency
+// at the lowest load seen.
+func (t *Throttle) learnBaseline(p50 float64) {
+	t.baselineN++
+	var alpha float64
+	switch {
+	case t.baselineN <= t.cfg.BaselineWindows:
+		alpha = 1 / float64(t.baselineN)
+	case p50 < t.baseline:
+		alpha = 0.5
+	default:
+		alpha = t.cfg.BaselineAlpha
+	}
+	t.baseline += alpha * (p50 - t.baseline)
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// latencyHist is a histogram of latencies in buckets growing by
+// latencyGrowth from latencyMin: enough for a median within ±12%.
+type latencyHist [latencyBuckets]uint32
+
+const (
+	latencyBuckets  = 96
+	latencyMin      = 100 * time.Microsecond
+	latencyGrowth   = 1.25
+	lnLatencyGrowth = 0.22314355131420976 // math.Log(latencyGrowth)
+)
+
+func (h *latencyHist) add(d time.Duration) {
+	b := 0
+	if d > latencyMin {
+		b = min(latencyBuckets-1, 1+int(math.Log(float64(d)/float64(latencyMin))/lnLatencyGrowth))
+	}
+	h[b]++
+}
+
+// quantile returns the q-quantile of n recorded latencies, as the
+// geometric middle of its bucket.
+func (h *latencyHist) quantile(q float64, n int) time.Duration {
+	rank := uint32(math.Ceil(q * float64(n)))
+	var seen uint32
+	for b, c := range h {
+		seen += c
+		if seen >= rank && c > 0 {
+			if b == 0 {
+				return latencyMin
+			}
+			return time.Duration(float64(latencyMin) * math.Pow(latencyGrowth, float64(b)-0.5))
+		}
+	}
+	return 0
+}
+
+func (h *latencyHist) reset() { *h = latencyHist{} }
+
+// fdSampler counts the process's open file descriptors (/proc/self/fd) and
+// reads RLIMIT_NOFILE (/proc/self/limits), at most every interval while
+// the count is near the limit and every 4 intervals otherwise. Where /proc
+// is missing it reports zeros. It is not safe for concurrent use.
+type fdSampler struct {
+	interval  time.Duration
+	highWater float64
+	next      time.Time
+	open      int
+	limit     int
+	off       bool
+}
+
+func (s *fdSampler) sample(now time.Time) (open, limit int) {
+	if s.off || now.Before(s.next) {
+		return s.open, s.limit
+	}
+	if s.limit == 0 {
+		l, err := readFDLimit("/proc/self/limits")
+		if err != nil || l <= 0 {
+			s.off = true
+			return 0, 0
+		}
+		s.limit = l
+	}
+	n, err := countFDs("/proc/self/fd")
+	if err != nil {
+		s.off = true
+		s.open, s.limit = 0, 0
+		return 0, 0
+	}
+	s.open = n
+	every := 4 * s.interval
+	if float64(n) >= s.highWater*float64(s.limit)/2 {
+		every = s.interval
+	}
+	s.next = now.Add(every)
+	return s.open, s.limit
+}
+
+// countFDs counts the entries of dir (less the descriptor reading it).
+func countFDs(dir string) (int, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := 0
+	for {
+		names, err := f.Readdirnames(1024)
+		n += len(names)
+		if errors.Is(err, io.EOF) || (err == nil && len(names) == 0) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return max(0, n-1), nil
+}
+
+// readFDLimit reads the soft "Max open files" limit from a
+// /proc/<pid>/limits file; "unlimited" is reported as math.MaxInt32.
+func readFDLimit(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("Max open files"))
+		if !ok {
+			continue
+		}
+		fields := bytes.Fields(rest)
+		if len(fields) == 0 {
+			break
+		}
+		if string(fields[0]) == "unlimited" {
+			return math.MaxInt32, nil
+		}
+		return strconv.Atoi(string(fields[0]))
+	}
+	return 0, errors.New("no Max open files line in " + path)
+}

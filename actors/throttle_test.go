@@ -1,0 +1,478 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/salvo-sh/salvo/commands"
+)
+
+// fakeClock is a Clock that moves only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// window is one round of synthetic signals: as many outcomes as the limit.
+type window struct {
+	share   float64       // share of the outcomes with error class class
+	class   string        // reset when empty
+	latency time.Duration // latency of the answered outcomes (10ms when 0)
+	sig     Signals
+	idle    bool // the limit was not fully used
+	times   int  // repeat the window (once when 0)
+	want    int  // the limit after the last repetition
+}
+
+// runWindow feeds one round of outcomes to th: the last one closes the
+// window and the throttle decides.
+func runWindow(t *testing.T, th *Throttle, clk *fakeClock, w window) {
+	t.Helper()
+	limit := th.Limit()
+	held := 0
+	if !w.idle {
+		held = limit
+		for range held {
+			if err := th.Acquire(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	th.Tick(w.sig) // brings the local signals; the window is not due yet
+	start := th.Now()
+	clk.Advance(time.Millisecond)
+	lat := w.latency
+	if lat == 0 {
+		lat = 10 * time.Millisecond
+	}
+	class := w.class
+	if class == "" {
+		class = commands.ClassReset
+	}
+	trouble := int(w.share*float64(limit) + 0.5)
+	for i := range limit {
+		r := commands.Result{State: commands.StateOK, LatencyMs: float64(lat) / float64(time.Millisecond)}
+		if i < trouble {
+			r = commands.Result{State: commands.StateForClass(class), ErrorClass: class}
+		}
+		th.Observe(start, &r)
+	}
+	for range held {
+		th.Release()
+	}
+	clk.Advance(th.cfg.Cooldown)
+}
+
+func TestThrottleAIMD(t *testing.T) {
+	const maxConc = 100
+	tests := []struct {
+		name    string
+		initial int
+		cfg     func(*ThrottleConfig)
+		windows []window
+	}{
+		{"healthy grows by 5% of the limit", 10, nil, []window{
+			{times: 10, want: 20}, // steps of 1 below 40
+			{times: 20, want: 40},
+			{want: 42},             // then 2
+			{times: 60, want: 100}, // and never above max
+		}},
+		{"idle does not grow", 10, nil, []window{
+			{idle: true, times: 5, want: 10},
+		}},
+		{"error burst halves", 0, nil, []window{
+			{share: 0.5, want: 50},
+			{share: 0.5, want: 25},
+		}},
+		{"timeouts and connect errors count", 0, nil, []window{
+			{share: 0.2, class: commands.ClassTimeout, want: 50},
+			{share: 0.2, class: commands.ClassConnectTimeout, want: 25},
+			{share: 0.2, class: commands.ClassConnectRefused, want: 12},
+		}},
+		{"other errors do not count", 0, nil, []window{
+			{share: 0.5, class: commands.ClassTLS, want: 100},
+		}},
+		{"a few errors do not count", 50, nil, []window{
+			{share: 0.05, want: 52},
+		}},
+		{"latency spike decreases", 0, nil, []window{
+			{latency: 10 * time.Millisecond, times: 3, want: 100},
+			{latency: 100 * time.Millisecond, want: 75},
+		}},
+		{"latency is not judged before a baseline", 0, nil, []window{
+			{latency: 10 * time.Millisecond, want: 100},
+			{latency: 100 * time.Millisecond, want: 100},
+		}},
+		{"sub-millisecond jitter is not a spike", 0, nil, []window{
+			{latency: 200 * time.Microsecond, times: 3, want: 100},
+			{latency: 2 * time.Millisecond, want: 100},
+		}},
+		// Latency that stays high through RebaseAfter decreases is the
+		// fleet's, not this job's load: it becomes the baseline.
+		{"a lasting latency rise is learned", 0, nil, []window{
+			{latency: 10 * time.Millisecond, times: 3, want: 100},
+			{latency: 100 * time.Millisecond, times: 4, want: 31},
+			{latency: 100 * time.Millisecond, want: 32},
+		}},
+		{"backpressure decreases", 0, nil, []window{
+			{sig: Signals{Unacked: 7}, want: 100},
+			{sig: Signals{Unacked: 8}, want: 75},
+		}},
+		{"backpressure signal off", 0, func(c *ThrottleConfig) { c.Backpressure = 0 }, []window{
+			{sig: Signals{Unacked: 8}, want: 100},
+		}},
+		{"fds near the limit halve and stop growth", 40, nil, []window{
+			{sig: Signals{OpenFDs: 17000, FDLimit: 20000}, want: 42},
+			{sig: Signals{OpenFDs: 18000, FDLimit: 20000}, want: 21},
+		}},
+		{"bounded below by 1", 0, nil, []window{
+			{sig: Signals{OpenFDs: 19000, FDLimit: 20000}, times: 12, want: 1},
+			{share: 1, times: 3, want: 1},
+		}},
+		{"recovery after a burst", 0, nil, []window{
+			{share: 0.8, times: 2, want: 25},
+			{times: 50, want: 100},
+		}},
+		// A fixed share of dead hosts is learned as the job's usual share
+		// after RebaseAfter halvings: the limit dips, then grows back.
+		{"steady dead hosts do not pin the limit", 0, nil, []window{
+			{share: 0.25, class: commands.ClassConnectRefused, times: 4, want: 6},
+			{share: 0.25, class: commands.ClassConnectRefused, times: 80, want: 100},
+		}},
+		{"a rise over the usual share decreases", 0, nil, []window{
+			{share: 0.25, class: commands.ClassConnectRefused, times: 90, want: 100},
+			{share: 0.6, class: commands.ClassConnectRefused, want: 50},
+		}},
+		{"healthy then everything fails", 0, nil, []window{
+			{times: 3, want: 100},
+			{share: 1, want: 50},
+			{share: 1, want: 25},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			cfg := DefaultThrottleConfig()
+			cfg.Clock, cfg.Initial, cfg.Backpressure = clk, tt.initial, 8
+			if tt.cfg != nil {
+				tt.cfg(&cfg)
+			}
+			th := NewThrottle(cfg, maxConc)
+			for i, w := range tt.windows {
+				for range max(1, w.times) {
+					runWindow(t, th, clk, w)
+					if l := th.Limit(); l < 1 || l > maxConc {
+						t.Fatalf("window %d: limit %d out of [1, %d]", i, l, maxConc)
+					}
+				}
+				if got := th.Limit(); got != w.want {
+					t.Fatalf("after window %d (%+v): limit %d, want %d", i, w, got, w.want)
+				}
+			}
+		})
+	}
+}
+
+// TestThrottleDecisionTiming checks when windows close: at a round of
+// outcomes or after Window, never during the cooldown, and that outcomes
+// of requests started before a decrease are ignored.
+func TestThrottleDecisionTiming(t *testing.T) {
+	clk := newFakeClock()
+	cfg := DefaultThrottleConfig()
+	cfg.Clock = clk
+	reset := &commands.Result{State: commands.StateError, ErrorClass: commands.ClassReset}
+
+	// The outcome that completes a round closes the window at once.
+	th := NewThrottle(cfg, 100)
+	start := th.Now()
+	for i := range 99 {
+		if d, changed := th.Observe(start, reset); changed {
+			t.Fatalf("decided %+v after %d outcomes, before a round", d, i+1)
+		}
+	}
+	d, changed := th.Observe(start, reset)
+	if !changed || d.Reason != ReasonErrors || d.From != 100 || d.To != 50 || d.Share != 1 || d.Samples != 100 {
+		t.Fatalf("decision %+v, %v; want errors 100 -> 50 with share 1 over 100", d, changed)
+	}
+	// Outcomes of requests started before the decrease are ignored, even
+	// once the cooldown and a whole window have passed.
+	clk.Advance(time.Millisecond)
+	for range 200 {
+		if d, changed := th.Observe(start, reset); changed {
+			t.Fatalf("stale outcome decided %+v", d)
+		}
+	}
+	clk.Advance(cfg.Window)
+	if d, changed := th.Tick(Signals{}); changed {
+		t.Fatalf("stale outcomes decided %+v", d)
+	}
+
+	// Fresh trouble within the cooldown waits for the cooldown to end.
+	th = NewThrottle(cfg, 100)
+	for range 100 {
+		th.Observe(th.Now(), reset)
+	}
+	if th.Limit() != 50 {
+		t.Fatalf("no first decrease: limit %d", th.Limit())
+	}
+	clk.Advance(time.Millisecond)
+	for range 50 {
+		if d, changed := th.Observe(th.Now(), reset); changed {
+			t.Fatalf("decided %+v within the cooldown", d)
+		}
+	}
+	clk.Advance(cfg.Cooldown / 2)
+	if d, changed := th.Tick(Signals{Unacked: 100}); changed {
+		t.Fatalf("decided %+v within the cooldown", d)
+	}
+	clk.Advance(cfg.Cooldown)
+	if d, changed := th.Tick(Signals{}); !changed || d.Reason != ReasonErrors || d.To != 25 {
+		t.Fatalf("after the cooldown: %+v, %v; want errors 50 -> 25", d, changed)
+	}
+
+	// Without a round, a window closes after Window; with too few outcomes
+	// it is not judged and they carry over.
+	th = NewThrottle(cfg, 100)
+	for range cfg.MinSamples - 1 {
+		th.Observe(th.Now(), reset)
+	}
+	clk.Advance(cfg.Window - time.Millisecond)
+	th.Observe(th.Now(), reset)
+	if d, changed := th.Tick(Signals{}); changed {
+		t.Fatalf("decided %+v before Window", d)
+	}
+	clk.Advance(time.Millisecond)
+	if d, changed := th.Tick(Signals{}); !changed || d.Samples != cfg.MinSamples {
+		t.Fatalf("after Window: %+v, %v; want a decrease over %d outcomes", d, changed, cfg.MinSamples)
+	}
+	th = NewThrottle(cfg, 100)
+	for range cfg.MinSamples - 1 {
+		th.Observe(th.Now(), reset)
+	}
+	clk.Advance(cfg.Window)
+	if d, changed := th.Tick(Signals{}); changed {
+		t.Fatalf("judged %d outcomes: %+v", cfg.MinSamples-1, d)
+	}
+	th.Observe(th.Now(), reset)
+	clk.Advance(cfg.Window)
+	if d, changed := th.Tick(Signals{}); !changed || d.Samples != cfg.MinSamples {
+		t.Fatalf("carried-over window: %+v, %v; want a decrease over %d outcomes", d, changed, cfg.MinSamples)
+	}
+
+	// Skipped and cancelled targets are not outcomes.
+	th = NewThrottle(cfg, 100)
+	for range 100 {
+		th.Observe(th.Now(), &commands.Result{State: commands.StateCancelled})
+		th.Observe(th.Now(), &commands.Result{State: commands.StateSkipped})
+	}
+	if th.samples != 0 {
+		t.Fatalf("cancelled and skipped counted: %d samples", th.samples)
+	}
+}
+
+// TestThrottleSemaphore checks that at most Limit holders run at once,
+// that a decrease takes effect for new holders, an increase wakes waiters,
+// and a cancelled Acquire gives nothing away.
+func TestThrottleSemaphore(t *testing.T) {
+	clk := newFakeClock()
+	cfg := DefaultThrottleConfig()
+	cfg.Clock, cfg.Initial = clk, 2
+	th := NewThrottle(cfg, 20)
+	ctx := context.Background()
+	for range 2 {
+		if err := th.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A third waits; a cancelled one returns its context's error.
+	cctx, cancel := context.WithCancel(ctx)
+	cancelled := make(chan error, 1)
+	go func() { cancelled <- th.Acquire(cctx) }()
+	waitWaiters(t, th, 1)
+	got := make(chan struct{})
+	go func() {
+		if err := th.Acquire(ctx); err == nil {
+			close(got)
+		}
+	}()
+	waitWaiters(t, th, 2)
+	cancel()
+	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Acquire = %v", err)
+	}
+	select {
+	case <-got:
+		t.Fatal("third holder beyond the limit of 2")
+	default:
+	}
+	// A healthy round (2 outcomes) raises the limit to 3. Done releases a
+	// hold, which goes to the waiter, and observes the second outcome.
+	ok := &commands.Result{State: commands.StateOK, LatencyMs: 1}
+	th.Observe(th.Now(), ok)
+	if d, changed := th.Done(th.Now(), ok); !changed || d.Reason != ReasonIncrease || d.To != 3 {
+		t.Fatalf("increase: %+v, %v", d, changed)
+	}
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("waiter not woken by the release")
+	}
+	if err := tryAcquire(th); err != nil {
+		t.Fatalf("no third hold at limit 3: %v", err)
+	}
+	// A round of resets halves the limit to 1: releases admit no one
+	// until no one holds it.
+	reset := &commands.Result{State: commands.StateError, ErrorClass: commands.ClassReset}
+	clk.Advance(time.Millisecond) // requests started after the increase
+	for range 3 {
+		th.Observe(th.Now(), reset)
+	}
+	if th.Limit() != 1 {
+		t.Fatalf("limit %d after a round of resets, want 1", th.Limit())
+	}
+	th.Release()
+	th.Release()
+	if err := tryAcquire(th); err == nil {
+		t.Fatal("acquired with 1 holder at limit 1")
+	}
+	th.Release()
+	if err := tryAcquire(th); err != nil {
+		t.Fatalf("no hold with 0 holders at limit 1: %v", err)
+	}
+	th.Release()
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if th.active != 0 || th.waiters.Len() != 0 {
+		t.Fatalf("active %d, waiters %d at the end", th.active, th.waiters.Len())
+	}
+}
+
+// tryAcquire acquires without waiting (a context that is already done).
+func tryAcquire(th *Throttle) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	th.mu.Lock()
+	free := th.active < th.limit && th.waiters.Len() == 0
+	th.mu.Unlock()
+	if !free {
+		return context.Canceled
+	}
+	return th.Acquire(ctx)
+}
+
+// waitWaiters waits until n Acquire calls are queued.
+func waitWaiters(t *testing.T, th *Throttle, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		th.mu.Lock()
+		w := th.waiters.Len()
+		th.mu.Unlock()
+		if w >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters, want %d", w, n)
+		}
+		time.Sleep(time.Millisecond) // goroutines reaching Acquire: no signal to wait on
+	}
+}
+
+func TestLatencyHistQuantile(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []time.Duration
+		want time.Duration
+	}{
+		{"one value", []time.Duration{10 * time.Millisecond}, 10 * time.Millisecond},
+		{"median of three", []time.Duration{time.Millisecond, 50 * time.Millisecond, time.Second}, 50 * time.Millisecond},
+		{"tiny", []time.Duration{time.Microsecond, 2 * time.Microsecond}, latencyMin},
+		{"huge", []time.Duration{time.Hour}, 0}, // checked against the top bucket below
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h latencyHist
+			for _, d := range tt.in {
+				h.add(d)
+			}
+			got := h.quantile(0.5, len(tt.in))
+			if tt.want == 0 {
+				if got < time.Minute {
+					t.Fatalf("quantile %v, want the top bucket", got)
+				}
+				return
+			}
+			if lo, hi := float64(tt.want)/latencyGrowth, float64(tt.want)*latencyGrowth; float64(got) < lo || float64(got) > hi {
+				t.Fatalf("quantile %v, want within ×%.2f of %v", got, latencyGrowth, tt.want)
+			}
+		})
+	}
+}
+
+func TestFDSampler(t *testing.T) {
+	dir := t.TempDir()
+	limits := filepath.Join(dir, "limits")
+	content := "Limit                     Soft Limit           Hard Limit           Units     \n" +
+		"Max cpu time              unlimited            unlimited            seconds   \n" +
+		"Max open files            20000                20000                files     \n"
+	if err := os.WriteFile(limits, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := readFDLimit(limits); err != nil || n != 20000 {
+		t.Fatalf("readFDLimit = %d, %v", n, err)
+	}
+	if _, err := readFDLimit(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("readFDLimit of a missing file: no error")
+	}
+	for i := range 5 {
+		if err := os.WriteFile(filepath.Join(dir, "f"+string(rune('a'+i))), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := countFDs(dir); err != nil || n != 5 { // 6 entries less one
+		t.Fatalf("countFDs = %d, %v; want 5", n, err)
+	}
+
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc")
+	}
+	s := fdSampler{interval: time.Second, highWater: 0.9}
+	now := time.Now()
+	open, limit := s.sample(now)
+	if open <= 0 || limit <= 0 || open > limit {
+		t.Fatalf("sample = %d open of %d", open, limit)
+	}
+	// Within the interval the sample is cached.
+	f, err := os.Open(limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if o, _ := s.sample(now.Add(time.Millisecond)); o != open {
+		t.Fatalf("sample within the interval = %d, want the cached %d", o, open)
+	}
+	if o, _ := s.sample(now.Add(time.Hour)); o < open+1 {
+		t.Fatalf("sample after the interval = %d, want at least %d", o, open+1)
+	}
+}
