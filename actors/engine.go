@@ -105,7 +105,7 @@ func NewEngine(ctx context.Context, cfg Config, st store.Store) (*Engine, error)
 	e.worker = worker
 	// Register the local worker before anything is asked of the engine
 	// (the worker also announces itself; registration is idempotent).
-	if _, err := e.ask(&RegisterWorker{Name: cfg.Name, PID: worker, Capacity: cfg.Capacity}); err != nil {
+	if _, err := e.ask(&RegisterWorker{Name: cfg.Name, Pid: worker, Capacity: int32(cfg.Capacity)}); err != nil {
 		_ = e.Shutdown(ctx)
 		return nil, fmt.Errorf("engine: register worker: %w", err)
 	}
@@ -317,7 +317,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*JobStatus, error) {
 		return StatusFromJob(j), ErrJobFinished
 	}
 	for _, w := range reply.workers {
-		if _, err := e.system.Root.RequestFuture(w, &JobCancel{JobID: id}, e.cfg.AskTimeout).Result(); err != nil {
+		if _, err := e.system.Root.RequestFuture(w, &JobCancel{JobId: id}, e.cfg.AskTimeout).Result(); err != nil {
 			return nil, fmt.Errorf("cancel on worker %s: %w", w.Id, err)
 		}
 	}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"sort"
 	"time"
@@ -64,12 +65,13 @@ type workerInfo struct {
 	running  map[string]bool
 	// disabled workers get no new job (drain); running ones finish.
 	disabled bool
-	load     WorkerLoad
+	load     *WorkerLoad
 }
 
 type jobRun struct {
 	job       *store.Job
 	spec      *commands.Spec
+	specJSON  []byte // spec as JobStart carries it
 	chunks    int
 	nextChunk int
 	requeue   []commands.IndexedTarget
@@ -96,7 +98,7 @@ type jobWorker struct {
 	reserved  int
 	released  bool
 	finished  bool
-	load      JobLoad
+	load      *JobLoad
 	responses int64
 }
 
@@ -157,10 +159,10 @@ func (m *Master) Receive(ctx actor.Context) {
 		}
 		m.writer.close()
 	case *RegisterWorker:
-		if w := m.workers[msg.Name]; w != nil && w.pid.Equal(msg.PID) {
-			w.capacity = msg.Capacity // a repeated registration changes nothing else
+		if w := m.workers[msg.Name]; w != nil && w.pid.Equal(msg.Pid) {
+			w.capacity = int(msg.Capacity) // a repeated registration changes nothing else
 		} else {
-			m.workers[msg.Name] = &workerInfo{name: msg.Name, pid: msg.PID, capacity: msg.Capacity, running: map[string]bool{}}
+			m.workers[msg.Name] = &workerInfo{name: msg.Name, pid: msg.Pid, capacity: int(msg.Capacity), running: map[string]bool{}}
 			m.cfg.Logger.Info("worker registered", "worker", msg.Name, "capacity", msg.Capacity)
 		}
 		if ctx.Sender() != nil {
@@ -180,18 +182,18 @@ func (m *Master) Receive(ctx actor.Context) {
 	case *LeaseRequest:
 		ctx.Respond(m.grant(ctx, msg))
 	case *ResultBatch:
-		if r := m.jobs[msg.JobID]; r == nil {
+		if r := m.jobs[msg.JobId]; r == nil {
 			// The job ended (results arriving twice after it was gathered,
 			// or after a cancel): the store ignores duplicates, ack anyway.
-			ctx.Send(msg.From, &BatchAck{JobID: msg.JobID, LeaseID: msg.LeaseID, Seq: msg.Seq})
+			ctx.Send(msg.From, &BatchAck{JobId: msg.JobId, LeaseId: msg.LeaseId, Seq: msg.Seq})
 			return
 		}
 		m.writer.ops <- writeResults{batch: msg}
 	case *batchStored:
 		m.stored(ctx, msg)
 	case *LeaseDone:
-		if r := m.jobs[msg.JobID]; r != nil {
-			if l := r.leases[msg.LeaseID]; l != nil {
+		if r := m.jobs[msg.JobId]; r != nil {
+			if l := r.leases[msg.LeaseId]; l != nil {
 				l.done = true
 			}
 			m.checkFinished(ctx, r)
@@ -200,11 +202,11 @@ func (m *Master) Receive(ctx actor.Context) {
 		m.workerDone(ctx, msg)
 	case *WorkerLoad:
 		if w := m.workers[msg.Worker]; w != nil {
-			w.load = *msg
+			w.load = msg
 		}
 		for id, jl := range msg.Jobs {
 			if r := m.jobs[id]; r != nil {
-				if jw := r.workers[msg.Worker]; jw != nil {
+				if jw := r.workers[msg.Worker]; jw != nil && jl != nil {
 					jw.load = jl
 				}
 			}
@@ -296,9 +298,16 @@ func (m *Master) enqueue(ctx actor.Context, msg *enqueueJob) {
 		ctx.Respond(m.status(m.jobs[msg.job.ID]))
 		return
 	}
+	specJSON, err := json.Marshal(msg.spec)
+	if err != nil {
+		m.cfg.Logger.Error("cannot encode job spec", "job", msg.job.ID, "err", err)
+		ctx.Respond((*JobStatus)(nil))
+		return
+	}
 	r := &jobRun{
-		job:     msg.job,
-		spec:    msg.spec,
+		job:      msg.job,
+		spec:     msg.spec,
+		specJSON: specJSON,
 		leases:  map[int64]*leaseInfo{},
 		workers: map[string]*jobWorker{},
 	}
@@ -394,7 +403,7 @@ func (m *Master) members() []Member {
 	for _, w := range m.workers {
 		out = append(out, Member{
 			Name: w.name, Enabled: !w.disabled, State: "alive", Capacity: w.capacity,
-			Reserved: w.reserved, RunningJobs: len(w.running), InFlight: w.load.InFlight,
+			Reserved: w.reserved, RunningJobs: len(w.running), InFlight: int(w.load.GetInFlight()),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -414,7 +423,7 @@ func (m *Master) startOn(ctx actor.Context, r *jobRun, w *workerInfo) {
 	w.reserved += need
 	w.running[r.job.ID] = true
 	r.workers[w.name] = &jobWorker{pid: w.pid, reserved: need}
-	ctx.Send(w.pid, &JobStart{JobID: r.job.ID, Spec: r.spec, Master: ctx.Self()})
+	ctx.Send(w.pid, &JobStart{JobId: r.job.ID, Spec: r.specJSON, Master: ctx.Self()})
 }
 
 // release returns a job's reservation on a worker. It is idempotent.
@@ -433,9 +442,9 @@ func (m *Master) release(r *jobRun, name string) {
 // grant answers a LeaseRequest with the next targets of a job that have no
 // stored result.
 func (m *Master) grant(ctx actor.Context, req *LeaseRequest) *LeaseGrant {
-	r := m.jobs[req.JobID]
+	r := m.jobs[req.JobId]
 	if r == nil || r.cancelled || r.job.State != store.JobProcessing {
-		return &LeaseGrant{JobID: req.JobID, Last: true}
+		return &LeaseGrant{JobId: req.JobId, Last: true}
 	}
 	targets := r.requeue
 	r.requeue = nil
@@ -448,15 +457,15 @@ func (m *Master) grant(ctx actor.Context, req *LeaseRequest) *LeaseGrant {
 			m.cfg.Logger.Error("cannot read target chunk", "job", r.job.ID, "chunk", c, "err", err)
 			m.setState(r, store.JobFailed, "store: "+err.Error())
 			m.end(ctx, r)
-			return &LeaseGrant{JobID: req.JobID, Last: true}
+			return &LeaseGrant{JobId: req.JobId, Last: true}
 		}
 	}
 	if len(targets) == 0 {
-		return &LeaseGrant{JobID: req.JobID, Last: true}
+		return &LeaseGrant{JobId: req.JobId, Last: true}
 	}
 	m.lease++
 	r.leases[m.lease] = &leaseInfo{worker: req.Worker, targets: targets, pending: len(targets)}
-	return &LeaseGrant{JobID: req.JobID, LeaseID: m.lease, Targets: targets}
+	return &LeaseGrant{JobId: req.JobId, LeaseId: m.lease, Targets: toWireTargets(targets)}
 }
 
 // unstored reads chunk c of a job minus the targets already stored.
@@ -485,9 +494,9 @@ func (m *Master) unstored(jobID string, c int) ([]commands.IndexedTarget, error)
 
 func (m *Master) stored(ctx actor.Context, msg *batchStored) {
 	b := msg.batch
-	r := m.jobs[b.JobID]
+	r := m.jobs[b.JobId]
 	if msg.err != nil {
-		m.cfg.Logger.Error("cannot store results", "job", b.JobID, "results", len(b.Results), "err", msg.err)
+		m.cfg.Logger.Error("cannot store results", "job", b.JobId, "results", len(b.Results), "err", msg.err)
 		if m.cfg.Metrics != nil {
 			m.cfg.Metrics.storeFailures.Inc()
 		}
@@ -497,7 +506,7 @@ func (m *Master) stored(ctx actor.Context, msg *batchStored) {
 		}
 		return
 	}
-	ctx.Send(b.From, &BatchAck{JobID: b.JobID, LeaseID: b.LeaseID, Seq: b.Seq})
+	ctx.Send(b.From, &BatchAck{JobId: b.JobId, LeaseId: b.LeaseId, Seq: b.Seq})
 	if m.cfg.Metrics != nil {
 		m.cfg.Metrics.stored(msg.counts)
 	}
@@ -511,10 +520,10 @@ func (m *Master) stored(ctx actor.Context, msg *batchStored) {
 	if jw := r.workers[b.Worker]; jw != nil {
 		jw.responses += int64(len(b.Results))
 	}
-	if l := r.leases[b.LeaseID]; l != nil {
+	if l := r.leases[b.LeaseId]; l != nil {
 		l.pending -= len(b.Results)
 		if l.pending <= 0 {
-			delete(r.leases, b.LeaseID)
+			delete(r.leases, b.LeaseId)
 		}
 	}
 	r.dirty = true
@@ -557,7 +566,7 @@ func (m *Master) end(ctx actor.Context, r *jobRun) {
 }
 
 func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
-	r := m.jobs[msg.JobID]
+	r := m.jobs[msg.JobId]
 	if r == nil {
 		return
 	}
@@ -647,10 +656,10 @@ func (m *Master) status(r *jobRun) *JobStatus {
 	var started int64
 	for name, jw := range r.workers {
 		s.Workers[name] = WorkerStatus{
-			Requests: jw.load.Started, Responses: jw.responses,
-			Concurrency: jw.load.Concurrency, InFlight: jw.load.InFlight,
+			Requests: jw.load.GetStarted(), Responses: jw.responses,
+			Concurrency: int(jw.load.GetConcurrency()), InFlight: int(jw.load.GetInFlight()),
 		}
-		started += jw.load.Started
+		started += jw.load.GetStarted()
 	}
 	answered := int64(r.stored - r.job.Counts[commands.StateSkipped] - r.job.Counts[commands.StateCancelled])
 	s.Sent = max(started, answered)

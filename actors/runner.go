@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"golang.org/x/time/rate"
 
+	"github.com/salvo-sh/salvo/actors/wire"
 	"github.com/salvo-sh/salvo/commands"
 )
 
@@ -212,10 +213,10 @@ func (r *runner) ack(a *BatchAck) {
 }
 
 // load returns the runner's live figures.
-func (r *runner) load() JobLoad {
+func (r *runner) load() *JobLoad {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return JobLoad{Started: r.started, InFlight: r.inFlight, Concurrency: r.concurrency()}
+	return &JobLoad{Started: r.started, InFlight: int32(r.inFlight), Concurrency: int32(r.concurrency())}
 }
 
 // feed pulls leases from the master until the job has no more targets or
@@ -230,7 +231,7 @@ func (r *runner) feed() {
 			return
 		}
 		res, err := root.RequestFuture(r.cfg.master, &LeaseRequest{
-			JobID: r.cfg.jobID, Worker: r.cfg.worker.Name, Want: want,
+			JobId: r.cfg.jobID, Worker: r.cfg.worker.Name, Want: int32(want),
 		}, r.cfg.worker.LeaseTimeout).Result()
 		if err != nil {
 			r.cfg.worker.Logger.Warn("lease request failed", "job", r.cfg.jobID, "err", err)
@@ -243,12 +244,12 @@ func (r *runner) feed() {
 		}
 		if len(g.Targets) > 0 {
 			r.mu.Lock()
-			r.leaseSizes[g.LeaseID] = len(g.Targets)
+			r.leaseSizes[g.LeaseId] = len(g.Targets)
 			r.mu.Unlock()
 		}
 		for _, t := range g.Targets {
 			select {
-			case r.queue <- item{target: t, lease: g.LeaseID}:
+			case r.queue <- item{target: fromWireTarget(t), lease: g.LeaseId}:
 			case <-r.stopCtx.Done():
 				return
 			}
@@ -389,8 +390,12 @@ func (r *runner) batch() {
 		seq++
 		unacked[seq] = time.Now()
 		r.unacked.Store(int32(len(unacked)))
+		ws := make([]*wire.Result, len(rs))
+		for i := range rs {
+			ws[i] = toWireResult(&rs[i])
+		}
 		root.Send(r.cfg.master, &ResultBatch{
-			JobID: r.cfg.jobID, Worker: wc.Name, LeaseID: lease, Seq: seq, Results: rs, From: r.cfg.self,
+			JobId: r.cfg.jobID, Worker: wc.Name, LeaseId: lease, Seq: seq, Results: ws, From: r.cfg.self,
 		})
 		delete(pending, lease)
 		delete(pendingBytes, lease)
@@ -403,7 +408,7 @@ func (r *runner) batch() {
 		r.mu.Unlock()
 		if ok && sent[lease] >= size {
 			delete(sent, lease)
-			root.Send(r.cfg.master, &LeaseDone{JobID: r.cfg.jobID, Worker: wc.Name, LeaseID: lease})
+			root.Send(r.cfg.master, &LeaseDone{JobId: r.cfg.jobID, Worker: wc.Name, LeaseId: lease})
 		}
 	}
 	flushAll := func() {

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -15,6 +16,9 @@ type WorkerConfig struct {
 	Name string
 	// Capacity is the most concurrent requests this worker runs over all jobs.
 	Capacity int
+	// Tags restrict which jobs the worker takes (a job with tags runs on
+	// workers sharing at least one).
+	Tags []string
 	// BatchSize is the most results in one ResultBatch.
 	BatchSize int
 	// BatchBytes flushes a batch early once its bodies reach this size.
@@ -88,25 +92,31 @@ func (w *Worker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		w.exec = commands.NewHTTPExecutor(w.cfg.HTTP)
-		ctx.Send(w.master, &RegisterWorker{Name: w.cfg.Name, PID: ctx.Self(), Capacity: w.cfg.Capacity})
+		w.register(ctx)
 		w.startTicker(ctx)
 	case *JobStart:
 		w.start(ctx, m)
 	case *BatchAck:
-		if r := w.runners[m.JobID]; r != nil {
+		if r := w.runners[m.JobId]; r != nil {
 			r.ack(m)
 		}
 	case *JobCancel:
-		if r := w.runners[m.JobID]; r != nil {
+		if r := w.runners[m.JobId]; r != nil {
 			r.cancel()
 		}
-		ctx.Respond(&JobCancelled{JobID: m.JobID})
+		ctx.Respond(&JobCancelled{JobId: m.JobId})
 	case *runnerDone:
 		if w.runners[m.jobID] == m.r {
 			delete(w.runners, m.jobID)
 		}
-		ctx.Send(w.master, &JobWorkerDone{JobID: m.jobID, Worker: w.cfg.Name})
+		ctx.Send(m.r.cfg.master, &JobWorkerDone{JobId: m.jobID, Worker: w.cfg.Name})
 		w.reportLoad(ctx)
+	case *MasterFound:
+		if !w.master.Equal(m.Master) {
+			w.master = m.Master
+			w.cfg.Logger.Info("master found", "master", m.Master.String())
+		}
+		w.register(ctx)
 	case *loadTick:
 		w.reportLoad(ctx)
 	case *drainWorker:
@@ -144,27 +154,50 @@ type drained struct {
 }
 
 func (w *Worker) start(ctx actor.Context, m *JobStart) {
-	if _, ok := w.runners[m.JobID]; ok {
+	if _, ok := w.runners[m.JobId]; ok {
 		return // already running: a duplicate start changes nothing
 	}
-	plan, err := commands.NewPlan(m.Spec, w.exec)
+	master := m.Master
+	if master == nil {
+		master = w.master
+	}
+	var spec commands.Spec
+	err := json.Unmarshal(m.Spec, &spec)
+	var plan *commands.Plan
+	if err == nil {
+		plan, err = commands.NewPlan(&spec, w.exec)
+	}
 	if err != nil {
 		// The master validated the spec; this is a bug or a version skew.
-		w.cfg.Logger.Error("cannot run job", "job", m.JobID, "err", err)
-		ctx.Send(w.master, &JobWorkerDone{JobID: m.JobID, Worker: w.cfg.Name})
+		w.cfg.Logger.Error("cannot run job", "job", m.JobId, "err", err)
+		ctx.Send(master, &JobWorkerDone{JobId: m.JobId, Worker: w.cfg.Name})
 		return
 	}
 	r := newRunner(runnerConfig{
-		jobID:  m.JobID,
-		spec:   m.Spec,
+		jobID:  m.JobId,
+		spec:   &spec,
 		plan:   plan,
 		worker: w.cfg,
 		system: ctx.ActorSystem(),
 		self:   ctx.Self(),
-		master: m.Master,
+		master: master,
 	})
-	w.runners[m.JobID] = r
+	w.runners[m.JobId] = r
 	r.start()
+}
+
+// MasterFound tells a worker where the master is (membership → worker);
+// the worker registers with it.
+type MasterFound struct {
+	Master *actor.PID
+}
+
+// register announces the worker to its master, if it knows one.
+func (w *Worker) register(ctx actor.Context) {
+	if w.master == nil {
+		return
+	}
+	ctx.Send(w.master, &RegisterWorker{Name: w.cfg.Name, Pid: ctx.Self(), Capacity: int32(w.cfg.Capacity), Tags: w.cfg.Tags})
 }
 
 func (w *Worker) startTicker(ctx actor.Context) {
@@ -190,17 +223,20 @@ func (w *Worker) startTicker(ctx actor.Context) {
 }
 
 func (w *Worker) reportLoad(ctx actor.Context) {
+	if w.master == nil {
+		return
+	}
 	load := &WorkerLoad{
 		Worker:      w.cfg.Name,
-		Capacity:    w.cfg.Capacity,
-		RunningJobs: len(w.runners),
-		Jobs:        make(map[string]JobLoad, len(w.runners)),
+		Capacity:    int32(w.cfg.Capacity),
+		RunningJobs: int32(len(w.runners)),
+		Jobs:        make(map[string]*JobLoad, len(w.runners)),
 	}
 	for id, r := range w.runners {
 		jl := r.load()
 		load.Jobs[id] = jl
 		load.InFlight += jl.InFlight
-		load.Reserved += r.maxConc
+		load.Reserved += int32(r.maxConc)
 	}
 	ctx.Send(w.master, load)
 }

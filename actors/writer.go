@@ -65,7 +65,7 @@ func (w *writer) run() {
 	for op := range w.ops {
 		switch o := op.(type) {
 		case writeResults:
-			counts, err := w.putResults(o.batch.JobID, o.batch.Results)
+			counts, err := w.putResults(o.batch.JobId, fromWireResults(o.batch.Results))
 			w.root.Send(w.master, &batchStored{batch: o.batch, counts: counts, err: err})
 		case writeJob:
 			if err := w.retry(func(ctx context.Context) error { return w.st.UpdateJob(ctx, &o.job) }); err != nil {
