@@ -308,8 +308,8 @@ func (m *Master) enqueue(ctx actor.Context, msg *enqueueJob) {
 		job:      msg.job,
 		spec:     msg.spec,
 		specJSON: specJSON,
-		leases:  map[int64]*leaseInfo{},
-		workers: map[string]*jobWorker{},
+		leases:   map[int64]*leaseInfo{},
+		workers:  map[string]*jobWorker{},
 	}
 	if r.job.Counts == nil {
 		r.job.Counts = map[string]int{}
