@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,15 @@ type Config struct {
 	ChunkSize int
 	// APIAddr is this node's API address, shown in its member entry.
 	APIAddr string
+	// Tags are the local worker's tags.
+	Tags []string
+	// Membership is the cluster's view of its nodes; nil on a single node.
+	Membership Membership
+	// NoLocalWorker leaves out the local worker (a master-only node).
+	NoLocalWorker bool
+	// System is the actor system to run on (one with remote started, for a
+	// cluster); nil starts a local one that Shutdown stops.
+	System *actor.ActorSystem
 	// AskTimeout bounds every engine → actor request.
 	AskTimeout time.Duration
 	Master     MasterConfig
@@ -61,11 +71,12 @@ func DefaultConfig() Config {
 // Engine runs jobs: it validates and stores submitted jobs, and owns the
 // actor system with the master and the local worker.
 type Engine struct {
-	cfg    Config
-	st     store.Store
-	system *actor.ActorSystem
-	master *actor.PID
-	worker *actor.PID
+	cfg       Config
+	st        store.Store
+	system    *actor.ActorSystem
+	ownSystem bool
+	master    *actor.PID
+	worker    *WorkerHost
 
 	mu        sync.Mutex
 	accepting bool
@@ -82,32 +93,38 @@ func NewEngine(ctx context.Context, cfg Config, st store.Store) (*Engine, error)
 		return nil, fmt.Errorf("engine: capacity and chunk size must be positive")
 	}
 	logger := cfg.Logger
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return logger.With("component", "actor")
-	}))
-	e := &Engine{cfg: cfg, st: st, system: system, accepting: true}
+	system, ownSystem := cfg.System, false
+	if system == nil {
+		system, ownSystem = NewSystem(logger), true
+	}
+	e := &Engine{cfg: cfg, st: st, system: system, ownSystem: ownSystem, accepting: true}
 
 	mc := cfg.Master
 	mc.Store, mc.Metrics, mc.Logger = st, cfg.Metrics, logger.With("component", "master")
-	master, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return NewMaster(mc) }), "master")
+	master, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return NewMaster(mc) }), MasterName)
 	if err != nil {
 		return nil, fmt.Errorf("engine: spawn master: %w", err)
 	}
 	e.master = master
 
-	wc := cfg.Worker
-	wc.Name, wc.Capacity, wc.Metrics, wc.Logger = cfg.Name, cfg.Capacity, cfg.Metrics, logger.With("component", "worker")
-	worker, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return NewWorker(wc, master) }), "worker")
-	if err != nil {
-		system.Root.Stop(master)
-		return nil, fmt.Errorf("engine: spawn worker: %w", err)
-	}
-	e.worker = worker
-	// Register the local worker before anything is asked of the engine
-	// (the worker also announces itself; registration is idempotent).
-	if _, err := e.ask(&RegisterWorker{Name: cfg.Name, Pid: worker, Capacity: int32(cfg.Capacity)}); err != nil {
-		_ = e.Shutdown(ctx)
-		return nil, fmt.Errorf("engine: register worker: %w", err)
+	if !cfg.NoLocalWorker {
+		wc := cfg.Worker
+		wc.Name, wc.Capacity, wc.Metrics, wc.Logger = cfg.Name, cfg.Capacity, cfg.Metrics, logger.With("component", "worker")
+		if wc.Tags == nil {
+			wc.Tags = cfg.Tags
+		}
+		wh, err := StartWorker(system, wc, master)
+		if err != nil {
+			system.Root.Stop(master)
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		e.worker = wh
+		// Register the local worker before anything is asked of the engine
+		// (the worker also announces itself; registration is idempotent).
+		if _, err := e.ask(&RegisterWorker{Name: cfg.Name, Pid: wh.PID(), Capacity: int32(cfg.Capacity), Tags: wc.Tags}); err != nil {
+			_ = e.Shutdown(ctx)
+			return nil, fmt.Errorf("engine: register worker: %w", err)
+		}
 	}
 
 	if err := e.resume(ctx); err != nil {
@@ -340,34 +357,99 @@ type Member struct {
 	Tags        []string `json:"tags"`
 }
 
-// Members lists the workers known to the master.
+// NodeInfo is what the cluster's membership says of a node.
+type NodeInfo struct {
+	Name       string
+	Roles      []string
+	GossipAddr string
+	RemoteAddr string
+	APIAddr    string
+	State      string // alive, suspect, dead, left
+	Capacity   int
+	Tags       []string
+}
+
+// Membership is the cluster's view of its nodes (package cluster); nil for
+// a single node.
+type Membership interface {
+	Nodes() []NodeInfo
+}
+
+// Members lists the cluster's nodes with the master's figures for each
+// worker: every member memberlist knows (dead and left ones too), and every
+// registered worker.
 func (e *Engine) Members(ctx context.Context) ([]Member, error) {
 	res, err := e.ask(&membersQuery{})
 	if err != nil {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
-	return e.decorate(res.(*memberList).members), nil
+	return e.merge(res.(*memberList).members), nil
 }
 
-// decorate adds what this node knows of itself to its own member entry.
-func (e *Engine) decorate(ms []Member) []Member {
-	for i := range ms {
-		if ms[i].Name == e.cfg.Name {
-			ms[i].Roles = []string{"master", "worker"}
-			ms[i].APIAddr = e.cfg.APIAddr
-		}
-		if ms[i].Tags == nil {
-			ms[i].Tags = []string{}
+// merge joins the master's worker figures with the membership's view.
+func (e *Engine) merge(workers []Member) []Member {
+	byName := map[string]*Member{}
+	var out []Member
+	if e.cfg.Membership != nil {
+		for _, n := range e.cfg.Membership.Nodes() {
+			out = append(out, Member{
+				Name: n.Name, Roles: n.Roles, GossipAddr: n.GossipAddr, RemoteAddr: n.RemoteAddr,
+				APIAddr: n.APIAddr, State: n.State, Enabled: true, Capacity: n.Capacity, Tags: n.Tags,
+			})
 		}
 	}
-	return ms
+	for i := range out {
+		byName[out[i].Name] = &out[i]
+	}
+	for _, w := range workers {
+		m := byName[w.Name]
+		if m == nil {
+			w.State = "alive"
+			if w.Name == e.cfg.Name {
+				w.Roles, w.APIAddr = []string{"master", "worker"}, e.cfg.APIAddr
+			} else {
+				w.Roles = []string{"worker"}
+			}
+			out = append(out, w)
+			continue
+		}
+		m.Enabled, m.Capacity, m.Reserved, m.RunningJobs, m.InFlight = w.Enabled, w.Capacity, w.Reserved, w.RunningJobs, w.InFlight
+	}
+	disabled := e.disabledNames()
+	for i := range out {
+		if disabled[out[i].Name] {
+			out[i].Enabled = false
+		}
+		if out[i].Tags == nil {
+			out[i].Tags = []string{}
+		}
+		if out[i].Roles == nil {
+			out[i].Roles = []string{}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (e *Engine) disabledNames() map[string]bool {
+	res, err := e.ask(&disabledQuery{})
+	if err != nil {
+		return nil
+	}
+	return res.(*disabledList).names
 }
 
 // SetEnabled enables or disables (drains) a worker: a disabled worker gets
-// no new job; jobs running on it finish. It returns store.ErrNotFound for
-// an unknown worker.
+// no new job; jobs running on it finish; it stays disabled if it leaves
+// and comes back. It returns store.ErrNotFound for an unknown worker.
 func (e *Engine) SetEnabled(ctx context.Context, worker string, enabled bool) ([]Member, error) {
-	res, err := e.ask(&setEnabled{worker: worker, enabled: enabled})
+	known := false
+	if e.cfg.Membership != nil {
+		for _, n := range e.cfg.Membership.Nodes() {
+			known = known || n.Name == worker
+		}
+	}
+	res, err := e.ask(&setEnabled{worker: worker, enabled: enabled, known: known})
 	if err != nil {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
@@ -375,7 +457,7 @@ func (e *Engine) SetEnabled(ctx context.Context, worker string, enabled bool) ([
 	if ms == nil {
 		return nil, fmt.Errorf("worker %q: %w", worker, store.ErrNotFound)
 	}
-	return e.decorate(ms), nil
+	return e.merge(ms), nil
 }
 
 // ResetQueue cancels every waiting job (REST Commander's resetScheduler);
@@ -405,23 +487,29 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("stop scheduling: %w", ferr)
 	}
 	if e.worker != nil {
-		res, ferr := e.system.Root.RequestFuture(e.worker, &drainWorker{}, e.cfg.AskTimeout).Result()
-		if ferr != nil {
-			err = fmt.Errorf("drain worker: %w", ferr)
-		} else if d, ok := res.(*drained); ok {
-			for _, done := range d.done {
-				select {
-				case <-done:
-				case <-ctx.Done():
-					err = fmt.Errorf("drain worker: %w", context.Cause(ctx))
-				}
-			}
+		if derr := e.worker.Drain(ctx); derr != nil {
+			err = derr
 		}
-		_ = e.system.Root.PoisonFuture(e.worker).Wait()
+		e.worker.Stop()
 	}
 	if e.master != nil {
 		_ = e.system.Root.PoisonFuture(e.master).Wait()
 	}
-	e.system.Shutdown()
+	if e.ownSystem {
+		e.system.Shutdown()
+	}
 	return err
+}
+
+// MasterPID is the master actor.
+func (e *Engine) MasterPID() *actor.PID { return e.master }
+
+// System is the engine's actor system.
+func (e *Engine) System() *actor.ActorSystem { return e.system }
+
+// WorkerLost tells the master that a worker node failed or left: its
+// unacknowledged targets go back to the queue (failOver) or are stored as
+// error/worker_lost.
+func (e *Engine) WorkerLost(name, reason string) {
+	e.system.Root.Send(e.master, &workerLost{name: name, reason: reason})
 }

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sort"
 	"time"
@@ -24,6 +25,9 @@ type MasterConfig struct {
 	// MaxSweeps bounds how often a job whose workers all finished with
 	// targets still unstored is leased again before it fails.
 	MaxSweeps int
+	// Strategies are the scheduling strategies by name; nil means
+	// DefaultStrategies.
+	Strategies map[string]Strategy
 	// Metrics, when set, receives job and result figures.
 	Metrics *Metrics
 	// Logger is the master's logger.
@@ -55,6 +59,12 @@ type Master struct {
 	// swept again; unfinished jobs resume at the next start.
 	stopping bool
 	stopTick chan struct{}
+	// strategies are the scheduling strategies by name.
+	strategies map[string]Strategy
+	// lost names workers lost since they last registered.
+	lost map[string]bool
+	// disabled names workers that take no new job (drain).
+	disabled map[string]bool
 }
 
 type workerInfo struct {
@@ -63,8 +73,7 @@ type workerInfo struct {
 	capacity int
 	reserved int
 	running  map[string]bool
-	// disabled workers get no new job (drain); running ones finish.
-	disabled bool
+	tags     []string
 	load     *WorkerLoad
 }
 
@@ -107,7 +116,12 @@ func NewMaster(cfg MasterConfig) *Master {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Master{cfg: cfg, workers: map[string]*workerInfo{}, jobs: map[string]*jobRun{}}
+	strategies := cfg.Strategies
+	if strategies == nil {
+		strategies = DefaultStrategies()
+	}
+	return &Master{cfg: cfg, workers: map[string]*workerInfo{}, jobs: map[string]*jobRun{},
+		strategies: strategies, lost: map[string]bool{}, disabled: map[string]bool{}}
 }
 
 // Messages from the engine to the master.
@@ -133,10 +147,14 @@ type (
 	setEnabled struct {
 		worker  string
 		enabled bool
+		known   bool // the name is a cluster member even if not registered
 	}
 	// membersQuery asks for the workers; the reply is memberList.
 	membersQuery struct{}
-	memberList   struct{ members []Member }
+	// disabledQuery asks for the disabled workers' names (disabledList).
+	disabledQuery struct{}
+	disabledList  struct{ names map[string]bool }
+	memberList    struct{ members []Member }
 	// resetQueue cancels every waiting job; the reply lists them.
 	resetQueue struct{ cancelled []string }
 	// stopScheduling tells the master that the node shuts down.
@@ -159,16 +177,19 @@ func (m *Master) Receive(ctx actor.Context) {
 		}
 		m.writer.close()
 	case *RegisterWorker:
-		if w := m.workers[msg.Name]; w != nil && w.pid.Equal(msg.Pid) {
-			w.capacity = int(msg.Capacity) // a repeated registration changes nothing else
-		} else {
-			m.workers[msg.Name] = &workerInfo{name: msg.Name, pid: msg.Pid, capacity: int(msg.Capacity), running: map[string]bool{}}
-			m.cfg.Logger.Info("worker registered", "worker", msg.Name, "capacity", msg.Capacity)
-		}
+		m.register(ctx, msg)
 		if ctx.Sender() != nil {
 			ctx.Respond(&memberList{members: m.members()})
 		}
 		m.schedule(ctx)
+	case *workerLost:
+		m.workerLost(ctx, msg.name, msg.reason)
+	case *actor.Terminated:
+		for name, w := range m.workers {
+			if w.pid.Equal(msg.Who) {
+				m.workerLost(ctx, name, "its actor terminated")
+			}
+		}
 	case *enqueueJob:
 		m.enqueue(ctx, msg)
 	case *statusQuery:
@@ -201,7 +222,14 @@ func (m *Master) Receive(ctx actor.Context) {
 	case *JobWorkerDone:
 		m.workerDone(ctx, msg)
 	case *WorkerLoad:
-		if w := m.workers[msg.Worker]; w != nil {
+		w := m.workers[msg.Worker]
+		if w == nil && ctx.Sender() != nil && !m.lost[msg.Worker] {
+			// A worker the master forgot (it restarted): take it back.
+			m.register(ctx, &RegisterWorker{Name: msg.Worker, Pid: ctx.Sender(), Capacity: msg.Capacity})
+			w = m.workers[msg.Worker]
+			m.schedule(ctx)
+		}
+		if w != nil {
 			w.load = msg
 		}
 		for id, jl := range msg.Jobs {
@@ -214,15 +242,25 @@ func (m *Master) Receive(ctx actor.Context) {
 	case *cancelFilled:
 		m.cancelFilled(ctx, msg)
 	case *setEnabled:
-		w := m.workers[msg.worker]
-		if w == nil {
+		if m.workers[msg.worker] == nil && !msg.known {
 			ctx.Respond(&memberList{})
 			return
 		}
-		w.disabled = !msg.enabled
-		m.cfg.Logger.Info("worker enablement", "worker", w.name, "enabled", msg.enabled)
+		// Kept by name: a disabled worker that comes back stays disabled.
+		if msg.enabled {
+			delete(m.disabled, msg.worker)
+		} else {
+			m.disabled[msg.worker] = true
+		}
+		m.cfg.Logger.Info("worker enablement", "worker", msg.worker, "enabled", msg.enabled)
 		m.schedule(ctx)
 		ctx.Respond(&memberList{members: m.members()})
+	case *disabledQuery:
+		names := make(map[string]bool, len(m.disabled))
+		for n := range m.disabled {
+			names[n] = true
+		}
+		ctx.Respond(&disabledList{names: names})
 	case *membersQuery:
 		ctx.Respond(&memberList{members: m.members()})
 	case *resetQueue:
@@ -351,17 +389,32 @@ func (m *Master) schedule(ctx actor.Context) {
 			continue
 		}
 		need := r.spec.MaxConcurrency
-		var eligible []*workerInfo
+		var eligible []WorkerView
+		tagged := 0
 		for _, w := range m.workers {
-			if !w.disabled && w.capacity-w.reserved >= need {
-				eligible = append(eligible, w)
+			if !sharesTag(r.spec.Tags, w.tags) {
+				continue
 			}
+			tagged++
+			if !m.disabled[w.name] && w.capacity-w.reserved >= need {
+				eligible = append(eligible, WorkerView{Name: w.name, Capacity: w.capacity, Reserved: w.reserved, RunningJobs: len(w.running), Tags: w.tags})
+			}
+		}
+		strategy, err := strategyOf(m.strategies, r.spec.Strategy)
+		if err != nil {
+			m.queue = m.queue[1:]
+			m.setState(r, store.JobFailed, err.Error())
+			m.end(ctx, r)
+			continue
 		}
 		if len(eligible) == 0 {
 			reason := "waiting for a worker with free capacity"
-			if len(m.workers) == 0 {
+			switch {
+			case len(m.workers) == 0:
 				reason = "waiting for a worker"
-			} else if m.allDisabled() {
+			case tagged == 0:
+				reason = fmt.Sprintf("waiting: no worker has any of the tags %v", r.spec.Tags)
+			case m.allDisabled():
 				reason = "waiting: every worker is disabled"
 			}
 			setReason(r, reason)
@@ -372,25 +425,17 @@ func (m *Master) schedule(ctx actor.Context) {
 			}
 			return // strict FIFO: nothing overtakes the head
 		}
-		// resource-aware: most free capacity first.
-		sort.Slice(eligible, func(i, j int) bool {
-			fi, fj := eligible[i].capacity-eligible[i].reserved, eligible[j].capacity-eligible[j].reserved
-			if fi != fj {
-				return fi > fj
-			}
-			return eligible[i].name < eligible[j].name
-		})
 		m.queue = m.queue[1:]
 		m.setState(r, store.JobProcessing, "")
-		for _, w := range eligible {
-			m.startOn(ctx, r, w)
+		for _, v := range strategy.Order(eligible) {
+			m.startOn(ctx, r, m.workers[v.Name])
 		}
 	}
 }
 
 func (m *Master) allDisabled() bool {
 	for _, w := range m.workers {
-		if !w.disabled {
+		if !m.disabled[w.name] {
 			return false
 		}
 	}
@@ -402,12 +447,127 @@ func (m *Master) members() []Member {
 	out := make([]Member, 0, len(m.workers))
 	for _, w := range m.workers {
 		out = append(out, Member{
-			Name: w.name, Enabled: !w.disabled, State: "alive", Capacity: w.capacity,
+			Name: w.name, Enabled: !m.disabled[w.name], State: "alive", Capacity: w.capacity, Tags: w.tags,
 			Reserved: w.reserved, RunningJobs: len(w.running), InFlight: int(w.load.GetInFlight()),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// register adds a worker, or refreshes one that registers again.
+func (m *Master) register(ctx actor.Context, msg *RegisterWorker) {
+	delete(m.lost, msg.Name)
+	if w := m.workers[msg.Name]; w != nil && w.pid.Equal(msg.Pid) {
+		w.capacity, w.tags = int(msg.Capacity), msg.Tags // nothing else changes
+		return
+	}
+	if old := m.workers[msg.Name]; old != nil {
+		// The same name from a new actor: the old one is gone.
+		m.workerLost(ctx, msg.Name, "it registered again")
+	}
+	m.workers[msg.Name] = &workerInfo{name: msg.Name, pid: msg.Pid, capacity: int(msg.Capacity),
+		tags: msg.Tags, running: map[string]bool{}}
+	if msg.Pid.Address != ctx.Self().Address {
+		ctx.Watch(msg.Pid) // proto.actor's Terminated is a second failure signal
+	}
+	m.cfg.Logger.Info("worker registered", "worker", msg.Name, "capacity", msg.Capacity, "tags", msg.Tags,
+		"address", msg.Pid.Address)
+}
+
+// workerLost is sent to the master when a worker node fails or leaves.
+type workerLost struct {
+	name   string
+	reason string
+}
+
+// workerLost forgets a worker. The targets of its leases that have no
+// stored result go back to their job's queue (failOver) or are stored as
+// error/worker_lost; a job left with no running worker is leased again.
+func (m *Master) workerLost(ctx actor.Context, name, reason string) {
+	w := m.workers[name]
+	if w == nil {
+		return
+	}
+	delete(m.workers, name)
+	m.lost[name] = true
+	if w.pid.Address != ctx.Self().Address {
+		ctx.Unwatch(w.pid)
+	}
+	m.cfg.Logger.Warn("worker lost", "worker", name, "reason", reason, "jobs", len(w.running))
+	for _, r := range m.jobs {
+		jw := r.workers[name]
+		if jw == nil {
+			continue
+		}
+		jw.finished, jw.released = true, true
+		var lost []commands.IndexedTarget
+		for id, l := range r.leases {
+			if l.worker == name {
+				lost = append(lost, l.targets...)
+				delete(r.leases, id)
+			}
+		}
+		unstored, err := m.filterStored(r.job.ID, lost)
+		if err != nil {
+			m.cfg.Logger.Error("cannot read stored results", "job", r.job.ID, "err", err)
+			unstored = lost
+		}
+		if len(unstored) > 0 {
+			if r.spec.FailOver == nil || *r.spec.FailOver {
+				r.requeue = append(r.requeue, unstored...)
+				m.cfg.Logger.Info("targets of a lost worker go back to the queue", "job", r.job.ID, "worker", name, "targets", len(unstored))
+			} else {
+				m.writer.ops <- failTargets{jobID: r.job.ID, protocol: r.spec.Protocol, worker: name,
+					targets: unstored, class: commands.ClassWorkerLost, msg: "worker " + name + " was lost: " + reason}
+			}
+		}
+		m.relaunch(ctx, r)
+	}
+	m.schedule(ctx)
+}
+
+// relaunch starts a processing job again on the eligible workers when
+// none of its workers still runs it and targets are left to lease.
+func (m *Master) relaunch(ctx actor.Context, r *jobRun) {
+	if r.cancelled || r.job.State == store.JobWaiting || store.Terminal(r.job.State) {
+		return
+	}
+	for _, jw := range r.workers {
+		if !jw.finished {
+			return // a running worker leases the requeued targets
+		}
+	}
+	if len(r.requeue) == 0 && r.nextChunk >= r.chunks {
+		return // nothing left to lease; results in flight complete the job
+	}
+	r.workers = map[string]*jobWorker{}
+	m.setState(r, store.JobWaiting, "a worker was lost; leasing its targets again")
+	m.queue = append([]string{r.job.ID}, m.queue...)
+}
+
+// filterStored returns the targets that have no stored result.
+func (m *Master) filterStored(jobID string, ts []commands.IndexedTarget) ([]commands.IndexedTarget, error) {
+	if len(ts) == 0 {
+		return nil, nil
+	}
+	lo, hi := ts[0].Index, ts[0].Index
+	for _, t := range ts {
+		lo, hi = min(lo, t.Index), max(hi, t.Index)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stored, err := m.cfg.Store.StoredIndexes(ctx, jobID, lo, hi+1)
+	if err != nil {
+		return nil, err
+	}
+	var out []commands.IndexedTarget
+	for _, t := range ts {
+		if !stored[t.Index] {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 // setReason records why a job waits.
@@ -506,7 +666,9 @@ func (m *Master) stored(ctx actor.Context, msg *batchStored) {
 		}
 		return
 	}
-	ctx.Send(b.From, &BatchAck{JobId: b.JobId, LeaseId: b.LeaseId, Seq: b.Seq})
+	if b.From != nil {
+		ctx.Send(b.From, &BatchAck{JobId: b.JobId, LeaseId: b.LeaseId, Seq: b.Seq})
+	}
 	if m.cfg.Metrics != nil {
 		m.cfg.Metrics.stored(msg.counts)
 	}

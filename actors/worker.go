@@ -238,5 +238,5 @@ func (w *Worker) reportLoad(ctx actor.Context) {
 		load.InFlight += jl.InFlight
 		load.Reserved += int32(r.maxConc)
 	}
-	ctx.Send(w.master, load)
+	ctx.Request(w.master, load) // as a request, so the master knows where it came from
 }

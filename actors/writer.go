@@ -36,6 +36,14 @@ type (
 		worker   string
 	}
 
+	// failTargets stores an error result for each target (a lost
+	// worker's targets when the job has failOver off).
+	failTargets struct {
+		jobID, protocol, worker string
+		targets                 []commands.IndexedTarget
+		class, msg              string
+	}
+
 	batchStored struct {
 		batch  *ResultBatch
 		counts map[string]int
@@ -71,6 +79,15 @@ func (w *writer) run() {
 			if err := w.retry(func(ctx context.Context) error { return w.st.UpdateJob(ctx, &o.job) }); err != nil {
 				w.logger.Error("cannot store job state", "job", o.job.ID, "state", o.job.State, "err", err)
 			}
+		case failTargets:
+			now := time.Now().UTC()
+			rs := make([]commands.Result, len(o.targets))
+			for i, t := range o.targets {
+				rs[i] = cancelledResult(t, o.protocol, o.worker, now)
+				rs[i].State, rs[i].ErrorClass, rs[i].Value, rs[i].Error = commands.StateError, o.class, o.class, o.msg
+			}
+			counts, err := w.putResults(o.jobID, rs)
+			w.root.Send(w.master, &batchStored{batch: &ResultBatch{JobId: o.jobID, Worker: o.worker}, counts: counts, err: err})
 		case fillCancelled:
 			counts, err := w.fillCancelled(o)
 			w.root.Send(w.master, &cancelFilled{jobID: o.jobID, counts: counts, err: err})

@@ -74,6 +74,28 @@ type Config struct {
 	// ImportRC); empty for none.
 	RCConfDir string `yaml:"rcConfDir"`
 
+	// Roles are this node's roles: master, worker or both.
+	Roles []string `yaml:"roles"`
+	// GossipAddr is the host:port memberlist binds for gossip; setting it
+	// (or Join) makes the node a cluster member.
+	GossipAddr string `yaml:"gossipAddr"`
+	// RemoteAddr is the host:port proto.actor remote listens on for
+	// messages between nodes (default: the gossip port + 1).
+	RemoteAddr string `yaml:"remoteAddr"`
+	// Join lists gossip addresses of members to join at start.
+	Join []string `yaml:"join"`
+	// Tags restrict which jobs this worker takes (a job's tags).
+	Tags []string `yaml:"tags"`
+	// GossipKeyFile holds base64 gossip keys, one a line, the first the
+	// primary; gossip is encrypted when set.
+	GossipKeyFile string `yaml:"gossipKeyFile"`
+	// TLSCert, TLSKey and TLSCA secure proto.actor remote with mutual TLS.
+	TLSCert string `yaml:"tlsCert"`
+	TLSKey  string `yaml:"tlsKey"`
+	TLSCA   string `yaml:"tlsCA"`
+	// Cluster holds cluster settings read from the file only.
+	Cluster ClusterConfig `yaml:"cluster"`
+
 	// NodeGroups are named host lists (a job's nodeGroup).
 	NodeGroups map[string]NodeGroup `yaml:"nodeGroups"`
 	// Commands are named command templates: job specs without targets or
@@ -114,7 +136,36 @@ func DefaultConfig() *Config {
 		ShutdownTimeout: DefaultShutdownTimeout,
 		MaxRequestBytes: DefaultMaxRequestBytes,
 		ChunkSize:       DefaultChunkSize,
+		Roles:           []string{RoleMaster, RoleWorker},
 	}
+}
+
+// Node roles.
+const (
+	RoleMaster = "master"
+	RoleWorker = "worker"
+)
+
+// ClusterConfig is the file-only cluster section.
+type ClusterConfig struct {
+	// Peers are API addresses (host:port or URLs) of nodes that a
+	// createNode call on this master asks to join it.
+	Peers []string `yaml:"peers"`
+}
+
+// Clustered reports whether the node runs memberlist and remote.
+func (c *Config) Clustered() bool {
+	return c.GossipAddr != "" || len(c.Join) > 0 || !c.HasRole(RoleMaster) || !c.HasRole(RoleWorker)
+}
+
+// HasRole reports whether the node has a role.
+func (c *Config) HasRole(role string) bool {
+	for _, r := range c.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
 }
 
 // Logger returns a logger writing to w at LogLevel in LogFormat. An

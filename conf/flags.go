@@ -38,6 +38,16 @@ func (c *Config) flags() []flagDef {
 		{"chunk-size", "targets per lease (chunk) handed to a worker", &c.ChunkSize},
 		{"pprof", "serve net/http/pprof on the API address", &c.Pprof},
 		{"rc-conf-dir", "directory of REST Commander .conf files to import at start", &c.RCConfDir},
+		{"name", "node name in the cluster (default: the host name)", &c.Name},
+		{"roles", "node roles: master,worker, master or worker", &c.Roles},
+		{"gossip-addr", "host:port for cluster gossip (memberlist); set it or --join to cluster", &c.GossipAddr},
+		{"remote-addr", "host:port for messages between nodes (default: gossip port + 1)", &c.RemoteAddr},
+		{"join", "gossip addresses of cluster members to join, comma-separated", &c.Join},
+		{"tags", "worker tags, comma-separated (a job with tags runs on workers sharing one)", &c.Tags},
+		{"gossip-key-file", "file of base64 gossip encryption keys, one a line (first is primary)", &c.GossipKeyFile},
+		{"tls-cert", "certificate for TLS between nodes", &c.TLSCert},
+		{"tls-key", "private key for TLS between nodes", &c.TLSKey},
+		{"tls-ca", "CA bundle that signs the other nodes' certificates", &c.TLSCA},
 	}
 }
 

@@ -29,6 +29,35 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad(c.label("dataDir", &c.DataDir), "must not be empty")
 	}
+	if len(c.Roles) == 0 {
+		bad(c.label("roles", &c.Roles), "give at least one of master and worker")
+	}
+	for _, r := range c.Roles {
+		if r != RoleMaster && r != RoleWorker {
+			bad(c.label("roles", &c.Roles), "unknown role %q (want master, worker or both)", r)
+		}
+	}
+	for _, a := range []struct {
+		key string
+		ptr *string
+	}{{"gossipAddr", &c.GossipAddr}, {"remoteAddr", &c.RemoteAddr}} {
+		if *a.ptr != "" {
+			if msg := checkAddr(*a.ptr); msg != "" {
+				bad(c.label(a.key, a.ptr), "invalid address %q: %s", *a.ptr, msg)
+			}
+		}
+	}
+	for _, j := range c.Join {
+		if msg := checkAddr(j); msg != "" {
+			bad(c.label("join", &c.Join), "invalid address %q: %s", j, msg)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad(c.label("tlsCert", &c.TLSCert), "give both --tls-cert and --tls-key, or neither")
+	}
+	if c.TLSCA != "" && c.TLSCert == "" {
+		bad(c.label("tlsCA", &c.TLSCA), "--tls-ca needs --tls-cert and --tls-key")
+	}
 	if c.Capacity < 1 || c.Capacity > MaxCapacity {
 		bad(c.label("capacity", &c.Capacity), "must be between 1 and %d, got %d", MaxCapacity, c.Capacity)
 	}

@@ -1,0 +1,79 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// WorkerName is the actor name of a node's worker: a master addresses the
+// worker of the node whose remote address is A as actor.NewPID(A, WorkerName).
+const WorkerName = "worker"
+
+// MasterName is the actor name of the master.
+const MasterName = "master"
+
+// NewSystem returns an actor system that logs through logger.
+func NewSystem(logger *slog.Logger) *actor.ActorSystem {
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return logger.With("component", "actor")
+	}))
+}
+
+// WorkerHost runs a node's Worker actor.
+type WorkerHost struct {
+	system *actor.ActorSystem
+	pid    *actor.PID
+	cfg    WorkerConfig
+}
+
+// StartWorker spawns the node's worker on system. master may be nil: the
+// worker registers when it learns its master (SetMaster).
+func StartWorker(system *actor.ActorSystem, cfg WorkerConfig, master *actor.PID) (*WorkerHost, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	pid, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return NewWorker(cfg, master) }), WorkerName)
+	if err != nil {
+		return nil, fmt.Errorf("spawn worker: %w", err)
+	}
+	return &WorkerHost{system: system, pid: pid, cfg: cfg}, nil
+}
+
+// PID is the worker's actor.
+func (h *WorkerHost) PID() *actor.PID { return h.pid }
+
+// SetMaster tells the worker where its master is; it registers there.
+func (h *WorkerHost) SetMaster(master *actor.PID) {
+	h.system.Root.Send(h.pid, &MasterFound{Master: master})
+}
+
+// Drain stops every job on the worker: no request starts, in-flight ones
+// finish and their results are sent and acknowledged (or abandoned after
+// the ack timeout). Targets not run stay with the master, which leases
+// them again. It returns when the worker's runners have finished or ctx ends.
+func (h *WorkerHost) Drain(ctx context.Context) error {
+	res, err := h.system.Root.RequestFuture(h.pid, &drainWorker{}, h.cfg.LeaseTimeout).Result()
+	if err != nil {
+		return fmt.Errorf("drain worker: %w", err)
+	}
+	d, ok := res.(*drained)
+	if !ok {
+		return fmt.Errorf("drain worker: unexpected reply %T", res)
+	}
+	for _, done := range d.done {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("drain worker: %w", context.Cause(ctx))
+		}
+	}
+	return nil
+}
+
+// Stop stops the worker actor (after Drain).
+func (h *WorkerHost) Stop() {
+	_ = h.system.Root.PoisonFuture(h.pid).Wait()
+}
