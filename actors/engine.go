@@ -487,7 +487,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("stop scheduling: %w", ferr)
 	}
 	if e.worker != nil {
-		if derr := e.worker.Drain(ctx); derr != nil {
+		if derr := e.worker.Drain(ctx, false); derr != nil {
 			err = derr
 		}
 		e.worker.Stop()

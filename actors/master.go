@@ -184,6 +184,9 @@ func (m *Master) Receive(ctx actor.Context) {
 		m.schedule(ctx)
 	case *workerLost:
 		m.workerLost(ctx, msg.name, msg.reason)
+	case *WorkerLeaving:
+		m.workerLost(ctx, msg.Worker, "it is leaving")
+		ctx.Respond(&LeavingAck{})
 	case *actor.Terminated:
 		for name, w := range m.workers {
 			if w.pid.Equal(msg.Who) {
@@ -732,9 +735,11 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 	if r == nil {
 		return
 	}
-	if jw := r.workers[msg.Worker]; jw != nil {
-		jw.finished = true
+	jw := r.workers[msg.Worker]
+	if jw == nil {
+		return // not (or no longer) one of the job's workers: it was lost
 	}
+	jw.finished = true
 	m.release(r, msg.Worker)
 	for _, jw := range r.workers {
 		if !jw.finished {

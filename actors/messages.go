@@ -37,4 +37,8 @@ type (
 	WorkerLoad = wire.WorkerLoad
 	// JobLoad is one job's live figures on one worker.
 	JobLoad = wire.JobLoad
+	// WorkerLeaving says a worker is about to stop (answered by LeavingAck).
+	WorkerLeaving = wire.WorkerLeaving
+	// LeavingAck answers WorkerLeaving.
+	LeavingAck = wire.LeavingAck
 )

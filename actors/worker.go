@@ -67,6 +67,7 @@ type Worker struct {
 	exec     *commands.HTTPExecutor
 	master   *actor.PID
 	runners  map[string]*runner
+	leaving  bool
 	stopTick chan struct{}
 }
 
@@ -95,6 +96,9 @@ func (w *Worker) Receive(ctx actor.Context) {
 		w.register(ctx)
 		w.startTicker(ctx)
 	case *JobStart:
+		if w.leaving {
+			return // the master forgot this worker; it will not lease to it
+		}
 		w.start(ctx, m)
 	case *BatchAck:
 		if r := w.runners[m.JobId]; r != nil {
@@ -112,7 +116,7 @@ func (w *Worker) Receive(ctx actor.Context) {
 		ctx.Send(m.r.cfg.master, &JobWorkerDone{JobId: m.jobID, Worker: w.cfg.Name})
 		w.reportLoad(ctx)
 	case *MasterFound:
-		if !w.master.Equal(m.Master) {
+		if w.master == nil || !w.master.Equal(m.Master) {
 			w.master = m.Master
 			w.cfg.Logger.Info("master found", "master", m.Master.String())
 		}
@@ -120,6 +124,12 @@ func (w *Worker) Receive(ctx actor.Context) {
 	case *loadTick:
 		w.reportLoad(ctx)
 	case *drainWorker:
+		if w.master != nil && !w.leaving && !m.local {
+			// Tell the master first: it takes the leases back and starts
+			// nothing new here. Bounded: a dead master does not answer.
+			w.leaving = true
+			_, _ = ctx.RequestFuture(w.master, &WorkerLeaving{Worker: w.cfg.Name}, 5*time.Second).Result()
+		}
 		// Stop leasing and starting requests; in-flight requests finish
 		// within their timeouts and their batches are flushed. The caller
 		// waits on the returned channels outside this actor, so that
@@ -145,8 +155,9 @@ func (w *Worker) Receive(ctx actor.Context) {
 }
 
 // drainWorker asks a worker to stop every runner (engine → worker); the
-// worker answers with drained.
-type drainWorker struct{}
+// worker answers with drained. A local drain (the master itself stops)
+// skips telling the master.
+type drainWorker struct{ local bool }
 
 // drained holds channels closed when each stopped runner has finished.
 type drained struct {

@@ -52,10 +52,11 @@ func (h *WorkerHost) SetMaster(master *actor.PID) {
 
 // Drain stops every job on the worker: no request starts, in-flight ones
 // finish and their results are sent and acknowledged (or abandoned after
-// the ack timeout). Targets not run stay with the master, which leases
-// them again. It returns when the worker's runners have finished or ctx ends.
-func (h *WorkerHost) Drain(ctx context.Context) error {
-	res, err := h.system.Root.RequestFuture(h.pid, &drainWorker{}, h.cfg.LeaseTimeout).Result()
+// the ack timeout). With handBack the worker first tells its master that it
+// leaves, so that the master leases the targets not run to other workers at
+// once. It returns when the worker's runners have finished or ctx ends.
+func (h *WorkerHost) Drain(ctx context.Context, handBack bool) error {
+	res, err := h.system.Root.RequestFuture(h.pid, &drainWorker{local: !handBack}, h.cfg.LeaseTimeout).Result()
 	if err != nil {
 		return fmt.Errorf("drain worker: %w", err)
 	}

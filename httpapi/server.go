@@ -116,14 +116,7 @@ func (s *Server) routes() {
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})
 	})
-	g := s.cfg.Gatherer
-	if g == nil {
-		g = prometheus.DefaultGatherer
-	}
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
-	if s.cfg.Pprof {
-		r.GET("/debug/pprof/*name", servePprof)
-	}
+	s.metricsRoutes()
 
 	v1 := r.Group("/api/v1")
 	v1.POST("/jobs", s.submit)
@@ -141,6 +134,19 @@ func (s *Server) routes() {
 		v1.DELETE("/"+k.path+"/:name", s.deleteDefinition(k))
 	}
 	s.compatRoutes(r)
+}
+
+// metricsRoutes serves /metrics and, when enabled, /debug/pprof.
+func (s *Server) metricsRoutes() {
+	r := s.router
+	g := s.cfg.Gatherer
+	if g == nil {
+		g = prometheus.DefaultGatherer
+	}
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
+	if s.cfg.Pprof {
+		r.GET("/debug/pprof/*name", servePprof)
+	}
 }
 
 // limitBody caps request bodies at MaxRequestBytes.

@@ -1149,6 +1149,90 @@ func (*Drained) Descriptor() ([]byte, []int) {
 	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
+// WorkerLeaving tells the master that a worker is about to stop (worker →
+// master, answered by LeavingAck): the master takes back its leases and
+// starts nothing new on it.
+type WorkerLeaving struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Worker        string                 `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerLeaving) Reset() {
+	*x = WorkerLeaving{}
+	mi := &file_wire_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerLeaving) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerLeaving) ProtoMessage() {}
+
+func (x *WorkerLeaving) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerLeaving.ProtoReflect.Descriptor instead.
+func (*WorkerLeaving) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WorkerLeaving) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+// LeavingAck answers WorkerLeaving.
+type LeavingAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeavingAck) Reset() {
+	*x = LeavingAck{}
+	mi := &file_wire_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeavingAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeavingAck) ProtoMessage() {}
+
+func (x *LeavingAck) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeavingAck.ProtoReflect.Descriptor instead.
+func (*LeavingAck) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{18}
+}
+
 var File_wire_proto protoreflect.FileDescriptor
 
 const file_wire_proto_rawDesc = "" +
@@ -1252,7 +1336,11 @@ const file_wire_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x05value\x18\x02 \x01(\v2\x13.salvo.wire.JobLoadR\x05value:\x028\x01\"\a\n" +
 	"\x05Drain\"\t\n" +
-	"\aDrainedB'Z%github.com/salvo-sh/salvo/actors/wireb\x06proto3"
+	"\aDrained\"'\n" +
+	"\rWorkerLeaving\x12\x16\n" +
+	"\x06worker\x18\x01 \x01(\tR\x06worker\"\f\n" +
+	"\n" +
+	"LeavingAckB'Z%github.com/salvo-sh/salvo/actors/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -1266,7 +1354,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_wire_proto_goTypes = []any{
 	(*RegisterWorker)(nil), // 0: salvo.wire.RegisterWorker
 	(*Registered)(nil),     // 1: salvo.wire.Registered
@@ -1285,18 +1373,20 @@ var file_wire_proto_goTypes = []any{
 	(*WorkerLoad)(nil),     // 14: salvo.wire.WorkerLoad
 	(*Drain)(nil),          // 15: salvo.wire.Drain
 	(*Drained)(nil),        // 16: salvo.wire.Drained
-	nil,                    // 17: salvo.wire.Target.VarsEntry
-	nil,                    // 18: salvo.wire.WorkerLoad.JobsEntry
-	(*actor.PID)(nil),      // 19: actor.PID
+	(*WorkerLeaving)(nil),  // 17: salvo.wire.WorkerLeaving
+	(*LeavingAck)(nil),     // 18: salvo.wire.LeavingAck
+	nil,                    // 19: salvo.wire.Target.VarsEntry
+	nil,                    // 20: salvo.wire.WorkerLoad.JobsEntry
+	(*actor.PID)(nil),      // 21: actor.PID
 }
 var file_wire_proto_depIdxs = []int32{
-	19, // 0: salvo.wire.RegisterWorker.pid:type_name -> actor.PID
-	19, // 1: salvo.wire.JobStart.master:type_name -> actor.PID
-	17, // 2: salvo.wire.Target.vars:type_name -> salvo.wire.Target.VarsEntry
+	21, // 0: salvo.wire.RegisterWorker.pid:type_name -> actor.PID
+	21, // 1: salvo.wire.JobStart.master:type_name -> actor.PID
+	19, // 2: salvo.wire.Target.vars:type_name -> salvo.wire.Target.VarsEntry
 	4,  // 3: salvo.wire.LeaseGrant.targets:type_name -> salvo.wire.Target
 	6,  // 4: salvo.wire.ResultBatch.results:type_name -> salvo.wire.Result
-	19, // 5: salvo.wire.ResultBatch.from:type_name -> actor.PID
-	18, // 6: salvo.wire.WorkerLoad.jobs:type_name -> salvo.wire.WorkerLoad.JobsEntry
+	21, // 5: salvo.wire.ResultBatch.from:type_name -> actor.PID
+	20, // 6: salvo.wire.WorkerLoad.jobs:type_name -> salvo.wire.WorkerLoad.JobsEntry
 	13, // 7: salvo.wire.WorkerLoad.JobsEntry.value:type_name -> salvo.wire.JobLoad
 	8,  // [8:8] is the sub-list for method output_type
 	8,  // [8:8] is the sub-list for method input_type
@@ -1317,7 +1407,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

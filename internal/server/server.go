@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -32,6 +33,8 @@ type Server struct {
 	logger *slog.Logger
 	st     store.Store
 	engine *actors.Engine
+	worker *actors.WorkerHost // a worker-only node's worker
+	cn     *clusterNode       // nil on a single node
 	api    *httpapi.Server
 	http   *http.Server
 	ln     net.Listener
@@ -42,43 +45,90 @@ type Server struct {
 	stopOnce sync.Once
 }
 
-// Start opens the store, resumes unfinished jobs and starts serving the API.
-func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, logger: logger, served: make(chan error, 1), stop: make(chan struct{})}
-	st, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
-	if err != nil {
-		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
-	}
-	s.st = st
-	if err := loadDefinitions(ctx, cfg, st, logger); err != nil {
-		_ = st.Close()
-		return nil, err
-	}
+// Start starts a node as its configuration says: a master opens the store,
+// resumes unfinished jobs and serves the API; a worker-only node runs a
+// worker and forwards the API to its master; a clustered node (--gossip-addr
+// or --join) also starts memberlist and proto.actor remote.
+func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Server, err error) {
+	s = &Server{cfg: cfg, logger: logger, served: make(chan error, 1), stop: make(chan struct{})}
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		_ = st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	s.ln = ln
+	cleanup = append(cleanup, func() { _ = ln.Close() })
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ec := actors.DefaultConfig()
-	ec.Name, ec.Capacity, ec.ChunkSize = cfg.Name, fitCapacity(cfg.Capacity, logger), cfg.ChunkSize
-	ec.Metrics, ec.Logger, ec.APIAddr = actors.NewMetrics(reg), logger, ln.Addr().String()
-	engine, err := actors.NewEngine(ctx, ec, st)
-	if err != nil {
-		_ = ln.Close()
-		_ = st.Close()
-		return nil, fmt.Errorf("start engine: %w", err)
+	metrics := actors.NewMetrics(reg)
+	capacity := fitCapacity(cfg.Capacity, logger)
+
+	var system *actor.ActorSystem
+	if cfg.Clustered() {
+		cn, err := startRemote(cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		s.cn, system = cn, cn.system
+		cleanup = append(cleanup, func() { _ = cn.leave(context.Background()) })
 	}
-	s.engine = engine
 
 	ac := httpapi.DefaultConfig()
 	ac.MaxRequestBytes, ac.Pprof, ac.Gatherer, ac.Logger = cfg.MaxRequestBytes, cfg.Pprof, reg, logger.With("component", "api")
 	ac.Shutdown = s.requestStop
-	s.api = httpapi.New(ac, engine, st)
+
+	if cfg.HasRole(conf.RoleMaster) {
+		st, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
+		if err != nil {
+			return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+		}
+		s.st = st
+		cleanup = append(cleanup, func() { _ = st.Close() })
+		if err := loadDefinitions(ctx, cfg, st, logger); err != nil {
+			return nil, err
+		}
+		ec := actors.DefaultConfig()
+		ec.Name, ec.Capacity, ec.ChunkSize, ec.Tags = cfg.Name, capacity, cfg.ChunkSize, cfg.Tags
+		ec.Metrics, ec.Logger, ec.APIAddr = metrics, logger, ln.Addr().String()
+		ec.System, ec.NoLocalWorker = system, !cfg.HasRole(conf.RoleWorker)
+		if s.cn != nil {
+			ec.Membership = s.cn
+		}
+		engine, err := actors.NewEngine(ctx, ec, st)
+		if err != nil {
+			return nil, fmt.Errorf("start engine: %w", err)
+		}
+		s.engine = engine
+		cleanup = append(cleanup, func() { _ = engine.Shutdown(context.Background()) })
+		s.api = httpapi.New(ac, engine, st)
+		if s.cn != nil {
+			s.cn.engine = engine
+		}
+	} else {
+		wc := actors.DefaultWorkerConfig()
+		wc.Name, wc.Capacity, wc.Tags, wc.Metrics, wc.Logger = cfg.Name, capacity, cfg.Tags, metrics, logger.With("component", "worker")
+		wh, err := actors.StartWorker(system, wc, nil)
+		if err != nil {
+			return nil, err
+		}
+		s.worker = wh
+		s.cn.worker = wh
+		s.api = httpapi.NewForwarder(ac, s.cn.MasterAPI)
+	}
+	if s.cn != nil {
+		if err := s.cn.join(ln.Addr().String(), capacity); err != nil {
+			return nil, err
+		}
+	}
 
 	s.http = &http.Server{
 		Handler:           s.api.Handler(),
@@ -87,7 +137,8 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (*Server,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	go func() { s.served <- s.http.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String(), "name", cfg.Name, "dataDir", cfg.DataDir, "capacity", cfg.Capacity)
+	logger.Info("listening", "addr", ln.Addr().String(), "name", cfg.Name, "roles", cfg.Roles,
+		"dataDir", cfg.DataDir, "capacity", capacity)
 	return s, nil
 }
 
@@ -128,15 +179,32 @@ func (s *Server) Shutdown() error {
 	defer cancel()
 	s.logger.Info("shutting down")
 	var errs []error
-	if err := s.engine.Shutdown(ctx); err != nil {
-		errs = append(errs, err)
+	if s.engine != nil {
+		if err := s.engine.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.worker != nil {
+		// Hand back: stop starting requests, send what ran; the master
+		// leases the rest again once this node has left.
+		if err := s.worker.Drain(ctx, true); err != nil {
+			errs = append(errs, err)
+		}
+		s.worker.Stop()
+	}
+	if s.cn != nil {
+		if err := s.cn.leave(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	s.api.Close()
 	if err := s.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
-	if err := s.st.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close store: %w", err))
+	if s.st != nil {
+		if err := s.st.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
 	}
 	s.logger.Info("stopped")
 	return errors.Join(errs...)

@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// NewForwarder returns the API of a worker-only node: /livez, /readyz
+// (ready once the master is known), /metrics and /debug/pprof are its own;
+// every other request, job submissions and reads alike, goes to the master
+// whose API address master returns ("" while unknown: 503).
+func NewForwarder(cfg Config, master func() string) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = DefaultConfig().Logger
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{cfg: cfg, router: gin.New(), done: make(chan struct{})}
+	r := s.router
+	r.Use(gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, rec any) {
+		s.cfg.Logger.Error("panic in handler", "path", c.Request.URL.Path, "panic", rec)
+		c.AbortWithStatusJSON(http.StatusInternalServerError, errBody{Error: "internal error"})
+	}))
+	r.GET("/livez", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		if master() == "" {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "no master known yet"})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready", "master": master()})
+	})
+	s.metricsRoutes()
+	transport := &http.Transport{
+		ResponseHeaderTimeout: 35 * time.Minute, // compat calls wait for their job
+		IdleConnTimeout:       time.Minute,
+	}
+	r.NoRoute(func(c *gin.Context) {
+		addr := master()
+		if addr == "" {
+			c.JSON(http.StatusServiceUnavailable, errBody{Error: "this worker node does not know its master yet"})
+			return
+		}
+		target := &url.URL{Scheme: "http", Host: addr}
+		p := httputil.NewSingleHostReverseProxy(target)
+		p.Transport = transport
+		p.FlushInterval = -1 // stream server-sent events and NDJSON as they come
+		p.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+			s.cfg.Logger.Warn("forward to master failed", "master", addr, "err", err)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = w.Write([]byte(`{"error":"the master at ` + addr + ` did not answer"}`))
+		}
+		p.ServeHTTP(c.Writer, c.Request)
+	})
+	return s
+}

@@ -1,0 +1,249 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/cluster"
+	"github.com/salvo-sh/salvo/conf"
+)
+
+// Message size limits between nodes: a result batch is at most
+// actors.WorkerConfig.BatchBytes of bodies, and remote writes up to
+// remoteBatch messages in one gRPC message.
+const (
+	remoteBatch      = 8
+	remoteMaxMsgSize = 64 << 20
+)
+
+// clusterNode is a node's membership (memberlist) and its proto.actor
+// remote, and the goroutine that turns membership events into actor
+// messages: a failed or departed worker is lost for the master, a master
+// joining tells the worker where to register.
+type clusterNode struct {
+	cfg    *conf.Config
+	logger *slog.Logger
+	system *actor.ActorSystem
+	remote *remote.Remote
+	cl     *cluster.Cluster
+	events chan cluster.Event
+
+	// engine is set on a master; worker on a node with the worker role.
+	engine *actors.Engine
+	worker *actors.WorkerHost
+
+	mu        sync.Mutex
+	masterAPI string // the master's API address, from its metadata
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// startRemote starts the actor system with proto.actor remote listening on
+// the node's remote address (TLS when configured).
+func startRemote(cfg *conf.Config, logger *slog.Logger) (*clusterNode, error) {
+	addr := cfg.RemoteAddr
+	if addr == "" {
+		host, port, err := net.SplitHostPort(cfg.GossipAddr)
+		if err != nil || cfg.GossipAddr == "" {
+			host, port = "127.0.0.1", "7946"
+		}
+		p, _ := strconv.Atoi(port)
+		addr = net.JoinHostPort(host, strconv.Itoa(p+1))
+		if p == 0 {
+			addr = net.JoinHostPort(host, "0")
+		}
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("remote address %q: %w", addr, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	opts := []remote.ConfigOption{
+		remote.WithEndpointWriterBatchSize(remoteBatch),
+		remote.WithServerOptions(grpc.MaxRecvMsgSize(remoteMaxMsgSize), grpc.MaxSendMsgSize(remoteMaxMsgSize)),
+		remote.WithCallOptions(grpc.MaxCallSendMsgSize(remoteMaxMsgSize), grpc.MaxCallRecvMsgSize(remoteMaxMsgSize)),
+	}
+	if cfg.TLSCert != "" {
+		server, client, err := remoteTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts,
+			remote.WithServerOptions(grpc.Creds(credentials.NewTLS(server)), grpc.MaxRecvMsgSize(remoteMaxMsgSize), grpc.MaxSendMsgSize(remoteMaxMsgSize)),
+			remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(client))))
+	}
+	if host == "0.0.0.0" || host == "::" {
+		adv := "127.0.0.1"
+		if h, _, err := net.SplitHostPort(cfg.GossipAddr); err == nil && h != "0.0.0.0" && h != "::" && h != "" {
+			adv = h
+		}
+		opts = append(opts, remote.WithAdvertisedHost(net.JoinHostPort(adv, portStr)))
+	}
+	system := actors.NewSystem(logger)
+	r := remote.NewRemote(system, remote.Configure(host, port, opts...))
+	if err := startSafely(r); err != nil {
+		return nil, fmt.Errorf("start remote on %s: %w", addr, err)
+	}
+	return &clusterNode{cfg: cfg, logger: logger, system: system, remote: r,
+		stop: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// startSafely starts remote, turning its panic on a listen error into an error.
+func startSafely(r *remote.Remote) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	r.Start()
+	return nil
+}
+
+// remoteTLS builds mutual-TLS configurations from --tls-cert, --tls-key
+// and --tls-ca.
+func remoteTLS(cfg *conf.Config) (server, client *tls.Config, err error) {
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load --tls-cert/--tls-key: %w", err)
+	}
+	server = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	client = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.TLSCA != "" {
+		pem, err := os.ReadFile(cfg.TLSCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read --tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("--tls-ca %s: no certificate found", cfg.TLSCA)
+		}
+		server.ClientCAs, server.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		client.RootCAs = pool
+	}
+	return server, client, nil
+}
+
+// join starts memberlist with the node's metadata and joins the cluster.
+func (n *clusterNode) join(apiAddr string, capacity int) error {
+	cc := cluster.DefaultConfig()
+	cc.Name, cc.Join, cc.KeyFile, cc.Logger = n.cfg.Name, n.cfg.Join, n.cfg.GossipKeyFile, n.logger
+	if n.cfg.GossipAddr != "" {
+		cc.BindAddr = n.cfg.GossipAddr
+	}
+	cc.Meta = cluster.NodeMeta{
+		Name: n.cfg.Name, Roles: n.cfg.Roles, RemoteAddr: n.system.Address(), APIAddr: apiAddr,
+		Capacity: capacity, Tags: n.cfg.Tags,
+	}
+	n.events = make(chan cluster.Event, 64)
+	cl, err := cluster.Start(cc, n.events)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	n.cl = cl
+	n.logger.Info("cluster member", "name", n.cfg.Name, "gossip", cl.LocalMember().Addr, "remote", n.system.Address(),
+		"roles", n.cfg.Roles, "members", cl.NumMembers())
+	for _, m := range cl.Members() {
+		if m.State == cluster.StateAlive {
+			n.handle(cluster.Event{Type: cluster.Joined, Member: m})
+		}
+	}
+	go n.run()
+	return nil
+}
+
+func (n *clusterNode) run() {
+	defer close(n.done)
+	for {
+		select {
+		case <-n.stop:
+			return
+		case ev := <-n.events:
+			n.handle(ev)
+		}
+	}
+}
+
+// handle turns one membership event into actor messages.
+func (n *clusterNode) handle(ev cluster.Event) {
+	m := ev.Member
+	if m.Name() == n.cfg.Name {
+		return
+	}
+	switch ev.Type {
+	case cluster.Joined, cluster.Updated:
+		if m.Meta.HasRole(cluster.RoleMaster) {
+			n.mu.Lock()
+			n.masterAPI = m.Meta.APIAddr
+			n.mu.Unlock()
+			if n.worker != nil && m.Meta.RemoteAddr != "" {
+				n.worker.SetMaster(actor.NewPID(m.Meta.RemoteAddr, actors.MasterName))
+			}
+		}
+	case cluster.Failed, cluster.Left:
+		if n.engine != nil && m.Meta.HasRole(cluster.RoleWorker) {
+			reason := "it failed"
+			if ev.Type == cluster.Left {
+				reason = "it left the cluster"
+			}
+			n.engine.WorkerLost(m.Name(), reason)
+		}
+	}
+}
+
+// MasterAPI is the master's API address as its metadata says ("" until known).
+func (n *clusterNode) MasterAPI() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.masterAPI
+}
+
+// Nodes implements actors.Membership.
+func (n *clusterNode) Nodes() []actors.NodeInfo {
+	if n.cl == nil {
+		return nil
+	}
+	ms := n.cl.Members()
+	out := make([]actors.NodeInfo, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, actors.NodeInfo{
+			Name: m.Name(), Roles: m.Meta.Roles, GossipAddr: m.Addr, RemoteAddr: m.Meta.RemoteAddr,
+			APIAddr: m.Meta.APIAddr, State: m.State, Capacity: m.Meta.Capacity, Tags: m.Meta.Tags,
+		})
+	}
+	return out
+}
+
+// leave leaves the cluster gracefully and stops remote and the event loop.
+func (n *clusterNode) leave(ctx context.Context) error {
+	var err error
+	if n.cl != nil {
+		timeout := 5 * time.Second
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
+			timeout = max(time.Until(d), 100*time.Millisecond)
+		}
+		if lerr := n.cl.Leave(timeout); lerr != nil {
+			err = fmt.Errorf("leave cluster: %w", lerr)
+		}
+		close(n.stop)
+		<-n.done
+		_ = n.cl.Shutdown()
+	}
+	n.remote.Shutdown(false)
+	n.system.Shutdown()
+	return err
+}
