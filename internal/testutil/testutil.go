@@ -286,3 +286,14 @@ func (p *Process) Wait(timeout time.Duration) error {
 		return fmt.Errorf("process did not exit within %s", timeout)
 	}
 }
+
+// RunServerToExit runs `salvo server` with args and waits (bounded) for it
+// to exit, returning its combined output; for nodes that must fail to start.
+func RunServerToExit(t testing.TB, bin string, timeout time.Duration, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	args = append([]string{"server", "--http-addr", "127.0.0.1:0"}, args...)
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	return string(out), err
+}
