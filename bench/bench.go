@@ -69,6 +69,9 @@ type Config struct {
 	// XargsTargets is how many targets (the first ones) the xargs/curl
 	// baseline covers; 0 skips it, as does a missing curl or xargs.
 	XargsTargets int
+	// ClusterWorkers is how many worker processes the cluster scenario
+	// starts beside its master, on the largest size; 0 skips it.
+	ClusterWorkers int
 	// JobTimeout bounds each salvo job from submit to gathered.
 	JobTimeout time.Duration
 	// ConnectTimeout and RequestTimeout bound each request of every
@@ -131,6 +134,7 @@ func DefaultConfig() Config {
 		BodyBytes:         1024,
 		Latency:           "0",
 		XargsTargets:      5000,
+		ClusterWorkers:    3,
 		JobTimeout:        10 * time.Minute,
 		ConnectTimeout:    3 * time.Second,
 		RequestTimeout:    10 * time.Second,
@@ -172,6 +176,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BodyBytes < 0 {
 		bad("body bytes must not be negative, got %d", c.BodyBytes)
+	}
+	if c.ClusterWorkers < 0 {
+		bad("cluster workers must not be negative, got %d", c.ClusterWorkers)
 	}
 	if c.XargsTargets < 0 {
 		bad("xargs targets must not be negative, got %d", c.XargsTargets)
@@ -280,6 +287,19 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 		rep.Rows = append(rep.Rows, row)
 		cfg.Logger.Info("salvo job done", "targetsPerSecond", int(row.Rate), "errors", row.Errors,
 			"peakRSS", formatBytes(row.PeakRSS))
+		if cfg.ClusterWorkers > 0 && n == slices.Max(cfg.Sizes) {
+			cfg.Logger.Info("salvo cluster job", "targets", n, "workers", cfg.ClusterWorkers)
+			row, pid, err := runSalvo(ctx, cfg, targets[:n], clusterJob(cfg))
+			if pid > 0 {
+				rep.ChildPIDs = append(rep.ChildPIDs, pid)
+			}
+			rep.ChildPIDs = append(rep.ChildPIDs, row.ChildPIDs...)
+			if err != nil {
+				return err
+			}
+			rep.Rows = append(rep.Rows, row)
+			cfg.Logger.Info("salvo cluster job done", "targetsPerSecond", int(row.Rate), "errors", row.Errors)
+		}
 	}
 
 	if n := min(cfg.XargsTargets, hosts); n > 0 {

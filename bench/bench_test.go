@@ -109,7 +109,7 @@ func TestRunSmall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	wantPIDs := 2 // fleet, server
+	wantPIDs := 2 + 1 + cfg.ClusterWorkers // fleet, server, cluster master and workers
 	if cfg.XargsTargets > 0 {
 		wantPIDs++
 	}
@@ -122,6 +122,18 @@ func TestRunSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", table.String())
+	clusterRows := 0
+	for _, row := range rep.Rows {
+		if strings.HasPrefix(row.Scenario, ScenarioCluster) {
+			clusterRows++
+			if row.Errors != 0 || row.Rate <= 0 {
+				t.Errorf("cluster row %+v", row)
+			}
+		}
+	}
+	if clusterRows != 1 {
+		t.Errorf("%d cluster rows, want 1", clusterRows)
+	}
 
 	tests := []struct {
 		scenario string

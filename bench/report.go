@@ -82,6 +82,8 @@ type Row struct {
 	MinConcurrency int            `json:"minConcurrency,omitempty"`
 	// Notes say what went wrong, or where a CPU profile went.
 	Notes []string `json:"notes,omitempty"`
+	// ChildPIDs are extra processes the scenario started (cluster workers).
+	ChildPIDs []int `json:"-"`
 }
 
 // Failed reports whether any row has errors, the throttle comparison's

@@ -67,6 +67,11 @@ type salvoJob struct {
 	// throttle, when set, is the spec's "throttle"; the row then also gets
 	// the error classes and the lowest effective concurrency seen.
 	throttle *bool
+	// serverArgs are added to the server's flags.
+	serverArgs []string
+	// afterStart, when set, runs once the server listens (it starts the
+	// cluster's workers); its cleanup runs when the job is over.
+	afterStart func(ctx context.Context, base string) (cleanup func() error, pids []int, err error)
 }
 
 // throughputJob is the job of the throughput scenario.
@@ -92,6 +97,7 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (
 		args = append(args, "--pprof")
 	}
 	args = append(args, cfg.ServerArgs...)
+	args = append(args, job.serverArgs...)
 	srv, addr, err := startChild(ctx, cfg, "server", args, matchServerListening)
 	if srv != nil {
 		pid = srv.pid()
@@ -106,6 +112,18 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (
 	}()
 	base := "http://" + addr
 	api := &http.Client{Timeout: 60 * time.Second}
+	if job.afterStart != nil {
+		cleanup, pids, err := job.afterStart(ctx, base)
+		row.ChildPIDs = pids
+		if err != nil {
+			return row, pid, err
+		}
+		defer func() {
+			if cerr := cleanup(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}()
+	}
 
 	spec := jobSpec{
 		Name:           fmt.Sprintf("bench-%d", len(targets)),

@@ -38,6 +38,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.BodyBytes, "body-bytes", cfg.BodyBytes, "fleet body size in bytes")
 	fs.StringVar(&cfg.Latency, "latency", cfg.Latency, `fleet per-host latency "min-max" or one duration`)
 	fs.IntVar(&cfg.XargsTargets, "xargs-targets", cfg.XargsTargets, "targets of the xargs/curl baseline; 0 skips it")
+	fs.IntVar(&cfg.ClusterWorkers, "cluster-workers", cfg.ClusterWorkers, "worker processes of the cluster scenario (1 master + N workers, largest size); 0 skips it")
 	fs.DurationVar(&cfg.JobTimeout, "timeout", cfg.JobTimeout, "bound on each salvo job from submit to gathered")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "bound on each request")
 	serverFlags := fs.String("server-flags", "", `extra flags for "salvo server", space-separated`)
