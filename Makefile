@@ -7,7 +7,7 @@ FUZZTIME ?= 5s
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test unit fuzz lint bench demo clean proto
+.PHONY: build test unit fuzz lint bench demo cluster cluster-stop clean proto
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/salvo
@@ -39,6 +39,13 @@ bench: build
 
 demo: build
 	./scripts/demo.sh
+
+# One master and three workers on loopback ports, in the background.
+cluster: build
+	./scripts/cluster.sh
+
+cluster-stop:
+	./scripts/cluster.sh stop
 
 clean:
 	rm -rf bin

@@ -125,7 +125,11 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		s.api = httpapi.NewForwarder(ac, s.cn.MasterAPI)
 	}
 	if s.cn != nil {
-		if err := s.cn.join(ln.Addr().String(), capacity); err != nil {
+		advertised := capacity
+		if !cfg.HasRole(conf.RoleWorker) {
+			advertised = 0 // a master-only node runs no requests
+		}
+		if err := s.cn.join(ln.Addr().String(), advertised); err != nil {
 			return nil, err
 		}
 	}
