@@ -389,13 +389,26 @@ func (s *Server) rcShutdownNode(c *gin.Context) {
 	s.cfg.Shutdown()
 }
 
-// rcCreateNode answers that this node has no cluster to create or join.
+// rcCreateNode joins this node to the cluster of the master at masterUrl,
+// or, on a master called without masterUrl, asks each of its configured
+// peers to join it (Config.CreateNode). Without that hook the node runs
+// alone and answers 501.
 func (s *Server) rcCreateNode(c *gin.Context) {
 	p, ok := params(c)
 	if !ok {
 		return
 	}
 	master, _ := p.str("masterUrl")
+	port, _ := p.str("port")
+	if s.cfg.CreateNode != nil {
+		msg, err := s.cfg.CreateNode(c.Request.Context(), port, master)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.String(http.StatusOK, msg)
+		return
+	}
 	msg := "createNode: clustering is not enabled on this node: it runs as a single node (master and worker) and cannot join a cluster"
 	if master != "" {
 		msg += fmt.Sprintf(" (masterUrl %s)", master)

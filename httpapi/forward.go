@@ -33,6 +33,9 @@ func NewForwarder(cfg Config, master func() string) *Server {
 		c.JSON(http.StatusOK, gin.H{"status": "ready", "master": master()})
 	})
 	s.metricsRoutes()
+	r.Use(errorMiddleware(s.cfg.Logger))
+	r.GET("/distributedAgents/createNode", s.rcCreateNode)
+	r.POST("/distributedAgents/createNode", s.rcCreateNode)
 	transport := &http.Transport{
 		ResponseHeaderTimeout: 35 * time.Minute, // compat calls wait for their job
 		IdleConnTimeout:       time.Minute,

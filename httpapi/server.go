@@ -43,6 +43,10 @@ type Config struct {
 	EventInterval time.Duration
 	// Pprof serves net/http/pprof under /debug/pprof/.
 	Pprof bool
+	// CreateNode, when set, serves REST Commander's createNode: join the
+	// cluster of the master at masterURL, or (empty masterURL, on a master)
+	// ask the configured peers to join this one. It returns a message.
+	CreateNode func(ctx context.Context, port, masterURL string) (string, error)
 	// Gatherer serves /metrics; nil serves the default registry.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
@@ -127,6 +131,9 @@ func (s *Server) routes() {
 	v1.GET("/jobs/:id/aggregate", s.aggregate)
 	v1.GET("/jobs/:id/events", s.events)
 	v1.GET("/cluster/members", s.members)
+	v1.POST("/cluster/members/:name/enable", s.setMemberEnabled(true))
+	v1.POST("/cluster/members/:name/disable", s.setMemberEnabled(false))
+	v1.GET("/jobs/:id/group", s.group)
 	for _, k := range definitionKinds {
 		v1.GET("/"+k.path, s.listDefinitions(k))
 		v1.GET("/"+k.path+"/:name", s.getDefinition(k))
@@ -134,6 +141,7 @@ func (s *Server) routes() {
 		v1.DELETE("/"+k.path+"/:name", s.deleteDefinition(k))
 	}
 	s.compatRoutes(r)
+	s.uiRoutes(r)
 }
 
 // metricsRoutes serves /metrics and, when enabled, /debug/pprof.

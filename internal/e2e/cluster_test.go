@@ -259,3 +259,42 @@ func startServerExpectFailure(t *testing.T, bin string, args ...string) string {
 	}
 	return out
 }
+
+// TestCreateNodeBuildsTheCluster: workers started alone (no --join) join
+// when the master's createNode asks the peers of its config to.
+func TestCreateNodeBuildsTheCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := testutil.BuildSalvo(t)
+	w1 := testutil.StartServer(t, bin, gossipArgs("lone-1", "worker", "")...)
+	w2 := testutil.StartServer(t, bin, gossipArgs("lone-2", "worker", "")...)
+	cfgFile := filepath.Join(t.TempDir(), "master.yaml")
+	yaml := fmt.Sprintf("cluster:\n  peers: [%q, %q]\n", w1.Addr, w2.Addr)
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir(), "--config", cfgFile},
+		gossipArgs("boss", "master", "")...)...)
+
+	var e struct {
+		Error string `json:"error"`
+	}
+	if code := testutil.DoJSON(t, "POST", w1.URL()+"/distributedAgents/createNode", nil, &e); code != http.StatusBadRequest {
+		t.Errorf("createNode on a worker without masterUrl: %d %+v, want 400", code, e)
+	}
+	req, _ := http.NewRequest("POST", master.URL()+"/distributedAgents/createNode", nil)
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("createNode on the master: %d", resp.StatusCode)
+	}
+	waitWorkers(t, master.URL(), "lone-1", "lone-2")
+	// A worker's API now forwards to the master.
+	if ms := members(t, w2.URL()); len(ms) != 3 {
+		t.Errorf("members through a worker: %+v", ms)
+	}
+}

@@ -85,6 +85,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	ac := httpapi.DefaultConfig()
 	ac.MaxRequestBytes, ac.Pprof, ac.Gatherer, ac.Logger = cfg.MaxRequestBytes, cfg.Pprof, reg, logger.With("component", "api")
 	ac.Shutdown = s.requestStop
+	ac.CreateNode = s.createNode
 
 	if cfg.HasRole(conf.RoleMaster) {
 		st, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
