@@ -759,6 +759,12 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 	if m.stopping {
 		return // the node stops: the job resumes at the next start
 	}
+	if len(r.requeue) > 0 || r.nextChunk < r.chunks {
+		// Targets handed back by a lost worker are left: lease them.
+		m.relaunch(ctx, r)
+		m.schedule(ctx)
+		return
+	}
 	// Targets are missing (abandoned batches): lease them again.
 	r.sweeps++
 	if r.sweeps > m.cfg.MaxSweeps {

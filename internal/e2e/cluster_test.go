@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -296,5 +297,38 @@ func TestCreateNodeBuildsTheCluster(t *testing.T) {
 	// A worker's API now forwards to the master.
 	if ms := members(t, w2.URL()); len(ms) != 3 {
 		t.Errorf("members through a worker: %+v", ms)
+	}
+
+	// A worker stopped with SIGTERM mid-job hands its leases back: the job
+	// completes on the other, every target once.
+	const hosts = 5000
+	f := testutil.StartFleet(t, func(c *fleet.Config) {
+		c.Hosts = hosts
+		c.LatencyMin, c.LatencyMax = 5*time.Millisecond, 10*time.Millisecond
+	})
+	id := submit(t, w2.URL(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port), "maxConcurrency": 50})
+	waitFor(t, master.URL(), id, time.Minute, func(st actors.JobStatus) bool { return st.Done >= 1000 || st.Terminal() })
+	if err := w1.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Wait(30 * time.Second); err != nil {
+		t.Errorf("worker did not stop cleanly: %v", err)
+	}
+	st := waitFor(t, master.URL(), id, 2*time.Minute, terminal)
+	if st.State != store.JobGathered || st.Done != hosts || st.Counts[commands.StateOK] != hosts {
+		t.Fatalf("after a worker left: %+v", st)
+	}
+	byWorker := map[string]int{}
+	for i, r := range streamResults(t, master.URL(), id) {
+		if r.Index != i || r.Body != f.Expect(i).Body {
+			t.Fatalf("result %d: %+v", i, r)
+		}
+		byWorker[r.Worker]++
+	}
+	if byWorker["lone-1"] == 0 || byWorker["lone-2"] == 0 {
+		t.Errorf("results by worker: %v", byWorker)
+	}
+	if m, _ := member(members(t, master.URL()), "lone-1"); m.State != "left" {
+		t.Errorf("the stopped worker shows %q, want left", m.State)
 	}
 }

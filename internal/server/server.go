@@ -43,6 +43,9 @@ type Server struct {
 	// (REST Commander's shutdownNode).
 	stop     chan struct{}
 	stopOnce sync.Once
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // Start starts a node as its configuration says: a master opens the store,
@@ -179,6 +182,11 @@ func (s *Server) Wait(ctx context.Context) error {
 // store, closes the API and flushes the store, all within the configured
 // shutdown timeout.
 func (s *Server) Shutdown() error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown() })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown() error {
 	ctx, cancel := context.WithTimeoutCause(context.Background(), s.cfg.ShutdownTimeout,
 		fmt.Errorf("shutdown took longer than %s", s.cfg.ShutdownTimeout))
 	defer cancel()
