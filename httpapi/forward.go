@@ -10,7 +10,8 @@ import (
 )
 
 // NewForwarder returns the API of a worker-only node: /livez, /readyz
-// (ready once the master is known), /metrics and /debug/pprof are its own;
+// (ready once the master is known), /metrics, /debug/pprof and REST
+// Commander's createNode and shutdownNode are its own;
 // every other request, job submissions and reads alike, goes to the master
 // whose API address master returns ("" while unknown: 503).
 func NewForwarder(cfg Config, master func() string) *Server {
@@ -34,8 +35,11 @@ func NewForwarder(cfg Config, master func() string) *Server {
 	})
 	s.metricsRoutes()
 	r.Use(errorMiddleware(s.cfg.Logger))
-	r.GET("/distributedAgents/createNode", s.rcCreateNode)
-	r.POST("/distributedAgents/createNode", s.rcCreateNode)
+	// Node-local calls are answered here, not by the master.
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		r.Handle(m, "/distributedAgents/createNode", s.rcCreateNode)
+		r.Handle(m, "/distributedAgents/shutdownNode", s.rcShutdownNode)
+	}
 	transport := &http.Transport{
 		ResponseHeaderTimeout: 35 * time.Minute, // compat calls wait for their job
 		IdleConnTimeout:       time.Minute,
