@@ -312,6 +312,7 @@ func (m *Master) persist(r *jobRun) {
 	for k, v := range r.job.Counts {
 		j.Counts[k] = v
 	}
+	j.Workers = r.workerFigures()
 	r.dirty = false
 	m.writer.ops <- writeJob{job: j}
 }
@@ -544,7 +545,7 @@ func (m *Master) relaunch(ctx actor.Context, r *jobRun) {
 	if len(r.requeue) == 0 && r.nextChunk >= r.chunks {
 		return // nothing left to lease; results in flight complete the job
 	}
-	r.workers = map[string]*jobWorker{}
+	r.job.Workers, r.workers = r.workerFigures(), map[string]*jobWorker{}
 	m.setState(r, store.JobWaiting, "a worker was lost; leasing its targets again")
 	m.queue = append([]string{r.job.ID}, m.queue...)
 }
@@ -774,6 +775,7 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 	}
 	m.cfg.Logger.Warn("job has unstored targets after its workers finished; leasing them again",
 		"job", r.job.ID, "stored", r.stored, "total", r.job.Total, "sweep", r.sweeps)
+	r.job.Workers = r.workerFigures()
 	r.nextChunk, r.leases, r.workers = 0, map[int64]*leaseInfo{}, map[string]*jobWorker{}
 	m.setState(r, store.JobWaiting, "sweeping unstored targets")
 	m.queue = append([]string{r.job.ID}, m.queue...)
@@ -827,15 +829,34 @@ func (m *Master) status(r *jobRun) *JobStatus {
 	s := StatusFromJob(r.job)
 	s.Done = r.stored
 	var started int64
-	for name, jw := range r.workers {
-		s.Workers[name] = WorkerStatus{
-			Requests: jw.load.GetStarted(), Responses: jw.responses,
-			Concurrency: int(jw.load.GetConcurrency()), InFlight: int(jw.load.GetInFlight()),
+	for name, wc := range r.workerFigures() {
+		ws := WorkerStatus{Requests: wc.Requests, Responses: wc.Responses}
+		if jw := r.workers[name]; jw != nil && !jw.finished {
+			ws.Concurrency, ws.InFlight = int(jw.load.GetConcurrency()), int(jw.load.GetInFlight())
 		}
-		started += jw.load.GetStarted()
+		s.Workers[name] = ws
+		started += wc.Requests
 	}
 	answered := int64(r.stored - r.job.Counts[commands.StateSkipped] - r.job.Counts[commands.StateCancelled])
 	s.Sent = max(started, answered)
 	s.Rate = jobRate(r.stored, r.job.StartedAt, r.job.FinishedAt)
 	return s
+}
+
+// workerFigures returns each worker's requests and responses: those of
+// earlier runs of the job (before a worker was lost) plus the current ones.
+// A worker's requests are at least its responses: its load report, which
+// counts requests, comes now and then.
+func (r *jobRun) workerFigures() map[string]store.WorkerCount {
+	out := make(map[string]store.WorkerCount, len(r.job.Workers)+len(r.workers))
+	for name, wc := range r.job.Workers {
+		out[name] = wc
+	}
+	for name, jw := range r.workers {
+		wc := out[name]
+		wc.Requests += max(jw.load.GetStarted(), jw.responses)
+		wc.Responses += jw.responses
+		out[name] = wc
+	}
+	return out
 }

@@ -51,6 +51,9 @@ func StatusFromJob(j *store.Job) *JobStatus {
 		Workers:   map[string]WorkerStatus{},
 		CreatedAt: j.CreatedAt,
 	}
+	for name, wc := range j.Workers {
+		s.Workers[name] = WorkerStatus{Requests: wc.Requests, Responses: wc.Responses}
+	}
 	if j.Spec != nil {
 		s.Protocol = j.Spec.Protocol
 		s.MaxConcurrency = j.Spec.MaxConcurrency

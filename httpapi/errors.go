@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -45,6 +46,9 @@ func toAPIError(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Msg: fe.Error(), Field: fe.Field}
 	case errors.As(err, &mbe):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large"}
+	case errors.Is(err, context.Canceled):
+		// The client went away: nothing to log, and nobody reads the answer.
+		return &Error{Status: 499, Msg: "request cancelled"}
 	case errors.Is(err, store.ErrBadCursor):
 		return &Error{Status: http.StatusBadRequest, Msg: "cursor must be a value returned as nextCursor", Field: "cursor"}
 	case errors.Is(err, store.ErrNotFound):

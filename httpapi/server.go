@@ -131,6 +131,9 @@ func (s *Server) routes() {
 	v1.GET("/jobs/:id/aggregate", s.aggregate)
 	v1.GET("/jobs/:id/events", s.events)
 	v1.GET("/cluster/members", s.members)
+	v1.POST("/cluster/members/:name/enable", s.setMemberEnabled(true))
+	v1.POST("/cluster/members/:name/disable", s.setMemberEnabled(false))
+	v1.GET("/jobs/:id/group", s.group)
 	for _, k := range definitionKinds {
 		v1.GET("/"+k.path, s.listDefinitions(k))
 		v1.GET("/"+k.path+"/:name", s.getDefinition(k))
@@ -138,6 +141,7 @@ func (s *Server) routes() {
 		v1.DELETE("/"+k.path+"/:name", s.deleteDefinition(k))
 	}
 	s.compatRoutes(r)
+	s.uiRoutes(r)
 }
 
 // metricsRoutes serves /metrics and, when enabled, /debug/pprof.

@@ -11,7 +11,7 @@ import (
 	"github.com/salvo-sh/salvo/commands"
 )
 
-const jobColumns = `id, name, spec, state, reason, total, counts, created_at, started_at, finished_at`
+const jobColumns = `id, name, spec, state, reason, total, counts, workers, created_at, started_at, finished_at`
 
 // CreateJob stores a job and its targets; see Store.
 func (s *SQLite) CreateJob(ctx context.Context, job *Job, targets []commands.TargetSpec, chunkSize int) error {
@@ -37,7 +37,7 @@ func (s *SQLite) CreateJobFrom(ctx context.Context, job *Job, chunkSize int, nex
 	if chunkSize <= 0 {
 		chunkSize = DefaultChunkSize
 	}
-	spec, counts, err := marshalJob(job)
+	spec, counts, workers, err := marshalJob(job)
 	if err != nil {
 		return fmt.Errorf("create job %s: %w", job.ID, err)
 	}
@@ -52,8 +52,8 @@ func (s *SQLite) CreateJobFrom(ctx context.Context, job *Job, chunkSize int, nex
 		return fmt.Errorf("create job %s: begin: %w", job.ID, err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		job.ID, job.Name, string(spec), job.State, job.Reason, total, string(counts),
+	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		job.ID, job.Name, string(spec), job.State, job.Reason, total, string(counts), string(workers),
 		unixMilli(created), unixMilli(job.StartedAt), unixMilli(job.FinishedAt))
 	if err != nil {
 		return fmt.Errorf("create job %s: %w", job.ID, err)
@@ -119,13 +119,13 @@ func (s *SQLite) UpdateJob(ctx context.Context, job *Job) error {
 		return err
 	}
 	defer s.leave()
-	counts, err := json.Marshal(job.Counts)
+	_, counts, workers, err := marshalJob(job)
 	if err != nil {
-		return fmt.Errorf("update job %s: encode counts: %w", job.ID, err)
+		return fmt.Errorf("update job %s: %w", job.ID, err)
 	}
 	res, err := s.w.ExecContext(ctx,
-		`UPDATE jobs SET name = ?, state = ?, reason = ?, total = ?, counts = ?, started_at = ?, finished_at = ? WHERE id = ?`,
-		job.Name, job.State, job.Reason, job.Total, string(counts), unixMilli(job.StartedAt), unixMilli(job.FinishedAt), job.ID)
+		`UPDATE jobs SET name = ?, state = ?, reason = ?, total = ?, counts = ?, workers = ?, started_at = ?, finished_at = ? WHERE id = ?`,
+		job.Name, job.State, job.Reason, job.Total, string(counts), string(workers), unixMilli(job.StartedAt), unixMilli(job.FinishedAt), job.ID)
 	if err != nil {
 		return fmt.Errorf("update job %s: %w", job.ID, err)
 	}
@@ -278,14 +278,20 @@ type scanner interface {
 func scanJob(row scanner) (*Job, error) {
 	var (
 		j                          Job
-		spec, counts               []byte
+		spec, counts, workers      []byte
 		created, started, finished int64
 	)
-	if err := row.Scan(&j.ID, &j.Name, &spec, &j.State, &j.Reason, &j.Total, &counts, &created, &started, &finished); err != nil {
+	if err := row.Scan(&j.ID, &j.Name, &spec, &j.State, &j.Reason, &j.Total, &counts, &workers, &created, &started, &finished); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(spec, &j.Spec); err != nil {
 		return nil, fmt.Errorf("decode spec of job %s: %w", j.ID, err)
+	}
+	if err := json.Unmarshal(workers, &j.Workers); err != nil {
+		return nil, fmt.Errorf("decode workers of job %s: %w", j.ID, err)
+	}
+	if len(j.Workers) == 0 {
+		j.Workers = nil
 	}
 	if err := json.Unmarshal(counts, &j.Counts); err != nil {
 		return nil, fmt.Errorf("decode counts of job %s: %w", j.ID, err)
@@ -296,15 +302,20 @@ func scanJob(row scanner) (*Job, error) {
 	return &j, nil
 }
 
-// marshalJob encodes a job's spec and counts.
-func marshalJob(job *Job) (spec, counts []byte, err error) {
+// marshalJob encodes a job's spec, counts and worker figures.
+func marshalJob(job *Job) (spec, counts, workers []byte, err error) {
 	spec, err = json.Marshal(job.Spec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode spec: %w", err)
+		return nil, nil, nil, fmt.Errorf("encode spec: %w", err)
 	}
 	counts, err = json.Marshal(job.Counts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode counts: %w", err)
+		return nil, nil, nil, fmt.Errorf("encode counts: %w", err)
 	}
-	return spec, counts, nil
+	if job.Workers == nil {
+		workers = []byte("{}")
+	} else if workers, err = json.Marshal(job.Workers); err != nil {
+		return nil, nil, nil, fmt.Errorf("encode workers: %w", err)
+	}
+	return spec, counts, workers, nil
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // schema is the SQLite layout of DESIGN.md §2.5, with one change: results
 // are keyed by (job_key, idx), job_key being the job's integer in job_keys.
@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 	reason      TEXT NOT NULL DEFAULT '',
 	total       INTEGER NOT NULL DEFAULT 0,
 	counts      TEXT NOT NULL DEFAULT '{}',
+	workers     TEXT NOT NULL DEFAULT '{}',
 	created_at  INTEGER NOT NULL,
 	started_at  INTEGER NOT NULL DEFAULT 0,
 	finished_at INTEGER NOT NULL DEFAULT 0
@@ -106,6 +107,12 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	defer tx.Rollback()
+	if v == 1 {
+		// Version 2 adds jobs.workers (per-worker request/response counts).
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE jobs ADD COLUMN workers TEXT NOT NULL DEFAULT '{}'`); err != nil {
+			return fmt.Errorf("migrate schema to version 2: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}

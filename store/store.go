@@ -44,12 +44,20 @@ type Job struct {
 	Spec  *commands.Spec // secrets redacted, Targets nil (they live in chunks)
 	State string
 	// Reason explains a waiting or failed state.
-	Reason     string
-	Total      int
-	Counts     map[string]int // result state → count (as of the last UpdateJob)
+	Reason string
+	Total  int
+	Counts map[string]int // result state → count (as of the last UpdateJob)
+	// Workers holds each worker's requests and responses, by node name.
+	Workers    map[string]WorkerCount
 	CreatedAt  time.Time
 	StartedAt  time.Time // zero until processing
 	FinishedAt time.Time // zero until terminal
+}
+
+// WorkerCount is one worker's share of a job.
+type WorkerCount struct {
+	Requests  int64 `json:"requests"`
+	Responses int64 `json:"responses"`
 }
 
 // ResultQuery selects a page of a job's results.

@@ -1,0 +1,54 @@
+// A thin client of salvo's REST API (/api/v1). Errors are ApiError with the
+// server's {"error", "field"}.
+
+export class ApiError extends Error {
+  constructor(status, message, field) {
+    super(message);
+    this.status = status;
+    this.field = field || '';
+  }
+}
+
+async function call(method, path, body, signal) {
+  const init = { method, signal, headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+  }
+  const resp = await fetch(path, init);
+  const text = await resp.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!resp.ok) {
+    const msg = (data && data.error) || `${method} ${path}: HTTP ${resp.status}`;
+    throw new ApiError(resp.status, msg, data && data.field);
+  }
+  return data;
+}
+
+// query builds "?a=1&b=2" from an object, skipping empty values.
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, v);
+  }
+  const s = q.toString();
+  return s ? '?' + s : '';
+}
+
+export const get = (path, signal) => call('GET', path, undefined, signal);
+export const post = (path, body, signal) => call('POST', path, body, signal);
+
+export const jobPath = (id) => '/api/v1/jobs/' + encodeURIComponent(id);
+export const memberPath = (name) => '/api/v1/cluster/members/' + encodeURIComponent(name);
+
+// isAbort reports whether an error comes from an aborted fetch.
+export function isAbort(err) {
+  return err && err.name === 'AbortError';
+}

@@ -1,0 +1,102 @@
+// The dashboard's router: #/cluster, #/jobs, #/job/ID, #/submit. Each page
+// module exports mount(root, ctx, params); ctx owns the page's timers,
+// fetches and event streams and stops them when the page is left.
+import { isAbort } from './api.js';
+import { h, replace } from './dom.js';
+import * as cluster from './cluster.js';
+import * as jobs from './jobs.js';
+import * as job from './job.js';
+import * as submit from './submit.js';
+
+// PageContext is what a page gets to run background work with.
+class PageContext {
+  constructor() {
+    this.ctrl = new AbortController();
+    this.signal = this.ctrl.signal;
+    this.timers = new Set();
+    this.cleanups = [];
+    this.stopped = false;
+  }
+
+  // every runs fn now and then ms after each run ends (runs never overlap)
+  // until the page is left. fn may return a promise.
+  every(ms, fn) {
+    const tick = async () => {
+      if (this.stopped) return;
+      try {
+        await fn();
+        status('');
+      } catch (err) {
+        if (!isAbort(err)) status(err.message, true);
+      }
+      if (this.stopped) return;
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        tick();
+      }, ms);
+      this.timers.add(t);
+    };
+    tick();
+  }
+
+  // onStop registers a cleanup, such as closing an EventSource.
+  onStop(fn) { this.cleanups.push(fn); }
+
+  stop() {
+    this.stopped = true;
+    this.ctrl.abort();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const fn of this.cleanups) fn();
+  }
+}
+
+// status shows a message in the header (errors of background refreshes).
+export function status(msg, isError) {
+  const el = document.getElementById('status-line');
+  if (!el) return;
+  el.textContent = msg || '';
+  el.classList.toggle('error', !!isError);
+}
+
+const routes = [
+  { re: /^#\/cluster$/, nav: 'cluster', page: cluster },
+  { re: /^#\/jobs(?:\?(.*))?$/, nav: 'jobs', page: jobs },
+  { re: /^#\/job\/([^/?]+)$/, nav: 'jobs', page: job },
+  { re: /^#\/submit$/, nav: 'submit', page: submit },
+];
+
+let current = null;
+
+function route() {
+  const hash = location.hash || '#/jobs';
+  let match = null;
+  let r = null;
+  for (const cand of routes) {
+    match = cand.re.exec(hash);
+    if (match) {
+      r = cand;
+      break;
+    }
+  }
+  if (current) current.stop();
+  current = new PageContext();
+  status('');
+  const main = document.getElementById('main');
+  for (const a of document.querySelectorAll('nav a')) {
+    a.classList.toggle('active', r && a.dataset.nav === r.nav);
+  }
+  if (!r) {
+    replace(main, h('h1', {}, 'Not found'), h('p', {}, 'No page at ', hash, '. ', h('a', { href: '#/jobs' }, 'Jobs')));
+    return;
+  }
+  replace(main);
+  main.dataset.page = r.nav;
+  main.dataset.route = hash;
+  const params = match.slice(1).map((p) => (p === undefined ? '' : decodeURIComponent(p)));
+  r.page.mount(main, current, ...params);
+}
+
+window.addEventListener('hashchange', route);
+if (!location.hash) history.replaceState(null, '', '#/jobs');
+route();

@@ -1,0 +1,104 @@
+// Jobs page: the queue (running and waiting jobs) and every job, newest
+// first, filtered by state and paged on the server.
+import * as api from './api.js';
+import { h, replace, badge, fmtInt, fmtRate, fmtAge, fmtDur, fmtPct, stackedBar, JOB_STATES } from './dom.js';
+
+const PAGE = 25;
+
+export function mount(root, ctx, queryString) {
+  const params = new URLSearchParams(queryString || '');
+  let state = params.get('state') || '';
+  // cursors[i] is the cursor of page i; page 0 has none.
+  let cursors = [''];
+  let pageNo = 0;
+  let next = '';
+
+  const queueBody = h('tbody', { id: 'queue' });
+  const listBody = h('tbody', { id: 'jobs' });
+  const filter = h('select', { id: 'state-filter', 'aria-label': 'Filter by state' },
+    h('option', { value: '' }, 'every state'),
+    JOB_STATES.map((s) => h('option', { value: s }, s)));
+  filter.value = state;
+  const prevBtn = h('button', { type: 'button', id: 'jobs-prev' }, '← Newer');
+  const nextBtn = h('button', { type: 'button', id: 'jobs-next' }, 'Older →');
+  const pageInfo = h('span', { class: 'muted' });
+
+  root.append(
+    h('div', { class: 'title-row' }, h('h1', {}, 'Jobs'), h('a', { class: 'button primary', href: '#/submit' }, 'New job')),
+    h('h2', {}, 'Queue'),
+    h('table', { class: 'grid jobs' }, head(true), queueBody),
+    h('div', { class: 'title-row' }, h('h2', {}, 'Jobs'),
+      h('label', { class: 'inline' }, 'State ', filter)),
+    h('table', { class: 'grid jobs' }, head(false), listBody),
+    h('div', { class: 'pager' }, prevBtn, pageInfo, nextBtn),
+  );
+
+  filter.addEventListener('change', () => {
+    // Keep the filter in the address so that a reload or a shared link shows it.
+    history.replaceState(null, '', filter.value ? '#/jobs?state=' + encodeURIComponent(filter.value) : '#/jobs');
+    state = filter.value;
+    cursors = [''];
+    pageNo = 0;
+    loadList();
+  });
+  prevBtn.addEventListener('click', () => {
+    if (pageNo > 0) {
+      pageNo--;
+      loadList();
+    }
+  });
+  nextBtn.addEventListener('click', () => {
+    if (next) {
+      cursors[pageNo + 1] = next;
+      pageNo++;
+      loadList();
+    }
+  });
+
+  async function loadQueue() {
+    const [running, finishing, waiting] = await Promise.all(['processing', 'finishedNotGathered', 'waiting']
+      .map((s) => api.get('/api/v1/jobs' + api.query({ state: s, limit: 100 }), ctx.signal)));
+    // Waiting jobs run oldest first (FIFO): show them in that order.
+    const items = [...running.items, ...finishing.items, ...waiting.items.slice().reverse()];
+    replace(queueBody, items.length ? items.map((j, i) => row(j, true, i)) :
+      h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'Nothing running or waiting.')));
+  }
+
+  async function loadList() {
+    const data = await api.get('/api/v1/jobs' + api.query({ state, limit: PAGE, cursor: cursors[pageNo] }), ctx.signal);
+    next = data.nextCursor || '';
+    replace(listBody, data.items.length ? data.items.map((j) => row(j, false)) :
+      h('tr', {}, h('td', { colspan: 8, class: 'muted' }, state ? `No ${state} jobs.` : 'No jobs yet.')));
+    prevBtn.disabled = pageNo === 0;
+    nextBtn.disabled = !next;
+    pageInfo.textContent = `page ${pageNo + 1}`;
+  }
+
+  ctx.every(2000, () => Promise.all([loadQueue(), loadList()]));
+}
+
+function head(queue) {
+  return h('thead', {}, h('tr', {},
+    h('th', {}, queue ? '#' : ''), h('th', {}, 'Job'), h('th', {}, 'State'), h('th', { class: 'wide' }, 'Progress'),
+    h('th', { class: 'num' }, 'Targets/s'), h('th', { class: 'num' }, 'Concurrency'), h('th', {}, 'Age'), h('th', {}, 'Took')));
+}
+
+function row(j, queue, pos) {
+  const end = j.finishedAt ? Date.parse(j.finishedAt) : Date.now();
+  const took = j.startedAt ? fmtDur(end - Date.parse(j.startedAt)) : '–';
+  const errs = (j.counts?.failed || 0) + (j.counts?.error || 0) + (j.counts?.timeout || 0);
+  return h('tr', { dataset: { job: j.id, state: j.state } },
+    h('td', { class: 'muted' }, queue ? String(pos + 1) : ''),
+    h('td', {},
+      h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.name || j.id),
+      j.name ? h('div', { class: 'muted small' }, j.id) : null,
+      j.reason ? h('div', { class: 'reason small' }, j.reason) : null),
+    h('td', {}, badge(j.state)),
+    h('td', { class: 'wide' }, stackedBar(j),
+      h('div', { class: 'small' }, `${fmtPct(j.done, j.total)} · ${fmtInt(j.done)} / ${fmtInt(j.total)}`,
+        errs ? h('span', { class: 'errcount' }, ` · ${fmtInt(errs)} not ok`) : null)),
+    h('td', { class: 'num' }, fmtRate(j.rate)),
+    h('td', { class: 'num' }, fmtInt(j.maxConcurrency)),
+    h('td', { title: j.createdAt }, fmtAge(j.createdAt)),
+    h('td', {}, took));
+}

@@ -1,0 +1,236 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/fleet"
+	"github.com/salvo-sh/salvo/internal/testutil"
+)
+
+// get fetches a URL without following redirects.
+func get(t *testing.T, u string) (*http.Response, string) {
+	t.Helper()
+	c := &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", u, err)
+	}
+	return resp, string(b)
+}
+
+var importRE = regexp.MustCompile(`(?m)^import\s+(?:[^'"]*?\s+from\s+)?['"](\./[^'"]+)['"]`)
+
+func TestUIServesEmbeddedFiles(t *testing.T) {
+	n := testutil.StartNode(t, nil)
+	cases := []struct {
+		path, status, ctype, contains string
+	}{
+		{"/ui/", "200", "text/html", `<script type="module" src="js/app.js">`},
+		{"/ui/style.css", "200", "text/css", ".bar"},
+		{"/ui/js/app.js", "200", "javascript", "hashchange"},
+		{"/ui/js/nope.js", "404", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, body := get(t, n.URL+tc.path)
+			if got := fmt.Sprint(resp.StatusCode); got != tc.status {
+				t.Fatalf("status %s, want %s", got, tc.status)
+			}
+			if !strings.Contains(resp.Header.Get("Content-Type"), tc.ctype) {
+				t.Errorf("Content-Type %q, want %q", resp.Header.Get("Content-Type"), tc.ctype)
+			}
+			if !strings.Contains(body, tc.contains) {
+				t.Errorf("body does not contain %q", tc.contains)
+			}
+			if tc.status == "200" && !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+				t.Errorf("no content security policy: %q", resp.Header.Get("Content-Security-Policy"))
+			}
+		})
+	}
+	t.Run("root redirects to the dashboard", func(t *testing.T) {
+		resp, _ := get(t, n.URL+"/")
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
+			t.Errorf("GET /: %d Location %q, want 302 /ui/", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("every imported module is served", func(t *testing.T) {
+		// Walk the module graph from app.js: a missing file would break the
+		// whole dashboard in the browser.
+		seen := map[string]bool{}
+		queue := []string{"js/app.js"}
+		for len(queue) > 0 {
+			p := queue[0]
+			queue = queue[1:]
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			resp, body := get(t, n.URL+"/ui/"+p)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") {
+				t.Fatalf("%s: %d %q", p, resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			for _, m := range importRE.FindAllStringSubmatch(body, -1) {
+				ref, _ := url.Parse(m[1])
+				queue = append(queue, strings.TrimPrefix((&url.URL{Path: "/" + p}).ResolveReference(ref).Path, "/"))
+			}
+		}
+		if len(seen) < 6 {
+			t.Errorf("found only %d modules from app.js: %v", len(seen), seen)
+		}
+	})
+}
+
+type groupPage struct {
+	Items []struct {
+		Index      int    `json:"index"`
+		Host       string `json:"host"`
+		State      string `json:"state"`
+		Value      string `json:"value"`
+		ErrorClass string `json:"errorClass"`
+	} `json:"items"`
+	NextCursor string `json:"nextCursor"`
+}
+
+func TestUIGroupListsAGroupsResultsPaged(t *testing.T) {
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = 200 })
+	n := testutil.StartNode(t, nil)
+	targets := fleet.Targets(200, f.Addr().Port)
+	targets = append(targets, "127.0.0.1:1") // refused: error class connect_refused
+	var st actors.JobStatus
+	code := testutil.DoJSON(t, "POST", n.URL+"/api/v1/jobs", map[string]any{
+		"targets": targets, "aggregation": map[string]string{"regex": `version=(\S+)`},
+		"timeouts": map[string]string{"connect": "2s", "request": "5s"},
+	}, &st)
+	if code != http.StatusAccepted {
+		t.Fatalf("submit: %d", code)
+	}
+	testutil.WaitJob(t, n.Engine, st.ID, 30*time.Second)
+
+	// collect pages through the cursor until the end.
+	collect := func(by, value string, limit int) (hosts []string, pages int) {
+		cursor := ""
+		for pages = 1; pages < 100; pages++ {
+			var pg groupPage
+			u := fmt.Sprintf("%s/api/v1/jobs/%s/group?by=%s&value=%s&limit=%d&cursor=%s", n.URL, st.ID, by, url.QueryEscape(value), limit, cursor)
+			if code := testutil.DoJSON(t, "GET", u, nil, &pg); code != http.StatusOK {
+				t.Fatalf("GET %s: %d", u, code)
+			}
+			last := -1
+			for _, it := range pg.Items {
+				if it.Index <= last {
+					t.Fatalf("indexes not ascending: %d after %d", it.Index, last)
+				}
+				last = it.Index
+				hosts = append(hosts, it.Host)
+			}
+			if pg.NextCursor == "" {
+				return hosts, pages
+			}
+			cursor = pg.NextCursor
+		}
+		t.Fatalf("more than 100 pages")
+		return nil, 0
+	}
+	cases := []struct {
+		by, value string
+		limit     int
+		want      func(i int) bool // which fleet hosts belong to the group
+		extra     []string         // hosts outside the fleet
+	}{
+		{"value", "v1", 7, func(i int) bool { return fleet.Version(i) == "v1" }, nil},
+		{"value", "v3", 1000, func(i int) bool { return fleet.Version(i) == "v3" }, nil},
+		{"errorClass", "none", 50, func(int) bool { return true }, nil},
+		{"errorClass", "connect_refused", 10, func(int) bool { return false }, []string{"127.0.0.1"}},
+		{"value", "no such value", 10, func(int) bool { return false }, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.by+"="+tc.value, func(t *testing.T) {
+			var want []string
+			for i := range 200 {
+				if tc.want(i) {
+					want = append(want, fleet.HostAddr(i))
+				}
+			}
+			want = append(want, tc.extra...)
+			got, pages := collect(tc.by, tc.value, tc.limit)
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("hosts (%d) = %v\nwant (%d) %v", len(got), got, len(want), want)
+			}
+			if wantPages := max(1, (len(want)+tc.limit-1)/tc.limit); pages != wantPages {
+				t.Errorf("%d pages, want %d", pages, wantPages)
+			}
+		})
+	}
+	t.Run("bad parameters", func(t *testing.T) {
+		for q, field := range map[string]string{
+			"by=body&value=x":      "by",
+			"by=value":             "value",
+			"value=v1&cursor=-1":   "cursor",
+			"value=v1&limit=10001": "limit",
+		} {
+			var e apiError
+			if code := testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs/"+st.ID+"/group?"+q, nil, &e); code != http.StatusBadRequest || e.Field != field {
+				t.Errorf("%s: %d field %q, want 400 field %q (%s)", q, code, e.Field, field, e.Error)
+			}
+		}
+		var e apiError
+		if code := testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs/nope/group?value=v1", nil, &e); code != http.StatusNotFound {
+			t.Errorf("unknown job: %d, want 404", code)
+		}
+	})
+}
+
+func TestUIMemberEnableDisable(t *testing.T) {
+	n := testutil.StartNode(t, nil)
+	type members struct {
+		Items []actors.Member `json:"items"`
+	}
+	enabled := func(ms members) (bool, bool) {
+		for _, m := range ms.Items {
+			if m.Name == "node-a" {
+				return m.Enabled, true
+			}
+		}
+		return false, false
+	}
+	for _, tc := range []struct {
+		action string
+		want   bool
+	}{{"disable", false}, {"disable", false}, {"enable", true}} {
+		var got members
+		if code := testutil.DoJSON(t, "POST", n.URL+"/api/v1/cluster/members/node-a/"+tc.action, nil, &got); code != http.StatusOK {
+			t.Fatalf("%s: %d", tc.action, code)
+		}
+		if en, ok := enabled(got); !ok || en != tc.want {
+			t.Errorf("%s answered enabled=%v (found %v), want %v", tc.action, en, ok, tc.want)
+		}
+		var list members
+		testutil.DoJSON(t, "GET", n.URL+"/api/v1/cluster/members", nil, &list)
+		if en, ok := enabled(list); !ok || en != tc.want {
+			t.Errorf("after %s the members list says enabled=%v (found %v), want %v", tc.action, en, ok, tc.want)
+		}
+	}
+	var e apiError
+	if code := testutil.DoJSON(t, "POST", n.URL+"/api/v1/cluster/members/nobody/disable", nil, &e); code != http.StatusNotFound || !strings.Contains(e.Error, "nobody") {
+		t.Errorf("unknown member: %d %q, want 404 naming it", code, e.Error)
+	}
+	if code := testutil.DoJSON(t, "GET", n.URL+"/api/v1/cluster/members/node-a/disable", nil, &e); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET of a toggle: %d, want 405", code)
+	}
+}
