@@ -215,3 +215,36 @@ func TestResumeFailsJobsWithRedactedSecrets(t *testing.T) {
 		t.Fatalf("resumed job with secrets: %+v", got)
 	}
 }
+
+// ratePerSecond caps how fast a job starts requests on a worker.
+func TestRatePerSecondCapsStarts(t *testing.T) {
+	const hosts, rps = 60, 40
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	n := testutil.StartNode(t, nil)
+	s := spec(fleet.Targets(hosts, f.Addr().Port), 20)
+	s.RatePerSecond = rps
+	st, err := n.Engine.Submit(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final := testutil.WaitJob(t, n.Engine, st.ID, time.Minute); final.State != store.JobGathered {
+		t.Fatalf("final %+v", final)
+	}
+	rs, _, err := n.Store.Results(context.Background(), st.ID, store.ResultQuery{Limit: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := rs[0].StartedAt, rs[0].StartedAt
+	for _, r := range rs {
+		if r.StartedAt.Before(first) {
+			first = r.StartedAt
+		}
+		if r.StartedAt.After(last) {
+			last = r.StartedAt
+		}
+	}
+	// A burst of rps, then the remaining hosts-rps at rps per second.
+	if spread, want := last.Sub(first), time.Duration(float64(hosts-rps)/rps*float64(time.Second))*9/10; spread < want {
+		t.Errorf("%d requests started within %s at ratePerSecond %d, want at least %s", hosts, spread, rps, want)
+	}
+}
