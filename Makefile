@@ -37,6 +37,7 @@ lint:
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchtime=3x ./store/
 	$(BIN) bench
+	$(BIN) bench --ssh
 
 demo: build
 	./scripts/demo.sh

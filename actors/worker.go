@@ -38,6 +38,9 @@ type WorkerConfig struct {
 	LoadInterval time.Duration
 	// HTTP configures the shared HTTP executor.
 	HTTP commands.HTTPConfig
+	// SSH configures the shared SSH executor (set SSH.DataDir to the
+	// node's data dir: accept-new keeps host keys there).
+	SSH commands.SSHConfig
 	// Metrics receives per-request figures; nil disables them.
 	Metrics *Metrics
 	// Logger is the worker's logger.
@@ -57,6 +60,7 @@ func DefaultWorkerConfig() WorkerConfig {
 		AckTimeout:    60 * time.Second,
 		LoadInterval:  500 * time.Millisecond,
 		HTTP:          commands.DefaultHTTPConfig(),
+		SSH:           commands.DefaultSSHConfig(),
 		Logger:        slog.Default(),
 	}
 }
@@ -65,6 +69,7 @@ func DefaultWorkerConfig() WorkerConfig {
 type Worker struct {
 	cfg      WorkerConfig
 	exec     *commands.HTTPExecutor
+	ssh      *commands.SSHExecutor
 	master   *actor.PID
 	runners  map[string]*runner
 	leaving  bool
@@ -93,6 +98,7 @@ func (w *Worker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		w.exec = commands.NewHTTPExecutor(w.cfg.HTTP)
+		w.ssh = commands.NewSSHExecutor(w.cfg.SSH)
 		w.register(ctx)
 		w.startTicker(ctx)
 	case *JobStart:
@@ -151,6 +157,9 @@ func (w *Worker) Receive(ctx actor.Context) {
 		if w.exec != nil {
 			w.exec.Close()
 		}
+		if w.ssh != nil {
+			_ = w.ssh.Close()
+		}
 	}
 }
 
@@ -176,7 +185,7 @@ func (w *Worker) start(ctx actor.Context, m *JobStart) {
 	err := json.Unmarshal(m.Spec, &spec)
 	var plan *commands.Plan
 	if err == nil {
-		plan, err = commands.NewPlan(&spec, w.exec)
+		plan, err = commands.NewPlan(&spec, w.exec, commands.WithSSH(w.ssh))
 	}
 	if err != nil {
 		// The master validated the spec; this is a bug or a version skew.

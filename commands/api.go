@@ -9,6 +9,8 @@ package commands
 //   ParseTarget(s, protocol string) (Target, error) target.go
 //   Compile(s string) (*Template, error)             template.go: $VAR / ${VAR}
 //   NewHTTPExecutor(HTTPConfig) *HTTPExecutor        http.go: fasthttp, own dialer, Connection: close
-//   NewPlan(*Spec, *HTTPExecutor) (*Plan, error)     plan.go: compiled spec; Plan.Run(ctx, IndexedTarget) Result
+//   NewSSHExecutor(SSHConfig) *SSHExecutor          ssh.go: x/crypto/ssh, known_hosts state, bastions
+//   NewPlan(*Spec, *HTTPExecutor, ...PlanOption)     plan.go: compiled spec (WithSSH(x) for SSH jobs);
+//     (*Plan, error)                                   Plan.Run(ctx, IndexedTarget) Result
 //   Classify(err error) string                       classify.go: error → error class
 //   FoldHosts(hosts []string) string                 fold.go: clush-style "10.0.0.[1-5],web-[01-03]"

@@ -25,10 +25,6 @@ const NA = "NA"
 // maxBackoff caps the doubling retry backoff.
 const maxBackoff = 10 * time.Second
 
-// errSSHNotImplemented is the result error of SSH jobs until the SSH
-// executor exists.
-var errSSHNotImplemented = errors.New("ssh executor not implemented yet")
-
 // Plan is a job spec compiled for execution: parsed templates, compiled
 // regex, resolved defaults. Run is safe for concurrent use.
 type Plan struct {
@@ -45,6 +41,7 @@ type Plan struct {
 	body     *Template
 	bodyRaw  []byte // the body when static
 	sshCmd   *Template
+	ssh      *sshPlan
 	re       *regexp.Regexp
 
 	connect  time.Duration
@@ -74,12 +71,30 @@ func Idempotent(method string) bool {
 	return false
 }
 
+// PlanOption changes how NewPlan builds a plan.
+type PlanOption func(*planOptions)
+
+type planOptions struct {
+	ssh *SSHExecutor
+}
+
+// WithSSH makes SSH jobs run on x, which holds the worker's known_hosts
+// state and bastion connections. Without it an SSH plan gets a private
+// executor with DefaultSSHConfig (no data dir).
+func WithSSH(x *SSHExecutor) PlanOption {
+	return func(o *planOptions) { o.ssh = x }
+}
+
 // NewPlan compiles a spec that has passed Normalize. h executes HTTP jobs
-// and may be nil for SSH jobs. The plan keeps s; the caller must not change
-// it afterwards.
-func NewPlan(s *Spec, h *HTTPExecutor) (*Plan, error) {
+// and may be nil for SSH jobs; SSH jobs use the executor of WithSSH. The
+// plan keeps s; the caller must not change it afterwards.
+func NewPlan(s *Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
 	if s == nil {
 		return nil, errors.New("new plan: nil spec")
+	}
+	var po planOptions
+	for _, o := range opts {
+		o(&po)
 	}
 	p := &Plan{
 		spec:     s,
@@ -128,10 +143,18 @@ func NewPlan(s *Spec, h *HTTPExecutor) (*Plan, error) {
 	var err error
 	switch p.protocol {
 	case ProtocolSSH:
-		if s.SSH != nil {
-			if p.sshCmd, err = compile("ssh.command", s.SSH.Command); err != nil {
-				return nil, err
-			}
+		if s.SSH == nil {
+			return nil, errors.New("new plan: an ssh job needs ssh settings")
+		}
+		if p.sshCmd, err = compile("ssh.command", s.SSH.Command); err != nil {
+			return nil, err
+		}
+		x := po.ssh
+		if x == nil {
+			x = NewSSHExecutor(DefaultSSHConfig())
+		}
+		if p.ssh, err = newSSHPlan(s.SSH, x, p.connect); err != nil {
+			return nil, fmt.Errorf("new plan: %w", err)
 		}
 		return p, nil
 	case ProtocolHTTP:
@@ -320,7 +343,7 @@ func (p *Plan) Run(ctx context.Context, it IndexedTarget) Result {
 		return res
 	}
 	if p.protocol == ProtocolSSH {
-		return finishError(res, ClassOther, errSSHNotImplemented)
+		return p.runSSH(ctx, t, &env, res)
 	}
 	return p.runHTTP(ctx, t, &env, res)
 }
@@ -431,7 +454,7 @@ func (p *Plan) runHTTP(ctx context.Context, t Target, env *varEnv, res Result) R
 }
 
 // value extracts the result value: regex group 1 (NA when it does not
-// match), else the status code.
+// match), else the status code (HTTP) or exit code (SSH).
 func (p *Plan) value(body []byte, status int) string {
 	if p.re == nil {
 		return strconv.Itoa(status)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -185,9 +186,17 @@ func TestPlanBadTargetAndSSH(t *testing.T) {
 	}
 
 	ss := &Spec{Protocol: ProtocolSSH, Targets: []TargetSpec{{Host: "u@h"}}, SSH: &SSHSpec{Command: "uptime"}}
-	p = mustPlan(t, ss, nil)
+	if err := ss.Normalize(0); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(ss, nil, WithSSH(NewSSHExecutor(SSHConfig{AgentSocket: filepath.Join(t.TempDir(), "none")})))
+	if err != nil {
+		t.Fatal(err)
+	}
 	r = runTarget(t, p, 0)
-	if r.State != StateError || r.ErrorClass != ClassOther || r.Error != "ssh executor not implemented yet" || r.Host != "h" {
+	// No credentials but an agent socket that does not exist: an auth error
+	// before any connection.
+	if r.State != StateError || r.ErrorClass != ClassAuth || r.Host != "h" || r.Target != "u@h:22" {
 		t.Fatalf("ssh result %+v", r)
 	}
 	if p.Spec() != ss {

@@ -28,8 +28,9 @@ const (
 	DefaultStrategy = "resource-aware"
 )
 
-// HostKeyPolicies returns the accepted ssh.hostKeyPolicy values.
-func HostKeyPolicies() []string { return []string{"strict", "accept-new", "insecure"} }
+// HostKeyPolicies returns the accepted ssh.hostKeyPolicy values ("insecure"
+// is also accepted, as an alias of "off").
+func HostKeyPolicies() []string { return []string{HostKeyStrict, HostKeyAcceptNew, HostKeyOff} }
 
 // Strategies returns the accepted strategy values.
 func Strategies() []string { return []string{"resource-aware", "job-count-aware"} }
@@ -457,11 +458,25 @@ func (s *Spec) normalizeSSH() ([]fieldTemplate, error) {
 	if ss.Port < 1 || ss.Port > 65535 {
 		return nil, fieldErrorf("ssh.port", "bad port %d (want 1..65535)", ss.Port)
 	}
-	if ss.HostKeyPolicy == "" {
+	ss.HostKeyPolicy = strings.ToLower(strings.TrimSpace(ss.HostKeyPolicy))
+	switch ss.HostKeyPolicy {
+	case "":
 		ss.HostKeyPolicy = DefaultHostKeyPolicy
+	case HostKeyInsecure:
+		ss.HostKeyPolicy = HostKeyOff
 	}
 	if p := HostKeyPolicies(); !slices.Contains(p, ss.HostKeyPolicy) {
 		return nil, fieldErrorf("ssh.hostKeyPolicy", "unknown host key policy %q (want one of %s)", ss.HostKeyPolicy, strings.Join(p, ", "))
+	}
+	if ss.User != "" {
+		if err := checkUser(ss.User); err != nil {
+			return nil, fieldErrorf("ssh.user", "%v", err)
+		}
+	}
+	if ss.ProxyJump != "" {
+		if _, err := ParseTarget(ss.ProxyJump, ProtocolSSH); err != nil {
+			return nil, fieldErrorf("ssh.proxyJump", "%v (want [user@]host[:port])", err)
+		}
 	}
 	t, err := compileField("ssh.command", ss.Command)
 	if err != nil {

@@ -54,6 +54,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		"latency the overloaded fleet adds per capacity in excess")
 	fs.DurationVar(&tc.ConnectTimeout, "throttle-connect-timeout", tc.ConnectTimeout, "connect timeout of the throttle comparison's jobs")
 	fs.DurationVar(&tc.RequestTimeout, "throttle-request-timeout", tc.RequestTimeout, "request timeout of the throttle comparison's jobs")
+	sc := bench.DefaultSSHConfig()
+	sshOnly := fs.Bool("ssh", false, "run only the SSH benchmark: salvo fleet --ssh, a bare x/crypto/ssh loop,\n"+
+		"one salvo SSH job and parallel-ssh (Debian's pssh) on a subset, at --concurrency")
+	fs.IntVar(&sc.Targets, "ssh-targets", sc.Targets, "targets of the SSH benchmark's loop and salvo job")
+	fs.IntVar(&sc.PSSHTargets, "pssh-targets", sc.PSSHTargets, "targets of the parallel-ssh baseline; 0 skips it")
+	fs.StringVar(&sc.Command, "ssh-command", sc.Command, "command of the SSH benchmark (the fleet's hostname is checked)")
 	asJSON := fs.Bool("json", false, "write the report as JSON to stdout (the table goes to stderr)")
 	verbose := fs.Bool("v", false, "show progress and the children's logs on stderr")
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +87,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *sshOnly {
+		return runSSHBench(ctx, cfg, sc, *asJSON, stdout, stderr)
+	}
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil && len(rep.Rows) > 0 {
 		table := stdout
@@ -100,6 +109,32 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	if rep.Failed() {
 		fmt.Fprintln(stderr, "salvo bench: some targets failed")
+		return 1
+	}
+	return 0
+}
+
+// runSSHBench runs `salvo bench --ssh` and prints its table (or JSON).
+func runSSHBench(ctx context.Context, cfg bench.Config, sc bench.SSHConfig, asJSON bool, stdout, stderr io.Writer) int {
+	rep, err := bench.RunSSH(ctx, cfg, sc)
+	if rep != nil && len(rep.Rows) > 0 {
+		table := stdout
+		if asJSON {
+			table = stderr
+			if werr := rep.WriteJSON(stdout); werr != nil {
+				err = errors.Join(err, werr)
+			}
+		}
+		if werr := rep.WriteTable(table); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "salvo", err)
+		return 1
+	}
+	if rep.Failed() {
+		fmt.Fprintln(stderr, "salvo bench: some SSH targets failed")
 		return 1
 	}
 	return 0

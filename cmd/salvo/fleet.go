@@ -28,7 +28,8 @@ func runFleet(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: salvo fleet [flags]\n\n"+
 			"Simulates --hosts HTTP hosts: host i answers on 127.1.0.0+i at the --listen port\n"+
-			"with \"host=<ip> version=<v>\". Flags:\n")
+			"with \"host=<ip> version=<v>\". With --ssh every 127.x.y.z also answers SSH on\n"+
+			"--ssh-listen, running a fixed set of commands in process. Flags:\n")
 		fs.PrintDefaults()
 	}
 	var (
@@ -47,6 +48,11 @@ func runFleet(args []string, stdout, stderr io.Writer) error {
 		refuseConc  = fs.Int("refuse-concurrency", 0, "overload mode: reset requests beyond this many in flight (0: 2 × max-concurrency)")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		targets     = fs.Int("targets", 0, "print this many target addresses (ip:port) and exit")
+		sshOn       = fs.Bool("ssh", false, "also answer SSH on --ssh-listen: echo, hostname, whoami, uptime, sleep N, exit N, ...")
+		sshListen   = fs.String("ssh-listen", "0.0.0.0:2222", "SSH listen address; 0.0.0.0 answers every 127.x.y.z")
+		sshKeys     = fs.String("ssh-authorized-keys", "", "authorized_keys `file` of the keys the SSH fleet accepts (any user)")
+		sshHostKey  = fs.String("ssh-host-key", "", "private host key `file` (default: a new ed25519 key each start)")
+		sshPassword = fs.String("ssh-password", "", "password the SSH fleet accepts (any user; a test credential)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -59,6 +65,9 @@ func runFleet(args []string, stdout, stderr io.Writer) error {
 	}
 
 	if *targets > 0 {
+		if *sshOn {
+			return printTargets(stdout, *sshListen, *targets)
+		}
 		return printTargets(stdout, *listen, *targets)
 	}
 
@@ -89,14 +98,41 @@ func runFleet(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var sshSrv *fleet.SSHServer
+	if *sshOn {
+		sc := fleet.DefaultSSHConfig()
+		sc.Listen, sc.Password, sc.Logger = *sshListen, *sshPassword, cfg.Logger
+		if *sshKeys != "" {
+			if sc.AuthorizedKeys, err = fleet.ReadAuthorizedKeys(*sshKeys); err != nil {
+				return err
+			}
+		}
+		if *sshHostKey != "" {
+			if sc.HostKey, err = fleet.ReadHostKey(*sshHostKey); err != nil {
+				return err
+			}
+		}
+		if sshSrv, err = fleet.NewSSHServer(sc); err != nil {
+			return fmt.Errorf("%w (give --ssh-authorized-keys or --ssh-password)", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := f.Start(); err != nil {
 		return err
 	}
+	if sshSrv != nil {
+		if err := sshSrv.Start(); err != nil {
+			return errors.Join(err, f.Close())
+		}
+	}
 	<-ctx.Done()
 	stop()
-	return f.Close()
+	err = f.Close()
+	if sshSrv != nil {
+		err = errors.Join(err, sshSrv.Close())
+	}
+	return err
 }
 
 // printTargets writes n target addresses on the port of listen, one a line.

@@ -17,7 +17,7 @@ const usage = `salvo: send one command to many hosts and gather every answer.
 Usage:
   salvo server [flags]   start a node (master and worker, embedded store)
   salvo run [flags]      submit a job to a server and show its progress and summary
-  salvo fleet [flags]    simulate a fleet of HTTP hosts on 127.0.0.0/8 for tests and demos
+  salvo fleet [flags]    simulate a fleet of HTTP (and SSH) hosts on 127.0.0.0/8 for tests and demos
   salvo import-rc [flags] DIR  import REST Commander's .conf files into a data dir
   salvo bench [flags]    measure salvo against a bare fasthttp loop and xargs/curl
   salvo version          print the version

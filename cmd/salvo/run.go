@@ -25,9 +25,14 @@ func (h *headerFlags) Set(v string) error {
 }
 
 const runUsage = `usage: salvo run (--spec FILE | --targets-file FILE [request flags]) [flags]
+       salvo run --ssh --targets-file FILE --user U --identity KEY --command CMD [flags]
 
 Submit a job to a salvo server, show its progress on stderr and print the
-outcome on stdout. FILE may be "-" for standard input.
+outcome on stdout. FILE may be "-" for standard input. SSH jobs fold
+identical outputs (--by body, as clush -b) unless --by says otherwise; their
+secrets come from --password-file/--passphrase-file or SALVO_SSH_PASSWORD/
+SALVO_SSH_PASSPHRASE, never from the command line. Key files are paths on
+the server's workers.
 
 Exit status:
   0  every target ok (any HTTP status), skipped or cancelled; or --detach
@@ -64,7 +69,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Body, "body", "", "request body")
 	fs.Var(&headers, "header", "request header `Key:Value` (repeatable)")
 	fs.StringVar(&opts.Scheme, "scheme", "", "http or https (default http)")
-	fs.StringVar(&opts.Port, "port", "", "target port (default 80)")
+	fs.StringVar(&opts.Port, "port", "", "target port (default 80, 22 for SSH)")
 	fs.IntVar(&opts.Concurrency, "concurrency", 0, "requests in flight per worker (maxConcurrency)")
 	fs.DurationVar(&opts.ConnectTimeout, "connect-timeout", 0, "connect timeout (default 3s)")
 	fs.DurationVar(&opts.Timeout, "timeout", 0, "request timeout (default 15s)")
@@ -75,6 +80,18 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Output, "output", cli.OutputTable, "table, json (status + aggregate) or ndjson (every result)")
 	fs.BoolVar(&opts.NoProgress, "no-progress", false, "do not show progress")
 	fs.BoolVar(&opts.Detach, "detach", false, "print the job id and exit without waiting")
+	so := &opts.SSH
+	fs.BoolVar(&so.On, "ssh", false, "run an SSH command (--command) instead of an HTTP request")
+	fs.StringVar(&so.Command, "command", "", "SSH command template, may use $HOST, $PORT, $INDEX and vars (implies --ssh)")
+	fs.StringVar(&so.User, "user", "", "SSH login for targets without user@ (default: the server's user)")
+	fs.StringVar(&so.Identity, "identity", "", "SSH private key `file` on the server's workers")
+	fs.BoolVar(&so.Agent, "agent", false, "use the ssh-agent of the server's workers (SSH_AUTH_SOCK)")
+	fs.StringVar(&so.KnownHosts, "known-hosts", "", "known_hosts `file` on the workers (strict: default ~/.ssh/known_hosts)")
+	fs.StringVar(&so.HostKeyPolicy, "host-key-policy", "", "strict (default), accept-new or off (unsafe)")
+	fs.BoolVar(&so.Sudo, "sudo", false, "run the command under sudo (the password, if any, is fed on stdin)")
+	fs.StringVar(&so.ProxyJump, "proxy-jump", "", "connect through this bastion, [user@]host[:port]")
+	passwordFile := fs.String("password-file", "", "read the SSH password from this `file` (or set SALVO_SSH_PASSWORD)")
+	passphraseFile := fs.String("passphrase-file", "", "read the key's passphrase from this `file` (or set SALVO_SSH_PASSPHRASE)")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,8 +105,36 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	}
 	opts.Headers = headers
 	opts.Stdin = os.Stdin
+	var err error
+	if so.Password, err = secret(*passwordFile, "SALVO_SSH_PASSWORD"); err != nil {
+		fmt.Fprintf(stderr, "salvo run: --password-file: %v\n", err)
+		return cli.ExitUsage
+	}
+	if so.Passphrase, err = secret(*passphraseFile, "SALVO_SSH_PASSPHRASE"); err != nil {
+		fmt.Fprintf(stderr, "salvo run: --passphrase-file: %v\n", err)
+		return cli.ExitUsage
+	}
+	byGiven := false
+	fs.Visit(func(f *flag.Flag) { byGiven = byGiven || f.Name == "by" })
+	if so.Enabled() && !byGiven {
+		opts.By = cli.ByBody // clush -b: identical outputs grouped
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return cli.Run(ctx, opts, stdout, stderr)
+}
+
+// secret reads a secret from file (its first line) or, when file is empty,
+// from the environment variable env.
+func secret(file, env string) (string, error) {
+	if file == "" {
+		return os.Getenv(env), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSuffix(line, "\r"), nil
 }

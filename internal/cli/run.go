@@ -72,6 +72,10 @@ type RunOptions struct {
 	Regex          string // aggregation regex
 	Insecure       bool   // skip TLS verification of targets
 
+	// SSH makes an SSH job from TargetsFile (--ssh); the SSH fields below
+	// set ssh.* (with a spec file they override it).
+	SSH SSHOptions
+
 	// By is the aggregation key of the summary (ByValue when empty).
 	By string
 	// Output is OutputTable (default), OutputJSON or OutputNDJSON.

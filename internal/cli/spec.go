@@ -51,9 +51,16 @@ func BuildSpec(opts RunOptions) (*commands.Spec, error) {
 		if len(targets) == 0 {
 			return nil, usagef("--targets-file %s: no targets", opts.TargetsFile)
 		}
-		spec = &commands.Spec{Protocol: commands.ProtocolHTTP, Targets: targets}
+		protocol := commands.ProtocolHTTP
+		if opts.SSH.Enabled() {
+			protocol = commands.ProtocolSSH
+		}
+		spec = &commands.Spec{Protocol: protocol, Targets: targets}
 	}
 	if err := applyFlags(spec, opts); err != nil {
+		return nil, err
+	}
+	if err := applySSHFlags(spec, opts); err != nil {
 		return nil, err
 	}
 	return spec, nil
@@ -139,7 +146,7 @@ func applyFlags(spec *commands.Spec, o RunOptions) error {
 		return err
 	}
 	httpSet := o.Path != "" || o.Method != "" || o.Body != "" || len(headers) > 0 ||
-		o.Scheme != "" || o.Port != "" || o.Insecure
+		o.Scheme != "" || (o.Port != "" && spec.Protocol != commands.ProtocolSSH) || o.Insecure
 	if !httpSet {
 		return nil
 	}

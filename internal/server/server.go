@@ -104,6 +104,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		ec.Name, ec.Capacity, ec.ChunkSize, ec.Tags = cfg.Name, capacity, cfg.ChunkSize, cfg.Tags
 		ec.Metrics, ec.Logger, ec.APIAddr = metrics, logger, ln.Addr().String()
 		ec.System, ec.NoLocalWorker = system, !cfg.HasRole(conf.RoleWorker)
+		ec.Worker.SSH.DataDir = cfg.DataDir // accept-new remembers host keys here
 		if s.cn != nil {
 			ec.Membership = s.cn
 		}
@@ -120,6 +121,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	} else {
 		wc := actors.DefaultWorkerConfig()
 		wc.Name, wc.Capacity, wc.Tags, wc.Metrics, wc.Logger = cfg.Name, capacity, cfg.Tags, metrics, logger.With("component", "worker")
+		wc.SSH.DataDir = cfg.DataDir
 		wh, err := actors.StartWorker(system, wc, nil)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,147 @@
+package commands
+
+import (
+	"crypto/x509"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// AuthError is the error of a target whose credentials could not be used
+// or were refused (errorClass auth). Its message never holds a secret.
+type AuthError struct {
+	Msg string
+	Err error
+}
+
+func (e *AuthError) Error() string {
+	if e.Err == nil {
+		return e.Msg
+	}
+	return e.Msg + ": " + e.Err.Error()
+}
+
+// Unwrap returns the underlying error.
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// agentDialTimeout bounds the connection to the local ssh-agent.
+const agentDialTimeout = 2 * time.Second
+
+// sshAuth builds a job's SSH authentication methods. The private key file
+// is read and parsed on first use (at run time, on the worker), once per
+// job; secrets stay in memory only.
+type sshAuth struct {
+	keyFile    string
+	passphrase string
+	password   string
+	agent      bool // use the agent (asked for, or no credentials given)
+	x          *SSHExecutor
+
+	keyOnce   sync.Once
+	keySigner ssh.Signer
+	keyErr    error
+}
+
+func newSSHAuth(a SSHAuth, x *SSHExecutor) *sshAuth {
+	return &sshAuth{
+		keyFile:    expandHome(a.PrivateKeyFile),
+		passphrase: a.Passphrase,
+		password:   a.Password,
+		agent:      a.Agent || (a.PrivateKeyFile == "" && a.Password == ""),
+		x:          x,
+	}
+}
+
+// signer returns the parsed private key.
+func (a *sshAuth) signer() (ssh.Signer, error) {
+	a.keyOnce.Do(func() {
+		a.keySigner, a.keyErr = loadKey(a.keyFile, a.passphrase)
+	})
+	return a.keySigner, a.keyErr
+}
+
+// loadKey reads and parses a private key file, decrypting it with
+// passphrase when it is protected.
+func loadKey(path, passphrase string) (ssh.Signer, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &AuthError{Msg: "read private key", Err: err}
+	}
+	s, err := ssh.ParsePrivateKey(pem)
+	var missing *ssh.PassphraseMissingError
+	switch {
+	case err == nil:
+		return s, nil
+	case errors.As(err, &missing) && passphrase == "":
+		return nil, &AuthError{Msg: "private key " + path + " is passphrase-protected and ssh.auth.passphrase is empty"}
+	case errors.As(err, &missing):
+		s, err = ssh.ParsePrivateKeyWithPassphrase(pem, []byte(passphrase))
+		if errors.Is(err, x509.IncorrectPasswordError) {
+			return nil, &AuthError{Msg: "private key " + path + ": wrong passphrase"}
+		}
+		if err != nil {
+			return nil, &AuthError{Msg: "private key " + path, Err: err}
+		}
+		return s, nil
+	}
+	return nil, &AuthError{Msg: "private key " + path, Err: err}
+}
+
+// methods returns the authentication methods to try, in order: public
+// keys (the agent's, then the key file), password, keyboard-interactive.
+// close releases the agent connection; call it once the handshake is over.
+func (a *sshAuth) methods() (methods []ssh.AuthMethod, closeFn func(), err error) {
+	closeFn = func() {}
+	var signers []ssh.Signer
+	if a.agent {
+		sock := a.x.agentSocket()
+		switch {
+		case sock != "":
+			conn, err := net.DialTimeout("unix", sock, agentDialTimeout)
+			if err != nil {
+				return nil, closeFn, &AuthError{Msg: "ssh-agent", Err: err}
+			}
+			closeFn = func() { conn.Close() }
+			ag := agent.NewClient(conn)
+			ss, err := ag.Signers()
+			if err != nil {
+				closeFn()
+				return nil, func() {}, &AuthError{Msg: "ssh-agent: list keys", Err: err}
+			}
+			signers = append(signers, ss...)
+		case a.keyFile == "" && a.password == "":
+			return nil, closeFn, &AuthError{Msg: "no credentials: give ssh.auth.privateKeyFile, ssh.auth.password or ssh.auth.agent (with SSH_AUTH_SOCK set on the worker)"}
+		default:
+			return nil, closeFn, &AuthError{Msg: "ssh.auth.agent is set but the worker has no SSH_AUTH_SOCK"}
+		}
+	}
+	if a.keyFile != "" {
+		s, err := a.signer()
+		if err != nil {
+			closeFn()
+			return nil, func() {}, err
+		}
+		signers = append(signers, s)
+	}
+	if len(signers) > 0 {
+		// One publickey method: x/crypto tries each method name once.
+		methods = append(methods, ssh.PublicKeys(signers...))
+	}
+	if pw := a.password; pw != "" {
+		methods = append(methods,
+			ssh.Password(pw),
+			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
+				answers := make([]string, len(questions))
+				for i := range answers {
+					answers[i] = pw
+				}
+				return answers, nil
+			}))
+	}
+	return methods, closeFn, nil
+}

@@ -1,0 +1,624 @@
+package commands_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/fleet"
+	"github.com/salvo-sh/salvo/internal/testutil"
+	"golang.org/x/crypto/ssh"
+)
+
+// sshSpec returns a normalized SSH job for targets.
+func sshSpec(t *testing.T, targets []string, mod func(*commands.Spec)) *commands.Spec {
+	t.Helper()
+	s := &commands.Spec{Protocol: commands.ProtocolSSH, SSH: &commands.SSHSpec{Command: "echo $HOST"},
+		Timeouts: commands.Timeouts{Connect: commands.Duration(10 * time.Second), Request: commands.Duration(10 * time.Second)}}
+	for _, h := range targets {
+		s.Targets = append(s.Targets, commands.TargetSpec{Host: h})
+	}
+	if mod != nil {
+		mod(s)
+	}
+	if err := s.Normalize(0); err != nil {
+		t.Fatalf("normalize: %v", err)
+	}
+	return s
+}
+
+// runAll runs every target of s with conc goroutines, results by index.
+func runAll(t *testing.T, s *commands.Spec, x *commands.SSHExecutor, conc int) []commands.Result {
+	t.Helper()
+	p, err := commands.NewPlan(s, nil, commands.WithSSH(x))
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	out := make([]commands.Result, len(s.Targets))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i] = p.Run(context.Background(), commands.IndexedTarget{Index: i, Target: s.Targets[i]})
+			}
+		}()
+	}
+	for i := range s.Targets {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
+}
+
+func runOne(t *testing.T, s *commands.Spec, x *commands.SSHExecutor) commands.Result {
+	t.Helper()
+	return runAll(t, s, x, 1)[0]
+}
+
+// newExecutor returns an executor with a data dir and no agent; closed at
+// the end of the test.
+func newExecutor(t *testing.T, mod func(*commands.SSHConfig)) *commands.SSHExecutor {
+	cfg := commands.DefaultSSHConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.AgentSocket = filepath.Join(cfg.DataDir, "no-agent")
+	cfg.KnownHostsFiles = []string{filepath.Join(cfg.DataDir, "none")}
+	if mod != nil {
+		mod(&cfg)
+	}
+	x := commands.NewSSHExecutor(cfg)
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+// keyAuth sets the job's user, port, key and a known_hosts file holding
+// the server's key for hosts.
+func keyAuth(t *testing.T, d *testutil.SSHD, hosts ...string) func(*commands.Spec) {
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(d.KnownHostsLines(hosts...)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(s *commands.Spec) {
+		s.SSH.User, s.SSH.Port = d.User, d.Port
+		s.SSH.Auth.PrivateKeyFile = d.UserKey.File
+		s.SSH.KnownHostsFile = kh
+	}
+}
+
+func loopbackHosts(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("127.0.%d.%d", 1+i/250, 1+i%250)
+	}
+	return out
+}
+
+func TestSSHManyTargetsAcceptNew(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200 sshd connections")
+	}
+	d := testutil.StartSSHD(t, nil)
+	x := newExecutor(t, nil)
+	hosts := loopbackHosts(200)
+	s := sshSpec(t, hosts, func(s *commands.Spec) {
+		s.SSH.User, s.SSH.Port = d.User, d.Port
+		s.SSH.Auth.PrivateKeyFile = d.UserKey.File
+		s.SSH.HostKeyPolicy = commands.HostKeyAcceptNew
+		s.SSH.Command = "echo host=$HOST index=$INDEX"
+	})
+	start := time.Now()
+	res := runAll(t, s, x, 50)
+	t.Logf("200 targets in %s", time.Since(start))
+	for i, r := range res {
+		want := fmt.Sprintf("host=%s index=%d\n", hosts[i], i)
+		if r.State != commands.StateOK || r.Body != want || r.ExitCode == nil || *r.ExitCode != 0 || r.Value != "0" {
+			t.Fatalf("target %d: %+v, want body %q", i, r, want)
+		}
+		if r.Host != hosts[i] || r.Target != d.User+"@"+d.Addr(hosts[i]) {
+			t.Fatalf("target %d: host %q target %q", i, r.Host, r.Target)
+		}
+	}
+	// Every host was remembered once, in the data dir.
+	data, err := os.ReadFile(filepath.Join(x.Config().DataDir, commands.AcceptNewKnownHostsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "\n"); n != len(hosts) {
+		t.Fatalf("known_hosts has %d lines, want %d", n, len(hosts))
+	}
+	// The remembered keys pass the strict policy.
+	s2 := sshSpec(t, hosts[:3], func(s *commands.Spec) {
+		s.SSH.User, s.SSH.Port = d.User, d.Port
+		s.SSH.Auth.PrivateKeyFile = d.UserKey.File
+		s.SSH.KnownHostsFile = filepath.Join(x.Config().DataDir, commands.AcceptNewKnownHostsFile)
+	})
+	for i, r := range runAll(t, s2, newExecutor(t, nil), 3) {
+		if r.State != commands.StateOK {
+			t.Fatalf("strict target %d: %+v", i, r)
+		}
+	}
+}
+
+func TestSSHResults(t *testing.T) {
+	d := testutil.StartSSHD(t, nil)
+	x := newExecutor(t, nil)
+	host := "127.0.0.1"
+	auth := keyAuth(t, d, host)
+	tests := []struct {
+		name    string
+		mod     func(*commands.Spec)
+		check   func(commands.Result) bool
+		explain string
+	}{
+		{"exit 3 with stderr", func(s *commands.Spec) { s.SSH.Command = "echo out; echo err >&2; exit 3" },
+			func(r commands.Result) bool {
+				return r.State == commands.StateFailed && r.ExitCode != nil && *r.ExitCode == 3 &&
+					r.Body == "out\n" && r.Stderr == "err\n" && r.Value == "3" && r.ErrorClass == ""
+			}, "failed, exit 3, stdout and stderr apart"},
+		{"regex value", func(s *commands.Spec) {
+			s.SSH.Command = "echo version=1.2.3"
+			s.Aggregation = &commands.Aggregation{Regex: `version=(\S+)`}
+		}, func(r commands.Result) bool { return r.State == commands.StateOK && r.Value == "1.2.3" }, "value from the regex"},
+		{"output cap", func(s *commands.Spec) {
+			s.SSH.Command = "head -c 100000 /dev/zero; head -c 5000 /dev/zero >&2"
+			s.MaxBodyBytes = 1000
+		}, func(r commands.Result) bool {
+			return r.State == commands.StateOK && len(r.Body) == 1000 && len(r.Stderr) == 1000 &&
+				r.BodyBytes == 100000 && r.Truncated
+		}, "both streams capped, truncated set, bodyBytes counts all"},
+		{"killed by a signal", func(s *commands.Spec) { s.SSH.Command = "kill -TERM $$$$" },
+			func(r commands.Result) bool {
+				return r.State == commands.StateFailed && r.ExitCode != nil && *r.ExitCode == 128+15 &&
+					strings.Contains(r.Error, "TERM")
+			}, "failed with 128+15"},
+		{"skipped by NA", func(s *commands.Spec) {
+			s.SSH.Command = "echo $V"
+			s.Vars = map[string]string{"V": "NA"}
+		}, func(r commands.Result) bool { return r.State == commands.StateSkipped }, "skipped"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sshSpec(t, []string{host}, func(s *commands.Spec) { auth(s); tc.mod(s) })
+			if r := runOne(t, s, x); !tc.check(r) {
+				t.Fatalf("got %+v; want %s", r, tc.explain)
+			}
+		})
+	}
+}
+
+func TestSSHErrors(t *testing.T) {
+	d := testutil.StartSSHD(t, nil)
+	x := newExecutor(t, nil)
+	host := "127.0.0.2"
+	auth := keyAuth(t, d, host)
+	dir := t.TempDir()
+	wrong := testutil.NewSSHKey(t, dir, "wrong", "")
+	emptyKH := filepath.Join(dir, "empty_known_hosts")
+	if err := os.WriteFile(emptyKH, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	otherKey := testutil.NewSSHKey(t, dir, "other_host_key", "")
+	changedKH := filepath.Join(dir, "changed_known_hosts")
+	line := strings.Replace(d.KnownHostsLines(host), d.HostKey.AuthorizedLine(), otherKey.AuthorizedLine(), 1)
+	if err := os.WriteFile(changedKH, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		target string
+		mod    func(*commands.Spec)
+		state  string
+		class  string
+		msg    string
+	}{
+		{"wrong key", host, func(s *commands.Spec) { s.SSH.Auth.PrivateKeyFile = wrong.File },
+			commands.StateError, commands.ClassAuth, "unable to authenticate"},
+		{"missing key file", host, func(s *commands.Spec) { s.SSH.Auth.PrivateKeyFile = filepath.Join(dir, "nope") },
+			commands.StateError, commands.ClassAuth, "read private key"},
+		{"strict, empty known_hosts", host, func(s *commands.Spec) { s.SSH.KnownHostsFile = emptyKH },
+			commands.StateError, commands.ClassHostKey, "unknown host"},
+		{"strict, changed key", host, func(s *commands.Spec) { s.SSH.KnownHostsFile = changedKH },
+			commands.StateError, commands.ClassHostKey, "changed"},
+		{"connection refused", "127.0.0.3:1", nil, commands.StateError, commands.ClassConnectRefused, "refused"},
+		{"command timeout", host, func(s *commands.Spec) {
+			s.SSH.Command = "sleep 30"
+			s.Timeouts.Request = commands.Duration(time.Second)
+		}, commands.StateTimeout, commands.ClassTimeout, "did not finish within 1s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sshSpec(t, []string{tc.target}, func(s *commands.Spec) {
+				auth(s)
+				if tc.mod != nil {
+					tc.mod(s)
+				}
+			})
+			start := time.Now()
+			r := runOne(t, s, x)
+			if r.State != tc.state || r.ErrorClass != tc.class || !strings.Contains(r.Error, tc.msg) || r.ExitCode != nil {
+				t.Fatalf("got %+v; want %s/%s with %q", r, tc.state, tc.class, tc.msg)
+			}
+			if r.Value != tc.class {
+				t.Errorf("value %q, want the error class", r.Value)
+			}
+			if el := time.Since(start); el > 3*time.Second {
+				t.Errorf("took %s", el)
+			}
+		})
+	}
+}
+
+// TestSSHTimeoutKillsCommand: a 1 s command timeout ends the result within
+// 2 s, and the remote process gets SIGHUP. OpenSSH honours signal requests
+// only for logins other than root (a root session has no privilege
+// separation), so the test logs in as another user when it runs as root
+// and the machine has one; otherwise it checks that sshd got the request.
+func TestSSHTimeoutKillsCommand(t *testing.T) {
+	other, hasOther := testutil.OtherLoginUser()
+	d := testutil.StartSSHD(t, func(c *testutil.SSHDConfig) {
+		if hasOther {
+			c.Users = []string{other}
+		}
+	})
+	login := d.User
+	if d.User == "root" && hasOther {
+		login = other
+	}
+	x := newExecutor(t, nil)
+	host := "127.0.0.4"
+	// A sleep length no other process uses, to find it in /proc.
+	secs := fmt.Sprintf("30.%03d", time.Now().UnixNano()%1000)
+	s := sshSpec(t, []string{host}, func(s *commands.Spec) {
+		keyAuth(t, d, host)(s)
+		s.SSH.User = login
+		s.SSH.Command = "sleep " + secs
+		s.Timeouts.Request = commands.Duration(time.Second)
+	})
+	start := time.Now()
+	r := runOne(t, s, x)
+	el := time.Since(start)
+	if r.State != commands.StateTimeout || r.ErrorClass != commands.ClassTimeout {
+		t.Fatalf("got %+v, want timeout", r)
+	}
+	if el > 2*time.Second {
+		t.Fatalf("timeout result after %s, want within 2s", el)
+	}
+	if login == "root" {
+		t.Cleanup(func() { killSleep(secs) })
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(d.Log(), "session_signal_req") {
+			if time.Now().After(deadline) {
+				t.Fatalf("sshd got no signal request")
+			}
+			time.Sleep(20 * time.Millisecond) // polling sshd's log: no signal to wait on
+		}
+		t.Logf("logged in as root: OpenSSH refuses signals to root sessions; the signal request was sent")
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for sleepPID(secs) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("remote `sleep %s` still runs 5s after the timeout", secs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling /proc: no signal to wait on
+	}
+}
+
+// killSleep kills the `sleep secs` process this test left behind.
+func killSleep(secs string) {
+	if pid := sleepPID(secs); pid > 0 {
+		if p, err := os.FindProcess(pid); err == nil {
+			_ = p.Kill()
+		}
+	}
+}
+
+// sleepPID returns the pid of a `sleep secs` process, 0 when there is none.
+func sleepPID(secs string) int {
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	want := []byte("sleep\x00" + secs + "\x00")
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && bytes.Equal(b, want) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			return pid
+		}
+	}
+	return 0
+}
+
+func TestSSHAcceptNewRefusesChangedKey(t *testing.T) {
+	d := testutil.StartSSHD(t, nil)
+	x := newExecutor(t, nil)
+	host := "127.0.0.5"
+	mod := func(s *commands.Spec) {
+		s.SSH.User, s.SSH.Port = d.User, d.Port
+		s.SSH.Auth.PrivateKeyFile = d.UserKey.File
+		s.SSH.HostKeyPolicy = commands.HostKeyAcceptNew
+	}
+	if r := runOne(t, sshSpec(t, []string{host}, mod), x); r.State != commands.StateOK {
+		t.Fatalf("first contact: %+v", r)
+	}
+	// The same key again: fine.
+	if r := runOne(t, sshSpec(t, []string{host}, mod), x); r.State != commands.StateOK {
+		t.Fatalf("second contact: %+v", r)
+	}
+	d.Restart(t, testutil.NewSSHKey(t, t.TempDir(), "new_host_key", ""))
+	r := runOne(t, sshSpec(t, []string{host}, mod), x)
+	if r.State != commands.StateError || r.ErrorClass != commands.ClassHostKey || !strings.Contains(r.Error, "changed") {
+		t.Fatalf("changed key: %+v, want error/host_key", r)
+	}
+	// A fresh executor on the same data dir (a restarted worker) still refuses.
+	x2 := newExecutor(t, func(c *commands.SSHConfig) { c.DataDir = x.Config().DataDir })
+	if r := runOne(t, sshSpec(t, []string{host}, mod), x2); r.ErrorClass != commands.ClassHostKey {
+		t.Fatalf("changed key after restart: %+v", r)
+	}
+	// Off checks nothing.
+	off := func(s *commands.Spec) { mod(s); s.SSH.HostKeyPolicy = "insecure" }
+	if r := runOne(t, sshSpec(t, []string{host}, off), x); r.State != commands.StateOK {
+		t.Fatalf("policy off: %+v", r)
+	}
+}
+
+func TestSSHAgentAndPassphrase(t *testing.T) {
+	dir := t.TempDir()
+	agentKey := testutil.NewSSHKey(t, dir, "agent_key", "")
+	locked := testutil.NewSSHKey(t, dir, "locked_key", "correct horse")
+	d := testutil.StartSSHD(t, func(c *testutil.SSHDConfig) {
+		c.AuthorizedKeys = []ssh.PublicKey{agentKey.Public, locked.Public}
+	})
+	agent := testutil.StartSSHAgent(t)
+	agent.Add(t, agentKey.File)
+	host := "127.0.0.6"
+	kh := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(kh, []byte(d.KnownHostsLines(host)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	x := newExecutor(t, func(c *commands.SSHConfig) { c.AgentSocket = agent.Socket })
+	base := func(s *commands.Spec) {
+		s.SSH.User, s.SSH.Port, s.SSH.KnownHostsFile = d.User, d.Port, kh
+		s.SSH.Command = "whoami"
+	}
+	tests := []struct {
+		name  string
+		auth  commands.SSHAuth
+		class string
+	}{
+		{"agent", commands.SSHAuth{Agent: true}, ""},
+		{"no credentials: the agent", commands.SSHAuth{}, ""},
+		{"passphrase", commands.SSHAuth{PrivateKeyFile: locked.File, Passphrase: "correct horse"}, ""},
+		{"wrong passphrase", commands.SSHAuth{PrivateKeyFile: locked.File, Passphrase: "wrong"}, commands.ClassAuth},
+		{"missing passphrase", commands.SSHAuth{PrivateKeyFile: locked.File}, commands.ClassAuth},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sshSpec(t, []string{host}, func(s *commands.Spec) { base(s); s.SSH.Auth = tc.auth })
+			r := runOne(t, s, x)
+			if r.ErrorClass != tc.class {
+				t.Fatalf("got %+v, want class %q", r, tc.class)
+			}
+			if tc.class == "" && r.Body != d.User+"\n" {
+				t.Fatalf("body %q", r.Body)
+			}
+			if strings.Contains(r.Error, "horse") || strings.Contains(r.Error, "wrong\"") {
+				t.Fatalf("the passphrase leaked into the error: %q", r.Error)
+			}
+		})
+	}
+}
+
+// TestSSHSudo runs sudo against the real sshd with a stand-in sudo on the
+// session's PATH (sshd's SetEnv): it checks that the password arrives on
+// stdin after the prompt and never on the command line.
+func TestSSHSudo(t *testing.T) {
+	bin := t.TempDir()
+	argsLog := filepath.Join(bin, "args.log")
+	const password = "s3cret-sudo-pw"
+	script := `#!/bin/sh
+# stand-in for sudo -S -p PROMPT -- CMD...
+echo "$*" >> ` + argsLog + `
+[ "$1" = -n ] && { echo "sudo: a password is required" >&2; exit 1; }
+[ "$1" = -S ] || exit 90
+[ "$2" = -p ] || exit 91
+prompt=$3; shift 3
+[ "$1" = -- ] && shift
+printf '%s' "$prompt" >&2
+IFS= read -r pw || exit 92
+[ "$pw" = '` + password + `' ] || { echo "Sorry, try again." >&2; exit 1; }
+exec "$@"
+`
+	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := testutil.StartSSHD(t, func(c *testutil.SSHDConfig) {
+		c.Env = []string{"PATH=" + bin + ":/usr/local/bin:/usr/bin:/bin"}
+	})
+	x := newExecutor(t, nil)
+	host := "127.0.0.7"
+	auth := keyAuth(t, d, host)
+	tests := []struct {
+		name     string
+		password string
+		state    string
+		body     string
+	}{
+		{"right password", password, commands.StateOK, "as root: 7\n"},
+		{"wrong password", "nope", commands.StateFailed, ""},
+		{"no password: sudo -n", "", commands.StateFailed, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sshSpec(t, []string{host}, func(s *commands.Spec) {
+				auth(s)
+				s.SSH.Sudo = true
+				s.SSH.Auth.Password = tc.password
+				s.SSH.Command = `echo "as root: $(cat)7"` // reads stdin: must be empty
+			})
+			r := runOne(t, s, x)
+			if r.State != tc.state || r.Body != tc.body {
+				t.Fatalf("got %+v, want %s with body %q", r, tc.state, tc.body)
+			}
+			if strings.Contains(r.Stderr, "salvo-sudo") {
+				t.Errorf("the sudo prompt shows in stderr: %q", r.Stderr)
+			}
+		})
+	}
+	logged, err := os.ReadFile(argsLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(logged), password) || !strings.Contains(string(logged), "-S -p") {
+		t.Fatalf("sudo command lines %q: want -S -p and no password", logged)
+	}
+}
+
+func TestSSHProxyJump(t *testing.T) {
+	d := testutil.StartSSHD(t, nil)
+	x := newExecutor(t, func(c *commands.SSHConfig) { c.BastionHandshakes = 3 })
+	bastion := "127.0.0.8"
+	hosts := loopbackHosts(12)
+	s := sshSpec(t, hosts, func(s *commands.Spec) {
+		keyAuth(t, d, append([]string{bastion}, hosts...)...)(s)
+		s.SSH.ProxyJump = d.User + "@" + d.Addr(bastion)
+	})
+	for i, r := range runAll(t, s, x, 6) {
+		if want := hosts[i] + "\n"; r.State != commands.StateOK || r.Body != want {
+			t.Fatalf("target %d: %+v, want %q", i, r, want)
+		}
+	}
+	// The bastion saw one connection: the targets went through it.
+	if n := strings.Count(d.Log(), "on "+bastion+" port"); n != 1 {
+		t.Errorf("bastion connections: %d, want 1\n%s", n, d.Log())
+	}
+	// An unknown bastion host key fails every target with host_key.
+	s2 := sshSpec(t, hosts[:2], func(s *commands.Spec) {
+		keyAuth(t, d, hosts[:2]...)(s)
+		s.SSH.ProxyJump = d.Addr(bastion)
+	})
+	for i, r := range runAll(t, s2, x, 2) {
+		if r.ErrorClass != commands.ClassHostKey {
+			t.Fatalf("target %d through an unknown bastion: %+v", i, r)
+		}
+	}
+}
+
+// TestSSHPasswordFleet: password and keyboard-interactive authentication,
+// against the Go fleet SSH server (the real sshd, run as a test user,
+// cannot check passwords without PAM or a system account's password).
+func TestSSHPasswordFleet(t *testing.T) {
+	const password = "fleet-pass-123"
+	for _, kbd := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keyboardInteractiveOnly=%v", kbd), func(t *testing.T) {
+			cfg := fleet.DefaultSSHConfig()
+			cfg.Password = password
+			cfg.KeyboardInteractiveOnly = kbd
+			srv, err := fleet.NewSSHServer(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Close() })
+			x := newExecutor(t, nil)
+			hosts := []string{"127.1.0.1", "127.1.0.2"}
+			for _, pw := range []string{password, "bad"} {
+				s := sshSpec(t, hosts, func(s *commands.Spec) {
+					s.SSH.User, s.SSH.Port = "ops", srv.Addr().Port
+					s.SSH.Auth.Password = pw
+					s.SSH.HostKeyPolicy = commands.HostKeyAcceptNew
+					s.SSH.Command = "hostname; whoami"
+				})
+				for i, r := range runAll(t, s, x, 2) {
+					switch {
+					case pw == password && (r.State != commands.StateOK || r.Body != hosts[i]+"\nops\n"):
+						t.Fatalf("target %d: %+v", i, r)
+					case pw != password && r.ErrorClass != commands.ClassAuth:
+						t.Fatalf("target %d with a bad password: %+v", i, r)
+					}
+					if strings.Contains(r.Error, password) {
+						t.Fatalf("password in the error: %q", r.Error)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSSHDroppedHandshakeRetried: a server that drops connections before
+// its banner, as sshd does past MaxStartups, gives a retryable reset; with
+// retries the target gets through.
+func TestSSHDroppedHandshakeRetried(t *testing.T) {
+	key := testutil.NewSSHKey(t, t.TempDir(), "id", "")
+	cfg := fleet.DefaultSSHConfig()
+	cfg.AuthorizedKeys = []ssh.PublicKey{key.Public}
+	srv, err := fleet.NewSSHServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	front, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { front.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 0; ; n++ {
+			c, err := front.Accept()
+			if err != nil {
+				return
+			}
+			if n%3 < 2 { // drop two connections out of three
+				c.Close()
+				continue
+			}
+			back, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", srv.Addr().Port))
+			if err != nil {
+				c.Close()
+				continue
+			}
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(back, c); back.Close() }()
+			go func() { defer wg.Done(); io.Copy(c, back); c.Close() }()
+		}
+	}()
+	x := newExecutor(t, nil)
+	target := front.Addr().String()
+	for _, retries := range []int{0, 2} {
+		s := sshSpec(t, []string{target}, func(s *commands.Spec) {
+			s.SSH.User, s.SSH.Auth.PrivateKeyFile = "u", key.File
+			s.SSH.HostKeyPolicy = commands.HostKeyOff
+			s.SSH.Command = "hostname"
+			s.Retries = commands.Retries{Max: retries, Backoff: commands.Duration(10 * time.Millisecond)}
+		})
+		r := runOne(t, s, x)
+		switch retries {
+		case 0:
+			if r.State != commands.StateError || r.ErrorClass != commands.ClassReset || r.Attempts != 1 {
+				t.Fatalf("no retries: %+v, want error/reset", r)
+			}
+		default:
+			if r.State != commands.StateOK || r.Attempts != 2 || r.Body != "127.0.0.1\n" {
+				t.Fatalf("with retries: %+v, want ok after 2 attempts", r)
+			}
+		}
+	}
+}
