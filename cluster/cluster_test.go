@@ -518,8 +518,11 @@ watch:
 			break watch
 		}
 	}
-	if slices.Contains(seen, Failed) || (slices.Contains(seen, Joined) && !slices.Contains(seen, Left)) {
-		t.Errorf("b: events for c = %v, want none or joined then left", seen)
+	// b may learn of c only through gossip, and c's leave notice may reach b
+	// after memberlist's own leave: b then reports Failed and corrects it
+	// with Left. Whatever the order, c must end as left.
+	if len(seen) > 0 && seen[len(seen)-1] != Left {
+		t.Errorf("b: events for c = %v, want them to end with left", seen)
 	}
 	if m, ok := memberByName(b.Members(), "c"); ok && m.State != StateLeft {
 		t.Errorf("b lists c as %s", m.State)
