@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/fleet"
+	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/store"
+)
+
+// writePEM writes a DER block as PEM.
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newCA returns a CA and a function that issues loopback certificates signed by it.
+func newTestCA(t *testing.T, dir string) (caFile string, issue func(name string) (cert, key string)) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "salvo test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	caFile = filepath.Join(dir, "ca.pem")
+	writePEM(t, caFile, "CERTIFICATE", caDER)
+	serial := int64(2)
+	issue = func(name string) (string, string) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serial++
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			KeyUsage:    x509.KeyUsageDigitalSignature,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+		writePEM(t, cert, "CERTIFICATE", der)
+		writePEM(t, keyFile, "EC PRIVATE KEY", kb)
+		return cert, keyFile
+	}
+	return caFile, issue
+}
+
+// TestClusterOverTLS: master and worker talk over proto.actor remote with
+// mutual TLS; a worker without a certificate from the CA gets no work.
+func TestClusterOverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	const hosts = 2000
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	bin := testutil.BuildSalvo(t)
+	dir := t.TempDir()
+	ca, issue := newTestCA(t, dir)
+	tlsArgs := func(name string) []string {
+		cert, key := issue(name)
+		return []string{"--tls-cert", cert, "--tls-key", key, "--tls-ca", ca}
+	}
+	master := testutil.StartServer(t, bin, append(append([]string{"--data-dir", t.TempDir()},
+		gossipArgs("tls-master", "master", "")...), tlsArgs("tls-master")...)...)
+	self, _ := member(members(t, master.URL()), "tls-master")
+	testutil.StartServer(t, bin, append(gossipArgs("tls-worker", "worker", self.GossipAddr), tlsArgs("tls-worker")...)...)
+	// A worker without TLS joins the gossip but cannot reach the master's
+	// remote: it never registers, so it gets no work.
+	testutil.StartServer(t, bin, gossipArgs("plain-worker", "worker", self.GossipAddr)...)
+	waitWorkers(t, master.URL(), "tls-worker")
+
+	id := submit(t, master.URL(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port), "maxConcurrency": 50})
+	st := waitFor(t, master.URL(), id, time.Minute, terminal)
+	if st.State != store.JobGathered || st.Counts[commands.StateOK] != hosts {
+		t.Fatalf("job over TLS: %+v", st)
+	}
+	for _, r := range streamResults(t, master.URL(), id) {
+		if r.Worker != "tls-worker" {
+			t.Fatalf("result %d from %q", r.Index, r.Worker)
+		}
+	}
+	if m, ok := member(members(t, master.URL()), "plain-worker"); ok && m.Capacity > 0 && m.Reserved > 0 {
+		t.Errorf("the worker without TLS took work: %+v", m)
+	}
+}
