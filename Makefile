@@ -36,7 +36,7 @@ lint:
 # Long benchmarks, never run by CI.
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchtime=3x ./store/
-	$(BIN) bench
+	$(BIN) bench --targets 10000,100000,1000000
 	$(BIN) bench --ssh
 
 demo: build
