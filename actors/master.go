@@ -288,9 +288,14 @@ func (m *Master) Receive(ctx actor.Context) {
 }
 
 func (m *Master) startTicker(ctx actor.Context) {
+	m.stopTick = tick(ctx, m.cfg.PersistInterval, &persistTick{})
+}
+
+// tick sends msg to the calling actor every interval until the returned
+// channel is closed (by the actor, when it stops).
+func tick(ctx actor.Context, interval time.Duration, msg any) chan struct{} {
 	stop := make(chan struct{})
-	m.stopTick = stop
-	self, root, interval := ctx.Self(), ctx.ActorSystem().Root, m.cfg.PersistInterval
+	self, root := ctx.Self(), ctx.ActorSystem().Root
 	go func() {
 		t := time.NewTicker(interval)
 		defer t.Stop()
@@ -299,10 +304,11 @@ func (m *Master) startTicker(ctx actor.Context) {
 			case <-stop:
 				return
 			case <-t.C:
-				root.Send(self, &persistTick{})
+				root.Send(self, msg)
 			}
 		}
 	}()
+	return stop
 }
 
 // persist queues a write of the job's record.

@@ -221,25 +221,9 @@ func (w *Worker) register(ctx actor.Context) {
 }
 
 func (w *Worker) startTicker(ctx actor.Context) {
-	if w.cfg.LoadInterval <= 0 {
-		return
+	if w.cfg.LoadInterval > 0 {
+		w.stopTick = tick(ctx, w.cfg.LoadInterval, &loadTick{})
 	}
-	stop := make(chan struct{})
-	w.stopTick = stop
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	interval := w.cfg.LoadInterval
-	go func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				root.Send(self, &loadTick{})
-			}
-		}
-	}()
 }
 
 func (w *Worker) reportLoad(ctx actor.Context) {
