@@ -317,6 +317,19 @@ func (e *Engine) Status(ctx context.Context, id string) (*JobStatus, error) {
 	return StatusFromJob(j), nil
 }
 
+// StatusOf returns the status of a job read from the store: the master's
+// live one while the job is not terminal, else the stored record's.
+func (e *Engine) StatusOf(ctx context.Context, j *store.Job) *JobStatus {
+	if !store.Terminal(j.State) {
+		if res, err := e.ask(&statusQuery{id: j.ID}); err == nil {
+			if st, _ := res.(*JobStatus); st != nil {
+				return st
+			}
+		}
+	}
+	return StatusFromJob(j)
+}
+
 // Cancel stops a job: when it returns, no new request of the job starts.
 // In-flight requests finish within their timeouts; every target without a
 // result is then stored as cancelled.
@@ -383,11 +396,12 @@ func (e *Engine) Members(ctx context.Context) ([]Member, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
-	return e.merge(res.(*memberList).members), nil
+	return e.merge(res.(*memberList)), nil
 }
 
 // merge joins the master's worker figures with the membership's view.
-func (e *Engine) merge(workers []Member) []Member {
+func (e *Engine) merge(ml *memberList) []Member {
+	workers := ml.members
 	byName := map[string]*Member{}
 	var out []Member
 	if e.cfg.Membership != nil {
@@ -415,9 +429,8 @@ func (e *Engine) merge(workers []Member) []Member {
 		}
 		m.Enabled, m.Capacity, m.Reserved, m.RunningJobs, m.InFlight = w.Enabled, w.Capacity, w.Reserved, w.RunningJobs, w.InFlight
 	}
-	disabled := e.disabledNames()
 	for i := range out {
-		if disabled[out[i].Name] {
+		if ml.disabled[out[i].Name] {
 			out[i].Enabled = false
 		}
 		if out[i].Tags == nil {
@@ -429,14 +442,6 @@ func (e *Engine) merge(workers []Member) []Member {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-func (e *Engine) disabledNames() map[string]bool {
-	res, err := e.ask(&disabledQuery{})
-	if err != nil {
-		return nil
-	}
-	return res.(*disabledList).names
 }
 
 // SetEnabled enables or disables (drains) a worker: a disabled worker gets
@@ -453,11 +458,11 @@ func (e *Engine) SetEnabled(ctx context.Context, worker string, enabled bool) ([
 	if err != nil {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
-	ms := res.(*memberList).members
-	if ms == nil {
+	ml := res.(*memberList)
+	if ml.members == nil {
 		return nil, fmt.Errorf("worker %q: %w", worker, store.ErrNotFound)
 	}
-	return e.merge(ms), nil
+	return e.merge(ml), nil
 }
 
 // ResetQueue cancels every waiting job (REST Commander's resetScheduler);

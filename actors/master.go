@@ -151,10 +151,12 @@ type (
 	}
 	// membersQuery asks for the workers; the reply is memberList.
 	membersQuery struct{}
-	// disabledQuery asks for the disabled workers' names (disabledList).
-	disabledQuery struct{}
-	disabledList  struct{ names map[string]bool }
-	memberList    struct{ members []Member }
+	// memberList answers with the registered workers and the names of
+	// every disabled worker, registered or not.
+	memberList struct {
+		members  []Member
+		disabled map[string]bool
+	}
 	// resetQueue cancels every waiting job; the reply lists them.
 	resetQueue struct{ cancelled []string }
 	// stopScheduling tells the master that the node shuts down.
@@ -179,7 +181,7 @@ func (m *Master) Receive(ctx actor.Context) {
 	case *RegisterWorker:
 		m.register(ctx, msg)
 		if ctx.Sender() != nil {
-			ctx.Respond(&memberList{members: m.members()})
+			ctx.Respond(m.memberList())
 		}
 		m.schedule(ctx)
 	case *workerLost:
@@ -257,15 +259,9 @@ func (m *Master) Receive(ctx actor.Context) {
 		}
 		m.cfg.Logger.Info("worker enablement", "worker", msg.worker, "enabled", msg.enabled)
 		m.schedule(ctx)
-		ctx.Respond(&memberList{members: m.members()})
-	case *disabledQuery:
-		names := make(map[string]bool, len(m.disabled))
-		for n := range m.disabled {
-			names[n] = true
-		}
-		ctx.Respond(&disabledList{names: names})
+		ctx.Respond(m.memberList())
 	case *membersQuery:
-		ctx.Respond(&memberList{members: m.members()})
+		ctx.Respond(m.memberList())
 	case *resetQueue:
 		var ids []string
 		for _, id := range m.queue {
@@ -450,6 +446,14 @@ func (m *Master) allDisabled() bool {
 		}
 	}
 	return true
+}
+
+func (m *Master) memberList() *memberList {
+	disabled := make(map[string]bool, len(m.disabled))
+	for n := range m.disabled {
+		disabled[n] = true
+	}
+	return &memberList{members: m.members(), disabled: disabled}
 }
 
 // members returns the view of every worker, sorted by name.

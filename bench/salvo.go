@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 )
 
@@ -86,34 +85,21 @@ func throughputJob(cfg Config) salvoJob {
 // it did not start); an error means the run cannot go on.
 func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (row Row, pid int, err error) {
 	row = Row{Scenario: job.scenario, Targets: len(targets), Concurrency: cfg.Concurrency, Throttle: job.throttle}
-	dir, err := os.MkdirTemp("", "salvo-bench-")
-	if err != nil {
-		return row, 0, fmt.Errorf("bench: data dir: %w", err)
-	}
-	defer os.RemoveAll(dir)
-
-	args := []string{"server", "--http-addr", "127.0.0.1:0", "--data-dir", dir, "--log-format", "json"}
+	var extra []string
 	if cfg.CPUProfileDir != "" {
-		args = append(args, "--pprof")
+		extra = append(extra, "--pprof")
 	}
-	args = append(args, cfg.ServerArgs...)
-	args = append(args, job.serverArgs...)
-	srv, addr, err := startChild(ctx, cfg, "server", args, matchServerListening)
-	if srv != nil {
-		pid = srv.pid()
-	}
+	s, pid, err := startServer(ctx, cfg, append(extra, job.serverArgs...)...)
 	if err != nil {
 		return row, pid, err
 	}
 	defer func() {
-		if serr := srv.stop(cfg.StopTimeout); serr != nil {
+		if serr := s.stop(cfg); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}()
-	base := "http://" + addr
-	api := &http.Client{Timeout: 60 * time.Second}
 	if job.afterStart != nil {
-		cleanup, pids, err := job.afterStart(ctx, base)
+		cleanup, pids, err := job.afterStart(ctx, s.base)
 		row.ChildPIDs = pids
 		if err != nil {
 			return row, pid, err
@@ -139,28 +125,14 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (
 		return row, pid, fmt.Errorf("bench: encode spec: %w", err)
 	}
 
-	smp := startSampler(pid, cfg.SampleInterval)
-	stopSampler := sync.OnceValue(smp.finish)
-	defer stopSampler()
-
-	start := time.Now()
-	var sub struct {
-		ID string `json:"id"`
-	}
-	if err := doJSON(ctx, api, http.MethodPost, base+"/api/v1/jobs", body, http.StatusAccepted, &sub); err != nil {
-		return row, pid, fmt.Errorf("bench: submit job: %w\n%s", err, srv.logs.tail())
-	}
-	if sub.ID == "" {
-		return row, pid, fmt.Errorf("bench: submit job: no id in the answer")
-	}
-	cfg.Logger.Debug("job submitted", "id", sub.ID, "targets", len(targets))
-
 	var prof *profiler
-	if cfg.CPUProfileDir != "" {
-		prof = startProfile(ctx, base, filepath.Join(cfg.CPUProfileDir, fmt.Sprintf("salvo-%d.pprof", len(targets))),
-			cfg.CPUProfileSeconds)
+	onSubmit := func(id string) {
+		cfg.Logger.Debug("job submitted", "id", id, "targets", len(targets))
+		if cfg.CPUProfileDir != "" {
+			prof = startProfile(ctx, s.base, filepath.Join(cfg.CPUProfileDir, fmt.Sprintf("salvo-%d.pprof", len(targets))),
+				cfg.CPUProfileSeconds)
+		}
 	}
-
 	var observe func(*jobStatus)
 	if job.throttle != nil {
 		row.MinConcurrency = cfg.Concurrency
@@ -172,9 +144,10 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (
 			}
 		}
 	}
-	st, perr := pollJob(ctx, cfg, api, base, sub.ID, srv, observe)
-	elapsed := time.Since(start)
-	u := stopSampler()
+	tj, err := s.runJob(ctx, cfg, body, onSubmit, observe)
+	if err != nil {
+		return row, pid, err
+	}
 	if prof != nil {
 		if err := prof.wait(); err != nil {
 			row.Notes = append(row.Notes, err.Error())
@@ -182,22 +155,20 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (
 			row.Notes = append(row.Notes, "CPU profile: "+prof.path)
 		}
 	}
-	row.Seconds = elapsed.Seconds()
-	row.PeakRSS, row.HWM, row.FDsAtPeak, row.MaxFDs = u.PeakRSS, u.HWM, u.FDsAtPeak, u.MaxFDs
+	tj.fill(&row)
 	row.Errors = len(targets)
-	if perr != nil {
+	if tj.pollErr != nil {
 		if ctx.Err() != nil {
-			return row, pid, perr
+			return row, pid, tj.pollErr
 		}
-		row.Notes = append(row.Notes, perr.Error())
+		row.Notes = append(row.Notes, tj.pollErr.Error())
 		return row, pid, nil
 	}
-	row.Rate = float64(st.Total) / elapsed.Seconds()
-	row.ServerRate = st.Rate
+	st := tj.st
 	row.Errors = len(targets) - st.Counts["ok"]
 	row.Timeouts = st.Counts["timeout"]
 	if job.throttle != nil {
-		classes, err := errorClasses(ctx, api, base, sub.ID)
+		classes, err := errorClasses(ctx, s.api, s.base, tj.id)
 		if err != nil {
 			row.Notes = append(row.Notes, err.Error())
 		}

@@ -395,26 +395,15 @@ type sshJobSpec struct {
 // targets, polls it until it is gathered and checks every result's output.
 func runSalvoSSH(ctx context.Context, cfg Config, sc SSHConfig, keyFile string, targets []string) (row Row, pid int, err error) {
 	row = Row{Scenario: ScenarioSalvoSSH, Targets: len(targets), Concurrency: cfg.Concurrency, Errors: len(targets)}
-	dir, err := os.MkdirTemp("", "salvo-bench-")
-	if err != nil {
-		return row, 0, fmt.Errorf("bench: data dir: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	args := append([]string{"server", "--http-addr", "127.0.0.1:0", "--data-dir", dir, "--log-format", "json"}, cfg.ServerArgs...)
-	srv, addr, err := startChild(ctx, cfg, "server", args, matchServerListening)
-	if srv != nil {
-		pid = srv.pid()
-	}
+	s, pid, err := startServer(ctx, cfg)
 	if err != nil {
 		return row, pid, err
 	}
 	defer func() {
-		if serr := srv.stop(cfg.StopTimeout); serr != nil {
+		if serr := s.stop(cfg); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}()
-	base := "http://" + addr
-	api := &http.Client{Timeout: 60 * time.Second}
 
 	spec := sshJobSpec{Name: fmt.Sprintf("bench-ssh-%d", len(targets)), Protocol: "ssh", Targets: targets,
 		MaxConcurrency: cfg.Concurrency,
@@ -425,34 +414,23 @@ func runSalvoSSH(ctx context.Context, cfg Config, sc SSHConfig, keyFile string, 
 	if err != nil {
 		return row, pid, fmt.Errorf("bench: encode spec: %w", err)
 	}
-	smp := startSampler(pid, cfg.SampleInterval)
-	stopSampler := sync.OnceValue(smp.finish)
-	defer stopSampler()
-	start := time.Now()
-	var sub struct {
-		ID string `json:"id"`
+	tj, err := s.runJob(ctx, cfg, body, nil, nil)
+	if err != nil {
+		return row, pid, err
 	}
-	if err := doJSON(ctx, api, http.MethodPost, base+"/api/v1/jobs", body, http.StatusAccepted, &sub); err != nil {
-		return row, pid, fmt.Errorf("bench: submit ssh job: %w\n%s", err, srv.logs.tail())
-	}
-	st, perr := pollJob(ctx, cfg, api, base, sub.ID, srv, nil)
-	elapsed := time.Since(start)
-	u := stopSampler()
-	row.Seconds = elapsed.Seconds()
-	row.PeakRSS, row.HWM, row.FDsAtPeak, row.MaxFDs = u.PeakRSS, u.HWM, u.FDsAtPeak, u.MaxFDs
-	if perr != nil {
+	tj.fill(&row)
+	if tj.pollErr != nil {
 		if ctx.Err() != nil {
-			return row, pid, perr
+			return row, pid, tj.pollErr
 		}
-		row.Notes = append(row.Notes, perr.Error())
+		row.Notes = append(row.Notes, tj.pollErr.Error())
 		return row, pid, nil
 	}
-	row.Rate = float64(st.Total) / elapsed.Seconds()
-	row.ServerRate = st.Rate
+	st := tj.st
 	if st.State != stateGathered {
 		row.Notes = append(row.Notes, fmt.Sprintf("job ended %s %s", st.State, st.Reason))
 	}
-	bad, err := checkSSHResults(ctx, api, base, sub.ID, sc.Command, targets)
+	bad, err := checkSSHResults(ctx, s.api, s.base, tj.id, sc.Command, targets)
 	if err != nil {
 		row.Notes = append(row.Notes, err.Error())
 		return row, pid, nil

@@ -192,12 +192,7 @@ func (s *Server) rcQueryProgress(c *gin.Context) {
 	if !ok {
 		return
 	}
-	st := actors.StatusFromJob(j)
-	if !store.Terminal(j.State) {
-		if live, err := s.engine.Status(c.Request.Context(), j.ID); err == nil {
-			st = live
-		}
-	}
+	st := s.engine.StatusOf(c.Request.Context(), j)
 	frac := 0.0
 	switch {
 	case st.Total > 0:

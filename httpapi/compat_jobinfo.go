@@ -5,7 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -52,12 +51,7 @@ func epochMs(t *time.Time) int64 {
 // rcJobInfo builds a job's JobInfo from its live status while it runs,
 // and from the store once it has ended.
 func (s *Server) rcJobInfo(ctx context.Context, j *store.Job) (*rcJobInfo, error) {
-	st := actors.StatusFromJob(j)
-	if !store.Terminal(j.State) {
-		if live, err := s.engine.Status(ctx, j.ID); err == nil {
-			st = live
-		}
-	}
+	st := s.engine.StatusOf(ctx, j)
 	info := &rcJobInfo{
 		TimeStamp:           j.CreatedAt.UTC().Format(rcTimeStamp),
 		StartTime:           epochMs(st.StartedAt),

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -40,27 +41,32 @@ func NewForwarder(cfg Config, master func() string) *Server {
 		r.Handle(m, "/distributedAgents/createNode", s.rcCreateNode)
 		r.Handle(m, "/distributedAgents/shutdownNode", s.rcShutdownNode)
 	}
-	transport := &http.Transport{
-		ResponseHeaderTimeout: 35 * time.Minute, // compat calls wait for their job
-		IdleConnTimeout:       time.Minute,
+	proxy := &httputil.ReverseProxy{
+		// The master's address is read per request: it is learnt, and may
+		// change, after the node starts.
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "http", Host: master()})
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ResponseHeaderTimeout: 35 * time.Minute, // compat calls wait for their job
+			IdleConnTimeout:       time.Minute,
+		},
+		FlushInterval: -1, // stream server-sent events and NDJSON as they come
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.cfg.Logger.Warn("forward to master failed", "master", r.URL.Host, "err", err)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = w.Write([]byte(`{"error":"the master at ` + r.URL.Host + ` did not answer"}`))
+		},
 	}
 	r.NoRoute(func(c *gin.Context) {
-		addr := master()
-		if addr == "" {
+		if master() == "" {
 			c.JSON(http.StatusServiceUnavailable, errBody{Error: "this worker node does not know its master yet"})
 			return
 		}
-		target := &url.URL{Scheme: "http", Host: addr}
-		p := httputil.NewSingleHostReverseProxy(target)
-		p.Transport = transport
-		p.FlushInterval = -1 // stream server-sent events and NDJSON as they come
-		p.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
-			s.cfg.Logger.Warn("forward to master failed", "master", addr, "err", err)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadGateway)
-			_, _ = w.Write([]byte(`{"error":"the master at ` + addr + ` did not answer"}`))
-		}
-		p.ServeHTTP(c.Writer, c.Request)
+		proxy.ServeHTTP(c.Writer, c.Request)
 	})
 	return s
 }

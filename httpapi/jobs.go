@@ -95,13 +95,7 @@ func (s *Server) listJobs(c *gin.Context) {
 	}
 	out := page[*actors.JobStatus]{Items: make([]*actors.JobStatus, 0, len(jobs)), NextCursor: next}
 	for _, j := range jobs {
-		st := actors.StatusFromJob(j)
-		if !store.Terminal(j.State) {
-			if live, err := s.engine.Status(c.Request.Context(), j.ID); err == nil {
-				st = live
-			}
-		}
-		out.Items = append(out.Items, st)
+		out.Items = append(out.Items, s.engine.StatusOf(c.Request.Context(), j))
 	}
 	c.JSON(http.StatusOK, out)
 }

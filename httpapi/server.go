@@ -27,6 +27,7 @@ type Engine interface {
 	Submit(ctx context.Context, spec *commands.Spec) (*actors.JobStatus, error)
 	SubmitStream(ctx context.Context, body io.Reader) (*actors.JobStatus, error)
 	Status(ctx context.Context, id string) (*actors.JobStatus, error)
+	StatusOf(ctx context.Context, j *store.Job) *actors.JobStatus
 	Cancel(ctx context.Context, id string) (*actors.JobStatus, error)
 	Members(ctx context.Context) ([]actors.Member, error)
 	SetEnabled(ctx context.Context, worker string, enabled bool) ([]actors.Member, error)
