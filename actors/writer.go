@@ -83,8 +83,7 @@ func (w *writer) run() {
 			now := time.Now().UTC()
 			rs := make([]commands.Result, len(o.targets))
 			for i, t := range o.targets {
-				rs[i] = cancelledResult(t, o.protocol, o.worker, now)
-				rs[i].State, rs[i].ErrorClass, rs[i].Value, rs[i].Error = commands.StateError, o.class, o.class, o.msg
+				rs[i] = unansweredResult(t, o.protocol, o.worker, now, commands.StateError, o.class, o.msg)
 			}
 			counts, err := w.putResults(o.jobID, rs)
 			w.root.Send(w.master, &batchStored{batch: &ResultBatch{JobId: o.jobID, Worker: o.worker}, counts: counts, err: err})
@@ -149,7 +148,7 @@ func (w *writer) fillCancelled(o fillCancelled) (map[string]int, error) {
 			if stored[t.Index] {
 				continue
 			}
-			rs = append(rs, cancelledResult(t, o.protocol, o.worker, now))
+			rs = append(rs, unansweredResult(t, o.protocol, o.worker, now, commands.StateCancelled, "", ""))
 		}
 		if len(rs) == 0 {
 			continue
@@ -165,13 +164,20 @@ func (w *writer) fillCancelled(o fillCancelled) (map[string]int, error) {
 	return total, nil
 }
 
-func cancelledResult(t commands.IndexedTarget, protocol, worker string, now time.Time) commands.Result {
+// unansweredResult is the result of a target that was never sent: state
+// cancelled, or error with an error class (a lost worker's targets). Its
+// value is the class, or the state when there is none.
+func unansweredResult(t commands.IndexedTarget, protocol, worker string, now time.Time, state, class, msg string) commands.Result {
 	host := t.Target.Host
 	if pt, err := commands.ParseTarget(t.Target.Host, protocol); err == nil {
 		host = pt.Host
 	}
+	value := class
+	if value == "" {
+		value = state
+	}
 	return commands.Result{
-		Index: t.Index, Host: host, Target: t.Target.Host, State: commands.StateCancelled,
-		Value: commands.StateCancelled, Worker: worker, StartedAt: now, FinishedAt: now,
+		Index: t.Index, Host: host, Target: t.Target.Host, State: state, ErrorClass: class, Error: msg,
+		Value: value, Worker: worker, StartedAt: now, FinishedAt: now,
 	}
 }
