@@ -212,6 +212,14 @@ func (r *runner) ack(a *BatchAck) {
 	}
 }
 
+// leaseComplete reports whether n results are all of lease's targets.
+func (r *runner) leaseComplete(lease int64, n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	size, ok := r.leaseSizes[lease]
+	return ok && n >= size
+}
+
 // load returns the runner's live figures.
 func (r *runner) load() *JobLoad {
 	r.mu.Lock()
@@ -341,7 +349,7 @@ func (r *runner) batch() {
 	}()
 	wc := r.cfg.worker
 	root := r.cfg.system.Root
-	pending := map[int64][]commands.Result{}
+	pending := map[int64][]*wire.Result{}
 	pendingBytes := map[int64]int{}
 	sent := map[int64]int{}          // lease → results sent
 	unacked := map[int64]time.Time{} // seq → sent at
@@ -382,24 +390,20 @@ func (r *runner) batch() {
 		}
 	}
 	flush := func(lease int64) {
-		rs := pending[lease]
-		if len(rs) == 0 {
+		ws := pending[lease]
+		if len(ws) == 0 {
 			return
 		}
 		waitRoom(wc.MaxUnacked)
 		seq++
 		unacked[seq] = time.Now()
 		r.unacked.Store(int32(len(unacked)))
-		ws := make([]*wire.Result, len(rs))
-		for i := range rs {
-			ws[i] = toWireResult(&rs[i])
-		}
 		root.Send(r.cfg.master, &ResultBatch{
 			JobId: r.cfg.jobID, Worker: wc.Name, LeaseId: lease, Seq: seq, Results: ws, From: r.cfg.self,
 		})
 		delete(pending, lease)
 		delete(pendingBytes, lease)
-		sent[lease] += len(rs)
+		sent[lease] += len(ws)
 		r.mu.Lock()
 		size, ok := r.leaseSizes[lease]
 		if ok && sent[lease] >= size {
@@ -427,9 +431,12 @@ func (r *runner) batch() {
 				waitRoom(1) // every batch acknowledged (or abandoned)
 				return
 			}
-			pending[lr.lease] = append(pending[lr.lease], lr.result)
+			pending[lr.lease] = append(pending[lr.lease], toWireResult(&lr.result))
 			pendingBytes[lr.lease] += len(lr.result.Body) + len(lr.result.Stderr)
-			if len(pending[lr.lease]) >= wc.BatchSize || pendingBytes[lr.lease] >= wc.BatchBytes {
+			if len(pending[lr.lease]) >= wc.BatchSize || pendingBytes[lr.lease] >= wc.BatchBytes ||
+				r.leaseComplete(lr.lease, sent[lr.lease]+len(pending[lr.lease])) {
+				// A lease's last results go at once rather than at the next
+				// tick: the job's end waits for them.
 				flush(lr.lease)
 			}
 		case <-tick.C:

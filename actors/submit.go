@@ -3,7 +3,6 @@ package actors
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,13 +65,14 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 	})
 }
 
-// spool holds a target list in a temporary file, as JSON lines.
+// spool holds a target list in a temporary file, as JSON lines (JSON
+// strings escape newlines, so a target is always one line).
 type spool struct {
-	f   *os.File
-	w   *bufio.Writer
-	enc *json.Encoder
-	dec *json.Decoder
-	buf []commands.TargetSpec
+	f    *os.File
+	w    *bufio.Writer
+	r    *bufio.Reader
+	line []byte // scratch for write
+	buf  []commands.TargetSpec
 }
 
 func newSpool() (*spool, error) {
@@ -80,13 +80,17 @@ func newSpool() (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool targets: %w", err)
 	}
-	w := bufio.NewWriterSize(f, 64<<10)
-	return &spool{f: f, w: w, enc: json.NewEncoder(w)}, nil
+	return &spool{f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
 }
 
 func (s *spool) write(batch []commands.TargetSpec) error {
 	for i := range batch {
-		if err := s.enc.Encode(&batch[i]); err != nil {
+		var err error
+		if s.line, err = batch[i].AppendJSON(s.line[:0]); err != nil {
+			return fmt.Errorf("spool targets: %w", err)
+		}
+		s.line = append(s.line, '\n')
+		if _, err := s.w.Write(s.line); err != nil {
 			return fmt.Errorf("spool targets: %w", err)
 		}
 	}
@@ -100,7 +104,7 @@ func (s *spool) rewind() error {
 	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spool targets: %w", err)
 	}
-	s.dec = json.NewDecoder(bufio.NewReaderSize(s.f, 64<<10))
+	s.r = bufio.NewReaderSize(s.f, 64<<10)
 	return nil
 }
 
@@ -109,12 +113,15 @@ func (s *spool) rewind() error {
 func (s *spool) read(n int) ([]commands.TargetSpec, error) {
 	s.buf = s.buf[:0]
 	for len(s.buf) < n {
-		var t commands.TargetSpec
-		err := s.dec.Decode(&t)
-		if errors.Is(err, io.EOF) {
+		line, err := s.r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) && len(line) == 0 {
 			break
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("read spooled targets: %w", err)
+		}
+		var t commands.TargetSpec
+		if err := t.UnmarshalJSON(line); err != nil {
 			return nil, fmt.Errorf("read spooled targets: %w", err)
 		}
 		s.buf = append(s.buf, t)

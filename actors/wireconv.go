@@ -2,12 +2,39 @@ package actors
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/salvo-sh/salvo/actors/wire"
 	"github.com/salvo-sh/salvo/commands"
 )
 
 // Conversions between package commands' types and the wire messages.
+//
+// A result's body and stderr are the largest part of every message. Between
+// a worker and the master in one process the wire message is never
+// marshalled, so the conversions share the bytes instead of copying them
+// (twice per result): the []byte of a wire result aliases the string it came
+// from and the string of a result aliases the wire result's bytes. Neither
+// side ever writes to those bytes: results are immutable once made, and a
+// wire result is dropped once converted (proto.Unmarshal gives it bytes of
+// its own when it came over the network).
+
+// bytesOf returns the bytes of s without copying; they must not be written.
+func bytesOf(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// stringOf returns b as a string without copying; b must not be written
+// afterwards.
+func stringOf(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
 
 func toWireResult(r *commands.Result) *wire.Result {
 	w := &wire.Result{
@@ -17,8 +44,8 @@ func toWireResult(r *commands.Result) *wire.Result {
 		State:              r.State,
 		StatusCode:         int32(r.StatusCode),
 		LatencyMs:          r.LatencyMs,
-		Body:               []byte(r.Body),
-		Stderr:             []byte(r.Stderr),
+		Body:               bytesOf(r.Body),
+		Stderr:             bytesOf(r.Stderr),
 		BodyBytes:          r.BodyBytes,
 		Truncated:          r.Truncated,
 		Error:              r.Error,
@@ -44,8 +71,8 @@ func fromWireResult(w *wire.Result) commands.Result {
 		State:      w.State,
 		StatusCode: int(w.StatusCode),
 		LatencyMs:  w.LatencyMs,
-		Body:       string(w.Body),
-		Stderr:     string(w.Stderr),
+		Body:       stringOf(w.Body),
+		Stderr:     stringOf(w.Stderr),
 		BodyBytes:  w.BodyBytes,
 		Truncated:  w.Truncated,
 		Error:      w.Error,

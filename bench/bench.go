@@ -100,6 +100,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Throttle configures the throttle comparison.
 	Throttle ThrottleConfig
+
+	// fleetPID is the running fleet's pid, whose CPU time the samplers
+	// measure beside the scenario's own; set by the run.
+	fleetPID int
 }
 
 // ThrottleConfig configures the throttle comparison: the same job of
@@ -264,6 +268,7 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 		}
 	}()
 	cfg.Logger.Info("fleet started", "hosts", hosts, "port", port, "pid", fl.pid())
+	cfg.fleetPID = fl.pid()
 
 	targets := fleet.Targets(hosts, port)
 	for _, n := range cfg.Sizes {

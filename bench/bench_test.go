@@ -434,3 +434,55 @@ func TestLineWriter(t *testing.T) {
 		t.Errorf("forwarded %d lines, want %d", n, len(chunks)-1)
 	}
 }
+
+func TestParseStatCPU(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want time.Duration
+		ok   bool
+	}{
+		{"plain", "1234 (salvo) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 130 0 0 20 0 8 0 100 0 0", 3800 * time.Millisecond, true},
+		{"spaces and parens in name", "99 (a) b (c) R 1 99 99 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 5 0 0", 100 * time.Millisecond, true},
+		{"truncated", "99 (x) R 1 2 3", 0, false},
+		{"no name", "garbage", 0, false},
+		{"not a number", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 u 1 0", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseStatCPU([]byte(tt.raw))
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
+			}
+			if got != tt.want {
+				t.Errorf("cpu = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadCPUSelf(t *testing.T) {
+	before, err := readCPU(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		// Burn CPU until the kernel's tick-based counter moves (bounded).
+		x := 0
+		for i := range 10_000_000 {
+			x += i
+		}
+		_ = x
+		after, err := readCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cpu time did not grow in 5s: %v", after)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func runLoop(ctx context.Context, cfg Config, targets []string) Row {
 		wg     sync.WaitGroup
 	)
 	workers := min(cfg.Concurrency, len(urls))
-	smp := startSampler(os.Getpid(), cfg.SampleInterval)
+	smp := startSampler(os.Getpid(), cfg.fleetPID, cfg.SampleInterval)
 	start := time.Now()
 	for range workers {
 		wg.Go(func() {
@@ -78,14 +78,16 @@ func runLoop(ctx context.Context, cfg Config, targets []string) Row {
 	sent := min(int(next.Load()), len(urls))
 	errs := int(failed.Load()) + len(urls) - sent // targets never sent count as errors
 	row := Row{
-		Scenario:    ScenarioLoop,
-		Targets:     len(urls),
-		Concurrency: cfg.Concurrency,
-		Seconds:     elapsed.Seconds(),
-		Rate:        float64(sent) / elapsed.Seconds(),
-		PeakRSS:     u.PeakRSS,
-		Errors:      errs,
-		Notes:       notes.list(),
+		Scenario:        ScenarioLoop,
+		Targets:         len(urls),
+		Concurrency:     cfg.Concurrency,
+		Seconds:         elapsed.Seconds(),
+		Rate:            float64(sent) / elapsed.Seconds(),
+		PeakRSS:         u.PeakRSS,
+		CPUSeconds:      u.CPU.Seconds(),
+		FleetCPUSeconds: u.FleetCPU.Seconds(),
+		Errors:          errs,
+		Notes:           notes.list(),
 	}
 	if sent < len(urls) {
 		row.Notes = append(row.Notes, fmt.Sprintf("stopped after %d of %d targets: %v", sent, len(urls), context.Cause(ctx)))

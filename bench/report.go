@@ -68,6 +68,11 @@ type Row struct {
 	// peak RSS sample and the most sampled (salvo only).
 	FDsAtPeak int `json:"fdsAtPeak,omitempty"`
 	MaxFDs    int `json:"maxFds,omitempty"`
+	// CPUSeconds is the CPU time of the measured process over the run (the
+	// server for salvo, the bench process for the loops; cluster workers
+	// not included), FleetCPUSeconds the fleet's over the same span.
+	CPUSeconds      float64 `json:"cpuSeconds,omitempty"`
+	FleetCPUSeconds float64 `json:"fleetCpuSeconds,omitempty"`
 	// Errors is the number of targets without a 200 answer (salvo: not in
 	// state ok, or not done).
 	Errors int `json:"errors"`
@@ -145,6 +150,7 @@ const Header = `# salvo bench: one GET per target, "Connection: close", against 
 # ratio: targets/s / the bare fasthttp loop's at the same (nearest) target count.
 # peak RSS: largest VmRSS sampled every 100ms (salvo: the server process; fasthttp-loop: the bench process).
 # fds peak/max: the server's open file descriptors at its peak RSS / the most sampled.
+# cpu µs/target: CPU time per target of the measured process (salvo: the server) + the fleet's.
 # errors: targets without a 200 (salvo: not "ok").`
 
 // ThrottleHeader explains the throttle comparison's table.
@@ -191,9 +197,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 func writeMainTable(b *strings.Builder, rows []Row) error {
 	b.WriteString(Header + "\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario     \ttargets\tconcurrency\ttargets/s\tratio\tpeak RSS\tfds peak/max\terrors\t")
+	fmt.Fprintln(tw, "scenario     \ttargets\tconcurrency\ttargets/s\tratio\tpeak RSS\tfds peak/max\tcpu µs/target\terrors\t")
 	for _, row := range rows {
-		ratio, rss, fds := "-", "-", "-"
+		ratio, rss, fds, cpu := "-", "-", "-", "-"
 		if row.Ratio > 0 {
 			ratio = strconv.FormatFloat(row.Ratio, 'f', 2, 64)
 		}
@@ -203,8 +209,12 @@ func writeMainTable(b *strings.Builder, rows []Row) error {
 		if row.MaxFDs > 0 {
 			fds = strconv.Itoa(row.FDsAtPeak) + "/" + strconv.Itoa(row.MaxFDs)
 		}
-		fmt.Fprintf(tw, "%-13s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%d\t\n",
-			row.Scenario, row.Targets, row.Concurrency, row.Rate, ratio, rss, fds, row.Errors)
+		if row.CPUSeconds > 0 && row.Targets > 0 {
+			per := 1e6 / float64(row.Targets)
+			cpu = fmt.Sprintf("%.0f+%.0f", row.CPUSeconds*per, row.FleetCPUSeconds*per)
+		}
+		fmt.Fprintf(tw, "%-13s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t\n",
+			row.Scenario, row.Targets, row.Concurrency, row.Rate, ratio, rss, fds, cpu, row.Errors)
 	}
 	return tw.Flush()
 }

@@ -64,7 +64,7 @@ type timedJob struct {
 func (s *benchServer) runJob(ctx context.Context, cfg Config, body []byte, onSubmit func(id string),
 	observe func(*jobStatus)) (timedJob, error) {
 	var tj timedJob
-	smp := startSampler(s.srv.pid(), cfg.SampleInterval)
+	smp := startSampler(s.srv.pid(), cfg.fleetPID, cfg.SampleInterval)
 	stopSampler := sync.OnceValue(smp.finish)
 	defer stopSampler()
 
@@ -93,6 +93,7 @@ func (tj *timedJob) fill(row *Row) {
 	row.Seconds = tj.elapsed.Seconds()
 	u := tj.usage
 	row.PeakRSS, row.HWM, row.FDsAtPeak, row.MaxFDs = u.PeakRSS, u.HWM, u.FDsAtPeak, u.MaxFDs
+	row.CPUSeconds, row.FleetCPUSeconds = u.CPU.Seconds(), u.FleetCPU.Seconds()
 	if tj.st != nil && tj.pollErr == nil {
 		row.Rate = float64(tj.st.Total) / tj.elapsed.Seconds()
 		row.ServerRate = tj.st.Rate

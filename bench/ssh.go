@@ -342,7 +342,7 @@ func runSSHLoop(ctx context.Context, cfg Config, sc SSHConfig, signer ssh.Signer
 		}
 		return nil
 	}
-	smp := startSampler(os.Getpid(), cfg.SampleInterval)
+	smp := startSampler(os.Getpid(), cfg.fleetPID, cfg.SampleInterval)
 	start := time.Now()
 	for range min(cfg.Concurrency, len(targets)) {
 		wg.Go(func() {
@@ -363,14 +363,16 @@ func runSSHLoop(ctx context.Context, cfg Config, sc SSHConfig, signer ssh.Signer
 	u := smp.finish()
 	sent := min(int(next.Load()), len(targets))
 	return Row{
-		Scenario:    ScenarioSSHLoop,
-		Targets:     len(targets),
-		Concurrency: cfg.Concurrency,
-		Seconds:     elapsed.Seconds(),
-		Rate:        float64(sent) / elapsed.Seconds(),
-		PeakRSS:     u.PeakRSS,
-		Errors:      int(failed.Load()) + len(targets) - sent,
-		Notes:       notes.list(),
+		Scenario:        ScenarioSSHLoop,
+		Targets:         len(targets),
+		Concurrency:     cfg.Concurrency,
+		Seconds:         elapsed.Seconds(),
+		Rate:            float64(sent) / elapsed.Seconds(),
+		PeakRSS:         u.PeakRSS,
+		CPUSeconds:      u.CPU.Seconds(),
+		FleetCPUSeconds: u.FleetCPU.Seconds(),
+		Errors:          int(failed.Load()) + len(targets) - sent,
+		Notes:           notes.list(),
 	}
 }
 

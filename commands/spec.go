@@ -197,6 +197,10 @@ type TargetSpec struct {
 // UnmarshalJSON accepts a string or an object.
 func (t *TargetSpec) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	if h, ok := unquotePlain(b); ok {
+		t.Host, t.Vars = h, nil
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		t.Vars = nil
 		return json.Unmarshal(b, &t.Host)
@@ -212,11 +216,7 @@ func (t *TargetSpec) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes a target without vars as a plain string.
 func (t TargetSpec) MarshalJSON() ([]byte, error) {
-	if len(t.Vars) == 0 {
-		return json.Marshal(t.Host)
-	}
-	type plain TargetSpec
-	return json.Marshal(plain(t))
+	return t.AppendJSON(nil)
 }
 
 // IndexedTarget is a target with its position in the job's target list.

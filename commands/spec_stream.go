@@ -119,6 +119,9 @@ func streamTargets(dec *json.Decoder, batch int, sink func([]TargetSpec) error) 
 // host and vars (string values).
 func decodeTarget(raw json.RawMessage) (TargetSpec, error) {
 	raw = bytes.TrimSpace(raw)
+	if h, ok := unquotePlain(raw); ok {
+		return TargetSpec{Host: h}, nil
+	}
 	if len(raw) > 0 && raw[0] == '"' {
 		var h string
 		err := json.Unmarshal(raw, &h)

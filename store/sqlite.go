@@ -89,7 +89,9 @@ type SQLite struct {
 	w   *sql.DB // exactly one connection: every write goes through it
 	r   *sql.DB // read pool
 
-	insertResult *sql.Stmt // prepared on w, reused by every PutResults
+	// insertResults and storedIn are PutResults' statements for groups of
+	// 1, 2, 4, ... resultGroup results, prepared on w at open.
+	insertResults, storedIn [groupSizes]*sql.Stmt
 
 	ckpt   *sql.DB            // one connection for background checkpoints
 	dirty  chan struct{}      // signalled after each write (capacity 1)
@@ -162,7 +164,7 @@ func OpenSQLite(cfg SQLiteConfig) (*SQLite, error) {
 }
 
 // open opens the connection pools, creates the schema and prepares the
-// insert statement.
+// statements of PutResults.
 func (s *SQLite) open() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.BusyTimeout+10*time.Second)
 	defer cancel()
@@ -173,8 +175,14 @@ func (s *SQLite) open() error {
 	if err := createSchema(ctx, s.w); err != nil {
 		return err
 	}
-	if s.insertResult, err = s.w.PrepareContext(ctx, insertResultSQL); err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
+	for slot := range groupSizes {
+		n := 1 << slot
+		if s.insertResults[slot], err = s.w.PrepareContext(ctx, insertResultsSQL(n)); err != nil {
+			return fmt.Errorf("prepare insert of %d results: %w", n, err)
+		}
+		if s.storedIn[slot], err = s.w.PrepareContext(ctx, storedInGroupSQL(n)); err != nil {
+			return fmt.Errorf("prepare lookup of %d results: %w", n, err)
+		}
 	}
 	if s.r, err = s.cfg.openDB(ctx, connReader, s.cfg.ReadConns); err != nil {
 		return fmt.Errorf("read pool: %w", err)
@@ -302,9 +310,12 @@ func (s *SQLite) Close() error {
 // closeDBs closes whatever open has opened.
 func (s *SQLite) closeDBs() error {
 	var errs []error
-	if s.insertResult != nil {
-		if err := s.insertResult.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close insert statement: %w", err))
+	for _, st := range append(s.insertResults[:], s.storedIn[:]...) {
+		if st == nil {
+			continue
+		}
+		if err := st.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close statement: %w", err))
 		}
 	}
 	for _, db := range []struct {

@@ -65,8 +65,9 @@ func (s *SQLite) CreateJobFrom(ctx context.Context, job *Job, chunkSize int, nex
 	defer ins.Close()
 	buf := make([]commands.IndexedTarget, 0, chunkSize)
 	index, chunk := 0, 0
+	var b []byte
 	flush := func() error {
-		b, err := json.Marshal(buf)
+		b, err = commands.AppendIndexedTargets(b[:0], buf)
 		if err != nil {
 			return fmt.Errorf("create job %s: encode chunk %d: %w", job.ID, chunk, err)
 		}
@@ -244,8 +245,8 @@ func (s *SQLite) Chunk(ctx context.Context, jobID string, n int) ([]commands.Ind
 	if err != nil {
 		return nil, fmt.Errorf("chunk %d of job %s: %w", n, jobID, err)
 	}
-	var ts []commands.IndexedTarget
-	if err := json.Unmarshal(b, &ts); err != nil {
+	ts, err := commands.DecodeIndexedTargets(b)
+	if err != nil {
 		return nil, fmt.Errorf("chunk %d of job %s: decode: %w", n, jobID, err)
 	}
 	return ts, nil
