@@ -78,6 +78,8 @@ type Engine struct {
 	master    *actor.PID
 	worker    *WorkerHost
 
+	ends *JobEnds
+
 	mu        sync.Mutex
 	accepting bool
 	shutdown  bool
@@ -97,10 +99,10 @@ func NewEngine(ctx context.Context, cfg Config, st store.Store) (*Engine, error)
 	if system == nil {
 		system, ownSystem = NewSystem(logger), true
 	}
-	e := &Engine{cfg: cfg, st: st, system: system, ownSystem: ownSystem, accepting: true}
+	e := &Engine{cfg: cfg, st: st, system: system, ownSystem: ownSystem, accepting: true, ends: NewJobEnds()}
 
 	mc := cfg.Master
-	mc.Store, mc.Metrics, mc.Logger = st, cfg.Metrics, logger.With("component", "master")
+	mc.Store, mc.Metrics, mc.Logger, mc.Ends = st, cfg.Metrics, logger.With("component", "master"), e.ends
 	master, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return NewMaster(mc) }), MasterName)
 	if err != nil {
 		return nil, fmt.Errorf("engine: spawn master: %w", err)
@@ -315,6 +317,26 @@ func (e *Engine) Status(ctx context.Context, id string) (*JobStatus, error) {
 		return nil, err
 	}
 	return StatusFromJob(j), nil
+}
+
+// Wait returns the status of job id once it is terminal (its final state
+// stored), or its current status when ctx ends first; the error is then
+// nil. It returns an error only when the job's status cannot be read.
+func (e *Engine) Wait(ctx context.Context, id string) (*JobStatus, error) {
+	// Statuses are read without ctx's deadline, so that a wait that ends
+	// still answers; Status is bounded by the engine's ask timeout.
+	rctx := context.WithoutCancel(ctx)
+	ended, stop := e.ends.Watch(id)
+	defer stop()
+	st, err := e.Status(rctx, id)
+	if err != nil || st.Terminal() {
+		return st, err
+	}
+	select {
+	case <-ended:
+	case <-ctx.Done():
+	}
+	return e.Status(rctx, id)
 }
 
 // StatusOf returns the status of a job read from the store: the master's

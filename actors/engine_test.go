@@ -248,3 +248,40 @@ func TestRatePerSecondCapsStarts(t *testing.T) {
 		t.Errorf("%d requests started within %s at ratePerSecond %d, want at least %s", hosts, spread, rps, want)
 	}
 }
+
+// TestWaitReturnsAtTheEnd checks Engine.Wait: a wait shorter than the job
+// returns the running status, a longer one returns as soon as the job's
+// final state is stored, and a wait on a finished job returns at once.
+func TestWaitReturnsAtTheEnd(t *testing.T) {
+	f := testutil.StartFleet(t, func(c *fleet.Config) {
+		c.Hosts = 20
+		c.LatencyMin, c.LatencyMax = 300*time.Millisecond, 300*time.Millisecond
+	})
+	n := testutil.StartNode(t, nil)
+	ctx := context.Background()
+	st, err := n.Engine.Submit(ctx, spec(fleet.Targets(20, f.Addr().Port), 5)) // 4 waves of 300 ms
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	got, err := n.Engine.Wait(short, st.ID)
+	cancel()
+	if err != nil || got.Terminal() {
+		t.Fatalf("short wait: %+v, %v; want the running status", got, err)
+	}
+	long, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	got, err = n.Engine.Wait(long, st.ID)
+	if err != nil || got.State != store.JobGathered || got.Done != 20 {
+		t.Fatalf("long wait: %+v, %v; want gathered with 20 done", got, err)
+	}
+	j, err := n.Store.GetJob(ctx, st.ID)
+	if err != nil || j.State != store.JobGathered {
+		t.Fatalf("stored job %+v, %v: the end was signalled before it was stored", j, err)
+	}
+	done, cancel2 := context.WithCancel(ctx)
+	cancel2() // already over: a finished job needs no waiting
+	if got, err := n.Engine.Wait(done, st.ID); err != nil || got.State != store.JobGathered {
+		t.Errorf("wait on a finished job: %+v, %v", got, err)
+	}
+}

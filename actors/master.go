@@ -32,6 +32,8 @@ type MasterConfig struct {
 	Metrics *Metrics
 	// Logger is the master's logger.
 	Logger *slog.Logger
+	// Ends, when set, is told each time a job's terminal state is stored.
+	Ends *JobEnds
 }
 
 // DefaultMasterConfig returns a master configuration with the documented defaults.
@@ -169,6 +171,7 @@ func (m *Master) Receive(ctx actor.Context) {
 	case *actor.Started:
 		m.self = ctx.Self()
 		m.writer = newWriter(m.cfg.Store, ctx.ActorSystem().Root, ctx.Self(), m.cfg.Logger, m.cfg.WriteQueue)
+		m.writer.ends = m.cfg.Ends
 		m.startTicker(ctx)
 	case *actor.Stopping:
 		if m.stopTick != nil {

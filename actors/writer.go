@@ -22,6 +22,9 @@ type writer struct {
 	root   *actor.RootContext
 	logger *slog.Logger
 	done   chan struct{}
+	// ends, when set, is told after a terminal state is written (or could
+	// not be: its waiters then read the state the master still serves).
+	ends *JobEnds
 }
 
 // Writer operations and their replies to the master.
@@ -78,6 +81,9 @@ func (w *writer) run() {
 		case writeJob:
 			if err := w.retry(func(ctx context.Context) error { return w.st.UpdateJob(ctx, &o.job) }); err != nil {
 				w.logger.Error("cannot store job state", "job", o.job.ID, "state", o.job.State, "err", err)
+			}
+			if w.ends != nil && store.Terminal(o.job.State) {
+				w.ends.Ended(o.job.ID)
 			}
 		case failTargets:
 			now := time.Now().UTC()

@@ -15,6 +15,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ const (
 	ScenarioSalvo = "salvo"
 	// ScenarioThrottleOn and ScenarioThrottleOff are the throttle
 	// comparison's jobs, with and without the adaptive throttle.
+	ScenarioSalvoXargs  = "salvo-vs-xargs"
 	ScenarioThrottleOn  = "salvo-throttle"
 	ScenarioThrottleOff = "salvo-no-throttle"
 )
@@ -67,8 +69,17 @@ type Config struct {
 	// Latency is the fleet's per-host latency, "min-max" or one duration.
 	Latency string
 	// XargsTargets is how many targets (the first ones) the xargs/curl
-	// baseline covers; 0 skips it, as does a missing curl or xargs.
+	// baseline covers; 0 skips it, as does a missing curl or xargs. A salvo
+	// job runs on the same targets for the comparison.
 	XargsTargets int
+	// Rounds is how many times the loop and the salvo job run, one after
+	// the other, at each target count up to RoundsMaxTargets (larger ones
+	// run once): the table shows the median round, and the ratio is the
+	// median of the rounds' ratios, which takes out most of the drift of a
+	// shared machine.
+	Rounds int
+	// RoundsMaxTargets is the largest target count that runs Rounds rounds.
+	RoundsMaxTargets int
 	// ClusterWorkers is how many worker processes the cluster scenario
 	// starts beside its master, on the largest size; 0 skips it.
 	ClusterWorkers int
@@ -138,6 +149,8 @@ func DefaultConfig() Config {
 		BodyBytes:         1024,
 		Latency:           "0",
 		XargsTargets:      5000,
+		Rounds:            3,
+		RoundsMaxTargets:  100000,
 		ClusterWorkers:    3,
 		JobTimeout:        10 * time.Minute,
 		ConnectTimeout:    3 * time.Second,
@@ -183,6 +196,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ClusterWorkers < 0 {
 		bad("cluster workers must not be negative, got %d", c.ClusterWorkers)
+	}
+	if c.Rounds <= 0 {
+		bad("rounds must be positive, got %d", c.Rounds)
 	}
 	if c.XargsTargets < 0 {
 		bad("xargs targets must not be negative, got %d", c.XargsTargets)
@@ -275,23 +291,32 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("bench: %w", context.Cause(ctx))
 		}
-		debug.FreeOSMemory() // so the loop's RSS is not the previous run's garbage
-		cfg.Logger.Info("bare fasthttp loop", "targets", n, "concurrency", cfg.Concurrency)
-		loop := runLoop(ctx, cfg, targets[:n])
-		rep.Rows = append(rep.Rows, loop)
-		cfg.Logger.Info("bare fasthttp loop done", "targetsPerSecond", int(loop.Rate), "errors", loop.Errors)
+		rounds := cfg.Rounds
+		if n > cfg.RoundsMaxTargets {
+			rounds = 1
+		}
+		var loops, salvos []Row
+		for round := range rounds {
+			debug.FreeOSMemory() // so the loop's RSS is not the previous run's garbage
+			cfg.Logger.Info("bare fasthttp loop", "targets", n, "concurrency", cfg.Concurrency, "round", round+1)
+			loop := runLoop(ctx, cfg, targets[:n])
+			loops = append(loops, loop)
+			cfg.Logger.Info("bare fasthttp loop done", "targetsPerSecond", int(loop.Rate), "errors", loop.Errors)
 
-		cfg.Logger.Info("salvo job", "targets", n, "concurrency", cfg.Concurrency)
-		row, pid, err := runSalvo(ctx, cfg, targets[:n], throughputJob(cfg))
-		if pid > 0 {
-			rep.ChildPIDs = append(rep.ChildPIDs, pid)
+			cfg.Logger.Info("salvo job", "targets", n, "concurrency", cfg.Concurrency, "round", round+1)
+			row, pid, err := runSalvo(ctx, cfg, targets[:n], throughputJob(cfg))
+			if pid > 0 {
+				rep.ChildPIDs = append(rep.ChildPIDs, pid)
+			}
+			if err != nil {
+				return err
+			}
+			salvos = append(salvos, row)
+			cfg.Logger.Info("salvo job done", "targetsPerSecond", int(row.Rate), "errors", row.Errors,
+				"peakRSS", formatBytes(row.PeakRSS), "ratio", fmt.Sprintf("%.2f", row.Rate/loop.Rate))
 		}
-		if err != nil {
-			return err
-		}
-		rep.Rows = append(rep.Rows, row)
-		cfg.Logger.Info("salvo job done", "targetsPerSecond", int(row.Rate), "errors", row.Errors,
-			"peakRSS", formatBytes(row.PeakRSS))
+		loop, row := medianRows(loops, salvos)
+		rep.Rows = append(rep.Rows, loop, row)
 		if cfg.ClusterWorkers > 0 && n == slices.Max(cfg.Sizes) {
 			cfg.Logger.Info("salvo cluster job", "targets", n, "workers", cfg.ClusterWorkers)
 			row, pid, err := runSalvo(ctx, cfg, targets[:n], clusterJob(cfg))
@@ -312,18 +337,92 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 			cfg.Logger.Info("xargs baseline skipped", "missing", missing)
 		} else {
 			cfg.Logger.Info("xargs curl baseline", "targets", n, "concurrency", cfg.Concurrency)
-			row, pid, err := runXargs(ctx, cfg, targets[:n])
+			xrow, pid, err := runXargs(ctx, cfg, targets[:n])
 			if pid > 0 {
 				rep.ChildPIDs = append(rep.ChildPIDs, pid)
 			}
 			if err != nil {
 				return err
 			}
-			rep.Rows = append(rep.Rows, row)
-			cfg.Logger.Info("xargs curl baseline done", "targetsPerSecond", int(row.Rate), "errors", row.Errors)
+			cfg.Logger.Info("xargs curl baseline done", "targetsPerSecond", int(xrow.Rate), "errors", xrow.Errors)
+			var salvos []Row
+			for round := range cfg.Rounds {
+				cfg.Logger.Info("salvo job on the xargs targets", "targets", n, "round", round+1)
+				row, pid, err := runSalvo(ctx, cfg, targets[:n], xargsJob(cfg))
+				if pid > 0 {
+					rep.ChildPIDs = append(rep.ChildPIDs, pid)
+				}
+				if err != nil {
+					return err
+				}
+				salvos = append(salvos, row)
+			}
+			row := salvos[medianIndex(salvos)]
+			row.Rounds = len(salvos)
+			row.RateMin, row.RateMax = rateRange(salvos)
+			if xrow.Rate > 0 {
+				row.VsXargs = row.Rate / xrow.Rate
+			}
+			rep.Rows = append(rep.Rows, xrow, row)
+			cfg.Logger.Info("salvo job on the xargs targets done", "targetsPerSecond", int(row.Rate),
+				"timesXargs", fmt.Sprintf("%.1f", row.VsXargs))
 		}
 	}
 	return nil
+}
+
+// medianRows returns the median loop round and the median salvo round of
+// interleaved rounds (loops[i] ran just before salvos[i]). The salvo row's
+// Ratio is the median of the rounds' ratios; both rows carry the rounds'
+// rate range, the largest peak RSS and VmHWM and the most errors of any
+// round.
+func medianRows(loops, salvos []Row) (loop, salvo Row) {
+	loop, salvo = loops[medianIndex(loops)], salvos[medianIndex(salvos)]
+	ratios := make([]float64, 0, len(salvos))
+	for i := range salvos {
+		if i < len(loops) && loops[i].Rate > 0 {
+			ratios = append(ratios, salvos[i].Rate/loops[i].Rate)
+		}
+	}
+	if len(ratios) > 0 {
+		slices.Sort(ratios)
+		salvo.Ratio = ratios[(len(ratios)-1)/2]
+	}
+	for _, p := range []struct {
+		row    *Row
+		rounds []Row
+	}{{&loop, loops}, {&salvo, salvos}} {
+		p.row.Rounds = len(p.rounds)
+		p.row.RateMin, p.row.RateMax = rateRange(p.rounds)
+		for _, r := range p.rounds {
+			p.row.PeakRSS = max(p.row.PeakRSS, r.PeakRSS)
+			p.row.HWM = max(p.row.HWM, r.HWM)
+			p.row.Errors = max(p.row.Errors, r.Errors)
+		}
+	}
+	return loop, salvo
+}
+
+// medianIndex returns the index of the round with the median rate (the
+// lower one of an even count).
+func medianIndex(rows []Row) int {
+	idx := make([]int, len(rows))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(rows[a].Rate, rows[b].Rate) })
+	return idx[(len(idx)-1)/2]
+}
+
+// rateRange returns the lowest and highest rate of rows.
+func rateRange(rows []Row) (lo, hi float64) {
+	for i, r := range rows {
+		if i == 0 || r.Rate < lo {
+			lo = r.Rate
+		}
+		hi = max(hi, r.Rate)
+	}
+	return lo, hi
 }
 
 // startFleet starts `salvo fleet` on a free port and returns it with the

@@ -67,6 +67,7 @@ func smallConfig(t *testing.T, bin string) Config {
 	cfg.Binary = bin
 	cfg.Sizes = []int{300}
 	cfg.Concurrency = 20
+	cfg.Rounds = 2
 	cfg.XargsTargets = 0
 	if missingTools("xargs", "curl") == "" {
 		cfg.XargsTargets = 50
@@ -109,9 +110,11 @@ func TestRunSmall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	wantPIDs := 2 + 1 + cfg.ClusterWorkers // fleet, server, cluster master and workers
+	// The fleet, a server per round, the cluster's master and workers, and
+	// xargs with a server per round of the salvo job on its targets.
+	wantPIDs := 1 + cfg.Rounds + 1 + cfg.ClusterWorkers
 	if cfg.XargsTargets > 0 {
-		wantPIDs++
+		wantPIDs += 1 + cfg.Rounds
 	}
 	if len(rep.ChildPIDs) != wantPIDs {
 		t.Errorf("child pids %v, want %d", rep.ChildPIDs, wantPIDs)
@@ -142,6 +145,7 @@ func TestRunSmall(t *testing.T) {
 		{ScenarioLoop, 300},
 		{ScenarioSalvo, 300},
 		{ScenarioXargs, cfg.XargsTargets},
+		{ScenarioSalvoXargs, cfg.XargsTargets},
 	}
 	for _, tt := range tests {
 		if tt.targets == 0 {
@@ -164,6 +168,14 @@ func TestRunSmall(t *testing.T) {
 		if !regexpLine(table.String(), tt.scenario) {
 			t.Errorf("table has no %s line", tt.scenario)
 		}
+	}
+	for _, s := range []string{ScenarioLoop, ScenarioSalvo} {
+		if row := rep.Row(s, 300); row != nil && (row.Rounds != cfg.Rounds || row.RateMin > row.Rate || row.Rate > row.RateMax) {
+			t.Errorf("%s: %d rounds, rate %v not in [%v, %v]; want %d rounds", s, row.Rounds, row.Rate, row.RateMin, row.RateMax, cfg.Rounds)
+		}
+	}
+	if row := rep.Row(ScenarioSalvoXargs, cfg.XargsTargets); cfg.XargsTargets > 0 && (row == nil || row.VsXargs <= 0) {
+		t.Errorf("salvo-vs-xargs row %+v: want a multiple of xargs", row)
 	}
 	if row := rep.Row(ScenarioSalvo, 300); row != nil {
 		if row.PeakRSS <= 0 || row.HWM < row.PeakRSS || row.FDsAtPeak <= 0 {
@@ -484,5 +496,24 @@ func TestReadCPUSelf(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("cpu time did not grow in 5s: %v", after)
 		}
+	}
+}
+
+func TestMedianRows(t *testing.T) {
+	loops := []Row{{Rate: 100, PeakRSS: 5}, {Rate: 200, PeakRSS: 9}, {Rate: 150, Errors: 2}}
+	salvos := []Row{{Rate: 90}, {Rate: 150, HWM: 7}, {Rate: 140}}
+	loop, salvo := medianRows(loops, salvos)
+	// Ratios 0.90, 0.75 and 0.93: the median is 0.90, not 140/150.
+	if loop.Rate != 150 || salvo.Rate != 140 {
+		t.Errorf("median rates %v and %v, want 150 and 140", loop.Rate, salvo.Rate)
+	}
+	if salvo.Ratio != 0.9 {
+		t.Errorf("ratio %v, want the median of the rounds' ratios 0.9", salvo.Ratio)
+	}
+	if loop.RateMin != 100 || loop.RateMax != 200 || salvo.RateMin != 90 || salvo.RateMax != 150 {
+		t.Errorf("ranges %v-%v and %v-%v", loop.RateMin, loop.RateMax, salvo.RateMin, salvo.RateMax)
+	}
+	if loop.PeakRSS != 9 || loop.Errors != 2 || salvo.HWM != 7 || loop.Rounds != 3 || salvo.Rounds != 3 {
+		t.Errorf("loop %+v, salvo %+v: want the largest RSS, HWM and errors of any round", loop, salvo)
 	}
 }

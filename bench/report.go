@@ -57,8 +57,17 @@ type Row struct {
 	// ServerRate is the job's own "rate" field (salvo only).
 	ServerRate float64 `json:"serverRate,omitempty"`
 	// Ratio is Rate over the bare loop's Rate at the same target count
-	// (the nearest one for xargs); 0 when there is none.
+	// (the nearest one for xargs); 0 when there is none. With rounds, it
+	// is the median of the rounds' ratios.
 	Ratio float64 `json:"ratio"`
+	// Rounds is how many rounds ran; the row is the median one, and
+	// RateMin and RateMax are the rounds' lowest and highest rates.
+	Rounds  int     `json:"rounds,omitempty"`
+	RateMin float64 `json:"rateMin,omitempty"`
+	RateMax float64 `json:"rateMax,omitempty"`
+	// VsXargs is Rate over the xargs baseline's on the same targets
+	// (salvo-vs-xargs only).
+	VsXargs float64 `json:"timesXargs,omitempty"`
 	// PeakRSS is the largest VmRSS sampled: the server's for salvo, the
 	// bench process's for the loop, 0 (not measured) for xargs.
 	PeakRSS int64 `json:"peakRssBytes"`
@@ -131,7 +140,7 @@ func (r *Report) fillRatios() {
 				ref = c
 			}
 		}
-		if ref != nil && !isThrottleRow(*row) {
+		if ref != nil && !isThrottleRow(*row) && row.Ratio == 0 {
 			row.Ratio = row.Rate / ref.Rate
 		}
 	}
@@ -151,7 +160,10 @@ const Header = `# salvo bench: one GET per target, "Connection: close", against 
 # peak RSS: largest VmRSS sampled every 100ms (salvo: the server process; fasthttp-loop: the bench process).
 # fds peak/max: the server's open file descriptors at its peak RSS / the most sampled.
 # cpu µs/target: CPU time per target of the measured process (salvo: the server) + the fleet's.
-# errors: targets without a 200 (salvo: not "ok").`
+# rounds: loop and salvo ran this many times one after the other; each row is the median round,
+#   ratio the median of the rounds' ratios, range the rounds' lowest-highest targets/s.
+# salvo-vs-xargs: a salvo job on the xargs baseline's targets; "× xargs" is its targets/s over xargs's.
+# errors: targets without a 200 (salvo: not "ok"); with rounds, the most of any round.`
 
 // ThrottleHeader explains the throttle comparison's table.
 const ThrottleHeader = `# throttle comparison: the same salvo job with the adaptive throttle and with "throttle": false,
@@ -197,9 +209,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 func writeMainTable(b *strings.Builder, rows []Row) error {
 	b.WriteString(Header + "\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario     \ttargets\tconcurrency\ttargets/s\tratio\tpeak RSS\tfds peak/max\tcpu µs/target\terrors\t")
+	fmt.Fprintln(tw, "scenario     \ttargets\tconcurrency\ttargets/s\tratio\trounds\trange\tpeak RSS\tfds peak/max\tcpu µs/target\terrors\t")
+	var notes []string
 	for _, row := range rows {
-		ratio, rss, fds, cpu := "-", "-", "-", "-"
+		ratio, rss, fds, cpu, rounds, span := "-", "-", "-", "-", "1", "-"
+		if row.Rounds > 1 {
+			rounds = strconv.Itoa(row.Rounds)
+			span = fmt.Sprintf("%.0f-%.0f", row.RateMin, row.RateMax)
+		}
+		if row.VsXargs > 0 {
+			notes = append(notes, fmt.Sprintf("# %s %d: %.1f× xargs-curl on the same targets", row.Scenario, row.Targets, row.VsXargs))
+		}
 		if row.Ratio > 0 {
 			ratio = strconv.FormatFloat(row.Ratio, 'f', 2, 64)
 		}
@@ -213,10 +233,16 @@ func writeMainTable(b *strings.Builder, rows []Row) error {
 			per := 1e6 / float64(row.Targets)
 			cpu = fmt.Sprintf("%.0f+%.0f", row.CPUSeconds*per, row.FleetCPUSeconds*per)
 		}
-		fmt.Fprintf(tw, "%-13s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t\n",
-			row.Scenario, row.Targets, row.Concurrency, row.Rate, ratio, rss, fds, cpu, row.Errors)
+		fmt.Fprintf(tw, "%-13s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+			row.Scenario, row.Targets, row.Concurrency, row.Rate, ratio, rounds, span, rss, fds, cpu, row.Errors)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		b.WriteString(n + "\n")
+	}
+	return nil
 }
 
 func writeThrottleTable(b *strings.Builder, cfg *ReportThrottle, rows []Row) error {

@@ -73,6 +73,13 @@ type salvoJob struct {
 	afterStart func(ctx context.Context, base string) (cleanup func() error, pids []int, err error)
 }
 
+// xargsJob is the salvo job on the xargs baseline's targets.
+func xargsJob(cfg Config) salvoJob {
+	j := throughputJob(cfg)
+	j.scenario = ScenarioSalvoXargs
+	return j
+}
+
 // throughputJob is the job of the throughput scenario.
 func throughputJob(cfg Config) salvoJob {
 	return salvoJob{scenario: ScenarioSalvo, connectTimeout: cfg.ConnectTimeout, requestTimeout: cfg.RequestTimeout}
@@ -216,11 +223,12 @@ func pollJob(ctx context.Context, cfg Config, api *http.Client, base, id string,
 	observe func(*jobStatus)) (*jobStatus, error) {
 	deadline := time.NewTimer(cfg.JobTimeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(cfg.PollInterval)
-	defer tick.Stop()
+	// The server holds each poll until the job ends or PollInterval
+	// passes, so the job's end is seen at once.
+	url := fmt.Sprintf("%s/api/v1/jobs/%s?wait=%s", base, id, cfg.PollInterval)
 	var st jobStatus
 	for {
-		err := doJSON(ctx, api, http.MethodGet, base+"/api/v1/jobs/"+id, nil, http.StatusOK, &st)
+		err := doJSON(ctx, api, http.MethodGet, url, nil, http.StatusOK, &st)
 		if err == nil && observe != nil {
 			observe(&st)
 		}
@@ -231,10 +239,16 @@ func pollJob(ctx context.Context, cfg Config, api *http.Client, base, id string,
 			if done, werr := srv.exited(); done {
 				return nil, fmt.Errorf("bench: server exited during the job: %v\n%s", werr, srv.logs.tail())
 			}
-			// A transient failure: try again until the deadline.
+			// A transient failure: try again after PollInterval, until
+			// the deadline.
 		case st.State == stateGathered || st.State == stateCancelled || st.State == stateFailed:
 			return &st, nil
 		}
+		pause := time.Duration(0) // the server has waited already
+		if err != nil {
+			pause = cfg.PollInterval
+		}
+		retry := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("bench: poll job: %w", context.Cause(ctx))
@@ -243,8 +257,9 @@ func pollJob(ctx context.Context, cfg Config, api *http.Client, base, id string,
 				id, cfg.JobTimeout, st.State, st.Done, st.Total)
 		case <-srv.done:
 			return nil, fmt.Errorf("bench: server exited during the job: %v\n%s", srv.err, srv.logs.tail())
-		case <-tick.C:
+		case <-retry.C:
 		}
+		retry.Stop()
 	}
 }
 

@@ -368,3 +368,38 @@ func TestPprofRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusWait checks GET /api/v1/jobs/{id}?wait=D: a bad wait is a 400
+// naming the field; a short one answers the running status after it; a
+// long one answers as soon as the job is gathered.
+func TestStatusWait(t *testing.T) {
+	f := testutil.StartFleet(t, func(c *fleet.Config) {
+		c.Hosts = 10
+		c.LatencyMin, c.LatencyMax = 400*time.Millisecond, 400*time.Millisecond
+	})
+	n := testutil.StartNode(t, nil)
+	id := submit(t, n.URL, map[string]any{"targets": fleet.Targets(10, f.Addr().Port), "maxConcurrency": 5})
+	for _, q := range []string{"x", "-1s", "11m", "601", "1.5"} {
+		var e apiError
+		if code := testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs/"+id+"?wait="+q, nil, &e); code != http.StatusBadRequest || e.Field != "wait" {
+			t.Errorf("?wait=%s: status %d %+v, want 400 naming wait", q, code, e)
+		}
+	}
+	var st actors.JobStatus
+	start := time.Now()
+	if code := testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs/"+id+"?wait=100ms", nil, &st); code != http.StatusOK {
+		t.Fatalf("?wait=100ms: status %d", code)
+	}
+	if st.Terminal() || time.Since(start) < 100*time.Millisecond {
+		t.Errorf("?wait=100ms answered %s after %v; want the running status after the wait", st.State, time.Since(start))
+	}
+	if code := testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs/"+id+"?wait=60", nil, &st); code != http.StatusOK {
+		t.Fatalf("?wait=60: status %d", code)
+	}
+	if st.State != store.JobGathered || st.Done != 10 {
+		t.Errorf("?wait=60 answered %+v, want the gathered job", st)
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Errorf("?wait=60 took %v: it did not answer at the job's end", time.Since(start))
+	}
+}

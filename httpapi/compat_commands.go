@@ -22,15 +22,9 @@ import (
 	"github.com/salvo-sh/salvo/store"
 )
 
-// Bounds of the synchronous REST Commander endpoints, which wait for their
-// job.
-const (
-	// rcMaxWait bounds the wait (REST Commander's own bound was 42 minutes).
-	rcMaxWait = 30 * time.Minute
-	// rcPollMin and rcPollMax bound the period of the job status polls.
-	rcPollMin = 20 * time.Millisecond
-	rcPollMax = 500 * time.Millisecond
-)
+// rcMaxWait bounds the wait of the synchronous REST Commander endpoints for
+// their job (REST Commander's own bound was 42 minutes).
+const rcMaxWait = 30 * time.Minute
 
 // JobIDHeader carries the job id on the answers of the synchronous REST
 // Commander endpoints.
@@ -503,29 +497,22 @@ func (s *Server) rcAdhocAggregation(ctx context.Context, p rcParams, spec *comma
 // rcWait waits until a job is terminal, bounded by the request and by
 // rcMaxWait.
 func (s *Server) rcWait(ctx context.Context, id string) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, rcMaxWait,
-		&Error{Status: http.StatusGatewayTimeout, Msg: fmt.Sprintf("job %s did not finish within %s: poll /distributedAgents/queryJobInfo?jobId=%s", id, rcMaxWait, id)})
+	wctx, cancel := s.waitContext(ctx, rcMaxWait)
 	defer cancel()
-	t := time.NewTimer(rcPollMin)
-	defer t.Stop()
-	period := rcPollMin
-	for {
-		st, err := s.engine.Status(ctx, id)
-		if err != nil {
-			return err
-		}
-		if st.Terminal() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-s.done:
-			return &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("server shutting down; job %s goes on", id)}
-		case <-t.C:
-		}
-		period = min(2*period, rcPollMax)
-		t.Reset(period)
+	st, err := s.engine.Wait(wctx, id)
+	switch {
+	case err != nil:
+		return err
+	case st.Terminal():
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	select {
+	case <-s.done:
+		return &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("server shutting down; job %s goes on", id)}
+	default:
+		return &Error{Status: http.StatusGatewayTimeout, Msg: fmt.Sprintf("job %s did not finish within %s: poll /distributedAgents/queryJobInfo?jobId=%s", id, rcMaxWait, id)}
 	}
 }
 

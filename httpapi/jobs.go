@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,8 +40,27 @@ func (s *Server) submit(c *gin.Context) {
 	c.JSON(http.StatusAccepted, st)
 }
 
+// maxWait bounds the wait parameter of GET /api/v1/jobs/{id}.
+const maxWait = 10 * time.Minute
+
+// status answers a job's status; with ?wait=D (a Go duration such as 30s,
+// or seconds) it answers as soon as the job is terminal, or after D with
+// the status then.
 func (s *Server) status(c *gin.Context) {
-	st, err := s.engine.Status(c.Request.Context(), c.Param("id"))
+	ctx := c.Request.Context()
+	wait, err := parseWait(c.Query("wait"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	var st *actors.JobStatus
+	if wait > 0 {
+		wctx, cancel := s.waitContext(ctx, wait)
+		defer cancel()
+		st, err = s.engine.Wait(wctx, c.Param("id"))
+	} else {
+		st, err = s.engine.Status(ctx, c.Param("id"))
+	}
 	if err != nil {
 		fail(c, notFound(err, "job", c.Param("id")))
 		return
@@ -54,6 +75,26 @@ func (s *Server) cancel(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, st)
+}
+
+// parseWait reads the wait parameter: empty (no wait), a Go duration or a
+// number of seconds, at most maxWait.
+func parseWait(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.Atoi(v)
+		if nerr != nil || n > int(maxWait/time.Second) {
+			return 0, &commands.FieldError{Field: "wait", Msg: fmt.Sprintf("must be a duration such as 30s or a whole number of seconds, at most %s; got %q", maxWait, v)}
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 || d > maxWait {
+		return 0, &commands.FieldError{Field: "wait", Msg: fmt.Sprintf("must be between 0 and %s, got %s", maxWait, v)}
+	}
+	return d, nil
 }
 
 // notFound names the missing object in a 404.
@@ -231,8 +272,6 @@ func (s *Server) events(c *gin.Context) {
 	c.Header("Cache-Control", "no-cache")
 	c.Header("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
-	t := time.NewTicker(s.cfg.EventInterval)
-	defer t.Stop()
 	for {
 		name := "progress"
 		if st.Terminal() {
@@ -245,18 +284,49 @@ func (s *Server) events(c *gin.Context) {
 		if name == "end" {
 			return
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.done:
-			return
-		case <-t.C:
-		}
-		if st, err = s.engine.Status(ctx, id); err != nil {
-			s.cfg.Logger.Warn("event stream ended early", "job", id, "err", err)
+		// The next event: progress after EventInterval, or the end as
+		// soon as it is stored.
+		if st, err = s.nextEvent(ctx, id); err != nil {
+			if ctx.Err() == nil && !errors.Is(err, errServerClosing) {
+				s.cfg.Logger.Warn("event stream ended early", "job", id, "err", err)
+			}
 			return
 		}
 	}
+}
+
+// nextEvent waits up to EventInterval for job id to end and returns its
+// status; an error when the client or the server goes away first.
+func (s *Server) nextEvent(ctx context.Context, id string) (*actors.JobStatus, error) {
+	wctx, cancel := s.waitContext(ctx, s.cfg.EventInterval)
+	defer cancel()
+	st, err := s.engine.Wait(wctx, id)
+	if err != nil || st.Terminal() {
+		return st, err
+	}
+	select {
+	case <-s.done:
+		return nil, errServerClosing
+	default:
+		return st, ctx.Err()
+	}
+}
+
+// errServerClosing ends waits and streams when the server closes.
+var errServerClosing = errors.New("server closing")
+
+// waitContext returns ctx bounded by d and ended early when the server
+// closes; call cancel when done.
+func (s *Server) waitContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	go func() { // ends with wctx
+		select {
+		case <-s.done:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	return wctx, cancel
 }
 
 func writeEvent(w io.Writer, name string, v any) error {

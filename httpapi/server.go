@@ -27,6 +27,8 @@ type Engine interface {
 	Submit(ctx context.Context, spec *commands.Spec) (*actors.JobStatus, error)
 	SubmitStream(ctx context.Context, body io.Reader) (*actors.JobStatus, error)
 	Status(ctx context.Context, id string) (*actors.JobStatus, error)
+	// Wait returns a job's status once it is terminal, or when ctx ends.
+	Wait(ctx context.Context, id string) (*actors.JobStatus, error)
 	StatusOf(ctx context.Context, j *store.Job) *actors.JobStatus
 	Cancel(ctx context.Context, id string) (*actors.JobStatus, error)
 	Members(ctx context.Context) ([]actors.Member, error)

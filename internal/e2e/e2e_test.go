@@ -31,8 +31,19 @@ func submit(t *testing.T, url string, spec map[string]any) string {
 
 func status(t *testing.T, url, id string) actors.JobStatus {
 	t.Helper()
+	return statusWait(t, url, id, "")
+}
+
+// statusWait reads a job's status with ?wait=wait (none when empty): the
+// answer comes at the job's end or after wait.
+func statusWait(t *testing.T, url, id, wait string) actors.JobStatus {
+	t.Helper()
+	u := url + "/api/v1/jobs/" + id
+	if wait != "" {
+		u += "?wait=" + wait
+	}
 	var st actors.JobStatus
-	if code := testutil.DoJSON(t, "GET", url+"/api/v1/jobs/"+id, nil, &st); code != http.StatusOK {
+	if code := testutil.DoJSON(t, "GET", u, nil, &st); code != http.StatusOK {
 		t.Fatalf("status: %d", code)
 	}
 	return st
@@ -43,14 +54,14 @@ func waitFor(t *testing.T, url, id string, timeout time.Duration, cond func(acto
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		st := status(t, url, id)
+		// The server holds each call up to 50 ms, or until the job ends.
+		st := statusWait(t, url, id, "50ms")
 		if cond(st) {
 			return st
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("job %s: condition not met within %s; last status %+v", id, timeout, st)
 		}
-		time.Sleep(20 * time.Millisecond) // polling the API: there is no signal to wait on
 	}
 }
 

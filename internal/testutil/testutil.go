@@ -115,20 +115,16 @@ func StartNode(t testing.TB, mod func(*actors.Config)) *Node {
 // WaitJob waits until a job is terminal and returns its final status.
 func WaitJob(t testing.TB, eng *actors.Engine, id string, timeout time.Duration) *actors.JobStatus {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		st, err := eng.Status(context.Background(), id)
-		if err != nil {
-			t.Fatalf("status %s: %v", id, err)
-		}
-		if st.Terminal() {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s not finished after %s: %+v", id, timeout, st)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a status: no signal to wait on
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	st, err := eng.Wait(ctx, id)
+	if err != nil {
+		t.Fatalf("status %s: %v", id, err)
 	}
+	if !st.Terminal() {
+		t.Fatalf("job %s not finished after %s: %+v", id, timeout, st)
+	}
+	return st
 }
 
 // DoJSON sends a request with an optional JSON body and decodes a JSON
