@@ -162,7 +162,9 @@ const Header = `# salvo bench: one GET per target, "Connection: close", against 
 # cpu µs/target: CPU time per target of the measured process (salvo: the server) + the fleet's.
 # rounds: loop and salvo ran this many times one after the other; each row is the median round,
 #   ratio the median of the rounds' ratios, range the rounds' lowest-highest targets/s.
-# salvo-vs-xargs: a salvo job on the xargs baseline's targets; "× xargs" is its targets/s over xargs's.
+# salvo-vs-xargs: a salvo job on the xargs baseline's targets, timed on a server that has run the same
+#   job once before (salvo is a service; the first job of a fresh server also grows its heap and store);
+#   "× xargs" is its targets/s over xargs's.
 # errors: targets without a 200 (salvo: not "ok"); with rounds, the most of any round.`
 
 // ThrottleHeader explains the throttle comparison's table.
