@@ -68,6 +68,10 @@ type Config struct {
 	ChunkSize int `yaml:"chunkSize"`
 	// Pprof serves net/http/pprof on the API address.
 	Pprof bool `yaml:"pprof"`
+	// HTTPGracefulClose ends HTTP target connections with a FIN handshake
+	// instead of a reset once the response is read (see
+	// commands.HTTPConfig.GracefulClose).
+	HTTPGracefulClose bool `yaml:"httpGracefulClose"`
 	// RCConfDir is a directory of REST Commander configuration files
 	// (agentcommand.conf, nodegroup.conf, aggregation.conf,
 	// httpheader.conf) whose definitions are imported at start (see

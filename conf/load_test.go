@@ -58,6 +58,8 @@ func TestLoadPrecedence(t *testing.T) {
 			func(c *Config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) }},
 		{"pprof", "pprof", "false", "true", "true", "false", "true",
 			func(c *Config) string { return strconv.FormatBool(c.Pprof) }},
+		{"httpGracefulClose", "http-graceful-close", "false", "true", "true", "false", "true",
+			func(c *Config) string { return strconv.FormatBool(c.HTTPGracefulClose) }},
 	}
 	for _, f := range fields {
 		for mask := 0; mask < 8; mask++ {

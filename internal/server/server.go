@@ -105,6 +105,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		ec.Metrics, ec.Logger, ec.APIAddr = metrics, logger, ln.Addr().String()
 		ec.System, ec.NoLocalWorker = system, !cfg.HasRole(conf.RoleWorker)
 		ec.Worker.SSH.DataDir = cfg.DataDir // accept-new remembers host keys here
+		ec.Worker.HTTP.GracefulClose = cfg.HTTPGracefulClose
 		if s.cn != nil {
 			ec.Membership = s.cn
 		}
@@ -122,6 +123,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		wc := actors.DefaultWorkerConfig()
 		wc.Name, wc.Capacity, wc.Tags, wc.Metrics, wc.Logger = cfg.Name, capacity, cfg.Tags, metrics, logger.With("component", "worker")
 		wc.SSH.DataDir = cfg.DataDir
+		wc.HTTP.GracefulClose = cfg.HTTPGracefulClose
 		wh, err := actors.StartWorker(system, wc, nil)
 		if err != nil {
 			return nil, err
