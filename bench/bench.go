@@ -287,6 +287,16 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 	cfg.fleetPID = fl.pid()
 
 	targets := fleet.Targets(hosts, port)
+	// salvo runs one salvo job on the first n targets and records the
+	// processes it started.
+	salvo := func(n int, job salvoJob) (Row, error) {
+		row, pid, err := runSalvo(ctx, cfg, targets[:n], job)
+		if pid > 0 {
+			rep.ChildPIDs = append(rep.ChildPIDs, pid)
+		}
+		rep.ChildPIDs = append(rep.ChildPIDs, row.ChildPIDs...)
+		return row, err
+	}
 	for _, n := range cfg.Sizes {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("bench: %w", context.Cause(ctx))
@@ -304,10 +314,7 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 			cfg.Logger.Info("bare fasthttp loop done", "targetsPerSecond", int(loop.Rate), "errors", loop.Errors)
 
 			cfg.Logger.Info("salvo job", "targets", n, "concurrency", cfg.Concurrency, "round", round+1)
-			row, pid, err := runSalvo(ctx, cfg, targets[:n], throughputJob(cfg))
-			if pid > 0 {
-				rep.ChildPIDs = append(rep.ChildPIDs, pid)
-			}
+			row, err := salvo(n, throughputJob(cfg))
 			if err != nil {
 				return err
 			}
@@ -319,11 +326,7 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 		rep.Rows = append(rep.Rows, loop, row)
 		if cfg.ClusterWorkers > 0 && n == slices.Max(cfg.Sizes) {
 			cfg.Logger.Info("salvo cluster job", "targets", n, "workers", cfg.ClusterWorkers)
-			row, pid, err := runSalvo(ctx, cfg, targets[:n], clusterJob(cfg))
-			if pid > 0 {
-				rep.ChildPIDs = append(rep.ChildPIDs, pid)
-			}
-			rep.ChildPIDs = append(rep.ChildPIDs, row.ChildPIDs...)
+			row, err := salvo(n, clusterJob(cfg))
 			if err != nil {
 				return err
 			}
@@ -348,10 +351,7 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 			var salvos []Row
 			for round := range cfg.Rounds {
 				cfg.Logger.Info("salvo job on the xargs targets", "targets", n, "round", round+1)
-				row, pid, err := runSalvo(ctx, cfg, targets[:n], xargsJob(cfg))
-				if pid > 0 {
-					rep.ChildPIDs = append(rep.ChildPIDs, pid)
-				}
+				row, err := salvo(n, xargsJob(cfg))
 				if err != nil {
 					return err
 				}

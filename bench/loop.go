@@ -76,23 +76,28 @@ func runLoop(ctx context.Context, cfg Config, targets []string) Row {
 	u := smp.finish()
 
 	sent := min(int(next.Load()), len(urls))
-	errs := int(failed.Load()) + len(urls) - sent // targets never sent count as errors
-	row := Row{
-		Scenario:        ScenarioLoop,
-		Targets:         len(urls),
+	row := loopRow(ScenarioLoop, cfg, len(urls), sent, int(failed.Load()), elapsed, u, notes.list())
+	if sent < len(urls) {
+		row.Notes = append(row.Notes, fmt.Sprintf("stopped after %d of %d targets: %v", sent, len(urls), context.Cause(ctx)))
+	}
+	return row
+}
+
+// loopRow is the row of a loop in this process that sent sent of targets
+// in elapsed, failed of them; targets never sent count as errors.
+func loopRow(scenario string, cfg Config, targets, sent, failed int, elapsed time.Duration, u usage, notes []string) Row {
+	return Row{
+		Scenario:        scenario,
+		Targets:         targets,
 		Concurrency:     cfg.Concurrency,
 		Seconds:         elapsed.Seconds(),
 		Rate:            float64(sent) / elapsed.Seconds(),
 		PeakRSS:         u.PeakRSS,
 		CPUSeconds:      u.CPU.Seconds(),
 		FleetCPUSeconds: u.FleetCPU.Seconds(),
-		Errors:          errs,
-		Notes:           notes.list(),
+		Errors:          failed + targets - sent,
+		Notes:           notes,
 	}
-	if sent < len(urls) {
-		row.Notes = append(row.Notes, fmt.Sprintf("stopped after %d of %d targets: %v", sent, len(urls), context.Cause(ctx)))
-	}
-	return row
 }
 
 // noteSet keeps the first few distinct error messages; safe for

@@ -362,18 +362,7 @@ func runSSHLoop(ctx context.Context, cfg Config, sc SSHConfig, signer ssh.Signer
 	elapsed := time.Since(start)
 	u := smp.finish()
 	sent := min(int(next.Load()), len(targets))
-	return Row{
-		Scenario:        ScenarioSSHLoop,
-		Targets:         len(targets),
-		Concurrency:     cfg.Concurrency,
-		Seconds:         elapsed.Seconds(),
-		Rate:            float64(sent) / elapsed.Seconds(),
-		PeakRSS:         u.PeakRSS,
-		CPUSeconds:      u.CPU.Seconds(),
-		FleetCPUSeconds: u.FleetCPU.Seconds(),
-		Errors:          int(failed.Load()) + len(targets) - sent,
-		Notes:           notes.list(),
-	}
+	return loopRow(ScenarioSSHLoop, cfg, len(targets), sent, int(failed.Load()), elapsed, u, notes.list())
 }
 
 // sshJobSpec is the SSH job the harness sends.
