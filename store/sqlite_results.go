@@ -161,7 +161,7 @@ func (g *resultGrouper) fresh(ctx context.Context, group []commands.Result) ([]*
 	}
 	g.args = append(g.args[:0], g.key)
 	for i := range group {
-		g.args = append(g.args, group[i].Index)
+		g.args = append(g.args, int64(group[i].Index))
 	}
 	_, slot := groupSize(len(group))
 	rows, err := g.tx.StmtContext(ctx, g.s.storedIn[slot]).QueryContext(ctx, g.args...)
@@ -194,19 +194,21 @@ func (g *resultGrouper) fresh(ctx context.Context, group []commands.Result) ([]*
 
 // insert stores rs, all fresh, with the insert statement of slot.
 func (g *resultGrouper) insert(ctx context.Context, slot int, rs []*commands.Result) error {
+	// Arguments are driver values already (int64, not int; nil, not
+	// sql.NullInt64): database/sql then converts none of them by reflection.
 	g.args = g.args[:0]
 	for _, r := range rs {
-		var exit sql.NullInt64
+		var exit any
 		if r.ExitCode != nil {
-			exit = sql.NullInt64{Int64: int64(*r.ExitCode), Valid: true}
+			exit = int64(*r.ExitCode)
 		}
-		truncated := 0
+		truncated := int64(0)
 		if r.Truncated {
 			truncated = 1
 		}
-		g.args = append(g.args, g.key, r.Index, r.Host, r.State, r.StatusCode,
+		g.args = append(g.args, g.key, int64(r.Index), r.Host, r.State, int64(r.StatusCode),
 			exit, r.LatencyMs, r.BodyBytes, truncated, r.ErrorClass,
-			r.Attempts, r.Worker, r.Value, unixMicro(r.StartedAt), unixMicro(r.FinishedAt),
+			int64(r.Attempts), r.Worker, r.Value, unixMicro(r.StartedAt), unixMicro(r.FinishedAt),
 			r.Target, r.Error, r.Stderr, r.Body)
 	}
 	res, err := g.tx.StmtContext(ctx, g.s.insertResults[slot]).ExecContext(ctx, g.args...)
