@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"strings"
 
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/salvo-sh/salvo/commands"
 )
 
@@ -36,8 +39,10 @@ func groupSize(n int) (size, slot int) {
 // resultInsertColumns is the number of columns insertResultsSQL sets per row.
 const resultInsertColumns = 19
 
-// insertResultsSQL returns the statement that stores n results; a result
-// whose (job_key, idx) is already stored changes nothing.
+// insertResultsSQL returns the statement that stores n results. It has no
+// ON CONFLICT clause (which costs a b-tree probe per row): a result whose
+// (job_key, idx) is stored already makes it fail, and PutResults then
+// inserts only the new ones.
 func insertResultsSQL(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO results (
@@ -51,7 +56,6 @@ func insertResultsSQL(n int) string {
 		}
 		b.WriteString(row)
 	}
-	b.WriteString(" ON CONFLICT (job_key, idx) DO NOTHING")
 	return b.String()
 }
 
@@ -117,12 +121,27 @@ func (s *SQLite) PutResults(ctx context.Context, jobID string, results []command
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("put results of job %s: %w", jobID, err)
 		}
-		n, _ := groupSize(len(rest))
-		fresh, err := g.fresh(stmtCtx, rest[:n])
+		n, slot := groupSize(len(rest))
+		group := rest[:n]
+		rest = rest[n:]
+		// Almost every group is new: insert it as it is. A plain INSERT
+		// fails at a stored (job, index), and SQLite then backs out the
+		// whole statement while the transaction goes on; only such a
+		// group pays for finding out which of its results are new.
+		err := g.insert(stmtCtx, slot, g.pointers(group))
+		if err == nil {
+			for i := range group {
+				counts[group[i].State]++
+			}
+			continue
+		}
+		if !isKeyConflict(err) {
+			return nil, fmt.Errorf("put results of job %s: %w", jobID, err)
+		}
+		fresh, err := g.fresh(stmtCtx, group)
 		if err != nil {
 			return nil, fmt.Errorf("put results of job %s: %w", jobID, err)
 		}
-		rest = rest[n:]
 		for len(fresh) > 0 {
 			// Fresh results of a group with stored ones go in smaller groups.
 			m, slot := groupSize(len(fresh))
@@ -190,6 +209,23 @@ func (g *resultGrouper) fresh(ctx context.Context, group []commands.Result) ([]*
 		g.buf = append(g.buf, r)
 	}
 	return g.buf, nil
+}
+
+// pointers returns pointers to the results of group, in a buffer reused
+// by the next call.
+func (g *resultGrouper) pointers(group []commands.Result) []*commands.Result {
+	g.buf = g.buf[:0]
+	for i := range group {
+		g.buf = append(g.buf, &group[i])
+	}
+	return g.buf
+}
+
+// isKeyConflict reports whether err is SQLite's primary key constraint
+// error: a result of the same job and index is stored already.
+func isKeyConflict(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT)
 }
 
 // insert stores rs, all fresh, with the insert statement of slot.

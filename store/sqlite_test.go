@@ -304,6 +304,16 @@ func TestPutResultsDuplicates(t *testing.T) {
 		batch2 = append(batch2, makeResult(i, commands.StateTimeout))
 	}
 	batch2 = append(batch2, makeResult(14, commands.StateOK)) // duplicate inside the batch
+	// Several groups of a statement each: stored results in the middle of
+	// a group, and a duplicate of an earlier group of the same call.
+	var large, largeOverlap []commands.Result
+	for i := 100; i < 300; i++ {
+		large = append(large, makeResult(i, commands.StateOK))
+	}
+	for i := 250; i < 450; i++ {
+		largeOverlap = append(largeOverlap, makeResult(i, commands.StateTimeout))
+	}
+	largeOverlap = append(largeOverlap, makeResult(300, commands.StateOK))
 	tests := []struct {
 		name  string
 		batch []commands.Result
@@ -313,6 +323,8 @@ func TestPutResultsDuplicates(t *testing.T) {
 		{"same again", batch1, map[string]int{}},
 		{"overlap", batch2, map[string]int{commands.StateTimeout: 5}},
 		{"empty", nil, map[string]int{}},
+		{"large", large, map[string]int{commands.StateOK: 200}},
+		{"large overlap", largeOverlap, map[string]int{commands.StateTimeout: 150}},
 	}
 	for _, tt := range tests {
 		got, err := s.PutResults(ctx, "j", tt.batch)
@@ -327,7 +339,7 @@ func TestPutResultsDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CountResults: %v", err)
 	}
-	if want := map[string]int{commands.StateOK: 5, commands.StateError: 5, commands.StateTimeout: 5}; !maps.Equal(counts, want) {
+	if want := map[string]int{commands.StateOK: 205, commands.StateError: 5, commands.StateTimeout: 155}; !maps.Equal(counts, want) {
 		t.Errorf("CountResults = %v, want %v", counts, want)
 	}
 	// The first write of an index wins.
