@@ -27,6 +27,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTarget$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSpec$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSpecStream$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeIndexedTargets$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands/
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
