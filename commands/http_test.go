@@ -383,3 +383,43 @@ func TestExchangeClose(t *testing.T) {
 		})
 	}
 }
+
+// TestDialIP checks the dialer of IP literals: keepalive is off on its
+// connections, and with DialConcurrency a dial waits for a free slot only
+// until its connect timeout.
+func TestDialIP(t *testing.T) {
+	srv := startRawServer(t, func(c net.Conn, _ <-chan struct{}) {
+		readRequestHead(c)
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		c.Close()
+	})
+	h := newTestExecutor(t, HTTPConfig{DialConcurrency: 1})
+
+	c, err := h.dialIP("tcp4", srv.hostPort(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepalive := -1
+	if err := raw.Control(func(fd uintptr) {
+		keepalive, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+	}); err != nil || keepalive != 0 {
+		t.Errorf("SO_KEEPALIVE = %d (%v), want 0", keepalive, err)
+	}
+	c.Close()
+
+	spec := testSpec(srv.hostPort())
+	spec.Timeouts.Connect = Duration(100 * time.Millisecond)
+	p := mustPlan(t, spec, h)
+	h.ipSlots <- struct{}{} // the only dial slot is taken
+	if r := runTarget(t, p, 0); r.State != StateTimeout || r.ErrorClass != ClassConnectTimeout {
+		t.Errorf("dial with no free slot: %s/%s, want timeout/%s", r.State, r.ErrorClass, ClassConnectTimeout)
+	}
+	<-h.ipSlots
+	if r := runTarget(t, p, 0); r.State != StateOK {
+		t.Errorf("dial with a free slot: %+v, want ok", r)
+	}
+}

@@ -103,6 +103,11 @@ type SQLite struct {
 	// waits for calls in flight and later calls see closed.
 	mu     sync.RWMutex
 	closed bool
+
+	// keys caches committed job keys (a job's key never changes), so that
+	// PutResults does not look it up for every batch.
+	keysMu sync.Mutex
+	keys   map[string]int64
 }
 
 var _ Store = (*SQLite)(nil)

@@ -73,6 +73,25 @@ const resultColumns = `idx, host, state, status_code, exit_code, latency_ms, bod
 // rows when the job has no key yet).
 const jobKeyIs = `job_key = (SELECT key FROM job_keys WHERE id = ?)`
 
+// maxCachedKeys bounds the job key cache; past it, the cache starts over.
+const maxCachedKeys = 4096
+
+func (s *SQLite) cachedKey(jobID string) (int64, bool) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	k, ok := s.keys[jobID]
+	return k, ok
+}
+
+func (s *SQLite) cacheKey(jobID string, key int64) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	if s.keys == nil || len(s.keys) >= maxCachedKeys {
+		s.keys = make(map[string]int64)
+	}
+	s.keys[jobID] = key
+}
+
 // jobKey returns the integer key of a job id, creating it when missing.
 func jobKey(ctx context.Context, tx *sql.Tx, jobID string) (int64, error) {
 	var key int64
@@ -107,9 +126,11 @@ func (s *SQLite) PutResults(ctx context.Context, jobID string, results []command
 		return nil, fmt.Errorf("put results of job %s: begin: %w", jobID, err)
 	}
 	defer tx.Rollback()
-	key, err := jobKey(ctx, tx, jobID)
-	if err != nil {
-		return nil, fmt.Errorf("put results: %w", err)
+	key, cached := s.cachedKey(jobID)
+	if !cached {
+		if key, err = jobKey(ctx, tx, jobID); err != nil {
+			return nil, fmt.Errorf("put results: %w", err)
+		}
 	}
 	// Statements run under a context without a done channel, so that the
 	// driver does not start a watcher goroutine per statement; cancellation
@@ -156,6 +177,9 @@ func (s *SQLite) PutResults(ctx context.Context, jobID string, results []command
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("put results of job %s: commit: %w", jobID, err)
+	}
+	if !cached {
+		s.cacheKey(jobID, key) // committed now: a rolled back key is never cached
 	}
 	s.wrote()
 	return counts, nil
