@@ -39,6 +39,26 @@ func members(t *testing.T, url string) []actors.Member {
 	return pg.Items
 }
 
+// membersThrough reads the member list from a worker-only node, waiting
+// (bounded) while it answers 503 because it does not know its master yet.
+func membersThrough(t *testing.T, url string) []actors.Member {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var pg struct {
+			Items []actors.Member `json:"items"`
+		}
+		code := testutil.DoJSON(t, "GET", url+"/api/v1/cluster/members", nil, &pg)
+		switch {
+		case code == http.StatusOK:
+			return pg.Items
+		case code != http.StatusServiceUnavailable || time.Now().After(deadline):
+			t.Fatalf("members through %s: %d", url, code)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the API: the worker's event has no outside signal
+	}
+}
+
 func member(ms []actors.Member, name string) (actors.Member, bool) {
 	for _, m := range ms {
 		if m.Name == name {
@@ -95,6 +115,7 @@ func TestClusterSurvivesKilledWorkers(t *testing.T) {
 		workers[n] = testutil.StartServer(t, bin, gossipArgs(n, "worker", join)...)
 	}
 	waitWorkers(t, master.URL(), "w1", "w2", "w3")
+	membersThrough(t, workers["w1"].URL()) // w1 forwards the API: it knows the master
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	var killed []string
@@ -294,8 +315,10 @@ func TestCreateNodeBuildsTheCluster(t *testing.T) {
 		t.Fatalf("createNode on the master: %d", resp.StatusCode)
 	}
 	waitWorkers(t, master.URL(), "lone-1", "lone-2")
-	// A worker's API now forwards to the master.
-	if ms := members(t, w2.URL()); len(ms) != 3 {
+	// A worker's API now forwards to the master, once the worker has had
+	// the master's join event (the master may register it before): until
+	// then it answers 503.
+	if ms := membersThrough(t, w2.URL()); len(ms) != 3 {
 		t.Errorf("members through a worker: %+v", ms)
 	}
 
