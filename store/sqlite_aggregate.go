@@ -19,13 +19,18 @@ import (
 //     "exit N" when there is an exit code (SSH), else the state ("error",
 //     "timeout", "skipped", "cancelled").
 //   - ByErrorClass: the error class, "none" for results without one.
-//   - ByBody: the body; identical bodies form a group.
+//   - ByBody: the body; identical bodies form a group. A target that got no
+//     answer (error, timeout, skipped, cancelled) and so has no body is
+//     grouped by why: "[error: connect_refused]", "[timeout: timeout]",
+//     "[skipped]", rather than all in one empty group.
 var groupExprs = map[string]string{
 	ByValue: `value`,
 	ByStatus: `CASE WHEN status_code > 0 THEN CAST(status_code AS TEXT)
 		WHEN exit_code IS NOT NULL THEN 'exit ' || exit_code ELSE state END`,
 	ByErrorClass: `CASE WHEN error_class = '' THEN 'none' ELSE error_class END`,
-	ByBody:       `body`,
+	ByBody: `CASE WHEN body = '' AND state IN ('error', 'timeout', 'skipped', 'cancelled')
+		THEN '[' || state || CASE WHEN error_class = '' THEN '' ELSE ': ' || error_class END || ']'
+		ELSE body END`,
 }
 
 // aggGroup is a group being counted.
@@ -78,7 +83,7 @@ func (s *SQLite) Aggregate(ctx context.Context, jobID, by string, limit int) ([]
 		})
 		groups = groups[:min(len(groups), limit)]
 		for _, g := range groups {
-			err := tx.QueryRowContext(ctx, `SELECT body FROM results WHERE `+jobKeyIs+` AND idx = ?`, jobID, g.first).Scan(&g.value)
+			err := tx.QueryRowContext(ctx, `SELECT `+expr+` FROM results WHERE `+jobKeyIs+` AND idx = ?`, jobID, g.first).Scan(&g.value)
 			if err != nil {
 				return nil, fmt.Errorf("aggregate job %s by %s: body of %d: %w", jobID, by, g.first, err)
 			}

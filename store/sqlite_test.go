@@ -556,8 +556,17 @@ func TestAggregate(t *testing.T) {
 				}
 				return r.ErrorClass
 			}},
-		{ByBody, 0, []group{{big, 26, false}, {"", 7, true}, {"busy", 4, false}, {"version=1.24", 3, false}},
-			func(r commands.Result) string { return r.Body }},
+		{ByBody, 0, []group{{big, 26, false}, {"[error: connect_refused]", 4, true}, {"busy", 4, false},
+			{"version=1.24", 3, false}, {"[timeout: timeout]", 2, true}, {"[skipped]", 1, false}},
+			func(r commands.Result) string {
+				switch {
+				case r.Body != "" || r.State == commands.StateOK || r.State == commands.StateFailed:
+					return r.Body
+				case r.ErrorClass != "":
+					return "[" + r.State + ": " + r.ErrorClass + "]"
+				}
+				return "[" + r.State + "]"
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%d", tt.by, tt.limit), func(t *testing.T) {
