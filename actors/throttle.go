@@ -333,7 +333,11 @@ func (t *Throttle) observeLocked(started time.Time, r *commands.Result) (Decisio
 	}
 	if r.State == commands.StateOK {
 		t.answered++
-		t.hist.add(time.Duration(r.LatencyMs * float64(time.Millisecond)))
+		lat := r.LatencyMs
+		if r.ConnectMs > 0 {
+			lat = r.ConnectMs // SSH: the command's own run time is not the target's load
+		}
+		t.hist.add(time.Duration(lat * float64(time.Millisecond)))
 	}
 	if !t.roundLocked() {
 		return Decision{}, false

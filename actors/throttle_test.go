@@ -39,6 +39,7 @@ type window struct {
 	share   float64       // share of the outcomes with error class class
 	class   string        // reset when empty
 	latency time.Duration // latency of the answered outcomes (10ms when 0)
+	connect time.Duration // when set, their ConnectMs (an SSH command's set-up)
 	sig     Signals
 	idle    bool // the limit was not fully used
 	times   int  // repeat the window (once when 0)
@@ -72,7 +73,8 @@ func runWindow(t *testing.T, th *Throttle, clk *fakeClock, w window) {
 	}
 	trouble := int(w.share*float64(limit) + 0.5)
 	for i := range limit {
-		r := commands.Result{State: commands.StateOK, LatencyMs: float64(lat) / float64(time.Millisecond)}
+		r := commands.Result{State: commands.StateOK, LatencyMs: float64(lat) / float64(time.Millisecond),
+			ConnectMs: float64(w.connect) / float64(time.Millisecond)}
 		if i < trouble {
 			r = commands.Result{State: commands.StateForClass(class), ErrorClass: class}
 		}
@@ -134,6 +136,16 @@ func TestThrottleAIMD(t *testing.T) {
 			{latency: 10 * time.Millisecond, times: 3, want: 100},
 			{latency: 100 * time.Millisecond, times: 4, want: 31},
 			{latency: 100 * time.Millisecond, want: 32},
+		}},
+		// SSH: the command's run time is in LatencyMs; the target's load
+		// shows in the time to connect and authenticate.
+		{"ssh: a long command is not a latency spike", 0, nil, []window{
+			{latency: 10 * time.Millisecond, connect: 10 * time.Millisecond, times: 3, want: 100},
+			{latency: time.Second, connect: 10 * time.Millisecond, want: 100},
+		}},
+		{"ssh: slow set-up decreases", 0, nil, []window{
+			{latency: time.Second, connect: 10 * time.Millisecond, times: 3, want: 100},
+			{latency: time.Second, connect: 100 * time.Millisecond, want: 75},
 		}},
 		{"backpressure decreases", 0, nil, []window{
 			{sig: Signals{Unacked: 7}, want: 100},

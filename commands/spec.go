@@ -259,4 +259,10 @@ type Result struct {
 	Value      string    `json:"value"`
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
+
+	// ConnectMs is, for an SSH command that started, the time to connect,
+	// authenticate and open the session; 0 otherwise. It is the adaptive
+	// throttle's latency signal for SSH, whose LatencyMs includes the
+	// command's own run time. It is neither stored nor sent between nodes.
+	ConnectMs float64 `json:"-"`
 }

@@ -138,7 +138,8 @@ type sshOutcome struct {
 	stdout, stderr capBuffer
 	exit           *int
 	signal         string
-	started        bool // the command was sent: no retry
+	started        bool          // the command was sent: no retry
+	setup          time.Duration // connect, authenticate, open the session: until started
 	timedOut       bool
 	err            error
 }
@@ -191,6 +192,9 @@ func (p *Plan) runSSH(ctx context.Context, t Target, env *varEnv, res Result) Re
 		backoff = min(backoff*2, maxBackoff)
 	}
 	res.LatencyMs = float64(time.Since(start)) / float64(time.Millisecond)
+	if out.started {
+		res.ConnectMs = float64(out.setup) / float64(time.Millisecond)
+	}
 	if out.err != nil && !out.started && ctx.Err() != nil && errors.Is(out.err, context.Canceled) {
 		// The job was cancelled before the command was sent.
 		res.State, res.Value, res.Error = StateCancelled, StateCancelled, context.Cause(ctx).Error()
@@ -228,6 +232,7 @@ func (p *Plan) runSSH(ctx context.Context, t Target, env *varEnv, res Result) Re
 // has started runs to its end or timeout even when ctx is cancelled.
 func (sp *sshPlan) attempt(ctx context.Context, user, addr, cmd string, connect, timeout time.Duration, maxBody int) *sshOutcome {
 	out := &sshOutcome{stdout: capBuffer{max: maxBody}, stderr: capBuffer{max: maxBody}}
+	begin := time.Now()
 	if sp.x.closed.Load() {
 		out.err = ErrSSHExecutorClosed
 		return out
@@ -262,6 +267,7 @@ func (sp *sshPlan) attempt(ctx context.Context, user, addr, cmd string, connect,
 		return out
 	}
 	out.started = true
+	out.setup = time.Since(begin)
 
 	// On timeout: SIGHUP to the remote process group (sshd ≥ 7.9 honours
 	// signal requests), then close the session and connection.

@@ -184,6 +184,10 @@ func TestSSHResults(t *testing.T) {
 				return r.State == commands.StateFailed && r.ExitCode != nil && *r.ExitCode == 128+15 &&
 					strings.Contains(r.Error, "TERM")
 			}, "failed with 128+15"},
+		{"set-up time apart from the command's", func(s *commands.Spec) { s.SSH.Command = "sleep 0.3; echo done" },
+			func(r commands.Result) bool {
+				return r.State == commands.StateOK && r.ConnectMs > 0 && r.LatencyMs >= 300 && r.LatencyMs-r.ConnectMs >= 300
+			}, "ok, connectMs > 0 and latencyMs at least connectMs + the command's 300 ms"},
 		{"skipped by NA", func(s *commands.Spec) {
 			s.SSH.Command = "echo $V"
 			s.Vars = map[string]string{"V": "NA"}
