@@ -81,12 +81,19 @@ func (s *Server) rcJob(c *gin.Context, p rcParams) (*store.Job, bool) {
 	return j, true
 }
 
-func (s *Server) rcQueryJobInfo(c *gin.Context) {
+// rcJobParams reads a request's parameters and the job its jobId names;
+// false when it has answered with an error.
+func (s *Server) rcJobParams(c *gin.Context) (rcParams, *store.Job, bool) {
 	p, ok := params(c)
 	if !ok {
-		return
+		return p, nil, false
 	}
 	j, ok := s.rcJob(c, p)
+	return p, j, ok
+}
+
+func (s *Server) rcQueryJobInfo(c *gin.Context) {
+	_, j, ok := s.rcJobParams(c)
 	if !ok {
 		return
 	}
@@ -151,11 +158,7 @@ func (s *Server) rcQueryJobQ(c *gin.Context) {
 // rcSearchFqdn returns a job's result records for a host, matched without
 // its port.
 func (s *Server) rcSearchFqdn(c *gin.Context) {
-	p, ok := params(c)
-	if !ok {
-		return
-	}
-	j, ok := s.rcJob(c, p)
+	p, j, ok := s.rcJobParams(c)
 	if !ok {
 		return
 	}
@@ -184,11 +187,7 @@ func (s *Server) rcSearchFqdn(c *gin.Context) {
 // rcQueryProgress answers the share of a job's targets with a result, 0
 // to 1, as a plain number.
 func (s *Server) rcQueryProgress(c *gin.Context) {
-	p, ok := params(c)
-	if !ok {
-		return
-	}
-	j, ok := s.rcJob(c, p)
+	_, j, ok := s.rcJobParams(c)
 	if !ok {
 		return
 	}
