@@ -278,11 +278,7 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if serr := fl.stop(cfg.StopTimeout); serr != nil {
-			err = errors.Join(err, serr)
-		}
-	}()
+	defer joinErr(&err, func() error { return fl.stop(cfg.StopTimeout) })
 	cfg.Logger.Info("fleet started", "hosts", hosts, "port", port, "pid", fl.pid())
 	cfg.fleetPID = fl.pid()
 

@@ -71,6 +71,14 @@ func startChild(ctx context.Context, cfg Config, name string, args []string, mat
 // pid is the child's process id.
 func (c *child) pid() int { return c.cmd.Process.Pid }
 
+// joinErr runs f and joins its error into *err: the deferred clean-up of a
+// function with a named error result.
+func joinErr(err *error, f func() error) {
+	if ferr := f(); ferr != nil {
+		*err = errors.Join(*err, ferr)
+	}
+}
+
 // exited reports whether the child has exited, with Wait's error.
 func (c *child) exited() (bool, error) {
 	select {

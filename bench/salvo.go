@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,22 +104,14 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (
 	if err != nil {
 		return row, pid, err
 	}
-	defer func() {
-		if serr := s.stop(cfg); serr != nil {
-			err = errors.Join(err, serr)
-		}
-	}()
+	defer joinErr(&err, func() error { return s.stop(cfg) })
 	if job.afterStart != nil {
-		cleanup, pids, err := job.afterStart(ctx, s.base)
+		cleanup, pids, serr := job.afterStart(ctx, s.base)
 		row.ChildPIDs = pids
-		if err != nil {
-			return row, pid, err
+		if serr != nil {
+			return row, pid, serr
 		}
-		defer func() {
-			if cerr := cleanup(); cerr != nil {
-				err = errors.Join(err, cerr)
-			}
-		}()
+		defer joinErr(&err, cleanup) // the result's err, not a shadow
 	}
 
 	spec := jobSpec{

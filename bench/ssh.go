@@ -162,11 +162,7 @@ func RunSSH(ctx context.Context, cfg Config, sc SSHConfig) (rep *SSHReport, err 
 	if err != nil {
 		return rep, err
 	}
-	defer func() {
-		if serr := fl.stop(cfg.StopTimeout); serr != nil {
-			err = errors.Join(err, serr)
-		}
-	}()
+	defer joinErr(&err, func() error { return fl.stop(cfg.StopTimeout) })
 	cfg.Logger.Info("ssh fleet started", "port", port, "pid", fl.pid())
 	targets := fleet.Targets(sc.Targets, port)
 
@@ -390,11 +386,7 @@ func runSalvoSSH(ctx context.Context, cfg Config, sc SSHConfig, keyFile string, 
 	if err != nil {
 		return row, pid, err
 	}
-	defer func() {
-		if serr := s.stop(cfg); serr != nil {
-			err = errors.Join(err, serr)
-		}
-	}()
+	defer joinErr(&err, func() error { return s.stop(cfg) })
 
 	spec := sshJobSpec{Name: fmt.Sprintf("bench-ssh-%d", len(targets)), Protocol: "ssh", Targets: targets,
 		MaxConcurrency: cfg.Concurrency,

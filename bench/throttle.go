@@ -23,11 +23,7 @@ func runThrottle(ctx context.Context, cfg Config, rep *Report) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if serr := fl.stop(cfg.StopTimeout); serr != nil {
-			err = errors.Join(err, serr)
-		}
-	}()
+	defer joinErr(&err, func() error { return fl.stop(cfg.StopTimeout) })
 	cfg.Logger.Info("overloaded fleet started", "hosts", tc.Targets, "port", port, "pid", fl.pid(),
 		"capacity", tc.FleetConcurrency)
 
