@@ -93,9 +93,38 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return runSSHBench(ctx, cfg, sc, *asJSON, stdout, stderr)
 	}
 	rep, err := bench.Run(ctx, cfg)
-	if rep != nil && len(rep.Rows) > 0 {
+	rows := 0
+	if rep != nil {
+		rows = len(rep.Rows)
+	}
+	return printReport(rep, rows, err, *asJSON, "some targets failed", stdout, stderr)
+}
+
+// runSSHBench runs `salvo bench --ssh` and prints its table (or JSON).
+func runSSHBench(ctx context.Context, cfg bench.Config, sc bench.SSHConfig, asJSON bool, stdout, stderr io.Writer) int {
+	rep, err := bench.RunSSH(ctx, cfg, sc)
+	rows := 0
+	if rep != nil {
+		rows = len(rep.Rows)
+	}
+	return printReport(rep, rows, err, asJSON, "some SSH targets failed", stdout, stderr)
+}
+
+// report is what bench.Report and bench.SSHReport have in common.
+type report interface {
+	WriteJSON(io.Writer) error
+	WriteTable(io.Writer) error
+	Failed() bool
+}
+
+// printReport prints a run's rows (the table on stdout, or JSON on stdout
+// and the table on stderr) and returns the exit status: 1 when the run
+// failed or some targets did. rep is only read when rows > 0 or err is nil
+// (then the run returned a report).
+func printReport(rep report, rows int, err error, asJSON bool, failed string, stdout, stderr io.Writer) int {
+	if rows > 0 {
 		table := stdout
-		if *asJSON {
+		if asJSON {
 			table = stderr
 			if werr := rep.WriteJSON(stdout); werr != nil {
 				err = errors.Join(err, werr)
@@ -110,33 +139,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if rep.Failed() {
-		fmt.Fprintln(stderr, "salvo bench: some targets failed")
-		return 1
-	}
-	return 0
-}
-
-// runSSHBench runs `salvo bench --ssh` and prints its table (or JSON).
-func runSSHBench(ctx context.Context, cfg bench.Config, sc bench.SSHConfig, asJSON bool, stdout, stderr io.Writer) int {
-	rep, err := bench.RunSSH(ctx, cfg, sc)
-	if rep != nil && len(rep.Rows) > 0 {
-		table := stdout
-		if asJSON {
-			table = stderr
-			if werr := rep.WriteJSON(stdout); werr != nil {
-				err = errors.Join(err, werr)
-			}
-		}
-		if werr := rep.WriteTable(table); werr != nil {
-			err = errors.Join(err, werr)
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "salvo", err)
-		return 1
-	}
-	if rep.Failed() {
-		fmt.Fprintln(stderr, "salvo bench: some SSH targets failed")
+		fmt.Fprintln(stderr, "salvo bench:", failed)
 		return 1
 	}
 	return 0
