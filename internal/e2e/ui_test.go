@@ -33,10 +33,7 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no Chromium found (chromium, chromium-browser or google-chrome on PATH, or SALVO_CHROMIUM); CI must install it")
-	}
-	t.Skip("skipping the dashboard browser test: no Chromium found (install Debian's chromium or set SALVO_CHROMIUM)")
+	testutil.Missing(t, "no Chromium for the dashboard test (install Debian's chromium, or set SALVO_CHROMIUM)")
 	return ""
 }
 

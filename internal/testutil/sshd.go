@@ -31,12 +31,19 @@ const SSHDPath = "/usr/sbin/sshd"
 func RequireSSHD(t testing.TB) string {
 	t.Helper()
 	if _, err := os.Stat(SSHDPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing (CI must install openssh-server): %v", SSHDPath, err)
-		}
-		t.Skipf("%s is missing: apt-get install openssh-server to run the SSH tests", SSHDPath)
+		Missing(t, fmt.Sprintf("%s is missing (apt-get install openssh-server): %v", SSHDPath, err))
 	}
 	return SSHDPath
+}
+
+// Missing ends a test that needs a tool the machine lacks: it is skipped,
+// or fails under CI (env CI set), where .ci/run installs every such tool.
+func Missing(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg + "; under CI it must be installed")
+	}
+	t.Skip(msg)
 }
 
 // SSHKey is a generated ed25519 key pair; the private key is on disk in
@@ -403,10 +410,7 @@ func StartSSHAgent(t testing.TB) *SSHAgent {
 	t.Helper()
 	bin, err := exec.LookPath("ssh-agent")
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("ssh-agent is missing (CI must install openssh-client)")
-		}
-		t.Skip("ssh-agent is missing: apt-get install openssh-client")
+		Missing(t, "ssh-agent is missing (apt-get install openssh-client)")
 	}
 	// A short path: unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "salvo-agent-")
