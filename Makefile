@@ -23,16 +23,18 @@ unit:
 	$(GO) test -race -count=1 -short ./...
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzTemplate$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseTarget$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands/
+	$(GO) test -run='^$$' -fuzz='^FuzzTemplate$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./job/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTarget$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./job/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSpec$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands/
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSpecStream$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands/
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeIndexedTargets$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSpecStream$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./job/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeIndexedTargets$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./job/
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+	./scripts/check-deps.sh
 
 # Long benchmarks, never run by CI.
 bench: build

@@ -15,7 +15,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -174,11 +174,11 @@ func sum(m map[string]int) int {
 }
 
 // hasRedacted reports whether a stored spec lost secrets to redaction.
-func hasRedacted(s *commands.Spec) bool {
+func hasRedacted(s *job.Spec) bool {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false) // keep "<redacted>" as it is
-	return enc.Encode(s) == nil && strings.Contains(b.String(), commands.Redacted)
+	return enc.Encode(s) == nil && strings.Contains(b.String(), job.Redacted)
 }
 
 func (e *Engine) ask(msg any) (any, error) {
@@ -200,7 +200,7 @@ func (e *Engine) Accepting() bool {
 
 // Submit resolves, validates and stores a job, and queues it. Validation
 // errors are *commands.FieldError.
-func (e *Engine) Submit(ctx context.Context, spec *commands.Spec) (*JobStatus, error) {
+func (e *Engine) Submit(ctx context.Context, spec *job.Spec) (*JobStatus, error) {
 	if !e.Accepting() {
 		return nil, ErrNotAccepting
 	}
@@ -212,16 +212,16 @@ func (e *Engine) Submit(ctx context.Context, spec *commands.Spec) (*JobStatus, e
 	}
 	targets := spec.Targets
 	spec.Targets = nil
-	return e.create(ctx, spec, len(targets), func(job *store.Job) error {
-		return e.st.CreateJob(ctx, job, targets, e.cfg.ChunkSize)
+	return e.create(ctx, spec, len(targets), func(jr *store.Job) error {
+		return e.st.CreateJob(ctx, jr, targets, e.cfg.ChunkSize)
 	})
 }
 
 // create stores a normalized job (its targets written by put) and queues it.
-func (e *Engine) create(ctx context.Context, spec *commands.Spec, total int, put func(*store.Job) error) (*JobStatus, error) {
+func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, put func(*store.Job) error) (*JobStatus, error) {
 	stored := spec.Redacted()
 	stored.Targets = nil
-	job := &store.Job{
+	jr := &store.Job{
 		ID:        newJobID(),
 		Name:      spec.Name,
 		Spec:      stored,
@@ -230,32 +230,32 @@ func (e *Engine) create(ctx context.Context, spec *commands.Spec, total int, put
 		Counts:    map[string]int{},
 		CreatedAt: time.Now().UTC(),
 	}
-	if err := put(job); err != nil {
-		var fe *commands.FieldError
+	if err := put(jr); err != nil {
+		var fe *job.FieldError
 		if errors.As(err, &fe) {
 			return nil, fe
 		}
 		return nil, fmt.Errorf("store job: %w", err)
 	}
 	// The master reads targets from the store, a chunk at a time.
-	res, err := e.ask(&enqueueJob{job: job, spec: spec})
+	res, err := e.ask(&enqueueJob{job: jr, spec: spec})
 	if err != nil {
-		return nil, fmt.Errorf("queue job %s: %w", job.ID, err)
+		return nil, fmt.Errorf("queue job %s: %w", jr.ID, err)
 	}
 	st, _ := res.(*JobStatus)
 	if st == nil {
-		return StatusFromJob(job), nil
+		return StatusFromJob(jr), nil
 	}
 	return st, nil
 }
 
 // resolve replaces a node group and a named aggregation by their stored
 // definitions.
-func (e *Engine) resolve(ctx context.Context, spec *commands.Spec) error {
+func (e *Engine) resolve(ctx context.Context, spec *job.Spec) error {
 	if spec.NodeGroup != "" && len(spec.Targets) == 0 {
 		body, err := e.st.GetDefinition(ctx, store.KindNodeGroup, spec.NodeGroup)
 		if errors.Is(err, store.ErrNotFound) {
-			return &commands.FieldError{Field: "nodeGroup", Msg: fmt.Sprintf("unknown node group %q", spec.NodeGroup)}
+			return &job.FieldError{Field: "nodeGroup", Msg: fmt.Sprintf("unknown node group %q", spec.NodeGroup)}
 		}
 		if err != nil {
 			return fmt.Errorf("read node group %q: %w", spec.NodeGroup, err)
@@ -267,26 +267,26 @@ func (e *Engine) resolve(ctx context.Context, spec *commands.Spec) error {
 			return fmt.Errorf("node group %q: %w", spec.NodeGroup, err)
 		}
 		for _, h := range ng.Hosts {
-			spec.Targets = append(spec.Targets, commands.TargetSpec{Host: h})
+			spec.Targets = append(spec.Targets, job.TargetSpec{Host: h})
 		}
 		if spec.Origin == nil {
-			spec.Origin = &commands.Origin{}
+			spec.Origin = &job.Origin{}
 		}
 		spec.Origin.NodeGroup = spec.NodeGroup
 		if len(spec.Targets) == 0 {
-			return &commands.FieldError{Field: "nodeGroup", Msg: fmt.Sprintf("node group %q has no hosts", spec.NodeGroup)}
+			return &job.FieldError{Field: "nodeGroup", Msg: fmt.Sprintf("node group %q has no hosts", spec.NodeGroup)}
 		}
 		spec.NodeGroup = ""
 	}
 	if a := spec.Aggregation; a != nil && a.Name != "" && a.Regex == "" {
 		body, err := e.st.GetDefinition(ctx, store.KindAggregation, a.Name)
 		if errors.Is(err, store.ErrNotFound) {
-			return &commands.FieldError{Field: "aggregation.name", Msg: fmt.Sprintf("unknown aggregation %q", a.Name)}
+			return &job.FieldError{Field: "aggregation.name", Msg: fmt.Sprintf("unknown aggregation %q", a.Name)}
 		}
 		if err != nil {
 			return fmt.Errorf("read aggregation %q: %w", a.Name, err)
 		}
-		var ag commands.Aggregation
+		var ag job.Aggregation
 		if err := json.Unmarshal(body, &ag); err != nil {
 			return fmt.Errorf("aggregation %q: %w", a.Name, err)
 		}

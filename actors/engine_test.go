@@ -8,18 +8,18 @@ import (
 	"time"
 
 	"github.com/salvo-sh/salvo/actors"
-	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
-func spec(targets []string, conc int) *commands.Spec {
-	ts := make([]commands.TargetSpec, len(targets))
+func spec(targets []string, conc int) *job.Spec {
+	ts := make([]job.TargetSpec, len(targets))
 	for i, h := range targets {
-		ts[i] = commands.TargetSpec{Host: h}
+		ts[i] = job.TargetSpec{Host: h}
 	}
-	return &commands.Spec{Targets: ts, MaxConcurrency: conc}
+	return &job.Spec{Targets: ts, MaxConcurrency: conc}
 }
 
 func TestCapacityReservationAndStrictFIFO(t *testing.T) {
@@ -191,8 +191,8 @@ func TestResumeFailsJobsWithRedactedSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := spec(fleet.Targets(50, f.Addr().Port), 1)
-	s.HTTP = &commands.HTTPSpec{Headers: map[string]string{"Authorization": "Bearer s3cret"}}
-	job, err := eng.Submit(context.Background(), s)
+	s.HTTP = &job.HTTPSpec{Headers: map[string]string{"Authorization": "Bearer s3cret"}}
+	jr, err := eng.Submit(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestResumeFailsJobsWithRedactedSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = eng.Shutdown(ctx); _ = st.Close() }()
-	got, err := eng.Status(context.Background(), job.ID)
+	got, err := eng.Status(context.Background(), jr.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

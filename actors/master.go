@@ -10,7 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -81,11 +81,11 @@ type workerInfo struct {
 
 type jobRun struct {
 	job       *store.Job
-	spec      *commands.Spec
+	spec      *job.Spec
 	specJSON  []byte // spec as JobStart carries it
 	chunks    int
 	nextChunk int
-	requeue   []commands.IndexedTarget
+	requeue   []job.IndexedTarget
 	leases    map[int64]*leaseInfo
 	workers   map[string]*jobWorker
 	stored    int
@@ -96,7 +96,7 @@ type jobRun struct {
 
 type leaseInfo struct {
 	worker  string
-	targets []commands.IndexedTarget
+	targets []job.IndexedTarget
 	// pending counts the lease's results not yet committed; the lease is
 	// forgotten when it reaches zero, so the master's memory follows the
 	// leases in flight, not the job's size.
@@ -131,7 +131,7 @@ type (
 	// enqueueJob adds a stored job to the queue (submit and resume).
 	enqueueJob struct {
 		job  *store.Job
-		spec *commands.Spec
+		spec *job.Spec
 	}
 	// statusQuery asks for a job's live status; the reply is *JobStatus or
 	// nil when the master does not run the job.
@@ -518,7 +518,7 @@ func (m *Master) workerLost(ctx actor.Context, name, reason string) {
 			continue
 		}
 		jw.finished, jw.released = true, true
-		var lost []commands.IndexedTarget
+		var lost []job.IndexedTarget
 		for id, l := range r.leases {
 			if l.worker == name {
 				lost = append(lost, l.targets...)
@@ -536,7 +536,7 @@ func (m *Master) workerLost(ctx actor.Context, name, reason string) {
 				m.cfg.Logger.Info("targets of a lost worker go back to the queue", "job", r.job.ID, "worker", name, "targets", len(unstored))
 			} else {
 				m.writer.ops <- failTargets{jobID: r.job.ID, protocol: r.spec.Protocol, worker: name,
-					targets: unstored, class: commands.ClassWorkerLost, msg: "worker " + name + " was lost: " + reason}
+					targets: unstored, class: job.ClassWorkerLost, msg: "worker " + name + " was lost: " + reason}
 			}
 		}
 		m.relaunch(ctx, r)
@@ -564,7 +564,7 @@ func (m *Master) relaunch(ctx actor.Context, r *jobRun) {
 }
 
 // filterStored returns the targets that have no stored result.
-func (m *Master) filterStored(jobID string, ts []commands.IndexedTarget) ([]commands.IndexedTarget, error) {
+func (m *Master) filterStored(jobID string, ts []job.IndexedTarget) ([]job.IndexedTarget, error) {
 	if len(ts) == 0 {
 		return nil, nil
 	}
@@ -578,7 +578,7 @@ func (m *Master) filterStored(jobID string, ts []commands.IndexedTarget) ([]comm
 	if err != nil {
 		return nil, err
 	}
-	var out []commands.IndexedTarget
+	var out []job.IndexedTarget
 	for _, t := range ts {
 		if !stored[t.Index] {
 			out = append(out, t)
@@ -646,7 +646,7 @@ func (m *Master) grant(ctx actor.Context, req *LeaseRequest) *LeaseGrant {
 }
 
 // unstored reads chunk c of a job minus the targets already stored.
-func (m *Master) unstored(jobID string, c int) ([]commands.IndexedTarget, error) {
+func (m *Master) unstored(jobID string, c int) ([]job.IndexedTarget, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	targets, err := m.cfg.Store.Chunk(ctx, jobID, c)
@@ -850,7 +850,7 @@ func (m *Master) status(r *jobRun) *JobStatus {
 		s.Workers[name] = ws
 		started += wc.Requests
 	}
-	answered := int64(r.stored - r.job.Counts[commands.StateSkipped] - r.job.Counts[commands.StateCancelled])
+	answered := int64(r.stored - r.job.Counts[job.StateSkipped] - r.job.Counts[job.StateCancelled])
 	s.Sent = max(started, answered)
 	s.Rate = jobRate(r.stored, r.job.StartedAt, r.job.FinishedAt)
 	return s

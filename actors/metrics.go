@@ -3,7 +3,8 @@ package actors
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/throttle"
 )
 
 // Metrics are the engine's Prometheus metrics.
@@ -59,23 +60,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.jobs, m.targets, m.inFlight, m.latency, m.batches, m.storeFailures,
 		m.concurrency, m.decreases)
-	for _, st := range commands.ResultStates {
+	for _, st := range job.ResultStates {
 		m.targets.WithLabelValues(st)
 	}
-	for _, r := range []string{ReasonErrors, ReasonLatency, ReasonBackpressure, ReasonFDs} {
+	for _, r := range []string{throttle.ReasonErrors, throttle.ReasonLatency, throttle.ReasonBackpressure, throttle.ReasonFDs} {
 		m.decreases.WithLabelValues(r)
 	}
 	return m
 }
 
 // setConcurrency sets a running job's effective concurrency.
-func (m *Metrics) setConcurrency(job string, n int) {
-	m.concurrency.WithLabelValues(job).Set(float64(n))
+func (m *Metrics) setConcurrency(j string, n int) {
+	m.concurrency.WithLabelValues(j).Set(float64(n))
 }
 
 // jobEnded removes a job's effective concurrency once its runner ends.
-func (m *Metrics) jobEnded(job string) {
-	m.concurrency.DeleteLabelValues(job)
+func (m *Metrics) jobEnded(j string) {
+	m.concurrency.DeleteLabelValues(j)
 }
 
 // throttled counts a decrease of a job's effective concurrency.
@@ -83,8 +84,8 @@ func (m *Metrics) throttled(reason string) {
 	m.decreases.WithLabelValues(reason).Inc()
 }
 
-func (m *Metrics) observeResult(r *commands.Result) {
-	if r.State == commands.StateSkipped || r.State == commands.StateCancelled {
+func (m *Metrics) observeResult(r *job.Result) {
+	if r.State == job.StateSkipped || r.State == job.StateCancelled {
 		return
 	}
 	m.latency.WithLabelValues(r.State).Observe(r.LatencyMs / 1000)

@@ -11,12 +11,14 @@ import (
 
 	"github.com/salvo-sh/salvo/actors/wire"
 	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/throttle"
 )
 
 // runnerConfig is what a runner needs from its worker.
 type runnerConfig struct {
 	jobID  string
-	spec   *commands.Spec
+	spec   *job.Spec
 	plan   *commands.Plan
 	worker WorkerConfig
 	system *actor.ActorSystem
@@ -26,13 +28,13 @@ type runnerConfig struct {
 
 // item is one leased target waiting to run.
 type item struct {
-	target commands.IndexedTarget
+	target job.IndexedTarget
 	lease  int64
 }
 
 // leased is one result with the lease it belongs to.
 type leased struct {
-	result commands.Result
+	result job.Result
 	lease  int64
 }
 
@@ -45,8 +47,8 @@ type leased struct {
 type runner struct {
 	cfg      runnerConfig
 	maxConc  int
-	limiter  *rate.Limiter // nil when ratePerSecond is 0
-	throttle *Throttle     // nil when the spec turns the throttle off
+	limiter  *rate.Limiter        // nil when ratePerSecond is 0
+	throttle *throttle.Controller // nil when the spec turns the throttle off
 
 	queue   chan item
 	results chan leased
@@ -92,11 +94,11 @@ func newRunner(cfg runnerConfig) *runner {
 		finished:   make(chan struct{}),
 	}
 	if cfg.spec.Throttle == nil || *cfg.spec.Throttle {
-		tc := DefaultThrottleConfig()
+		tc := throttle.DefaultConfig()
 		if tc.Backpressure == 0 {
 			tc.Backpressure = cfg.worker.MaxUnacked
 		}
-		r.throttle = NewThrottle(tc, maxConc)
+		r.throttle = throttle.New(tc, maxConc)
 	}
 	if rps := cfg.spec.RatePerSecond; rps > 0 {
 		burst := int(rps)
@@ -154,9 +156,9 @@ func (r *runner) concurrency() int {
 func (r *runner) control() {
 	defer close(r.ctlDone)
 	th, m := r.throttle, r.cfg.worker.Metrics
-	tick := time.NewTicker(th.cfg.TickInterval)
+	tick := time.NewTicker(th.Config().TickInterval)
 	defer tick.Stop()
-	fds := fdSampler{interval: th.cfg.FDInterval, highWater: th.cfg.FDHighWater}
+	fds := throttle.NewFDSampler(th.Config().FDInterval, th.Config().FDHighWater)
 	shown := th.Limit()
 	for {
 		select {
@@ -164,8 +166,8 @@ func (r *runner) control() {
 			return
 		case <-tick.C:
 		}
-		open, limit := fds.sample(time.Now())
-		if d, ok := th.Tick(Signals{Unacked: int(r.unacked.Load()), OpenFDs: open, FDLimit: limit}); ok {
+		open, limit := fds.Sample(time.Now())
+		if d, ok := th.Tick(throttle.Signals{Unacked: int(r.unacked.Load()), OpenFDs: open, FDLimit: limit}); ok {
 			r.decided(d)
 		}
 		if l := th.Limit(); m != nil && l != shown {
@@ -176,8 +178,8 @@ func (r *runner) control() {
 }
 
 // decided counts and logs a decrease of the throttle's limit.
-func (r *runner) decided(d Decision) {
-	if d.Reason == ReasonIncrease {
+func (r *runner) decided(d throttle.Decision) {
+	if d.Reason == throttle.ReasonIncrease {
 		return
 	}
 	wc := r.cfg.worker

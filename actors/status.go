@@ -3,7 +3,7 @@ package actors
 import (
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -61,7 +61,7 @@ func StatusFromJob(j *store.Job) *JobStatus {
 	for _, n := range s.Counts {
 		s.Done += n
 	}
-	s.Sent = int64(s.Done - s.Counts[commands.StateSkipped] - s.Counts[commands.StateCancelled])
+	s.Sent = int64(s.Done - s.Counts[job.StateSkipped] - s.Counts[job.StateCancelled])
 	if !j.StartedAt.IsZero() {
 		t := j.StartedAt
 		s.StartedAt = &t
@@ -76,8 +76,8 @@ func StatusFromJob(j *store.Job) *JobStatus {
 
 // fullCounts returns counts with every result state present.
 func fullCounts(c map[string]int) map[string]int {
-	out := make(map[string]int, len(commands.ResultStates))
-	for _, st := range commands.ResultStates {
+	out := make(map[string]int, len(job.ResultStates))
+	for _, st := range job.ResultStates {
 		out[st] = c[st]
 	}
 	return out

@@ -5,7 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/salvo-sh/salvo/actors/wire"
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // Conversions between package commands' types and the wire messages.
@@ -36,7 +36,7 @@ func stringOf(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-func toWireResult(r *commands.Result) *wire.Result {
+func toWireResult(r *job.Result) *wire.Result {
 	w := &wire.Result{
 		Index:              int64(r.Index),
 		Host:               r.Host,
@@ -63,8 +63,8 @@ func toWireResult(r *commands.Result) *wire.Result {
 	return w
 }
 
-func fromWireResult(w *wire.Result) commands.Result {
-	r := commands.Result{
+func fromWireResult(w *wire.Result) job.Result {
+	r := job.Result{
 		Index:      int(w.Index),
 		Host:       w.Host,
 		Target:     w.Target,
@@ -90,15 +90,15 @@ func fromWireResult(w *wire.Result) commands.Result {
 	return r
 }
 
-func fromWireResults(ws []*wire.Result) []commands.Result {
-	out := make([]commands.Result, len(ws))
+func fromWireResults(ws []*wire.Result) []job.Result {
+	out := make([]job.Result, len(ws))
 	for i, w := range ws {
 		out[i] = fromWireResult(w)
 	}
 	return out
 }
 
-func toWireTargets(ts []commands.IndexedTarget) []*wire.Target {
+func toWireTargets(ts []job.IndexedTarget) []*wire.Target {
 	out := make([]*wire.Target, len(ts))
 	for i, t := range ts {
 		out[i] = &wire.Target{Index: int64(t.Index), Host: t.Target.Host, Vars: t.Target.Vars}
@@ -106,8 +106,8 @@ func toWireTargets(ts []commands.IndexedTarget) []*wire.Target {
 	return out
 }
 
-func fromWireTarget(w *wire.Target) commands.IndexedTarget {
-	return commands.IndexedTarget{Index: int(w.Index), Target: commands.TargetSpec{Host: w.Host, Vars: w.Vars}}
+func fromWireTarget(w *wire.Target) job.IndexedTarget {
+	return job.IndexedTarget{Index: int(w.Index), Target: job.TargetSpec{Host: w.Host, Vars: w.Vars}}
 }
 
 func unixNano(t time.Time) int64 {

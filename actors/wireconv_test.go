@@ -8,13 +8,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/salvo-sh/salvo/actors/wire"
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 func TestResultSurvivesTheWire(t *testing.T) {
 	exit := 3
 	now := time.Now().UTC()
-	cases := []commands.Result{
+	cases := []job.Result{
 		{Index: 7, Host: "10.0.0.1", Target: "http://10.0.0.1:80/", State: "ok", StatusCode: 200, LatencyMs: 1.5,
 			Body: "bin\xff\x00ary", BodyBytes: 9, Attempts: 1, Worker: "w1", Value: "v1", StartedAt: now, FinishedAt: now.Add(time.Millisecond)},
 		{Index: 8, Host: "h", State: "failed", ExitCode: &exit, Stderr: "boom", ErrorClass: "", Value: "3"},

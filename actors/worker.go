@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // WorkerConfig configures a Worker actor.
@@ -181,7 +182,7 @@ func (w *Worker) start(ctx actor.Context, m *JobStart) {
 	if master == nil {
 		master = w.master
 	}
-	var spec commands.Spec
+	var spec job.Spec
 	err := json.Unmarshal(m.Spec, &spec)
 	var plan *commands.Plan
 	if err == nil {

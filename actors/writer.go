@@ -7,7 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -43,7 +43,7 @@ type (
 	// worker's targets when the job has failOver off).
 	failTargets struct {
 		jobID, protocol, worker string
-		targets                 []commands.IndexedTarget
+		targets                 []job.IndexedTarget
 		class, msg              string
 	}
 
@@ -87,9 +87,9 @@ func (w *writer) run() {
 			}
 		case failTargets:
 			now := time.Now().UTC()
-			rs := make([]commands.Result, len(o.targets))
+			rs := make([]job.Result, len(o.targets))
 			for i, t := range o.targets {
-				rs[i] = unansweredResult(t, o.protocol, o.worker, now, commands.StateError, o.class, o.msg)
+				rs[i] = unansweredResult(t, o.protocol, o.worker, now, job.StateError, o.class, o.msg)
 			}
 			counts, err := w.putResults(o.jobID, rs)
 			w.root.Send(w.master, &batchStored{batch: &ResultBatch{JobId: o.jobID, Worker: o.worker}, counts: counts, err: err})
@@ -117,7 +117,7 @@ func (w *writer) retry(f func(ctx context.Context) error) error {
 	return err
 }
 
-func (w *writer) putResults(jobID string, rs []commands.Result) (map[string]int, error) {
+func (w *writer) putResults(jobID string, rs []job.Result) (map[string]int, error) {
 	var counts map[string]int
 	err := w.retry(func(ctx context.Context) error {
 		var err error
@@ -149,12 +149,12 @@ func (w *writer) fillCancelled(o fillCancelled) (map[string]int, error) {
 		if err != nil {
 			return total, err
 		}
-		var rs []commands.Result
+		var rs []job.Result
 		for _, t := range targets {
 			if stored[t.Index] {
 				continue
 			}
-			rs = append(rs, unansweredResult(t, o.protocol, o.worker, now, commands.StateCancelled, "", ""))
+			rs = append(rs, unansweredResult(t, o.protocol, o.worker, now, job.StateCancelled, "", ""))
 		}
 		if len(rs) == 0 {
 			continue
@@ -173,16 +173,16 @@ func (w *writer) fillCancelled(o fillCancelled) (map[string]int, error) {
 // unansweredResult is the result of a target that was never sent: state
 // cancelled, or error with an error class (a lost worker's targets). Its
 // value is the class, or the state when there is none.
-func unansweredResult(t commands.IndexedTarget, protocol, worker string, now time.Time, state, class, msg string) commands.Result {
+func unansweredResult(t job.IndexedTarget, protocol, worker string, now time.Time, state, class, msg string) job.Result {
 	host := t.Target.Host
-	if pt, err := commands.ParseTarget(t.Target.Host, protocol); err == nil {
+	if pt, err := job.ParseTarget(t.Target.Host, protocol); err == nil {
 		host = pt.Host
 	}
 	value := class
 	if value == "" {
 		value = state
 	}
-	return commands.Result{
+	return job.Result{
 		Index: t.Index, Host: host, Target: t.Target.Host, State: state, ErrorClass: class, Error: msg,
 		Value: value, Worker: worker, StartedAt: now, FinishedAt: now,
 	}

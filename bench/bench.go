@@ -285,8 +285,8 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 	targets := fleet.Targets(hosts, port)
 	// salvo runs one salvo job on the first n targets and records the
 	// processes it started.
-	salvo := func(n int, job salvoJob) (Row, error) {
-		row, pid, err := runSalvo(ctx, cfg, targets[:n], job)
+	salvo := func(n int, j salvoJob) (Row, error) {
+		row, pid, err := runSalvo(ctx, cfg, targets[:n], j)
 		if pid > 0 {
 			rep.ChildPIDs = append(rep.ChildPIDs, pid)
 		}

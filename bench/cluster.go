@@ -17,14 +17,14 @@ const ScenarioCluster = "salvo-cluster"
 // clusterJob runs the throughput job on a master-only node with workers
 // joining it: the same job as the single node, so the rows compare.
 func clusterJob(cfg Config) salvoJob {
-	job := throughputJob(cfg)
-	job.scenario = fmt.Sprintf("%s(1+%d)", ScenarioCluster, cfg.ClusterWorkers)
-	job.serverArgs = []string{"--name", "bench-master", "--roles", "master",
+	j := throughputJob(cfg)
+	j.scenario = fmt.Sprintf("%s(1+%d)", ScenarioCluster, cfg.ClusterWorkers)
+	j.serverArgs = []string{"--name", "bench-master", "--roles", "master",
 		"--gossip-addr", "127.0.0.1:0", "--remote-addr", "127.0.0.1:0"}
-	job.afterStart = func(ctx context.Context, base string) (func() error, []int, error) {
+	j.afterStart = func(ctx context.Context, base string) (func() error, []int, error) {
 		return startClusterWorkers(ctx, cfg, base)
 	}
-	return job
+	return j
 }
 
 // member is the part of /api/v1/cluster/members the harness reads.

@@ -94,19 +94,19 @@ func throughputJob(cfg Config) salvoJob {
 // submit→gathered targets/s with the server's peak RSS and open fds. The
 // server is stopped before it returns. It returns the server's pid (0 when
 // it did not start); an error means the run cannot go on.
-func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (row Row, pid int, err error) {
-	row = Row{Scenario: job.scenario, Targets: len(targets), Concurrency: cfg.Concurrency, Throttle: job.throttle}
+func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (row Row, pid int, err error) {
+	row = Row{Scenario: jr.scenario, Targets: len(targets), Concurrency: cfg.Concurrency, Throttle: jr.throttle}
 	var extra []string
 	if cfg.CPUProfileDir != "" {
 		extra = append(extra, "--pprof")
 	}
-	s, pid, err := startServer(ctx, cfg, append(extra, job.serverArgs...)...)
+	s, pid, err := startServer(ctx, cfg, append(extra, jr.serverArgs...)...)
 	if err != nil {
 		return row, pid, err
 	}
 	defer joinErr(&err, func() error { return s.stop(cfg) })
-	if job.afterStart != nil {
-		cleanup, pids, serr := job.afterStart(ctx, s.base)
+	if jr.afterStart != nil {
+		cleanup, pids, serr := jr.afterStart(ctx, s.base)
 		row.ChildPIDs = pids
 		if serr != nil {
 			return row, pid, serr
@@ -119,16 +119,16 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (
 		Targets:        targets,
 		MaxConcurrency: cfg.Concurrency,
 		HTTP:           httpSpec{Path: Path},
-		Timeouts:       timeouts{Connect: job.connectTimeout.String(), Request: job.requestTimeout.String()},
+		Timeouts:       timeouts{Connect: jr.connectTimeout.String(), Request: jr.requestTimeout.String()},
 		Aggregation:    aggregation{Regex: VersionRegex},
-		Throttle:       job.throttle,
+		Throttle:       jr.throttle,
 	}
 	body, err := json.Marshal(spec)
 	if err != nil {
 		return row, pid, fmt.Errorf("bench: encode spec: %w", err)
 	}
 
-	if job.warmUp {
+	if jr.warmUp {
 		w, err := s.runJob(ctx, cfg, body, nil, nil)
 		if err != nil {
 			return row, pid, fmt.Errorf("bench: warm-up job: %w", err)
@@ -149,7 +149,7 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (
 		}
 	}
 	var observe func(*jobStatus)
-	if job.throttle != nil {
+	if jr.throttle != nil {
 		row.MinConcurrency = cfg.Concurrency
 		observe = func(st *jobStatus) {
 			for _, w := range st.Workers {
@@ -182,7 +182,7 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, job salvoJob) (
 	st := tj.st
 	row.Errors = len(targets) - st.Counts["ok"]
 	row.Timeouts = st.Counts["timeout"]
-	if job.throttle != nil {
+	if jr.throttle != nil {
 		classes, err := errorClasses(ctx, s.api, s.base, tj.id)
 		if err != nil {
 			row.Notes = append(row.Notes, err.Error())

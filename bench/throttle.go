@@ -35,14 +35,14 @@ func runThrottle(ctx context.Context, cfg Config, rep *Report) (err error) {
 		if err := waitFleetIdle(ctx, port, cfg.JobTimeout); err != nil {
 			return err
 		}
-		job := salvoJob{scenario: ScenarioThrottleOn, throttle: &on,
+		j := salvoJob{scenario: ScenarioThrottleOn, throttle: &on,
 			connectTimeout: tc.ConnectTimeout, requestTimeout: tc.RequestTimeout}
 		if !on {
-			job.scenario = ScenarioThrottleOff
+			j.scenario = ScenarioThrottleOff
 		}
 		cfg.Logger.Info("salvo job against the overloaded fleet", "throttle", on, "targets", len(targets),
 			"maxConcurrency", cfg.Concurrency)
-		row, pid, err := runSalvo(ctx, cfg, targets, job)
+		row, pid, err := runSalvo(ctx, cfg, targets, j)
 		if pid > 0 {
 			rep.ChildPIDs = append(rep.ChildPIDs, pid)
 		}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
 // Phases of an HTTP exchange, carried by *ExchangeError.
@@ -52,13 +54,13 @@ func Classify(err error) string {
 	}
 	switch phase {
 	case PhaseDial:
-		return ClassConnectRefused
+		return job.ClassConnectRefused
 	case PhaseTLS:
-		return ClassTLS
+		return job.ClassTLS
 	case PhaseRead, PhaseReadBody:
-		return ClassProtocol
+		return job.ClassProtocol
 	}
-	return ClassOther
+	return job.ClassOther
 }
 
 // classifyCause recognises the error itself; "" when it does not know it.
@@ -74,47 +76,47 @@ func classifyCause(err error, phase string) string {
 	var brokenChunk fasthttp.ErrBrokenChunk
 	switch {
 	case errors.Is(err, fasthttp.ErrDialTimeout):
-		return ClassConnectTimeout
+		return job.ClassConnectTimeout
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
 		// No connection could be had in time: a local connect failure.
-		return ClassConnectTimeout
+		return job.ClassConnectTimeout
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return ClassTooLarge
+		return job.ClassTooLarge
 	case errors.As(err, &dnsErr):
-		return ClassDNS
+		return job.ClassDNS
 	case errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &certInvalid),
 		errors.As(err, &verifyErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
-		return ClassTLS
+		return job.ClassTLS
 	case errors.Is(err, fasthttp.ErrTLSHandshakeTimeout):
-		return ClassTimeout
+		return job.ClassTimeout
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
 		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTDOWN):
-		return ClassConnectRefused
+		return job.ClassConnectRefused
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, fasthttp.ErrConnectionClosed):
-		return ClassReset
+		return job.ClassReset
 	case errors.Is(err, syscall.ETIMEDOUT):
 		if phase == PhaseDial {
-			return ClassConnectTimeout
+			return job.ClassConnectTimeout
 		}
-		return ClassTimeout
+		return job.ClassTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		// The peer closed the connection before a complete response.
-		return ClassReset
+		return job.ClassReset
 	case errors.As(err, &smallBuf), errors.As(err, &brokenChunk):
-		return ClassProtocol
+		return job.ClassProtocol
 	}
 	if isNoDNSEntries(err) {
-		return ClassDNS
+		return job.ClassDNS
 	}
 	if isTimeout(err) {
 		if phase == PhaseDial {
-			return ClassConnectTimeout
+			return job.ClassConnectTimeout
 		}
-		return ClassTimeout
+		return job.ClassTimeout
 	}
 	if phase == "" && strings.Contains(err.Error(), "error when reading response headers") {
-		return ClassProtocol
+		return job.ClassProtocol
 	}
 	return ""
 }
@@ -138,17 +140,8 @@ func isNoDNSEntries(err error) bool {
 // connect errors, resets and timeouts.
 func Retryable(class string) bool {
 	switch class {
-	case ClassConnectRefused, ClassConnectTimeout, ClassTimeout, ClassReset:
+	case job.ClassConnectRefused, job.ClassConnectTimeout, job.ClassTimeout, job.ClassReset:
 		return true
 	}
 	return false
-}
-
-// StateForClass returns the result state of an attempt that failed with
-// class: timeout for the timeout classes, error otherwise.
-func StateForClass(class string) string {
-	if class == ClassTimeout || class == ClassConnectTimeout {
-		return StateTimeout
-	}
-	return StateError
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
 // ErrExecutorClosed is returned by HTTPExecutor.Do after Close.
@@ -235,14 +237,14 @@ func (e *HTTPExecutor) Do(x *Exchange) error {
 func (e *HTTPExecutor) do(x *Exchange, start time.Time) error {
 	timeout := x.Timeout
 	if timeout <= 0 {
-		timeout = DefaultRequestTimeout
+		timeout = job.DefaultRequestTimeout
 	}
 	deadline := start.Add(timeout)
 	connectTimeout := x.ConnectTimeout
 	if connectTimeout <= 0 || connectTimeout > timeout {
 		connectTimeout = timeout
 	}
-	x.addr = appendHostPort(x.addr[:0], x.Host, x.Port)
+	x.addr = job.AppendHostPort(x.addr[:0], x.Host, x.Port)
 	conn, err := e.dial(x.Host, string(x.addr), connectTimeout)
 	if err != nil {
 		return &ExchangeError{Phase: PhaseDial, Err: err}
@@ -367,7 +369,7 @@ func (x *Exchange) readBody(conn net.Conn) error {
 	}
 	limit := x.MaxBodyBytes
 	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
+		limit = job.DefaultMaxBodyBytes
 	}
 	cl := x.resp.Header.ContentLength()
 	want := limit
@@ -419,7 +421,7 @@ func (x *Exchange) readBody(conn net.Conn) error {
 // hostHeader appends the Host header value: host[:port], the port left out
 // when it is the scheme's default.
 func hostHeader(dst []byte, scheme, host string, port int) []byte {
-	if (scheme == "https" && port == DefaultHTTPSPort) || (scheme != "https" && port == DefaultHTTPPort) {
+	if (scheme == "https" && port == job.DefaultHTTPSPort) || (scheme != "https" && port == job.DefaultHTTPPort) {
 		if len(host) > 0 && host[0] != '[' && containsColon(host) {
 			dst = append(dst, '[')
 			dst = append(dst, host...)
@@ -427,7 +429,7 @@ func hostHeader(dst []byte, scheme, host string, port int) []byte {
 		}
 		return append(dst, host...)
 	}
-	return appendHostPort(dst, host, port)
+	return job.AppendHostPort(dst, host, port)
 }
 
 func containsColon(s string) bool {

@@ -16,16 +16,18 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
 // testSpec returns an HTTP spec with short timeouts for targets.
-func testSpec(targets ...string) *Spec {
-	s := &Spec{
-		HTTP:     &HTTPSpec{},
-		Timeouts: Timeouts{Connect: Duration(time.Second), Request: Duration(2 * time.Second)},
+func testSpec(targets ...string) *job.Spec {
+	s := &job.Spec{
+		HTTP:     &job.HTTPSpec{},
+		Timeouts: job.Timeouts{Connect: job.Duration(time.Second), Request: job.Duration(2 * time.Second)},
 	}
 	for _, t := range targets {
-		s.Targets = append(s.Targets, TargetSpec{Host: t})
+		s.Targets = append(s.Targets, job.TargetSpec{Host: t})
 	}
 	return s
 }
@@ -39,7 +41,7 @@ func newTestExecutor(t testing.TB, cfg HTTPConfig) *HTTPExecutor {
 }
 
 // mustPlan normalizes s and compiles it.
-func mustPlan(t testing.TB, s *Spec, h *HTTPExecutor) *Plan {
+func mustPlan(t testing.TB, s *job.Spec, h *HTTPExecutor) *Plan {
 	t.Helper()
 	if err := s.Normalize(2500); err != nil {
 		t.Fatalf("normalize: %v", err)
@@ -52,11 +54,11 @@ func mustPlan(t testing.TB, s *Spec, h *HTTPExecutor) *Plan {
 }
 
 // runTarget runs target i of the plan with a bounded context.
-func runTarget(t testing.TB, p *Plan, i int) Result {
+func runTarget(t testing.TB, p *Plan, i int) job.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return p.Run(ctx, IndexedTarget{Index: i, Target: p.Spec().Targets[i]})
+	return p.Run(ctx, job.IndexedTarget{Index: i, Target: p.Spec().Targets[i]})
 }
 
 func quietTLSServer(t *testing.T) *httptest.Server {
@@ -109,7 +111,7 @@ func TestRunMisbehavingServers(t *testing.T) {
 	tests := []struct {
 		name      string
 		target    string
-		mod       func(*Spec)
+		mod       func(*job.Spec)
 		exec      *HTTPExecutor
 		state     string
 		class     string
@@ -120,30 +122,30 @@ func TestRunMisbehavingServers(t *testing.T) {
 		bodyBytes int64 // -1: at least bodyLen
 		maxTime   time.Duration
 	}{
-		{name: "hang", target: hang.hostPort(), mod: func(s *Spec) { s.Timeouts.Request = Duration(300 * time.Millisecond) },
-			state: StateTimeout, class: ClassTimeout, value: ClassTimeout, maxTime: 2 * time.Second},
-		{name: "reset", target: reset.hostPort(), state: StateError, class: ClassReset, value: ClassReset},
-		{name: "closed", target: closer.hostPort(), state: StateError, class: ClassReset},
-		{name: "garbage", target: garbage.hostPort(), state: StateError, class: ClassProtocol},
-		{name: "endless chunked", target: chunked.hostPort(), mod: func(s *Spec) { s.MaxBodyBytes = 1000; s.Timeouts.Request = Duration(10 * time.Second) },
-			state: StateOK, status: 200, value: "200", truncated: true, bodyLen: 1000, bodyBytes: -1, maxTime: 2 * time.Second},
-		{name: "endless identity", target: identity.hostPort(), mod: func(s *Spec) { s.MaxBodyBytes = 1000; s.Timeouts.Request = Duration(10 * time.Second) },
-			state: StateOK, status: 200, value: "200", truncated: true, bodyLen: 1000, bodyBytes: -1, maxTime: 2 * time.Second},
-		{name: "endless content-length", target: length.hostPort(), mod: func(s *Spec) { s.MaxBodyBytes = 1000; s.Timeouts.Request = Duration(10 * time.Second) },
-			state: StateOK, status: 200, value: "200", truncated: true, bodyLen: 1000, bodyBytes: 1 << 30, maxTime: 2 * time.Second},
-		{name: "exact cap", target: exact.hostPort(), mod: func(s *Spec) { s.MaxBodyBytes = 1000 },
-			state: StateOK, status: 200, value: "200", bodyLen: 1000, bodyBytes: 1000},
-		{name: "head", target: head.hostPort(), mod: func(s *Spec) { s.HTTP.Method = "HEAD" },
-			state: StateOK, status: 200, value: "200", maxTime: time.Second},
-		{name: "503", target: unavailable, state: StateOK, status: 503, value: "503", bodyLen: 4, bodyBytes: 4},
-		{name: "refused", target: fmt.Sprintf("127.0.0.1:%d", refused), state: StateError, class: ClassConnectRefused, value: ClassConnectRefused},
-		{name: "tls verify", target: tlsSrv.URL + "/", state: StateError, class: ClassTLS, value: ClassTLS},
-		{name: "tls skip verify", target: tlsSrv.URL + "/", mod: func(s *Spec) { s.HTTP.InsecureSkipVerify = true },
-			state: StateOK, status: 200, value: "200", bodyLen: len("tls ok sni="), bodyBytes: -1},
-		{name: "tls trusted root", target: tlsSrv.URL + "/", exec: trusting, state: StateOK, status: 200, value: "200", bodyLen: len("tls ok sni="), bodyBytes: -1},
-		{name: "plain to tls port", target: strings.Replace(tlsSrv.URL, "https", "http", 1), state: StateOK, status: 400, value: "400", bodyLen: 1, bodyBytes: -1},
-		{name: "tls to plain port", target: "https://" + unavailable + "/", mod: func(s *Spec) { s.HTTP.InsecureSkipVerify = true },
-			state: StateError, class: ClassTLS},
+		{name: "hang", target: hang.hostPort(), mod: func(s *job.Spec) { s.Timeouts.Request = job.Duration(300 * time.Millisecond) },
+			state: job.StateTimeout, class: job.ClassTimeout, value: job.ClassTimeout, maxTime: 2 * time.Second},
+		{name: "reset", target: reset.hostPort(), state: job.StateError, class: job.ClassReset, value: job.ClassReset},
+		{name: "closed", target: closer.hostPort(), state: job.StateError, class: job.ClassReset},
+		{name: "garbage", target: garbage.hostPort(), state: job.StateError, class: job.ClassProtocol},
+		{name: "endless chunked", target: chunked.hostPort(), mod: func(s *job.Spec) { s.MaxBodyBytes = 1000; s.Timeouts.Request = job.Duration(10 * time.Second) },
+			state: job.StateOK, status: 200, value: "200", truncated: true, bodyLen: 1000, bodyBytes: -1, maxTime: 2 * time.Second},
+		{name: "endless identity", target: identity.hostPort(), mod: func(s *job.Spec) { s.MaxBodyBytes = 1000; s.Timeouts.Request = job.Duration(10 * time.Second) },
+			state: job.StateOK, status: 200, value: "200", truncated: true, bodyLen: 1000, bodyBytes: -1, maxTime: 2 * time.Second},
+		{name: "endless content-length", target: length.hostPort(), mod: func(s *job.Spec) { s.MaxBodyBytes = 1000; s.Timeouts.Request = job.Duration(10 * time.Second) },
+			state: job.StateOK, status: 200, value: "200", truncated: true, bodyLen: 1000, bodyBytes: 1 << 30, maxTime: 2 * time.Second},
+		{name: "exact cap", target: exact.hostPort(), mod: func(s *job.Spec) { s.MaxBodyBytes = 1000 },
+			state: job.StateOK, status: 200, value: "200", bodyLen: 1000, bodyBytes: 1000},
+		{name: "head", target: head.hostPort(), mod: func(s *job.Spec) { s.HTTP.Method = "HEAD" },
+			state: job.StateOK, status: 200, value: "200", maxTime: time.Second},
+		{name: "503", target: unavailable, state: job.StateOK, status: 503, value: "503", bodyLen: 4, bodyBytes: 4},
+		{name: "refused", target: fmt.Sprintf("127.0.0.1:%d", refused), state: job.StateError, class: job.ClassConnectRefused, value: job.ClassConnectRefused},
+		{name: "tls verify", target: tlsSrv.URL + "/", state: job.StateError, class: job.ClassTLS, value: job.ClassTLS},
+		{name: "tls skip verify", target: tlsSrv.URL + "/", mod: func(s *job.Spec) { s.HTTP.InsecureSkipVerify = true },
+			state: job.StateOK, status: 200, value: "200", bodyLen: len("tls ok sni="), bodyBytes: -1},
+		{name: "tls trusted root", target: tlsSrv.URL + "/", exec: trusting, state: job.StateOK, status: 200, value: "200", bodyLen: len("tls ok sni="), bodyBytes: -1},
+		{name: "plain to tls port", target: strings.Replace(tlsSrv.URL, "https", "http", 1), state: job.StateOK, status: 400, value: "400", bodyLen: 1, bodyBytes: -1},
+		{name: "tls to plain port", target: "https://" + unavailable + "/", mod: func(s *job.Spec) { s.HTTP.InsecureSkipVerify = true },
+			state: job.StateError, class: job.ClassTLS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,11 +227,11 @@ func TestRunConnectTimeout(t *testing.T) {
 		t.Skip("could not fill the accept queue on this kernel")
 	}
 	s := testSpec(addr)
-	s.Timeouts.Connect = Duration(200 * time.Millisecond)
+	s.Timeouts.Connect = job.Duration(200 * time.Millisecond)
 	p := mustPlan(t, s, newTestExecutor(t, DefaultHTTPConfig()))
 	start := time.Now()
 	r := runTarget(t, p, 0)
-	if r.ErrorClass != ClassConnectTimeout || r.State != StateTimeout {
+	if r.ErrorClass != job.ClassConnectTimeout || r.State != job.StateTimeout {
 		t.Fatalf("state/class = %s/%s (%s), want timeout/connect_timeout", r.State, r.ErrorClass, r.Error)
 	}
 	if el := time.Since(start); el > 2*time.Second {
@@ -257,8 +259,8 @@ func TestRunRetries(t *testing.T) {
 			s := testSpec(hang.hostPort())
 			s.HTTP.Method = tc.method
 			s.HTTP.RetryNonIdempotent = tc.nonIdem
-			s.Timeouts.Request = Duration(150 * time.Millisecond)
-			s.Retries = Retries{Max: tc.max, Backoff: Duration(10 * time.Millisecond)}
+			s.Timeouts.Request = job.Duration(150 * time.Millisecond)
+			s.Retries = job.Retries{Max: tc.max, Backoff: job.Duration(10 * time.Millisecond)}
 			p := mustPlan(t, s, newTestExecutor(t, DefaultHTTPConfig()))
 			r := runTarget(t, p, 0)
 			if r.Attempts != tc.wantAttempts {
@@ -267,7 +269,7 @@ func TestRunRetries(t *testing.T) {
 			if got := hang.accepted.Load(); got != int64(tc.wantAttempts) {
 				t.Errorf("server accepted %d connections, want %d", got, tc.wantAttempts)
 			}
-			if r.State != StateTimeout || r.ErrorClass != ClassTimeout {
+			if r.State != job.StateTimeout || r.ErrorClass != job.ClassTimeout {
 				t.Errorf("state/class = %s/%s", r.State, r.ErrorClass)
 			}
 		})
@@ -277,7 +279,7 @@ func TestRunRetries(t *testing.T) {
 func TestRunRetryNotOnResponse(t *testing.T) {
 	addr := startFastHTTP(t, func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) })
 	s := testSpec(addr)
-	s.Retries = Retries{Max: 3, Backoff: Duration(time.Millisecond)}
+	s.Retries = job.Retries{Max: 3, Backoff: job.Duration(time.Millisecond)}
 	p := mustPlan(t, s, newTestExecutor(t, DefaultHTTPConfig()))
 	if r := runTarget(t, p, 0); r.Attempts != 1 || r.StatusCode != 503 {
 		t.Fatalf("attempts %d status %d, want 1 and 503", r.Attempts, r.StatusCode)
@@ -287,11 +289,11 @@ func TestRunRetryNotOnResponse(t *testing.T) {
 func TestRunRetryBackoffAndRefused(t *testing.T) {
 	// Refused connections are retried with a doubling backoff: 20+40 ms.
 	s := testSpec(fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	s.Retries = Retries{Max: 2, Backoff: Duration(20 * time.Millisecond)}
+	s.Retries = job.Retries{Max: 2, Backoff: job.Duration(20 * time.Millisecond)}
 	p := mustPlan(t, s, newTestExecutor(t, DefaultHTTPConfig()))
 	start := time.Now()
 	r := runTarget(t, p, 0)
-	if r.Attempts != 3 || r.ErrorClass != ClassConnectRefused {
+	if r.Attempts != 3 || r.ErrorClass != job.ClassConnectRefused {
 		t.Fatalf("attempts %d class %s, want 3 connect_refused", r.Attempts, r.ErrorClass)
 	}
 	if el := time.Since(start); el < 60*time.Millisecond {
@@ -302,8 +304,8 @@ func TestRunRetryBackoffAndRefused(t *testing.T) {
 func TestRunCancelStopsRetries(t *testing.T) {
 	hang := startRawServer(t, hangHandler)
 	s := testSpec(hang.hostPort())
-	s.Timeouts.Request = Duration(time.Second)
-	s.Retries = Retries{Max: 5, Backoff: Duration(10 * time.Millisecond)}
+	s.Timeouts.Request = job.Duration(time.Second)
+	s.Retries = job.Retries{Max: 5, Backoff: job.Duration(10 * time.Millisecond)}
 	p := mustPlan(t, s, newTestExecutor(t, DefaultHTTPConfig()))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -314,13 +316,13 @@ func TestRunCancelStopsRetries(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 	}()
-	r := p.Run(ctx, IndexedTarget{Index: 0, Target: s.Targets[0]})
-	if r.Attempts != 1 || r.State != StateTimeout {
+	r := p.Run(ctx, job.IndexedTarget{Index: 0, Target: s.Targets[0]})
+	if r.Attempts != 1 || r.State != job.StateTimeout {
 		t.Fatalf("attempts %d state %s, want 1 attempt that timed out", r.Attempts, r.State)
 	}
 	// Cancelled before the first attempt: nothing is sent.
-	r = p.Run(ctx, IndexedTarget{Index: 0, Target: s.Targets[0]})
-	if r.State != StateCancelled || r.Attempts != 0 {
+	r = p.Run(ctx, job.IndexedTarget{Index: 0, Target: s.Targets[0]})
+	if r.State != job.StateCancelled || r.Attempts != 0 {
 		t.Fatalf("state %s attempts %d, want cancelled with 0 attempts", r.State, r.Attempts)
 	}
 	if got := hang.accepted.Load(); got != 1 {
@@ -335,7 +337,7 @@ func TestExecutorClosed(t *testing.T) {
 	h.Close()
 	h.Close()
 	r := runTarget(t, p, 0)
-	if r.State != StateError || !strings.Contains(r.Error, "closed") {
+	if r.State != job.StateError || !strings.Contains(r.Error, "closed") {
 		t.Fatalf("state %s error %q after Close", r.State, r.Error)
 	}
 }
@@ -369,7 +371,7 @@ func TestExchangeClose(t *testing.T) {
 			})
 			h := newTestExecutor(t, HTTPConfig{GracefulClose: tt.graceful})
 			p := mustPlan(t, testSpec(srv.hostPort()), h)
-			if r := runTarget(t, p, 0); r.State != StateOK || r.Body != "ok" {
+			if r := runTarget(t, p, 0); r.State != job.StateOK || r.Body != "ok" {
 				t.Fatalf("result %+v, want ok with body ok", r)
 			}
 			select {
@@ -412,14 +414,14 @@ func TestDialIP(t *testing.T) {
 	c.Close()
 
 	spec := testSpec(srv.hostPort())
-	spec.Timeouts.Connect = Duration(100 * time.Millisecond)
+	spec.Timeouts.Connect = job.Duration(100 * time.Millisecond)
 	p := mustPlan(t, spec, h)
 	h.ipSlots <- struct{}{} // the only dial slot is taken
-	if r := runTarget(t, p, 0); r.State != StateTimeout || r.ErrorClass != ClassConnectTimeout {
-		t.Errorf("dial with no free slot: %s/%s, want timeout/%s", r.State, r.ErrorClass, ClassConnectTimeout)
+	if r := runTarget(t, p, 0); r.State != job.StateTimeout || r.ErrorClass != job.ClassConnectTimeout {
+		t.Errorf("dial with no free slot: %s/%s, want timeout/%s", r.State, r.ErrorClass, job.ClassConnectTimeout)
 	}
 	<-h.ipSlots
-	if r := runTarget(t, p, 0); r.State != StateOK {
+	if r := runTarget(t, p, 0); r.State != job.StateOK {
 		t.Errorf("dial with a free slot: %+v, want ok", r)
 	}
 }

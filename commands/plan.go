@@ -4,23 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-)
 
-// Built-in template variables.
-const (
-	VarHost  = "HOST"
-	VarPort  = "PORT"
-	VarIndex = "INDEX"
+	"github.com/salvo-sh/salvo/job"
 )
-
-// NA is the variable value that marks a target to skip, and the value of
-// a response the aggregation regex does not match.
-const NA = "NA"
 
 // maxBackoff caps the doubling retry backoff.
 const maxBackoff = 10 * time.Second
@@ -28,19 +21,19 @@ const maxBackoff = 10 * time.Second
 // Plan is a job spec compiled for execution: parsed templates, compiled
 // regex, resolved defaults. Run is safe for concurrent use.
 type Plan struct {
-	spec     *Spec
+	spec     *job.Spec
 	exec     *HTTPExecutor
 	protocol string
 
 	method   string
 	scheme   string
-	port     int       // the job's port when static
-	portTmpl *Template // the job's port when it is a template
-	path     *Template
+	port     int           // the job's port when static
+	portTmpl *job.Template // the job's port when it is a template
+	path     *job.Template
 	headers  []headerTemplate
-	body     *Template
+	body     *job.Template
 	bodyRaw  []byte // the body when static
-	sshCmd   *Template
+	sshCmd   *job.Template
 	ssh      *sshPlan
 	re       *regexp.Regexp
 
@@ -58,7 +51,7 @@ type Plan struct {
 
 type headerTemplate struct {
 	name string
-	tmpl *Template
+	tmpl *job.Template
 }
 
 // Idempotent reports whether an HTTP method may be retried without
@@ -88,7 +81,7 @@ func WithSSH(x *SSHExecutor) PlanOption {
 // NewPlan compiles a spec that has passed Normalize. h executes HTTP jobs
 // and may be nil for SSH jobs; SSH jobs use the executor of WithSSH. The
 // plan keeps s; the caller must not change it afterwards.
-func NewPlan(s *Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
+func NewPlan(s *job.Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
 	if s == nil {
 		return nil, errors.New("new plan: nil spec")
 	}
@@ -107,16 +100,16 @@ func NewPlan(s *Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
 		backoff:  s.Retries.Backoff.Std(),
 	}
 	if p.protocol == "" {
-		p.protocol = ProtocolHTTP
+		p.protocol = job.ProtocolHTTP
 	}
 	if p.connect <= 0 {
-		p.connect = DefaultConnectTimeout
+		p.connect = job.DefaultConnectTimeout
 	}
 	if p.timeout <= 0 {
-		p.timeout = DefaultRequestTimeout
+		p.timeout = job.DefaultRequestTimeout
 	}
 	if p.maxBody <= 0 {
-		p.maxBody = DefaultMaxBodyBytes
+		p.maxBody = job.DefaultMaxBodyBytes
 	}
 	p.bufs.New = func() any { b := make([]byte, 0, 256); return &b }
 	if s.Aggregation != nil && s.Aggregation.Regex != "" {
@@ -127,8 +120,8 @@ func NewPlan(s *Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
 		p.re = re
 	}
 	used := map[string]bool{}
-	compile := func(field, src string) (*Template, error) {
-		t, err := Compile(src)
+	compile := func(field, src string) (*job.Template, error) {
+		t, err := job.Compile(src)
 		if err != nil {
 			return nil, fmt.Errorf("new plan: %s: %w", field, err)
 		}
@@ -142,7 +135,7 @@ func NewPlan(s *Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
 	}
 	var err error
 	switch p.protocol {
-	case ProtocolSSH:
+	case job.ProtocolSSH:
 		if s.SSH == nil {
 			return nil, errors.New("new plan: an ssh job needs ssh settings")
 		}
@@ -157,7 +150,7 @@ func NewPlan(s *Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
 			return nil, fmt.Errorf("new plan: %w", err)
 		}
 		return p, nil
-	case ProtocolHTTP:
+	case job.ProtocolHTTP:
 	default:
 		return nil, fmt.Errorf("new plan: unknown protocol %q", p.protocol)
 	}
@@ -166,26 +159,26 @@ func NewPlan(s *Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
 	}
 	hs := s.HTTP
 	if hs == nil {
-		hs = &HTTPSpec{}
+		hs = &job.HTTPSpec{}
 	}
 	p.method = hs.Method
 	if p.method == "" {
-		p.method = DefaultMethod
+		p.method = job.DefaultMethod
 	}
 	p.scheme = hs.Scheme
 	if p.scheme == "" {
-		p.scheme = DefaultScheme
+		p.scheme = job.DefaultScheme
 	}
 	p.insecure = hs.InsecureSkipVerify
 	p.canRetry = Idempotent(p.method) || hs.RetryNonIdempotent
-	p.port = defaultPortFor(p.scheme)
+	p.port = job.DefaultPortFor(p.scheme)
 	if hs.Port != "" {
 		t, err := compile("http.port", hs.Port)
 		if err != nil {
 			return nil, err
 		}
 		if t.Static() {
-			if p.port, err = parsePort(hs.Port); err != nil {
+			if p.port, err = job.ParsePort(hs.Port); err != nil {
 				return nil, fmt.Errorf("new plan: http.port: %w", err)
 			}
 		} else {
@@ -199,7 +192,7 @@ func NewPlan(s *Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
 	if p.path, err = compile("http.path", path); err != nil {
 		return nil, err
 	}
-	for _, name := range sortedKeys(hs.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(hs.Headers)) {
 		t, err := compile("http.headers", hs.Headers[name])
 		if err != nil {
 			return nil, err
@@ -211,146 +204,55 @@ func NewPlan(s *Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
 			return nil, err
 		}
 		if p.body.Static() {
-			p.bodyRaw = []byte(p.body.static)
+			p.bodyRaw = []byte(p.body.Literal())
 		}
 	}
 	return p, nil
 }
 
 // Spec returns the spec the plan was compiled from.
-func (p *Plan) Spec() *Spec { return p.spec }
-
-// varEnv resolves template variables for one target: target vars, then
-// job vars, then the built-ins.
-type varEnv struct {
-	target map[string]string
-	job    map[string]string
-	host   string
-	port   int
-	index  int
-}
-
-func (e *varEnv) lookup(name string) (string, bool) {
-	if v, ok := e.target[name]; ok {
-		return v, true
-	}
-	if v, ok := e.job[name]; ok {
-		return v, true
-	}
-	switch name {
-	case VarHost:
-		return e.host, true
-	case VarPort:
-		return strconv.Itoa(e.port), true
-	case VarIndex:
-		return strconv.Itoa(e.index), true
-	}
-	return "", false
-}
-
-// userValue resolves a variable from target and job vars only.
-func (e *varEnv) userValue(name string) (string, bool) {
-	if v, ok := e.target[name]; ok {
-		return v, true
-	}
-	v, ok := e.job[name]
-	return v, ok
-}
-
-// naVar returns the name of a variable that marks the target to skip: a
-// target var set to NA, or a referenced variable whose value is NA.
-func naVar(e *varEnv, used []string) (string, bool) {
-	first := ""
-	for k, v := range e.target {
-		if v == NA && (first == "" || k < first) {
-			first = k
-		}
-	}
-	if first != "" {
-		return first, true
-	}
-	for _, name := range used {
-		if v, ok := e.userValue(name); ok && v == NA {
-			return name, true
-		}
-	}
-	return "", false
-}
-
-// defaultPortFor returns the default port of an HTTP scheme.
-func defaultPortFor(scheme string) int {
-	if scheme == "https" {
-		return DefaultHTTPSPort
-	}
-	return DefaultHTTPPort
-}
-
-// resolvePort returns the scheme and port to dial for t: a URL target's
-// own, else the target's explicit port, else the job's port (its template
-// expanded with PORT = the scheme's default port).
-func resolvePort(t Target, scheme string, port int, portTmpl *Template, env *varEnv, buf []byte) (string, int, []byte, error) {
-	if t.IsURL {
-		return t.Scheme, t.Port, buf, nil
-	}
-	if t.HasPort {
-		return scheme, t.Port, buf, nil
-	}
-	if portTmpl == nil {
-		return scheme, port, buf, nil
-	}
-	env.port = defaultPortFor(scheme)
-	var err error
-	buf, err = portTmpl.appendEnv(buf[:0], env)
-	if err != nil {
-		return scheme, 0, buf, err
-	}
-	n, err := parsePort(buf)
-	if err != nil {
-		return scheme, 0, buf, fmt.Errorf("http.port %q expands to %q: %w", portTmpl.String(), buf, err)
-	}
-	return scheme, n, buf, nil
-}
+func (p *Plan) Spec() *job.Spec { return p.spec }
 
 // Run executes the plan against one target and returns its result (the
 // Worker field is left to the caller). Retries follow the spec; ctx
 // cancellation stops further attempts, while an attempt already started
 // runs to its timeout. A target whose ctx is done before the first attempt
 // is reported as cancelled.
-func (p *Plan) Run(ctx context.Context, it IndexedTarget) Result {
-	res := Result{
+func (p *Plan) Run(ctx context.Context, it job.IndexedTarget) job.Result {
+	res := job.Result{
 		Index:     it.Index,
 		Host:      it.Target.Host,
 		StartedAt: time.Now().UTC(),
 	}
-	t, err := ParseTarget(it.Target.Host, p.protocol)
+	t, err := job.ParseTarget(it.Target.Host, p.protocol)
 	if err != nil {
-		return finishError(res, ClassOther, err)
+		return finishError(res, job.ClassOther, err)
 	}
 	res.Host = t.Host
-	env := varEnv{target: it.Target.Vars, job: p.spec.Vars, host: t.Host, index: it.Index}
-	if name, ok := naVar(&env, p.usedVars); ok {
-		res.State = StateSkipped
-		res.Value = StateSkipped
+	env := job.Env{Target: it.Target.Vars, Job: p.spec.Vars, Host: t.Host, Index: it.Index}
+	if name, ok := job.NAVar(&env, p.usedVars); ok {
+		res.State = job.StateSkipped
+		res.Value = job.StateSkipped
 		res.Error = "variable " + name + " is NA"
 		res.FinishedAt = time.Now().UTC()
 		return res
 	}
 	if ctx.Err() != nil {
-		res.State = StateCancelled
-		res.Value = StateCancelled
+		res.State = job.StateCancelled
+		res.Value = job.StateCancelled
 		res.Error = context.Cause(ctx).Error()
 		res.FinishedAt = time.Now().UTC()
 		return res
 	}
-	if p.protocol == ProtocolSSH {
+	if p.protocol == job.ProtocolSSH {
 		return p.runSSH(ctx, t, &env, res)
 	}
 	return p.runHTTP(ctx, t, &env, res)
 }
 
 // finishError completes a result with no response.
-func finishError(res Result, class string, err error) Result {
-	res.State = StateForClass(class)
+func finishError(res job.Result, class string, err error) job.Result {
+	res.State = job.StateForClass(class)
 	res.ErrorClass = class
 	res.Error = err.Error()
 	res.Value = class
@@ -358,17 +260,17 @@ func finishError(res Result, class string, err error) Result {
 	return res
 }
 
-func (p *Plan) runHTTP(ctx context.Context, t Target, env *varEnv, res Result) Result {
+func (p *Plan) runHTTP(ctx context.Context, t job.Target, env *job.Env, res job.Result) job.Result {
 	bp := p.bufs.Get().(*[]byte)
 	defer p.bufs.Put(bp)
 	buf := *bp
 	defer func() { *bp = buf[:0] }()
 
-	scheme, port, buf, err := resolvePort(t, p.scheme, p.port, p.portTmpl, env, buf)
+	scheme, port, buf, err := job.ResolvePort(t, p.scheme, p.port, p.portTmpl, env, buf)
 	if err != nil {
-		return finishError(res, ClassOther, err)
+		return finishError(res, job.ClassOther, err)
 	}
-	env.port = port
+	env.Port = port
 
 	x := p.exec.AcquireExchange()
 	defer p.exec.ReleaseExchange(x)
@@ -381,10 +283,10 @@ func (p *Plan) runHTTP(ctx context.Context, t Target, env *varEnv, res Result) R
 	if t.IsURL && t.Path != "" {
 		buf = appendRequestURI(buf[:0], t.Path)
 	} else {
-		exp, err := p.path.appendEnv(buf[:0], env)
+		exp, err := p.path.AppendEnv(buf[:0], env)
 		if err != nil {
 			buf = exp
-			return finishError(res, ClassOther, fmt.Errorf("http.path: %w", err))
+			return finishError(res, job.ClassOther, fmt.Errorf("http.path: %w", err))
 		}
 		// Encode after the expansion in the same buffer, then move down.
 		n := len(exp)
@@ -396,13 +298,13 @@ func (p *Plan) runHTTP(ctx context.Context, t Target, env *varEnv, res Result) R
 
 	for _, h := range p.headers {
 		if h.tmpl.Static() {
-			req.Header.Set(h.name, h.tmpl.static)
+			req.Header.Set(h.name, h.tmpl.Literal())
 			continue
 		}
-		v, err := h.tmpl.appendEnv(buf[:0], env)
+		v, err := h.tmpl.AppendEnv(buf[:0], env)
 		buf = v
 		if err != nil {
-			return finishError(res, ClassOther, fmt.Errorf("http.headers %s: %w", h.name, err))
+			return finishError(res, job.ClassOther, fmt.Errorf("http.headers %s: %w", h.name, err))
 		}
 		req.Header.SetBytesV(h.name, v)
 	}
@@ -410,10 +312,10 @@ func (p *Plan) runHTTP(ctx context.Context, t Target, env *varEnv, res Result) R
 	case p.bodyRaw != nil:
 		req.SetBodyRaw(p.bodyRaw)
 	case p.body != nil:
-		v, err := p.body.appendEnv(buf[:0], env)
+		v, err := p.body.AppendEnv(buf[:0], env)
 		buf = v
 		if err != nil {
-			return finishError(res, ClassOther, fmt.Errorf("http.body: %w", err))
+			return finishError(res, job.ClassOther, fmt.Errorf("http.body: %w", err))
 		}
 		req.SetBody(v)
 	}
@@ -442,13 +344,13 @@ func (p *Plan) runHTTP(ctx context.Context, t Target, env *varEnv, res Result) R
 	}
 	res.FinishedAt = time.Now().UTC()
 	if err != nil {
-		res.State = StateForClass(class)
+		res.State = job.StateForClass(class)
 		res.ErrorClass = class
 		res.Error = err.Error()
 		res.Value = class
 		return res
 	}
-	res.State = StateOK
+	res.State = job.StateOK
 	res.Value = p.value(x.Body, x.StatusCode)
 	return res
 }
@@ -461,7 +363,7 @@ func (p *Plan) value(body []byte, status int) string {
 	}
 	m := p.re.FindSubmatchIndex(body)
 	if len(m) < 4 || m[2] < 0 {
-		return NA
+		return job.NA
 	}
 	return string(body[m[2]:m[3]])
 }
@@ -488,7 +390,7 @@ func targetURL(scheme, host string, port int, requestURI []byte) string {
 	b.WriteString(scheme)
 	b.WriteString("://")
 	var hp [64]byte
-	b.Write(appendHostPort(hp[:0], host, port))
+	b.Write(job.AppendHostPort(hp[:0], host, port))
 	b.Write(requestURI)
 	return b.String()
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
 // echoHandler answers with a description of the request.
@@ -29,7 +31,7 @@ func TestPlanBuildsRequests(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		spec    func() *Spec
+		spec    func() *job.Spec
 		index   int
 		want    []string
 		target  string
@@ -38,9 +40,9 @@ func TestPlanBuildsRequests(t *testing.T) {
 	}{
 		{
 			name: "GET with vars and built-ins",
-			spec: func() *Spec {
+			spec: func() *job.Spec {
 				s := testSpec()
-				s.Targets = []TargetSpec{{Host: "127.0.0.1"}, {Host: "127.0.0.1", Vars: map[string]string{"ID": "7", "ENV": "dev"}}}
+				s.Targets = []job.TargetSpec{{Host: "127.0.0.1"}, {Host: "127.0.0.1", Vars: map[string]string{"ID": "7", "ENV": "dev"}}}
 				s.Vars = map[string]string{"ID": "0", "ENV": "prod"}
 				s.HTTP.Port = port
 				s.HTTP.Path = "/status/${ID}/$ENV?p=$PORT&h=$HOST"
@@ -54,7 +56,7 @@ func TestPlanBuildsRequests(t *testing.T) {
 		},
 		{
 			name: "POST body template, custom host and UA",
-			spec: func() *Spec {
+			spec: func() *job.Spec {
 				s := testSpec(addr)
 				s.HTTP.Method = "POST"
 				s.HTTP.Path = "/a b"
@@ -67,7 +69,7 @@ func TestPlanBuildsRequests(t *testing.T) {
 		},
 		{
 			name: "URL target overrides scheme, port and path",
-			spec: func() *Spec {
+			spec: func() *job.Spec {
 				s := testSpec("http://" + addr + "/from/url?q=1")
 				s.HTTP.Scheme = "https"
 				s.HTTP.Port = "9"
@@ -79,9 +81,9 @@ func TestPlanBuildsRequests(t *testing.T) {
 		},
 		{
 			name: "port template",
-			spec: func() *Spec {
+			spec: func() *job.Spec {
 				s := testSpec()
-				s.Targets = []TargetSpec{{Host: "127.0.0.1", Vars: map[string]string{"P": port}}}
+				s.Targets = []job.TargetSpec{{Host: "127.0.0.1", Vars: map[string]string{"P": port}}}
 				s.HTTP.Port = "$P"
 				return s
 			},
@@ -90,35 +92,35 @@ func TestPlanBuildsRequests(t *testing.T) {
 		},
 		{
 			name: "regex value",
-			spec: func() *Spec {
+			spec: func() *job.Spec {
 				s := testSpec(addr)
 				s.HTTP.Headers = map[string]string{"X-Version": "1.25.3"}
-				s.Aggregation = &Aggregation{Regex: `version=(\S+)`}
+				s.Aggregation = &job.Aggregation{Regex: `version=(\S+)`}
 				return s
 			},
 			value: "1.25.3",
 		},
 		{
 			name: "regex no match",
-			spec: func() *Spec {
+			spec: func() *job.Spec {
 				s := testSpec(addr)
-				s.Aggregation = &Aggregation{Regex: `nomatch=(\S+)`}
+				s.Aggregation = &job.Aggregation{Regex: `nomatch=(\S+)`}
 				return s
 			},
-			value: NA,
+			value: job.NA,
 		},
 		{
 			name: "target var NA is skipped",
-			spec: func() *Spec {
+			spec: func() *job.Spec {
 				s := testSpec()
-				s.Targets = []TargetSpec{{Host: addr, Vars: map[string]string{"UNUSED": "NA"}}}
+				s.Targets = []job.TargetSpec{{Host: addr, Vars: map[string]string{"UNUSED": "NA"}}}
 				return s
 			},
 			skipped: true,
 		},
 		{
 			name: "used job var NA is skipped",
-			spec: func() *Spec {
+			spec: func() *job.Spec {
 				s := testSpec(addr)
 				s.Vars = map[string]string{"ID": "NA"}
 				s.HTTP.Path = "/$ID"
@@ -132,12 +134,12 @@ func TestPlanBuildsRequests(t *testing.T) {
 			p := mustPlan(t, tc.spec(), h)
 			r := runTarget(t, p, tc.index)
 			if tc.skipped {
-				if r.State != StateSkipped || r.Attempts != 0 || r.Value != StateSkipped || !strings.Contains(r.Error, "NA") {
+				if r.State != job.StateSkipped || r.Attempts != 0 || r.Value != job.StateSkipped || !strings.Contains(r.Error, "NA") {
 					t.Fatalf("result %+v, want skipped", r)
 				}
 				return
 			}
-			if r.State != StateOK {
+			if r.State != job.StateOK {
 				t.Fatalf("state %s error %q", r.State, r.Error)
 			}
 			for _, w := range tc.want {
@@ -163,7 +165,7 @@ func TestPlanHostName(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	p := mustPlan(t, testSpec("LOCALHOST:"+port), newTestExecutor(t, DefaultHTTPConfig()))
 	r := runTarget(t, p, 0)
-	if r.State != StateOK || r.Host != "localhost" || !strings.Contains(r.Body, "host=localhost:"+port) {
+	if r.State != job.StateOK || r.Host != "localhost" || !strings.Contains(r.Body, "host=localhost:"+port) {
 		t.Fatalf("state %s host %q error %q body %q", r.State, r.Host, r.Error, r.Body)
 	}
 }
@@ -171,8 +173,8 @@ func TestPlanHostName(t *testing.T) {
 func TestPlanBadTargetAndSSH(t *testing.T) {
 	h := newTestExecutor(t, DefaultHTTPConfig())
 	p := mustPlan(t, testSpec("a"), h)
-	r := p.Run(context.Background(), IndexedTarget{Index: 3, Target: TargetSpec{Host: "bad host"}})
-	if r.State != StateError || r.ErrorClass != ClassOther || r.Index != 3 || r.Attempts != 0 {
+	r := p.Run(context.Background(), job.IndexedTarget{Index: 3, Target: job.TargetSpec{Host: "bad host"}})
+	if r.State != job.StateError || r.ErrorClass != job.ClassOther || r.Index != 3 || r.Attempts != 0 {
 		t.Fatalf("bad target result %+v", r)
 	}
 	// A var the spec check did not see (a late target) is an error, not a panic.
@@ -180,12 +182,12 @@ func TestPlanBadTargetAndSSH(t *testing.T) {
 	s.Targets[0].Vars = map[string]string{"ID": "1"}
 	s.HTTP.Path = "/$ID"
 	p = mustPlan(t, s, h)
-	r = p.Run(context.Background(), IndexedTarget{Index: 1, Target: TargetSpec{Host: "b"}})
-	if r.State != StateError || !strings.Contains(r.Error, "$ID") {
+	r = p.Run(context.Background(), job.IndexedTarget{Index: 1, Target: job.TargetSpec{Host: "b"}})
+	if r.State != job.StateError || !strings.Contains(r.Error, "$ID") {
 		t.Fatalf("undefined var result %+v", r)
 	}
 
-	ss := &Spec{Protocol: ProtocolSSH, Targets: []TargetSpec{{Host: "u@h"}}, SSH: &SSHSpec{Command: "uptime"}}
+	ss := &job.Spec{Protocol: job.ProtocolSSH, Targets: []job.TargetSpec{{Host: "u@h"}}, SSH: &job.SSHSpec{Command: "uptime"}}
 	if err := ss.Normalize(0); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +198,7 @@ func TestPlanBadTargetAndSSH(t *testing.T) {
 	r = runTarget(t, p, 0)
 	// No credentials but an agent socket that does not exist: an auth error
 	// before any connection.
-	if r.State != StateError || r.ErrorClass != ClassAuth || r.Host != "h" || r.Target != "u@h:22" {
+	if r.State != job.StateError || r.ErrorClass != job.ClassAuth || r.Host != "h" || r.Target != "u@h:22" {
 		t.Fatalf("ssh result %+v", r)
 	}
 	if p.Spec() != ss {
@@ -214,13 +216,13 @@ func TestPlanConcurrentRuns(t *testing.T) {
 	const n = 200
 	s := testSpec()
 	for i := 0; i < n; i++ {
-		s.Targets = append(s.Targets, TargetSpec{Host: addr, Vars: map[string]string{"I": strconv.Itoa(i)}})
+		s.Targets = append(s.Targets, job.TargetSpec{Host: addr, Vars: map[string]string{"I": strconv.Itoa(i)}})
 	}
 	s.HTTP.Path = "/$I/$INDEX"
-	s.Aggregation = &Aggregation{Regex: `path=/(\d+)/`}
+	s.Aggregation = &job.Aggregation{Regex: `path=/(\d+)/`}
 	p := mustPlan(t, s, newTestExecutor(t, DefaultHTTPConfig()))
 	var wg sync.WaitGroup
-	results := make([]Result, n)
+	results := make([]job.Result, n)
 	sem := make(chan struct{}, 32)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -230,12 +232,12 @@ func TestPlanConcurrentRuns(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = p.Run(ctx, IndexedTarget{Index: i, Target: s.Targets[i]})
+			results[i] = p.Run(ctx, job.IndexedTarget{Index: i, Target: s.Targets[i]})
 		}()
 	}
 	wg.Wait()
 	for i, r := range results {
-		if r.State != StateOK || r.Value != strconv.Itoa(i) || r.Body != fmt.Sprintf("path=/%d/%d", i, i) {
+		if r.State != job.StateOK || r.Value != strconv.Itoa(i) || r.Body != fmt.Sprintf("path=/%d/%d", i, i) {
 			t.Fatalf("result %d: state %s value %q body %q error %q", i, r.State, r.Value, r.Body, r.Error)
 		}
 	}
@@ -247,15 +249,15 @@ func BenchmarkPlanRun(b *testing.B) {
 	s := testSpec(addr)
 	s.HTTP.Path = "/status/$INDEX"
 	s.HTTP.Headers = map[string]string{"X-Target": "$HOST"}
-	s.Aggregation = &Aggregation{Regex: `version=(\S+)`}
+	s.Aggregation = &job.Aggregation{Regex: `version=(\S+)`}
 	p := mustPlan(b, s, newTestExecutor(b, DefaultHTTPConfig()))
 	ctx := context.Background()
-	it := IndexedTarget{Index: 0, Target: s.Targets[0]}
+	it := job.IndexedTarget{Index: 0, Target: s.Targets[0]}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if r := p.Run(ctx, it); r.State != StateOK {
+			if r := p.Run(ctx, it); r.State != job.StateOK {
 				b.Errorf("state %s error %q", r.State, r.Error)
 				return
 			}
@@ -305,7 +307,7 @@ func TestPlanIPv6Loopback(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	p := mustPlan(t, testSpec(fmt.Sprintf("[::1]:%d", port)), newTestExecutor(t, DefaultHTTPConfig()))
 	r := runTarget(t, p, 0)
-	if r.State != StateOK || r.Host != "::1" || r.Target != fmt.Sprintf("http://[::1]:%d/", port) ||
+	if r.State != job.StateOK || r.Host != "::1" || r.Target != fmt.Sprintf("http://[::1]:%d/", port) ||
 		!strings.Contains(r.Body, fmt.Sprintf("host=[::1]:%d", port)) {
 		t.Fatalf("state %s host %q target %q error %q body %q", r.State, r.Host, r.Target, r.Error, r.Body)
 	}

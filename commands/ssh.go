@@ -14,21 +14,6 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// SSH host key policies (ssh.hostKeyPolicy).
-const (
-	// HostKeyStrict checks host keys against known_hosts files; an unknown
-	// or changed key fails the target with errorClass host_key.
-	HostKeyStrict = "strict"
-	// HostKeyAcceptNew trusts a host's key on first use, remembers it in a
-	// known_hosts file and refuses a changed key.
-	HostKeyAcceptNew = "accept-new"
-	// HostKeyOff checks nothing: anyone on the path can impersonate the
-	// targets. Unsafe; for throwaway test fleets only.
-	HostKeyOff = "off"
-	// HostKeyInsecure is an alias of HostKeyOff.
-	HostKeyInsecure = "insecure"
-)
-
 // AcceptNewKnownHostsFile is the file, under SSHConfig.DataDir, where the
 // accept-new policy remembers host keys when a job names no knownHostsFile.
 const AcceptNewKnownHostsFile = "ssh_known_hosts"

@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
 // AuthError is the error of a target whose credentials could not be used
@@ -47,7 +49,7 @@ type sshAuth struct {
 	keyErr    error
 }
 
-func newSSHAuth(a SSHAuth, x *SSHExecutor) *sshAuth {
+func newSSHAuth(a job.SSHAuth, x *SSHExecutor) *sshAuth {
 	return &sshAuth{
 		keyFile:    expandHome(a.PrivateKeyFile),
 		passphrase: a.Passphrase,

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
 type recordCloser struct {
@@ -98,15 +100,15 @@ func TestClassifySSH(t *testing.T) {
 		out  sshOutcome
 		want string
 	}{
-		{"dropped before the banner (MaxStartups)", sshOutcome{err: hs(fmt.Errorf("ssh: handshake failed: %w", io.EOF))}, ClassReset},
-		{"reset", sshOutcome{err: hs(errors.New("read tcp: connection reset by peer"))}, ClassReset},
-		{"auth", sshOutcome{err: hs(errors.New("ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]"))}, ClassAuth},
-		{"host key", sshOutcome{err: hs(&HostKeyError{Host: "h:22", Msg: "x", Err: &knownhosts.KeyError{}})}, ClassHostKey},
-		{"connect timeout", sshOutcome{err: hs(ErrConnectTimeout)}, ClassConnectTimeout},
-		{"algorithms", sshOutcome{err: hs(errors.New("ssh: handshake failed: ssh: no common algorithm for key exchange"))}, ClassProtocol},
-		{"command timeout", sshOutcome{timedOut: true, err: errors.New("x")}, ClassTimeout},
-		{"bastion refused", sshOutcome{err: &ExchangeError{Phase: PhaseDial, Err: &ssh.OpenChannelError{Reason: ssh.ConnectionFailed, Message: "Connection refused"}}}, ClassConnectRefused},
-		{"dial refused", sshOutcome{err: &ExchangeError{Phase: PhaseDial, Err: &net.OpError{Op: "dial", Err: errors.New("connect: connection refused")}}}, ClassConnectRefused},
+		{"dropped before the banner (MaxStartups)", sshOutcome{err: hs(fmt.Errorf("ssh: handshake failed: %w", io.EOF))}, job.ClassReset},
+		{"reset", sshOutcome{err: hs(errors.New("read tcp: connection reset by peer"))}, job.ClassReset},
+		{"auth", sshOutcome{err: hs(errors.New("ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]"))}, job.ClassAuth},
+		{"host key", sshOutcome{err: hs(&HostKeyError{Host: "h:22", Msg: "x", Err: &knownhosts.KeyError{}})}, job.ClassHostKey},
+		{"connect timeout", sshOutcome{err: hs(ErrConnectTimeout)}, job.ClassConnectTimeout},
+		{"algorithms", sshOutcome{err: hs(errors.New("ssh: handshake failed: ssh: no common algorithm for key exchange"))}, job.ClassProtocol},
+		{"command timeout", sshOutcome{timedOut: true, err: errors.New("x")}, job.ClassTimeout},
+		{"bastion refused", sshOutcome{err: &ExchangeError{Phase: PhaseDial, Err: &ssh.OpenChannelError{Reason: ssh.ConnectionFailed, Message: "Connection refused"}}}, job.ClassConnectRefused},
+		{"dial refused", sshOutcome{err: &ExchangeError{Phase: PhaseDial, Err: &net.OpError{Op: "dial", Err: errors.New("connect: connection refused")}}}, job.ClassConnectRefused},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,7 +117,7 @@ func TestClassifySSH(t *testing.T) {
 			}
 		})
 	}
-	if !Retryable(ClassReset) {
+	if !Retryable(job.ClassReset) {
 		t.Fatalf("a dropped handshake must be retryable")
 	}
 }
@@ -123,25 +125,25 @@ func TestClassifySSH(t *testing.T) {
 func TestNormalizeSSH(t *testing.T) {
 	tests := []struct {
 		name   string
-		ssh    SSHSpec
+		ssh    job.SSHSpec
 		policy string
 		field  string
 	}{
-		{"default strict", SSHSpec{Command: "x"}, HostKeyStrict, ""},
-		{"off", SSHSpec{Command: "x", HostKeyPolicy: "off"}, HostKeyOff, ""},
-		{"insecure is off", SSHSpec{Command: "x", HostKeyPolicy: "insecure"}, HostKeyOff, ""},
-		{"accept-new", SSHSpec{Command: "x", HostKeyPolicy: "Accept-New"}, HostKeyAcceptNew, ""},
-		{"bad policy", SSHSpec{Command: "x", HostKeyPolicy: "yolo"}, "", "ssh.hostKeyPolicy"},
-		{"bad proxyJump", SSHSpec{Command: "x", ProxyJump: "u@h:99999"}, "", "ssh.proxyJump"},
-		{"bad user", SSHSpec{Command: "x", User: "a:b"}, "", "ssh.user"},
-		{"proxyJump ok", SSHSpec{Command: "x", ProxyJump: "jump@bastion:2222"}, HostKeyStrict, ""},
+		{"default strict", job.SSHSpec{Command: "x"}, job.HostKeyStrict, ""},
+		{"off", job.SSHSpec{Command: "x", HostKeyPolicy: "off"}, job.HostKeyOff, ""},
+		{"insecure is off", job.SSHSpec{Command: "x", HostKeyPolicy: "insecure"}, job.HostKeyOff, ""},
+		{"accept-new", job.SSHSpec{Command: "x", HostKeyPolicy: "Accept-New"}, job.HostKeyAcceptNew, ""},
+		{"bad policy", job.SSHSpec{Command: "x", HostKeyPolicy: "yolo"}, "", "ssh.hostKeyPolicy"},
+		{"bad proxyJump", job.SSHSpec{Command: "x", ProxyJump: "u@h:99999"}, "", "ssh.proxyJump"},
+		{"bad user", job.SSHSpec{Command: "x", User: "a:b"}, "", "ssh.user"},
+		{"proxyJump ok", job.SSHSpec{Command: "x", ProxyJump: "jump@bastion:2222"}, job.HostKeyStrict, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ss := tc.ssh
-			s := &Spec{Protocol: ProtocolSSH, Targets: []TargetSpec{{Host: "h"}}, SSH: &ss}
+			s := &job.Spec{Protocol: job.ProtocolSSH, Targets: []job.TargetSpec{{Host: "h"}}, SSH: &ss}
 			err := s.Normalize(0)
-			var fe *FieldError
+			var fe *job.FieldError
 			switch {
 			case tc.field == "" && err != nil:
 				t.Fatalf("normalize: %v", err)
@@ -155,10 +157,10 @@ func TestNormalizeSSH(t *testing.T) {
 }
 
 func TestSSHRedacted(t *testing.T) {
-	s := &Spec{Protocol: ProtocolSSH, SSH: &SSHSpec{Command: "x", Auth: SSHAuth{
+	s := &job.Spec{Protocol: job.ProtocolSSH, SSH: &job.SSHSpec{Command: "x", Auth: job.SSHAuth{
 		PrivateKeyFile: "/k", Passphrase: "phrase-1", Password: "pass-2"}}}
 	r := s.Redacted()
-	if r.SSH.Auth.Password != Redacted || r.SSH.Auth.Passphrase != Redacted || r.SSH.Auth.PrivateKeyFile != "/k" {
+	if r.SSH.Auth.Password != job.Redacted || r.SSH.Auth.Passphrase != job.Redacted || r.SSH.Auth.PrivateKeyFile != "/k" {
 		t.Fatalf("redacted auth %+v", r.SSH.Auth)
 	}
 	if s.SSH.Auth.Password != "pass-2" {
@@ -167,8 +169,8 @@ func TestSSHRedacted(t *testing.T) {
 }
 
 func TestAcceptNewNeedsAFile(t *testing.T) {
-	s := &Spec{Protocol: ProtocolSSH, Targets: []TargetSpec{{Host: "127.0.0.1:1"}},
-		SSH: &SSHSpec{Command: "x", HostKeyPolicy: HostKeyAcceptNew, Auth: SSHAuth{Password: "p"}}}
+	s := &job.Spec{Protocol: job.ProtocolSSH, Targets: []job.TargetSpec{{Host: "127.0.0.1:1"}},
+		SSH: &job.SSHSpec{Command: "x", HostKeyPolicy: job.HostKeyAcceptNew, Auth: job.SSHAuth{Password: "p"}}}
 	if err := s.Normalize(0); err != nil {
 		t.Fatal(err)
 	}

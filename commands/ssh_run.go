@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
 // Phases of an SSH attempt, carried by *ExchangeError.
@@ -38,7 +40,7 @@ type sshPlan struct {
 }
 
 // newSSHPlan compiles the SSH part of a spec.
-func newSSHPlan(s *SSHSpec, x *SSHExecutor, connect time.Duration) (*sshPlan, error) {
+func newSSHPlan(s *job.SSHSpec, x *SSHExecutor, connect time.Duration) (*sshPlan, error) {
 	sp := &sshPlan{
 		x:      x,
 		user:   s.User,
@@ -48,11 +50,11 @@ func newSSHPlan(s *SSHSpec, x *SSHExecutor, connect time.Duration) (*sshPlan, er
 		sudo:   s.Sudo,
 	}
 	if sp.port == 0 {
-		sp.port = DefaultSSHPort
+		sp.port = job.DefaultSSHPort
 	}
 	switch sp.policy {
-	case HostKeyOff, HostKeyInsecure:
-	case HostKeyAcceptNew:
+	case job.HostKeyOff, job.HostKeyInsecure:
+	case job.HostKeyAcceptNew:
 		f := s.KnownHostsFile
 		if f == "" && x.cfg.DataDir != "" {
 			f = filepath.Join(x.cfg.DataDir, AcceptNewKnownHostsFile)
@@ -79,13 +81,13 @@ func newSSHPlan(s *SSHSpec, x *SSHExecutor, connect time.Duration) (*sshPlan, er
 		sp.prompt = "[salvo-sudo-" + hex.EncodeToString(b[:]) + "] "
 	}
 	if s.ProxyJump != "" {
-		t, err := ParseTarget(s.ProxyJump, ProtocolSSH)
+		t, err := job.ParseTarget(s.ProxyJump, job.ProtocolSSH)
 		if err != nil {
 			return nil, fmt.Errorf("ssh.proxyJump: %w", err)
 		}
 		port := t.Port
 		if !t.HasPort {
-			port = DefaultSSHPort
+			port = job.DefaultSSHPort
 		}
 		u := t.User
 		if u == "" {
@@ -94,7 +96,7 @@ func newSSHPlan(s *SSHSpec, x *SSHExecutor, connect time.Duration) (*sshPlan, er
 		sp.bastion = &bastion{
 			x:       x,
 			plan:    sp,
-			addr:    string(appendHostPort(nil, t.Host, port)),
+			addr:    string(job.AppendHostPort(nil, t.Host, port)),
 			user:    u,
 			connect: connect,
 			sem:     make(chan struct{}, x.cfg.BastionHandshakes),
@@ -124,7 +126,7 @@ func (sp *sshPlan) clientConfig(user, addr string, remote net.Addr, methods []ss
 		cfg.HostKeyCallback = ssh.InsecureIgnoreHostKey()
 	default:
 		cfg.HostKeyAlgorithms = hostKeyAlgorithms(sp.hosts.knownKeys(addr, remote))
-		if sp.policy == HostKeyAcceptNew {
+		if sp.policy == job.HostKeyAcceptNew {
 			cfg.HostKeyCallback = sp.hosts.trust
 		} else {
 			cfg.HostKeyCallback = sp.hosts.verify
@@ -145,13 +147,13 @@ type sshOutcome struct {
 }
 
 // runSSH executes the plan against one SSH target.
-func (p *Plan) runSSH(ctx context.Context, t Target, env *varEnv, res Result) Result {
+func (p *Plan) runSSH(ctx context.Context, t job.Target, env *job.Env, res job.Result) job.Result {
 	sp := p.ssh
 	port := sp.port
 	if t.HasPort {
 		port = t.Port
 	}
-	env.port = port
+	env.Port = port
 	user := t.User
 	if user == "" {
 		user = sp.user
@@ -159,16 +161,16 @@ func (p *Plan) runSSH(ctx context.Context, t Target, env *varEnv, res Result) Re
 	if user == "" {
 		user = sp.x.defaultUser()
 	}
-	addr := string(appendHostPort(nil, t.Host, port))
+	addr := string(job.AppendHostPort(nil, t.Host, port))
 	res.Target = user + "@" + addr
 
 	bp := p.bufs.Get().(*[]byte)
-	cmdb, err := p.sshCmd.appendEnv((*bp)[:0], env)
+	cmdb, err := p.sshCmd.AppendEnv((*bp)[:0], env)
 	cmd := string(cmdb)
 	*bp = cmdb[:0]
 	p.bufs.Put(bp)
 	if err != nil {
-		return finishError(res, ClassOther, fmt.Errorf("ssh.command: %w", err))
+		return finishError(res, job.ClassOther, fmt.Errorf("ssh.command: %w", err))
 	}
 	if sp.sudo {
 		cmd = sp.sudoCommand(cmd)
@@ -197,7 +199,7 @@ func (p *Plan) runSSH(ctx context.Context, t Target, env *varEnv, res Result) Re
 	}
 	if out.err != nil && !out.started && ctx.Err() != nil && errors.Is(out.err, context.Canceled) {
 		// The job was cancelled before the command was sent.
-		res.State, res.Value, res.Error = StateCancelled, StateCancelled, context.Cause(ctx).Error()
+		res.State, res.Value, res.Error = job.StateCancelled, job.StateCancelled, context.Cause(ctx).Error()
 		res.FinishedAt = time.Now().UTC()
 		return res
 	}
@@ -207,7 +209,7 @@ func (p *Plan) runSSH(ctx context.Context, t Target, env *varEnv, res Result) Re
 	res.Truncated = out.stdout.truncated() || out.stderr.truncated()
 	res.FinishedAt = time.Now().UTC()
 	if out.err != nil {
-		res.State = StateForClass(class)
+		res.State = job.StateForClass(class)
 		res.ErrorClass = class
 		res.Error = out.err.Error()
 		res.Value = class
@@ -215,9 +217,9 @@ func (p *Plan) runSSH(ctx context.Context, t Target, env *varEnv, res Result) Re
 	}
 	code := *out.exit
 	res.ExitCode = &code
-	res.State = StateOK
+	res.State = job.StateOK
 	if code != 0 {
-		res.State = StateFailed
+		res.State = job.StateFailed
 		if out.signal != "" {
 			res.Error = "killed by signal " + out.signal
 		}
@@ -385,44 +387,44 @@ func classifySSH(out *sshOutcome) string {
 	var oe *ssh.OpenChannelError
 	switch {
 	case out.timedOut:
-		return ClassTimeout
+		return job.ClassTimeout
 	case errors.As(err, &hk):
-		return ClassHostKey
+		return job.ClassHostKey
 	case errors.As(err, &ae):
-		return ClassAuth
+		return job.ClassAuth
 	case errors.Is(err, ErrConnectTimeout):
-		return ClassConnectTimeout
+		return job.ClassConnectTimeout
 	case errors.Is(err, ErrSSHExecutorClosed):
-		return ClassOther
+		return job.ClassOther
 	case errors.As(err, &oe):
 		// A bastion could not reach the target.
 		if oe.Reason == ssh.ConnectionFailed {
 			if strings.Contains(strings.ToLower(oe.Message), "timed out") {
-				return ClassConnectTimeout
+				return job.ClassConnectTimeout
 			}
-			return ClassConnectRefused
+			return job.ClassConnectRefused
 		}
-		return ClassProtocol
+		return job.ClassProtocol
 	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "unable to authenticate"):
-		return ClassAuth
+		return job.ClassAuth
 	case strings.Contains(msg, "no common algorithm"), strings.Contains(msg, "ssh: overflow"),
 		strings.Contains(msg, "ssh: unexpected message"), strings.Contains(msg, "ssh: parse error"):
-		return ClassProtocol
+		return job.ClassProtocol
 	}
 	var xe *ExchangeError
 	if errors.As(err, &xe) && xe.Phase == PhaseSSHHandshake {
 		// sshd dropped the connection before or during the handshake (its
 		// MaxStartups limit on unauthenticated connections): retryable.
-		if c := classifyCause(err, PhaseDial); c == ClassConnectTimeout || c == ClassConnectRefused || c == ClassReset {
+		if c := classifyCause(err, PhaseDial); c == job.ClassConnectTimeout || c == job.ClassConnectRefused || c == job.ClassReset {
 			return c
 		}
 		if errors.Is(err, net.ErrClosed) || strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF") {
-			return ClassReset
+			return job.ClassReset
 		}
-		return ClassProtocol
+		return job.ClassProtocol
 	}
 	return Classify(err)
 }

@@ -14,19 +14,21 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/internal/testutil"
-	"golang.org/x/crypto/ssh"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // sshSpec returns a normalized SSH job for targets.
-func sshSpec(t *testing.T, targets []string, mod func(*commands.Spec)) *commands.Spec {
+func sshSpec(t *testing.T, targets []string, mod func(*job.Spec)) *job.Spec {
 	t.Helper()
-	s := &commands.Spec{Protocol: commands.ProtocolSSH, SSH: &commands.SSHSpec{Command: "echo $HOST"},
-		Timeouts: commands.Timeouts{Connect: commands.Duration(10 * time.Second), Request: commands.Duration(10 * time.Second)}}
+	s := &job.Spec{Protocol: job.ProtocolSSH, SSH: &job.SSHSpec{Command: "echo $HOST"},
+		Timeouts: job.Timeouts{Connect: job.Duration(10 * time.Second), Request: job.Duration(10 * time.Second)}}
 	for _, h := range targets {
-		s.Targets = append(s.Targets, commands.TargetSpec{Host: h})
+		s.Targets = append(s.Targets, job.TargetSpec{Host: h})
 	}
 	if mod != nil {
 		mod(s)
@@ -38,13 +40,13 @@ func sshSpec(t *testing.T, targets []string, mod func(*commands.Spec)) *commands
 }
 
 // runAll runs every target of s with conc goroutines, results by index.
-func runAll(t *testing.T, s *commands.Spec, x *commands.SSHExecutor, conc int) []commands.Result {
+func runAll(t *testing.T, s *job.Spec, x *commands.SSHExecutor, conc int) []job.Result {
 	t.Helper()
 	p, err := commands.NewPlan(s, nil, commands.WithSSH(x))
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	out := make([]commands.Result, len(s.Targets))
+	out := make([]job.Result, len(s.Targets))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range conc {
@@ -52,7 +54,7 @@ func runAll(t *testing.T, s *commands.Spec, x *commands.SSHExecutor, conc int) [
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i] = p.Run(context.Background(), commands.IndexedTarget{Index: i, Target: s.Targets[i]})
+				out[i] = p.Run(context.Background(), job.IndexedTarget{Index: i, Target: s.Targets[i]})
 			}
 		}()
 	}
@@ -64,7 +66,7 @@ func runAll(t *testing.T, s *commands.Spec, x *commands.SSHExecutor, conc int) [
 	return out
 }
 
-func runOne(t *testing.T, s *commands.Spec, x *commands.SSHExecutor) commands.Result {
+func runOne(t *testing.T, s *job.Spec, x *commands.SSHExecutor) job.Result {
 	t.Helper()
 	return runAll(t, s, x, 1)[0]
 }
@@ -86,12 +88,12 @@ func newExecutor(t *testing.T, mod func(*commands.SSHConfig)) *commands.SSHExecu
 
 // keyAuth sets the job's user, port, key and a known_hosts file holding
 // the server's key for hosts.
-func keyAuth(t *testing.T, d *testutil.SSHD, hosts ...string) func(*commands.Spec) {
+func keyAuth(t *testing.T, d *testutil.SSHD, hosts ...string) func(*job.Spec) {
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(kh, []byte(d.KnownHostsLines(hosts...)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return func(s *commands.Spec) {
+	return func(s *job.Spec) {
 		s.SSH.User, s.SSH.Port = d.User, d.Port
 		s.SSH.Auth.PrivateKeyFile = d.UserKey.File
 		s.SSH.KnownHostsFile = kh
@@ -113,10 +115,10 @@ func TestSSHManyTargetsAcceptNew(t *testing.T) {
 	d := testutil.StartSSHD(t, nil)
 	x := newExecutor(t, nil)
 	hosts := loopbackHosts(200)
-	s := sshSpec(t, hosts, func(s *commands.Spec) {
+	s := sshSpec(t, hosts, func(s *job.Spec) {
 		s.SSH.User, s.SSH.Port = d.User, d.Port
 		s.SSH.Auth.PrivateKeyFile = d.UserKey.File
-		s.SSH.HostKeyPolicy = commands.HostKeyAcceptNew
+		s.SSH.HostKeyPolicy = job.HostKeyAcceptNew
 		s.SSH.Command = "echo host=$HOST index=$INDEX"
 	})
 	start := time.Now()
@@ -124,7 +126,7 @@ func TestSSHManyTargetsAcceptNew(t *testing.T) {
 	t.Logf("200 targets in %s", time.Since(start))
 	for i, r := range res {
 		want := fmt.Sprintf("host=%s index=%d\n", hosts[i], i)
-		if r.State != commands.StateOK || r.Body != want || r.ExitCode == nil || *r.ExitCode != 0 || r.Value != "0" {
+		if r.State != job.StateOK || r.Body != want || r.ExitCode == nil || *r.ExitCode != 0 || r.Value != "0" {
 			t.Fatalf("target %d: %+v, want body %q", i, r, want)
 		}
 		if r.Host != hosts[i] || r.Target != d.User+"@"+d.Addr(hosts[i]) {
@@ -140,13 +142,13 @@ func TestSSHManyTargetsAcceptNew(t *testing.T) {
 		t.Fatalf("known_hosts has %d lines, want %d", n, len(hosts))
 	}
 	// The remembered keys pass the strict policy.
-	s2 := sshSpec(t, hosts[:3], func(s *commands.Spec) {
+	s2 := sshSpec(t, hosts[:3], func(s *job.Spec) {
 		s.SSH.User, s.SSH.Port = d.User, d.Port
 		s.SSH.Auth.PrivateKeyFile = d.UserKey.File
 		s.SSH.KnownHostsFile = filepath.Join(x.Config().DataDir, commands.AcceptNewKnownHostsFile)
 	})
 	for i, r := range runAll(t, s2, newExecutor(t, nil), 3) {
-		if r.State != commands.StateOK {
+		if r.State != job.StateOK {
 			t.Fatalf("strict target %d: %+v", i, r)
 		}
 	}
@@ -159,43 +161,43 @@ func TestSSHResults(t *testing.T) {
 	auth := keyAuth(t, d, host)
 	tests := []struct {
 		name    string
-		mod     func(*commands.Spec)
-		check   func(commands.Result) bool
+		mod     func(*job.Spec)
+		check   func(job.Result) bool
 		explain string
 	}{
-		{"exit 3 with stderr", func(s *commands.Spec) { s.SSH.Command = "echo out; echo err >&2; exit 3" },
-			func(r commands.Result) bool {
-				return r.State == commands.StateFailed && r.ExitCode != nil && *r.ExitCode == 3 &&
+		{"exit 3 with stderr", func(s *job.Spec) { s.SSH.Command = "echo out; echo err >&2; exit 3" },
+			func(r job.Result) bool {
+				return r.State == job.StateFailed && r.ExitCode != nil && *r.ExitCode == 3 &&
 					r.Body == "out\n" && r.Stderr == "err\n" && r.Value == "3" && r.ErrorClass == ""
 			}, "failed, exit 3, stdout and stderr apart"},
-		{"regex value", func(s *commands.Spec) {
+		{"regex value", func(s *job.Spec) {
 			s.SSH.Command = "echo version=1.2.3"
-			s.Aggregation = &commands.Aggregation{Regex: `version=(\S+)`}
-		}, func(r commands.Result) bool { return r.State == commands.StateOK && r.Value == "1.2.3" }, "value from the regex"},
-		{"output cap", func(s *commands.Spec) {
+			s.Aggregation = &job.Aggregation{Regex: `version=(\S+)`}
+		}, func(r job.Result) bool { return r.State == job.StateOK && r.Value == "1.2.3" }, "value from the regex"},
+		{"output cap", func(s *job.Spec) {
 			s.SSH.Command = "head -c 100000 /dev/zero; head -c 5000 /dev/zero >&2"
 			s.MaxBodyBytes = 1000
-		}, func(r commands.Result) bool {
-			return r.State == commands.StateOK && len(r.Body) == 1000 && len(r.Stderr) == 1000 &&
+		}, func(r job.Result) bool {
+			return r.State == job.StateOK && len(r.Body) == 1000 && len(r.Stderr) == 1000 &&
 				r.BodyBytes == 100000 && r.Truncated
 		}, "both streams capped, truncated set, bodyBytes counts all"},
-		{"killed by a signal", func(s *commands.Spec) { s.SSH.Command = "kill -TERM $$$$" },
-			func(r commands.Result) bool {
-				return r.State == commands.StateFailed && r.ExitCode != nil && *r.ExitCode == 128+15 &&
+		{"killed by a signal", func(s *job.Spec) { s.SSH.Command = "kill -TERM $$$$" },
+			func(r job.Result) bool {
+				return r.State == job.StateFailed && r.ExitCode != nil && *r.ExitCode == 128+15 &&
 					strings.Contains(r.Error, "TERM")
 			}, "failed with 128+15"},
-		{"set-up time apart from the command's", func(s *commands.Spec) { s.SSH.Command = "sleep 0.3; echo done" },
-			func(r commands.Result) bool {
-				return r.State == commands.StateOK && r.ConnectMs > 0 && r.LatencyMs >= 300 && r.LatencyMs-r.ConnectMs >= 300
+		{"set-up time apart from the command's", func(s *job.Spec) { s.SSH.Command = "sleep 0.3; echo done" },
+			func(r job.Result) bool {
+				return r.State == job.StateOK && r.ConnectMs > 0 && r.LatencyMs >= 300 && r.LatencyMs-r.ConnectMs >= 300
 			}, "ok, connectMs > 0 and latencyMs at least connectMs + the command's 300 ms"},
-		{"skipped by NA", func(s *commands.Spec) {
+		{"skipped by NA", func(s *job.Spec) {
 			s.SSH.Command = "echo $V"
 			s.Vars = map[string]string{"V": "NA"}
-		}, func(r commands.Result) bool { return r.State == commands.StateSkipped }, "skipped"},
+		}, func(r job.Result) bool { return r.State == job.StateSkipped }, "skipped"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := sshSpec(t, []string{host}, func(s *commands.Spec) { auth(s); tc.mod(s) })
+			s := sshSpec(t, []string{host}, func(s *job.Spec) { auth(s); tc.mod(s) })
 			if r := runOne(t, s, x); !tc.check(r) {
 				t.Fatalf("got %+v; want %s", r, tc.explain)
 			}
@@ -223,28 +225,28 @@ func TestSSHErrors(t *testing.T) {
 	tests := []struct {
 		name   string
 		target string
-		mod    func(*commands.Spec)
+		mod    func(*job.Spec)
 		state  string
 		class  string
 		msg    string
 	}{
-		{"wrong key", host, func(s *commands.Spec) { s.SSH.Auth.PrivateKeyFile = wrong.File },
-			commands.StateError, commands.ClassAuth, "unable to authenticate"},
-		{"missing key file", host, func(s *commands.Spec) { s.SSH.Auth.PrivateKeyFile = filepath.Join(dir, "nope") },
-			commands.StateError, commands.ClassAuth, "read private key"},
-		{"strict, empty known_hosts", host, func(s *commands.Spec) { s.SSH.KnownHostsFile = emptyKH },
-			commands.StateError, commands.ClassHostKey, "unknown host"},
-		{"strict, changed key", host, func(s *commands.Spec) { s.SSH.KnownHostsFile = changedKH },
-			commands.StateError, commands.ClassHostKey, "changed"},
-		{"connection refused", "127.0.0.3:1", nil, commands.StateError, commands.ClassConnectRefused, "refused"},
-		{"command timeout", host, func(s *commands.Spec) {
+		{"wrong key", host, func(s *job.Spec) { s.SSH.Auth.PrivateKeyFile = wrong.File },
+			job.StateError, job.ClassAuth, "unable to authenticate"},
+		{"missing key file", host, func(s *job.Spec) { s.SSH.Auth.PrivateKeyFile = filepath.Join(dir, "nope") },
+			job.StateError, job.ClassAuth, "read private key"},
+		{"strict, empty known_hosts", host, func(s *job.Spec) { s.SSH.KnownHostsFile = emptyKH },
+			job.StateError, job.ClassHostKey, "unknown host"},
+		{"strict, changed key", host, func(s *job.Spec) { s.SSH.KnownHostsFile = changedKH },
+			job.StateError, job.ClassHostKey, "changed"},
+		{"connection refused", "127.0.0.3:1", nil, job.StateError, job.ClassConnectRefused, "refused"},
+		{"command timeout", host, func(s *job.Spec) {
 			s.SSH.Command = "sleep 30"
-			s.Timeouts.Request = commands.Duration(time.Second)
-		}, commands.StateTimeout, commands.ClassTimeout, "did not finish within 1s"},
+			s.Timeouts.Request = job.Duration(time.Second)
+		}, job.StateTimeout, job.ClassTimeout, "did not finish within 1s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := sshSpec(t, []string{tc.target}, func(s *commands.Spec) {
+			s := sshSpec(t, []string{tc.target}, func(s *job.Spec) {
 				auth(s)
 				if tc.mod != nil {
 					tc.mod(s)
@@ -285,16 +287,16 @@ func TestSSHTimeoutKillsCommand(t *testing.T) {
 	host := "127.0.0.4"
 	// A sleep length no other process uses, to find it in /proc.
 	secs := fmt.Sprintf("30.%03d", time.Now().UnixNano()%1000)
-	s := sshSpec(t, []string{host}, func(s *commands.Spec) {
+	s := sshSpec(t, []string{host}, func(s *job.Spec) {
 		keyAuth(t, d, host)(s)
 		s.SSH.User = login
 		s.SSH.Command = "sleep " + secs
-		s.Timeouts.Request = commands.Duration(time.Second)
+		s.Timeouts.Request = job.Duration(time.Second)
 	})
 	start := time.Now()
 	r := runOne(t, s, x)
 	el := time.Since(start)
-	if r.State != commands.StateTimeout || r.ErrorClass != commands.ClassTimeout {
+	if r.State != job.StateTimeout || r.ErrorClass != job.ClassTimeout {
 		t.Fatalf("got %+v, want timeout", r)
 	}
 	if el > 2*time.Second {
@@ -347,31 +349,31 @@ func TestSSHAcceptNewRefusesChangedKey(t *testing.T) {
 	d := testutil.StartSSHD(t, nil)
 	x := newExecutor(t, nil)
 	host := "127.0.0.5"
-	mod := func(s *commands.Spec) {
+	mod := func(s *job.Spec) {
 		s.SSH.User, s.SSH.Port = d.User, d.Port
 		s.SSH.Auth.PrivateKeyFile = d.UserKey.File
-		s.SSH.HostKeyPolicy = commands.HostKeyAcceptNew
+		s.SSH.HostKeyPolicy = job.HostKeyAcceptNew
 	}
-	if r := runOne(t, sshSpec(t, []string{host}, mod), x); r.State != commands.StateOK {
+	if r := runOne(t, sshSpec(t, []string{host}, mod), x); r.State != job.StateOK {
 		t.Fatalf("first contact: %+v", r)
 	}
 	// The same key again: fine.
-	if r := runOne(t, sshSpec(t, []string{host}, mod), x); r.State != commands.StateOK {
+	if r := runOne(t, sshSpec(t, []string{host}, mod), x); r.State != job.StateOK {
 		t.Fatalf("second contact: %+v", r)
 	}
 	d.Restart(t, testutil.NewSSHKey(t, t.TempDir(), "new_host_key", ""))
 	r := runOne(t, sshSpec(t, []string{host}, mod), x)
-	if r.State != commands.StateError || r.ErrorClass != commands.ClassHostKey || !strings.Contains(r.Error, "changed") {
+	if r.State != job.StateError || r.ErrorClass != job.ClassHostKey || !strings.Contains(r.Error, "changed") {
 		t.Fatalf("changed key: %+v, want error/host_key", r)
 	}
 	// A fresh executor on the same data dir (a restarted worker) still refuses.
 	x2 := newExecutor(t, func(c *commands.SSHConfig) { c.DataDir = x.Config().DataDir })
-	if r := runOne(t, sshSpec(t, []string{host}, mod), x2); r.ErrorClass != commands.ClassHostKey {
+	if r := runOne(t, sshSpec(t, []string{host}, mod), x2); r.ErrorClass != job.ClassHostKey {
 		t.Fatalf("changed key after restart: %+v", r)
 	}
 	// Off checks nothing.
-	off := func(s *commands.Spec) { mod(s); s.SSH.HostKeyPolicy = "insecure" }
-	if r := runOne(t, sshSpec(t, []string{host}, off), x); r.State != commands.StateOK {
+	off := func(s *job.Spec) { mod(s); s.SSH.HostKeyPolicy = "insecure" }
+	if r := runOne(t, sshSpec(t, []string{host}, off), x); r.State != job.StateOK {
 		t.Fatalf("policy off: %+v", r)
 	}
 }
@@ -391,24 +393,24 @@ func TestSSHAgentAndPassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := newExecutor(t, func(c *commands.SSHConfig) { c.AgentSocket = agent.Socket })
-	base := func(s *commands.Spec) {
+	base := func(s *job.Spec) {
 		s.SSH.User, s.SSH.Port, s.SSH.KnownHostsFile = d.User, d.Port, kh
 		s.SSH.Command = "whoami"
 	}
 	tests := []struct {
 		name  string
-		auth  commands.SSHAuth
+		auth  job.SSHAuth
 		class string
 	}{
-		{"agent", commands.SSHAuth{Agent: true}, ""},
-		{"no credentials: the agent", commands.SSHAuth{}, ""},
-		{"passphrase", commands.SSHAuth{PrivateKeyFile: locked.File, Passphrase: "correct horse"}, ""},
-		{"wrong passphrase", commands.SSHAuth{PrivateKeyFile: locked.File, Passphrase: "wrong"}, commands.ClassAuth},
-		{"missing passphrase", commands.SSHAuth{PrivateKeyFile: locked.File}, commands.ClassAuth},
+		{"agent", job.SSHAuth{Agent: true}, ""},
+		{"no credentials: the agent", job.SSHAuth{}, ""},
+		{"passphrase", job.SSHAuth{PrivateKeyFile: locked.File, Passphrase: "correct horse"}, ""},
+		{"wrong passphrase", job.SSHAuth{PrivateKeyFile: locked.File, Passphrase: "wrong"}, job.ClassAuth},
+		{"missing passphrase", job.SSHAuth{PrivateKeyFile: locked.File}, job.ClassAuth},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := sshSpec(t, []string{host}, func(s *commands.Spec) { base(s); s.SSH.Auth = tc.auth })
+			s := sshSpec(t, []string{host}, func(s *job.Spec) { base(s); s.SSH.Auth = tc.auth })
 			r := runOne(t, s, x)
 			if r.ErrorClass != tc.class {
 				t.Fatalf("got %+v, want class %q", r, tc.class)
@@ -458,13 +460,13 @@ exec "$@"
 		state    string
 		body     string
 	}{
-		{"right password", password, commands.StateOK, "as root: 7\n"},
-		{"wrong password", "nope", commands.StateFailed, ""},
-		{"no password: sudo -n", "", commands.StateFailed, ""},
+		{"right password", password, job.StateOK, "as root: 7\n"},
+		{"wrong password", "nope", job.StateFailed, ""},
+		{"no password: sudo -n", "", job.StateFailed, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := sshSpec(t, []string{host}, func(s *commands.Spec) {
+			s := sshSpec(t, []string{host}, func(s *job.Spec) {
 				auth(s)
 				s.SSH.Sudo = true
 				s.SSH.Auth.Password = tc.password
@@ -493,12 +495,12 @@ func TestSSHProxyJump(t *testing.T) {
 	x := newExecutor(t, func(c *commands.SSHConfig) { c.BastionHandshakes = 3 })
 	bastion := "127.0.0.8"
 	hosts := loopbackHosts(12)
-	s := sshSpec(t, hosts, func(s *commands.Spec) {
+	s := sshSpec(t, hosts, func(s *job.Spec) {
 		keyAuth(t, d, append([]string{bastion}, hosts...)...)(s)
 		s.SSH.ProxyJump = d.User + "@" + d.Addr(bastion)
 	})
 	for i, r := range runAll(t, s, x, 6) {
-		if want := hosts[i] + "\n"; r.State != commands.StateOK || r.Body != want {
+		if want := hosts[i] + "\n"; r.State != job.StateOK || r.Body != want {
 			t.Fatalf("target %d: %+v, want %q", i, r, want)
 		}
 	}
@@ -507,12 +509,12 @@ func TestSSHProxyJump(t *testing.T) {
 		t.Errorf("bastion connections: %d, want 1\n%s", n, d.Log())
 	}
 	// An unknown bastion host key fails every target with host_key.
-	s2 := sshSpec(t, hosts[:2], func(s *commands.Spec) {
+	s2 := sshSpec(t, hosts[:2], func(s *job.Spec) {
 		keyAuth(t, d, hosts[:2]...)(s)
 		s.SSH.ProxyJump = d.Addr(bastion)
 	})
 	for i, r := range runAll(t, s2, x, 2) {
-		if r.ErrorClass != commands.ClassHostKey {
+		if r.ErrorClass != job.ClassHostKey {
 			t.Fatalf("target %d through an unknown bastion: %+v", i, r)
 		}
 	}
@@ -539,17 +541,17 @@ func TestSSHPasswordFleet(t *testing.T) {
 			x := newExecutor(t, nil)
 			hosts := []string{"127.1.0.1", "127.1.0.2"}
 			for _, pw := range []string{password, "bad"} {
-				s := sshSpec(t, hosts, func(s *commands.Spec) {
+				s := sshSpec(t, hosts, func(s *job.Spec) {
 					s.SSH.User, s.SSH.Port = "ops", srv.Addr().Port
 					s.SSH.Auth.Password = pw
-					s.SSH.HostKeyPolicy = commands.HostKeyAcceptNew
+					s.SSH.HostKeyPolicy = job.HostKeyAcceptNew
 					s.SSH.Command = "hostname; whoami"
 				})
 				for i, r := range runAll(t, s, x, 2) {
 					switch {
-					case pw == password && (r.State != commands.StateOK || r.Body != hosts[i]+"\nops\n"):
+					case pw == password && (r.State != job.StateOK || r.Body != hosts[i]+"\nops\n"):
 						t.Fatalf("target %d: %+v", i, r)
-					case pw != password && r.ErrorClass != commands.ClassAuth:
+					case pw != password && r.ErrorClass != job.ClassAuth:
 						t.Fatalf("target %d with a bad password: %+v", i, r)
 					}
 					if strings.Contains(r.Error, password) {
@@ -607,20 +609,20 @@ func TestSSHDroppedHandshakeRetried(t *testing.T) {
 	x := newExecutor(t, nil)
 	target := front.Addr().String()
 	for _, retries := range []int{0, 2} {
-		s := sshSpec(t, []string{target}, func(s *commands.Spec) {
+		s := sshSpec(t, []string{target}, func(s *job.Spec) {
 			s.SSH.User, s.SSH.Auth.PrivateKeyFile = "u", key.File
-			s.SSH.HostKeyPolicy = commands.HostKeyOff
+			s.SSH.HostKeyPolicy = job.HostKeyOff
 			s.SSH.Command = "hostname"
-			s.Retries = commands.Retries{Max: retries, Backoff: commands.Duration(10 * time.Millisecond)}
+			s.Retries = job.Retries{Max: retries, Backoff: job.Duration(10 * time.Millisecond)}
 		})
 		r := runOne(t, s, x)
 		switch retries {
 		case 0:
-			if r.State != commands.StateError || r.ErrorClass != commands.ClassReset || r.Attempts != 1 {
+			if r.State != job.StateError || r.ErrorClass != job.ClassReset || r.Attempts != 1 {
 				t.Fatalf("no retries: %+v, want error/reset", r)
 			}
 		default:
-			if r.State != commands.StateOK || r.Attempts != 2 || r.Body != "127.0.0.1\n" {
+			if r.State != job.StateOK || r.Attempts != 2 || r.Body != "127.0.0.1\n" {
 				t.Fatalf("with retries: %+v, want ok after 2 attempts", r)
 			}
 		}

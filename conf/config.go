@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // Defaults of DefaultConfig.
@@ -104,9 +104,9 @@ type Config struct {
 	NodeGroups map[string]NodeGroup `yaml:"nodeGroups"`
 	// Commands are named command templates: job specs without targets or
 	// nodeGroup. The file's `commands:` key is decoded as JSON job specs
-	// (commands.DecodeSpec, same field names; see file.go), hence no yaml
+	// (job.DecodeSpec, same field names; see file.go), hence no yaml
 	// tag here.
-	Commands map[string]*commands.Spec `yaml:"-"`
+	Commands map[string]*job.Spec `yaml:"-"`
 	// Aggregations are named aggregation rules.
 	Aggregations map[string]Aggregation `yaml:"aggregations"`
 	// HeaderSets are named sets of HTTP headers.

@@ -12,12 +12,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // fileDoc is the shape of the YAML config file: the fields of Config plus
 // `commands`, kept as YAML nodes and decoded as JSON job specs because
-// commands.Spec has JSON tags only.
+// job.Spec has JSON tags only.
 type fileDoc struct {
 	Config   `yaml:",inline"`
 	Commands map[string]yaml.Node `yaml:"commands"`
@@ -55,7 +55,7 @@ func (c *Config) decodeYAML(data []byte) error {
 		return fmt.Errorf("line %d: more than one YAML document", extra.Line)
 	}
 	if len(doc.Commands) > 0 {
-		cmds := make(map[string]*commands.Spec, len(doc.Commands)+len(c.Commands))
+		cmds := make(map[string]*job.Spec, len(doc.Commands)+len(c.Commands))
 		for name, spec := range c.Commands {
 			cmds[name] = spec
 		}
@@ -79,13 +79,13 @@ func (c *Config) decodeYAML(data []byte) error {
 }
 
 // decodeCommand decodes a command template: the YAML node becomes a
-// generic value, then JSON, then a commands.Spec through
-// commands.DecodeSpec (strict: unknown fields and wrong types refused).
+// generic value, then JSON, then a job.Spec through
+// job.DecodeSpec (strict: unknown fields and wrong types refused).
 // Errors name the field as commands.<name>.<path>.
-func decodeCommand(name string, n *yaml.Node) (*commands.Spec, error) {
+func decodeCommand(name string, n *yaml.Node) (*job.Spec, error) {
 	field := "commands." + name
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return new(commands.Spec), nil
+		return new(job.Spec), nil
 	}
 	if n.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: must be a mapping (a job spec without targets or nodeGroup)", field)
@@ -98,9 +98,9 @@ func decodeCommand(name string, n *yaml.Node) (*commands.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", field, err)
 	}
-	spec, err := commands.DecodeSpec(bytes.NewReader(b))
+	spec, err := job.DecodeSpec(bytes.NewReader(b))
 	if err != nil {
-		var fe *commands.FieldError
+		var fe *job.FieldError
 		if errors.As(err, &fe) && fe.Field != "" {
 			return nil, fmt.Errorf("%s.%s: %s", field, fe.Field, fe.Msg)
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 const fullFile = `# a node with named definitions
@@ -83,10 +83,10 @@ func TestLoadFullFile(t *testing.T) {
 	want.HeaderSets = map[string]map[string]string{
 		"json": {"Content-Type": "application/json", "Accept": "application/json"},
 	}
-	want.Commands = map[string]*commands.Spec{
+	want.Commands = map[string]*job.Spec{
 		"nginx-version": {
 			Protocol: "http",
-			HTTP: &commands.HTTPSpec{
+			HTTP: &job.HTTPSpec{
 				Method:  "POST",
 				Path:    "/status/$ID",
 				Port:    "8080",
@@ -95,14 +95,14 @@ func TestLoadFullFile(t *testing.T) {
 			},
 			Vars:           map[string]string{"ID": "7"},
 			MaxConcurrency: 300,
-			Timeouts: commands.Timeouts{
-				Connect: commands.Duration(2 * time.Second),
-				Request: commands.Duration(10 * time.Second),
+			Timeouts: job.Timeouts{
+				Connect: job.Duration(2 * time.Second),
+				Request: job.Duration(10 * time.Second),
 			},
-			Retries:     commands.Retries{Max: 2, Backoff: commands.Duration(250 * time.Millisecond)},
-			Aggregation: &commands.Aggregation{Regex: `version=(\S+)`},
+			Retries:     job.Retries{Max: 2, Backoff: job.Duration(250 * time.Millisecond)},
+			Aggregation: &job.Aggregation{Regex: `version=(\S+)`},
 		},
-		"uptime": {Aggregation: &commands.Aggregation{Name: "version"}},
+		"uptime": {Aggregation: &job.Aggregation{Name: "version"}},
 		"bare":   {},
 	}
 

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // REST Commander names with a special meaning.
@@ -132,7 +132,7 @@ type RCCommand struct {
 	// Name is the command's name (empty when the line has none).
 	Name string
 	// Spec is the command as a salvo job spec without targets.
-	Spec *commands.Spec
+	Spec *job.Spec
 	// HeaderSet is the header set it uses ("" for none).
 	HeaderSet string
 	// Notes tell how parts of the command were adapted.
@@ -184,7 +184,7 @@ func ParseRCCommand(line, body string, v RCVars, lk RCLookup) (*RCCommand, error
 	if !rcMethodPattern.MatchString(method) {
 		return nil, fmt.Errorf("invalid METHOD %q", f[1])
 	}
-	h := &commands.HTTPSpec{Method: method, Scheme: strings.ToLower(f[2])}
+	h := &job.HTTPSpec{Method: method, Scheme: strings.ToLower(f[2])}
 	switch port := f[3]; {
 	case strings.Contains(port, "$"):
 		h.Port = RCTemplate(port, v)
@@ -204,7 +204,7 @@ func ParseRCCommand(line, body string, v RCVars, lk RCLookup) (*RCCommand, error
 		cmd.Notes = append(cmd.Notes, fmt.Sprintf("the body of a %s request is not sent", method))
 		h.Body = ""
 	}
-	spec := &commands.Spec{Name: cmd.Name, Protocol: commands.ProtocolHTTP, HTTP: h}
+	spec := &job.Spec{Name: cmd.Name, Protocol: job.ProtocolHTTP, HTTP: h}
 	conc, err := strconv.Atoi(f[5])
 	if err != nil {
 		return nil, fmt.Errorf("invalid MAX_CONC %q (want a number)", f[5])
@@ -228,7 +228,7 @@ func ParseRCCommand(line, body string, v RCVars, lk RCLookup) (*RCCommand, error
 	case ok:
 		h.Headers = make(map[string]string, len(headers))
 		for k, val := range headers {
-			h.Headers[k] = commands.EscapeTemplate(val)
+			h.Headers[k] = job.EscapeTemplate(val)
 		}
 	case len(f) > 8:
 		return nil, fmt.Errorf("unknown header set %q", cmd.HeaderSet)
@@ -240,13 +240,13 @@ func ParseRCCommand(line, body string, v RCVars, lk RCLookup) (*RCCommand, error
 }
 
 // rcExtract applies EXTRACT_START and EXTRACT_END to spec.
-func rcExtract(spec *commands.Spec, startField, endField string, lk RCLookup, cmd *RCCommand) error {
+func rcExtract(spec *job.Spec, startField, endField string, lk RCLookup, cmd *RCCommand) error {
 	end, err := strconv.Atoi(endField)
 	if err != nil {
 		return fmt.Errorf("invalid EXTRACT_END %q (want a number)", endField)
 	}
 	if end > 0 {
-		spec.MaxBodyBytes = min(end, commands.MaxBodyBytesLimit)
+		spec.MaxBodyBytes = min(end, job.MaxBodyBytesLimit)
 	}
 	start, err := strconv.Atoi(startField)
 	if err != nil {
@@ -264,7 +264,7 @@ func rcExtract(spec *commands.Spec, startField, endField string, lk RCLookup, cm
 		if !ok {
 			return fmt.Errorf("EXTRACT_START %q is neither a number nor a known aggregation", startField)
 		}
-		spec.Aggregation = &commands.Aggregation{Name: startField, Regex: re}
+		spec.Aggregation = &job.Aggregation{Name: startField, Regex: re}
 		return nil
 	}
 	switch {
@@ -274,7 +274,7 @@ func rcExtract(spec *commands.Spec, startField, endField string, lk RCLookup, cm
 	case start > maxRCExtractStart:
 		cmd.Notes = append(cmd.Notes, fmt.Sprintf("EXTRACT_START %d is above %d: the whole body is kept", start, maxRCExtractStart))
 	default:
-		spec.Aggregation = &commands.Aggregation{Regex: fmt.Sprintf(`\A(?s:.){%d}((?s:.)*)`, start)}
+		spec.Aggregation = &job.Aggregation{Regex: fmt.Sprintf(`\A(?s:.){%d}((?s:.)*)`, start)}
 	}
 	return nil
 }

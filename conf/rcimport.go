@@ -13,7 +13,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // REST Commander's configuration files, as ImportRC reads them from a
@@ -37,7 +37,7 @@ const (
 // aggregation rules and header sets.
 type Definitions struct {
 	NodeGroups   map[string]NodeGroup
-	Commands     map[string]*commands.Spec
+	Commands     map[string]*job.Spec
 	Aggregations map[string]Aggregation
 	HeaderSets   map[string]map[string]string
 	// Origins tells where each definition was read, keyed "kind/name"
@@ -74,7 +74,7 @@ func (c *Config) Definitions() Definitions {
 func newDefinitions() Definitions {
 	return Definitions{
 		NodeGroups:   map[string]NodeGroup{},
-		Commands:     map[string]*commands.Spec{},
+		Commands:     map[string]*job.Spec{},
 		Aggregations: map[string]Aggregation{},
 		HeaderSets:   map[string]map[string]string{},
 		Origins:      map[string]string{},
@@ -379,7 +379,7 @@ func parseRCNodeGroups(f *rcFile, imp *RCImport) {
 			case seen[h]:
 				dups++
 			default:
-				if _, err := commands.ParseTarget(h, commands.ProtocolHTTP); err != nil {
+				if _, err := job.ParseTarget(h, job.ProtocolHTTP); err != nil {
 					f.errorf(ln, "node group %s: %v", name, err)
 					return
 				}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 func TestImportRCSamples(t *testing.T) {
@@ -40,21 +40,21 @@ func TestImportRCSamples(t *testing.T) {
 
 	cases := []struct {
 		name string
-		http commands.HTTPSpec
+		http job.HTTPSpec
 		conc int
 		max  int
-		agg  *commands.Aggregation
+		agg  *job.Aggregation
 	}{
-		{"GET_STATUS", commands.HTTPSpec{Method: "GET", Scheme: "http", Port: "8080", Path: "/status?verbose=1",
+		{"GET_STATUS", job.HTTPSpec{Method: "GET", Scheme: "http", Port: "8080", Path: "/status?verbose=1",
 			Headers: map[string]string{"Accept": "text/plain", "X-Price": "$$5 flat"}}, 200, 0, nil},
-		{"GET_FRONT_PAGE", commands.HTTPSpec{Method: "GET", Scheme: "https", Port: "443",
+		{"GET_FRONT_PAGE", job.HTTPSpec{Method: "GET", Scheme: "https", Port: "443",
 			Headers: map[string]string{"Content-Type": "application/json"}}, 0, 5000, nil},
-		{"GET_VERSION", commands.HTTPSpec{Method: "GET", Scheme: "http", Port: "80", Path: "/version",
+		{"GET_VERSION", job.HTTPSpec{Method: "GET", Scheme: "http", Port: "80", Path: "/version",
 			Headers: map[string]string{"Content-Type": "application/json"}}, 0, 0,
-			&commands.Aggregation{Name: "PATTERN_VERSION", Regex: `.*version=(\S+).*`}},
-		{"POST_ZIP", commands.HTTPSpec{Method: "POST", Scheme: "http", Port: "80", Path: "/weather/${ZIP_VAR}",
+			&job.Aggregation{Name: "PATTERN_VERSION", Regex: `.*version=(\S+).*`}},
+		{"POST_ZIP", job.HTTPSpec{Method: "POST", Scheme: "http", Port: "80", Path: "/weather/${ZIP_VAR}",
 			Body: "<zip>${ZIP_VAR}</zip><cost>$$5</cost>", Headers: map[string]string{"Content-Type": "application/json"}}, 50, 0,
-			&commands.Aggregation{Regex: `\A(?s:.){12}((?s:.)*)`}},
+			&job.Aggregation{Regex: `\A(?s:.){12}((?s:.)*)`}},
 	}
 	if got, want := slices.Sorted(maps.Keys(imp.Commands)), []string{"GET_FRONT_PAGE", "GET_STATUS", "GET_VERSION", "POST_ZIP"}; !slices.Equal(got, want) {
 		t.Fatalf("commands %v, want %v", got, want)
@@ -72,7 +72,7 @@ func TestImportRCSamples(t *testing.T) {
 			// The converted templates are valid salvo templates: the
 			// command runs once its variables are given.
 			run := s.Clone()
-			run.Targets = []commands.TargetSpec{{Host: "web-01.example.com"}}
+			run.Targets = []job.TargetSpec{{Host: "web-01.example.com"}}
 			run.Vars = map[string]string{"ZIP_VAR": "95125"}
 			if err := run.Normalize(2500); err != nil {
 				t.Errorf("normalize: %v", err)
@@ -163,7 +163,7 @@ func TestRCTemplateMatchesRESTCommander(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("template %q, want %q", got, tc.want)
 			}
-			tmpl, err := commands.Compile(got)
+			tmpl, err := job.Compile(got)
 			if err != nil {
 				t.Fatalf("compile %q: %v", got, err)
 			}

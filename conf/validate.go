@@ -9,15 +9,15 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // Validate checks every field and returns all problems found, each a
-// *commands.FieldError naming the field by its YAML key (and flag).
+// *job.FieldError naming the field by its YAML key (and flag).
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &commands.FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, &job.FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 
 	if strings.TrimSpace(c.Name) == "" {

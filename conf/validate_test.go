@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 func TestValidate(t *testing.T) {
@@ -44,13 +44,13 @@ func TestValidate(t *testing.T) {
 		{"aggregation empty regex", func(c *Config) { c.Aggregations = map[string]Aggregation{"v": {}} }, []string{"aggregations.v.regex", "empty"}},
 		{"aggregation empty name", func(c *Config) { c.Aggregations = map[string]Aggregation{"": {Regex: "x"}} }, []string{"aggregations", "name"}},
 		{"command bad regex", func(c *Config) {
-			c.Commands = map[string]*commands.Spec{"cmd": {Aggregation: &commands.Aggregation{Regex: "("}}}
+			c.Commands = map[string]*job.Spec{"cmd": {Aggregation: &job.Aggregation{Regex: "("}}}
 		}, []string{"commands.cmd.aggregation.regex"}},
 		{"command with targets", func(c *Config) {
-			c.Commands = map[string]*commands.Spec{"cmd": {Targets: []commands.TargetSpec{{Host: "a"}}}}
+			c.Commands = map[string]*job.Spec{"cmd": {Targets: []job.TargetSpec{{Host: "a"}}}}
 		}, []string{"commands.cmd", "targets"}},
-		{"command nil", func(c *Config) { c.Commands = map[string]*commands.Spec{"cmd": nil} }, []string{"commands.cmd", "null"}},
-		{"command empty name", func(c *Config) { c.Commands = map[string]*commands.Spec{"": {}} }, []string{"commands", "name"}},
+		{"command nil", func(c *Config) { c.Commands = map[string]*job.Spec{"cmd": nil} }, []string{"commands.cmd", "null"}},
+		{"command empty name", func(c *Config) { c.Commands = map[string]*job.Spec{"": {}} }, []string{"commands", "name"}},
 		{"header set empty header", func(c *Config) {
 			c.HeaderSets = map[string]map[string]string{"json": {"": "x"}}
 		}, []string{"headerSets.json", "header name"}},
@@ -71,7 +71,7 @@ func TestValidate(t *testing.T) {
 			if err == nil {
 				t.Fatal("Validate succeeded")
 			}
-			var fe *commands.FieldError
+			var fe *job.FieldError
 			if !errors.As(err, &fe) || fe.Field == "" {
 				t.Errorf("error %v is not a FieldError with a field", err)
 			}

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/salvo-sh/salvo/actors"
-	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -124,8 +124,8 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 	if final.State != store.JobGathered || final.Done != hosts || final.Total != hosts {
 		t.Fatalf("final status %+v", final)
 	}
-	if final.Counts[commands.StateOK] != hosts {
-		t.Errorf("ok count %d, want %d (500s are responses)", final.Counts[commands.StateOK], hosts)
+	if final.Counts[job.StateOK] != hosts {
+		t.Errorf("ok count %d, want %d (500s are responses)", final.Counts[job.StateOK], hosts)
 	}
 
 	// Results: paging with a cursor returns every index exactly once.
@@ -133,8 +133,8 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 	cursor := ""
 	for pages := 0; ; pages++ {
 		var pg struct {
-			Items      []commands.Result `json:"items"`
-			NextCursor string            `json:"nextCursor"`
+			Items      []job.Result `json:"items"`
+			NextCursor string       `json:"nextCursor"`
 		}
 		testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs/"+id+"/results?limit=300&cursor="+cursor, nil, &pg)
 		for _, r := range pg.Items {
@@ -161,7 +161,7 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 
 	// Filters.
 	var pg struct {
-		Items []commands.Result `json:"items"`
+		Items []job.Result `json:"items"`
 	}
 	host := fleet.HostAddr(7)
 	testutil.DoJSON(t, "GET", n.URL+"/api/v1/jobs/"+id+"/results?host="+host, nil, &pg)
@@ -190,7 +190,7 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var r commands.Result
+		var r job.Result
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("ndjson line %d: %v", lines, err)
 		}
@@ -221,7 +221,7 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := j.Spec.HTTP.Headers["Authorization"]; got != commands.Redacted {
+	if got := j.Spec.HTTP.Headers["Authorization"]; got != job.Redacted {
 		t.Errorf("stored Authorization header %q, want redacted", got)
 	}
 

@@ -11,7 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/salvo-sh/salvo/actors"
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -168,7 +168,7 @@ func (s *Server) rcSearchFqdn(c *gin.Context) {
 		return
 	}
 	host := fqdn
-	if t, err := commands.ParseTarget(fqdn, commands.ProtocolHTTP); err == nil {
+	if t, err := job.ParseTarget(fqdn, job.ProtocolHTTP); err == nil {
 		host = t.Host
 	}
 	items, _, err := s.st.Results(c.Request.Context(), j.ID, store.ResultQuery{Host: host, Limit: maxLimit})

@@ -17,8 +17,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/conf"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -51,7 +51,7 @@ func (s *Server) rcSendToNodeGroup(c *gin.Context) {
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(st.ID))
 }
 
-func (s *Server) rcToNodeGroupSpec(ctx context.Context, p rcParams) (*commands.Spec, error) {
+func (s *Server) rcToNodeGroupSpec(ctx context.Context, p rcParams) (*job.Spec, error) {
 	group, err := p.required("nodeGroupType")
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func (s *Server) rcToNodeGroupSpec(ctx context.Context, p rcParams) (*commands.S
 		return nil, err
 	}
 	spec.ResolveNodeGroup(hosts)
-	spec.Origin = &commands.Origin{NodeGroup: group, Command: name}
+	spec.Origin = &job.Origin{NodeGroup: group, Command: name}
 	if p.has("failOver") {
 		v, err := p.flag("failOver", true)
 		if err != nil {
@@ -89,7 +89,7 @@ func (s *Server) rcToNodeGroupSpec(ctx context.Context, p rcParams) (*commands.S
 
 // rcMaxConc applies maxConcNum, and bounds the concurrency by the worker
 // capacity as REST Commander did (instead of refusing the job).
-func (s *Server) rcMaxConc(p rcParams, spec *commands.Spec) error {
+func (s *Server) rcMaxConc(p rcParams, spec *job.Spec) error {
 	n, given, err := p.integer("maxConcNum")
 	if err != nil {
 		return err
@@ -104,7 +104,7 @@ func (s *Server) rcMaxConc(p rcParams, spec *commands.Spec) error {
 }
 
 // rcCommand reads a named command template.
-func (s *Server) rcCommand(ctx context.Context, name string) (*commands.Spec, error) {
+func (s *Server) rcCommand(ctx context.Context, name string) (*job.Spec, error) {
 	body, err := s.st.GetDefinition(ctx, store.KindCommand, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, badRequest("agentCommandType", fmt.Sprintf("unknown command %q", name))
@@ -112,7 +112,7 @@ func (s *Server) rcCommand(ctx context.Context, name string) (*commands.Spec, er
 	if err != nil {
 		return nil, err
 	}
-	spec, err := commands.DecodeSpec(bytes.NewReader(body))
+	spec, err := job.DecodeSpec(bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("stored command %q: %w", name, err)
 	}
@@ -121,27 +121,27 @@ func (s *Server) rcCommand(ctx context.Context, name string) (*commands.Spec, er
 	}
 	if what := redactedPart(spec); what != "" {
 		return nil, badRequest("agentCommandType", fmt.Sprintf("command %q holds secrets, which are not stored (%s is %s): "+
-			"give the command in the request (useNewAgentCommand) with a header set, or submit it through /api/v1/jobs", name, what, commands.Redacted))
+			"give the command in the request (useNewAgentCommand) with a header set, or submit it through /api/v1/jobs", name, what, job.Redacted))
 	}
 	return spec, nil
 }
 
 // redactedPart names a part of a stored spec whose secret was redacted, or
 // returns "".
-func redactedPart(spec *commands.Spec) string {
+func redactedPart(spec *job.Spec) string {
 	if h := spec.HTTP; h != nil {
 		for _, k := range slices.Sorted(maps.Keys(h.Headers)) {
-			if h.Headers[k] == commands.Redacted {
+			if h.Headers[k] == job.Redacted {
 				return "header " + k
 			}
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(spec.Vars)) {
-		if spec.Vars[k] == commands.Redacted {
+		if spec.Vars[k] == job.Redacted {
 			return "variable " + k
 		}
 	}
-	if ss := spec.SSH; ss != nil && (ss.Auth.Password == commands.Redacted || ss.Auth.Passphrase == commands.Redacted) {
+	if ss := spec.SSH; ss != nil && (ss.Auth.Password == job.Redacted || ss.Auth.Passphrase == job.Redacted) {
 		return "the SSH password or passphrase"
 	}
 	return ""
@@ -203,7 +203,7 @@ func (s *Server) rcLookup(ctx context.Context) conf.RCLookup {
 // rcFillUnknownVars defines every variable the templates use that has no
 // value as its own text, "$NAME": on the REST Commander endpoints an
 // unknown "$WORD" is sent as it is.
-func rcFillUnknownVars(spec *commands.Spec) {
+func rcFillUnknownVars(spec *job.Spec) {
 	var srcs []string
 	if h := spec.HTTP; h != nil {
 		srcs = append(srcs, h.Port, h.Path, h.Body)
@@ -215,12 +215,12 @@ func rcFillUnknownVars(spec *commands.Spec) {
 		srcs = append(srcs, spec.SSH.Command)
 	}
 	for _, src := range srcs {
-		t, err := commands.Compile(src)
+		t, err := job.Compile(src)
 		if err != nil {
 			continue // Normalize reports it
 		}
 		for _, name := range t.Vars() {
-			if name == commands.VarHost || name == commands.VarPort || name == commands.VarIndex {
+			if name == job.VarHost || name == job.VarPort || name == job.VarIndex {
 				continue
 			}
 			if _, ok := spec.Vars[name]; ok {
@@ -237,7 +237,7 @@ func rcFillUnknownVars(spec *commands.Spec) {
 // rcAdhoc is a synchronous request's job: its spec and, by target index,
 // the node names and replacements given.
 type rcAdhoc struct {
-	spec  *commands.Spec
+	spec  *job.Spec
 	nodes []string
 	vars  []map[string]string // replacements per node, by their REST Commander keys
 	// aggregate is willAggregateResponse.
@@ -254,12 +254,12 @@ func (s *Server) rcSendAdhoc(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	job, err := s.rcAdhocJob(ctx, p)
+	j, err := s.rcAdhocJob(ctx, p)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	st, err := s.engine.Submit(ctx, job.spec)
+	st, err := s.engine.Submit(ctx, j.spec)
 	if err != nil {
 		fail(c, err)
 		return
@@ -274,11 +274,11 @@ func (s *Server) rcSendAdhoc(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if !job.aggregate {
-		s.rcWriteNodeMap(c, st.ID, job)
+	if !j.aggregate {
+		s.rcWriteNodeMap(c, st.ID, j)
 		return
 	}
-	out, err := s.rcAggregate(ctx, st.ID, job.nodes)
+	out, err := s.rcAggregate(ctx, st.ID, j.nodes)
 	if err != nil {
 		fail(c, err)
 		return
@@ -312,7 +312,7 @@ func (s *Server) rcAdhocJob(ctx context.Context, p rcParams) (*rcAdhoc, error) {
 			if _, ok := names[k]; ok || k == "" {
 				continue
 			}
-			if commands.ValidVarName(k) {
+			if job.ValidVarName(k) {
 				names[k] = k
 			} else {
 				names[k] = "_rc" + strconv.Itoa(len(names))
@@ -328,11 +328,11 @@ func (s *Server) rcAdhocJob(ctx context.Context, p rcParams) (*rcAdhoc, error) {
 	if err != nil {
 		return nil, err
 	}
-	job := &rcAdhoc{spec: spec, nodes: nodes, vars: make([]map[string]string, len(nodes))}
-	if job.aggregate, err = p.flag("willAggregateResponse", false); err != nil {
+	j := &rcAdhoc{spec: spec, nodes: nodes, vars: make([]map[string]string, len(nodes))}
+	if j.aggregate, err = p.flag("willAggregateResponse", false); err != nil {
 		return nil, err
 	}
-	if job.aggregate {
+	if j.aggregate {
 		if err := s.rcAdhocAggregation(ctx, p, spec); err != nil {
 			return nil, err
 		}
@@ -346,28 +346,28 @@ func (s *Server) rcAdhocJob(ctx context.Context, p rcParams) (*rcAdhoc, error) {
 		}
 		spec.Vars[names[k]] = v
 	}
-	spec.Targets = make([]commands.TargetSpec, len(nodes))
+	spec.Targets = make([]job.TargetSpec, len(nodes))
 	for i, n := range nodes {
-		t := commands.TargetSpec{Host: n}
-		job.vars[i] = maps.Clone(global)
+		t := job.TargetSpec{Host: n}
+		j.vars[i] = maps.Clone(global)
 		if nv := perNode[n]; len(nv) > 0 {
 			t.Vars = make(map[string]string, len(nv))
 			for k, v := range nv {
 				t.Vars[names[k]] = v
 			}
-			if h := nv[conf.RCTargetNodeVar]; h != "" && h != commands.NA {
+			if h := nv[conf.RCTargetNodeVar]; h != "" && h != job.NA {
 				t.Host = h // REST Commander sends this node's request to another host
 			}
-			if job.vars[i] == nil {
-				job.vars[i] = map[string]string{}
+			if j.vars[i] == nil {
+				j.vars[i] = map[string]string{}
 			}
-			maps.Copy(job.vars[i], nv)
+			maps.Copy(j.vars[i], nv)
 		}
 		spec.Targets[i] = t
 	}
 	spec.NodeGroup = ""
 	rcFillUnknownVars(spec)
-	return job, nil
+	return j, nil
 }
 
 // dedupNodes trims nodes and drops empty and repeated ones, keeping the
@@ -388,7 +388,7 @@ func dedupNodes(nodes []string) []string {
 
 // rcAdhocSpec returns the command of a synchronous request: the one given
 // by newAgentCommandLine, or the named one.
-func (s *Server) rcAdhocSpec(ctx context.Context, p rcParams, names map[string]string) (*commands.Spec, error) {
+func (s *Server) rcAdhocSpec(ctx context.Context, p rcParams, names map[string]string) (*job.Spec, error) {
 	useNew, err := p.flag("useNewAgentCommand", false)
 	if err != nil {
 		return nil, err
@@ -405,7 +405,7 @@ func (s *Server) rcAdhocSpec(ctx context.Context, p rcParams, names map[string]s
 		if err != nil {
 			return nil, err
 		}
-		spec.Origin = &commands.Origin{Command: name}
+		spec.Origin = &job.Origin{Command: name}
 		return spec, nil
 	}
 	line, err := p.required("newAgentCommandLine")
@@ -421,7 +421,7 @@ func (s *Server) rcAdhocSpec(ctx context.Context, p rcParams, names map[string]s
 		return nil, badRequest("newAgentCommandLine", err.Error())
 	}
 	if cmd.Name != "" {
-		cmd.Spec.Origin = &commands.Origin{Command: cmd.Name}
+		cmd.Spec.Origin = &job.Origin{Command: cmd.Name}
 	}
 	return cmd.Spec, nil
 }
@@ -443,7 +443,7 @@ func rcDecodeExpression(expr string) string {
 }
 
 // rcAdhocAggregation sets the regex that gives each response its value.
-func (s *Server) rcAdhocAggregation(ctx context.Context, p rcParams, spec *commands.Spec) error {
+func (s *Server) rcAdhocAggregation(ctx context.Context, p rcParams, spec *job.Spec) error {
 	useNew, err := p.flag("useNewAggregation", false)
 	if err != nil {
 		return err
@@ -465,7 +465,7 @@ func (s *Server) rcAdhocAggregation(ctx context.Context, p rcParams, spec *comma
 		if re.NumSubexp() < 1 {
 			return badRequest("newAggregationExpression", "newAggregationExpression needs a capture group: group 1 is the value")
 		}
-		spec.Aggregation = &commands.Aggregation{Name: typ, Regex: expr}
+		spec.Aggregation = &job.Aggregation{Name: typ, Regex: expr}
 		return nil
 	}
 	switch typ {
@@ -485,7 +485,7 @@ func (s *Server) rcAdhocAggregation(ctx context.Context, p rcParams, spec *comma
 	case err != nil:
 		return err
 	case ok:
-		spec.Aggregation = &commands.Aggregation{Name: typ, Regex: re}
+		spec.Aggregation = &job.Aggregation{Name: typ, Regex: re}
 	case typ == conf.RCDefaultAggregation:
 		spec.Aggregation = nil // no default rule: by status code
 	default:
@@ -546,7 +546,7 @@ func (s *Server) rcAggregate(ctx context.Context, id string, nodes []string) (*r
 			name = nodes[r.Index]
 		}
 		g.NodeList = append(g.NodeList, name)
-		g.IsError = g.IsError || r.State == commands.StateError || r.State == commands.StateTimeout
+		g.IsError = g.IsError || r.State == job.StateError || r.State == job.StateTimeout
 		return nil
 	})
 	if err != nil {
@@ -582,7 +582,7 @@ type rcResponseContent struct {
 // rcResponseTime is the layout of rcResponseContent.ResponseTime.
 const rcResponseTime = "2006.01.02.15.04.05.000-0700"
 
-func rcNodeRecord(r *commands.Result, vars map[string]string) rcNodeResponse {
+func rcNodeRecord(r *job.Result, vars map[string]string) rcNodeResponse {
 	if vars == nil {
 		vars = map[string]string{}
 	}
@@ -590,8 +590,8 @@ func rcNodeRecord(r *commands.Result, vars map[string]string) rcNodeResponse {
 		Response:     r.Body,
 		ResponseTime: r.FinishedAt.UTC().Format(rcResponseTime),
 		ErrorMessage: r.Error,
-		StatusCode:   commands.NA,
-		IsError:      r.State == commands.StateError || r.State == commands.StateTimeout,
+		StatusCode:   job.NA,
+		IsError:      r.State == job.StateError || r.State == job.StateTimeout,
 		State:        r.State,
 		Value:        r.Value,
 	}
@@ -603,7 +603,7 @@ func rcNodeRecord(r *commands.Result, vars map[string]string) rcNodeResponse {
 
 // rcWriteNodeMap streams {node: record} for every result of a job, one
 // page of results in memory at a time.
-func (s *Server) rcWriteNodeMap(c *gin.Context, id string, job *rcAdhoc) {
+func (s *Server) rcWriteNodeMap(c *gin.Context, id string, j *rcAdhoc) {
 	ctx := c.Request.Context()
 	q := store.ResultQuery{Limit: defaultLimit}
 	items, next, err := s.st.Results(ctx, id, q)
@@ -619,8 +619,8 @@ func (s *Server) rcWriteNodeMap(c *gin.Context, id string, job *rcAdhoc) {
 		for i := range items {
 			r := &items[i]
 			name, vars := r.Host, map[string]string(nil)
-			if r.Index >= 0 && r.Index < len(job.nodes) {
-				name, vars = job.nodes[r.Index], job.vars[r.Index]
+			if r.Index >= 0 && r.Index < len(j.nodes) {
+				name, vars = j.nodes[r.Index], j.vars[r.Index]
 			}
 			k, _ := json.Marshal(name)
 			v, err := json.Marshal(rcNodeRecord(r, vars))

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -51,7 +51,7 @@ func checkNodeGroup(body []byte) ([]byte, error) {
 		return nil, badRequest("hosts", "a node group needs at least one host")
 	}
 	for i, h := range ng.Hosts {
-		if _, err := commands.ParseTarget(h, commands.ProtocolHTTP); err != nil {
+		if _, err := job.ParseTarget(h, job.ProtocolHTTP); err != nil {
 			return nil, badRequest(fmt.Sprintf("hosts[%d]", i), err.Error())
 		}
 	}
@@ -59,7 +59,7 @@ func checkNodeGroup(body []byte) ([]byte, error) {
 }
 
 func checkAggregation(body []byte) ([]byte, error) {
-	var a commands.Aggregation
+	var a job.Aggregation
 	if err := decodeStrict(body, &a); err != nil {
 		return nil, err
 	}
@@ -69,12 +69,12 @@ func checkAggregation(body []byte) ([]byte, error) {
 	if _, err := regexp.Compile(a.Regex); err != nil {
 		return nil, badRequest("regex", err.Error())
 	}
-	return json.Marshal(commands.Aggregation{Regex: a.Regex})
+	return json.Marshal(job.Aggregation{Regex: a.Regex})
 }
 
 // checkCommand validates a command template: a job spec without targets.
 func checkCommand(body []byte) ([]byte, error) {
-	spec, err := commands.DecodeSpec(bytes.NewReader(body))
+	spec, err := job.DecodeSpec(bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

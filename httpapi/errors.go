@@ -9,7 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/salvo-sh/salvo/actors"
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -37,7 +37,7 @@ func badRequest(field, msg string) *Error {
 // toAPIError maps any error to an API error.
 func toAPIError(err error) *Error {
 	var ae *Error
-	var fe *commands.FieldError
+	var fe *job.FieldError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):

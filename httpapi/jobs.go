@@ -15,7 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/salvo-sh/salvo/actors"
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -87,12 +87,12 @@ func parseWait(v string) (time.Duration, error) {
 	if err != nil {
 		n, nerr := strconv.Atoi(v)
 		if nerr != nil || n > int(maxWait/time.Second) {
-			return 0, &commands.FieldError{Field: "wait", Msg: fmt.Sprintf("must be a duration such as 30s or a whole number of seconds, at most %s; got %q", maxWait, v)}
+			return 0, &job.FieldError{Field: "wait", Msg: fmt.Sprintf("must be a duration such as 30s or a whole number of seconds, at most %s; got %q", maxWait, v)}
 		}
 		d = time.Duration(n) * time.Second
 	}
 	if d < 0 || d > maxWait {
-		return 0, &commands.FieldError{Field: "wait", Msg: fmt.Sprintf("must be between 0 and %s, got %s", maxWait, v)}
+		return 0, &job.FieldError{Field: "wait", Msg: fmt.Sprintf("must be between 0 and %s, got %s", maxWait, v)}
 	}
 	return d, nil
 }
@@ -152,8 +152,8 @@ func (s *Server) requireJob(c *gin.Context) bool {
 
 func (s *Server) results(c *gin.Context) {
 	q := store.ResultQuery{State: c.Query("state"), Host: c.Query("host"), Q: c.Query("q")}
-	if q.State != "" && !slices.Contains(commands.ResultStates, q.State) {
-		fail(c, badRequest("state", fmt.Sprintf("unknown result state %q (one of %s)", q.State, strings.Join(commands.ResultStates, ", "))))
+	if q.State != "" && !slices.Contains(job.ResultStates, q.State) {
+		fail(c, badRequest("state", fmt.Sprintf("unknown result state %q (one of %s)", q.State, strings.Join(job.ResultStates, ", "))))
 		return
 	}
 	if v := c.Query("cursor"); v != "" {
@@ -183,9 +183,9 @@ func (s *Server) results(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := page[commands.Result]{Items: items}
+	out := page[job.Result]{Items: items}
 	if items == nil {
-		out.Items = []commands.Result{}
+		out.Items = []job.Result{}
 	}
 	if next > 0 {
 		out.NextCursor = strconv.Itoa(next)

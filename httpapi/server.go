@@ -18,13 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/salvo-sh/salvo/actors"
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
 // Engine is what the API needs from the job engine (actors.Engine).
 type Engine interface {
-	Submit(ctx context.Context, spec *commands.Spec) (*actors.JobStatus, error)
+	Submit(ctx context.Context, spec *job.Spec) (*actors.JobStatus, error)
 	SubmitStream(ctx context.Context, body io.Reader) (*actors.JobStatus, error)
 	Status(ctx context.Context, id string) (*actors.JobStatus, error)
 	// Wait returns a job's status once it is terminal, or when ctx ends.

@@ -8,7 +8,7 @@ import (
 	"hash/maphash"
 	"slices"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/nodeset"
 )
 
 // groupExprs maps an aggregation key to the SQL expression whose value
@@ -46,7 +46,7 @@ type aggGroup struct {
 // ByErrorClass or ByBody) in one pass over the results in index order, and
 // returns the largest groups first, ties by value, at most limit groups
 // (DefaultGroupLimit when ≤ 0). Each group lists its first MaxGroupHosts
-// hosts and every host folded with commands.FoldHosts; IsError is set when
+// hosts and every host folded with nodeset.Fold; IsError is set when
 // some result of the group is an error or a timeout.
 //
 // ByBody groups bodies by a 64-bit hash seeded per call and keeps no body in
@@ -100,7 +100,7 @@ func (s *SQLite) Aggregate(ctx context.Context, jobID, by string, limit int) ([]
 			Value:   g.value,
 			Count:   g.count,
 			Hosts:   slices.Clone(g.hosts[:min(len(g.hosts), MaxGroupHosts)]),
-			Folded:  commands.FoldHosts(g.hosts),
+			Folded:  nodeset.Fold(g.hosts),
 			IsError: g.isError,
 		}
 	}

@@ -7,22 +7,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // benchJobID is shaped like a generated job id.
 const benchJobID = "0b5e7d3c-6a41-4f0e-9d3b-8c2f1e4a7b90"
 
 // benchResults returns n results from index first on, with ~1 KiB bodies.
-func benchResults(first, n int) []commands.Result {
+func benchResults(first, n int) []job.Result {
 	pad := strings.Repeat("x", 1000)
 	now := time.Now()
-	rs := make([]commands.Result, n)
+	rs := make([]job.Result, n)
 	for i := range rs {
 		idx := first + i
 		host := fmt.Sprintf("10.%d.%d.%d", idx>>16&255, idx>>8&255, idx&255)
-		rs[i] = commands.Result{
-			Index: idx, Host: host, Target: "http://" + host + ":80/status", State: commands.StateOK,
+		rs[i] = job.Result{
+			Index: idx, Host: host, Target: "http://" + host + ":80/status", State: job.StateOK,
 			StatusCode: 200, LatencyMs: 1.5, Body: fmt.Sprintf("host=%s version=1.%d\n%s", host, idx%7, pad),
 			BodyBytes: 1024, Attempts: 1, Worker: "node-a", Value: fmt.Sprintf("1.%d", idx%7),
 			StartedAt: now, FinishedAt: now,
@@ -47,7 +47,7 @@ func BenchmarkPutResults(b *testing.B) {
 	const batch = 500
 	s, _ := openTestStore(b)
 	ctx := testCtx(b)
-	batches := make([][]commands.Result, 20) // 10,000 results per iteration
+	batches := make([][]job.Result, 20) // 10,000 results per iteration
 	var cpu time.Duration
 	b.ResetTimer()
 	for n := range b.N {
@@ -62,7 +62,7 @@ func BenchmarkPutResults(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if counts[commands.StateOK] != batch {
+			if counts[job.StateOK] != batch {
 				b.Fatalf("stored %v", counts)
 			}
 		}

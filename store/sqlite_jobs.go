@@ -8,15 +8,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 const jobColumns = `id, name, spec, state, reason, total, counts, workers, created_at, started_at, finished_at`
 
 // CreateJob stores a job and its targets; see Store.
-func (s *SQLite) CreateJob(ctx context.Context, job *Job, targets []commands.TargetSpec, chunkSize int) error {
+func (s *SQLite) CreateJob(ctx context.Context, jr *Job, targets []job.TargetSpec, chunkSize int) error {
 	done := false
-	return s.CreateJobFrom(ctx, job, chunkSize, func() ([]commands.TargetSpec, error) {
+	return s.CreateJobFrom(ctx, jr, chunkSize, func() ([]job.TargetSpec, error) {
 		if done {
 			return nil, nil
 		}
@@ -26,53 +26,53 @@ func (s *SQLite) CreateJob(ctx context.Context, job *Job, targets []commands.Tar
 }
 
 // CreateJobFrom stores a job and the targets next yields; see Store.
-func (s *SQLite) CreateJobFrom(ctx context.Context, job *Job, chunkSize int, next func() ([]commands.TargetSpec, error)) error {
+func (s *SQLite) CreateJobFrom(ctx context.Context, jr *Job, chunkSize int, next func() ([]job.TargetSpec, error)) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
-	if job == nil || job.ID == "" {
+	if jr == nil || jr.ID == "" {
 		return errors.New("create job: empty id")
 	}
 	if chunkSize <= 0 {
 		chunkSize = DefaultChunkSize
 	}
-	spec, counts, workers, err := marshalJob(job)
+	spec, counts, workers, err := marshalJob(jr)
 	if err != nil {
-		return fmt.Errorf("create job %s: %w", job.ID, err)
+		return fmt.Errorf("create job %s: %w", jr.ID, err)
 	}
-	created := job.CreatedAt
+	created := jr.CreatedAt
 	if created.IsZero() {
 		created = time.Now()
 	}
-	total := job.Total
+	total := jr.Total
 
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("create job %s: begin: %w", job.ID, err)
+		return fmt.Errorf("create job %s: begin: %w", jr.ID, err)
 	}
 	defer tx.Rollback()
 	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		job.ID, job.Name, string(spec), job.State, job.Reason, total, string(counts), string(workers),
-		unixMilli(created), unixMilli(job.StartedAt), unixMilli(job.FinishedAt))
+		jr.ID, jr.Name, string(spec), jr.State, jr.Reason, total, string(counts), string(workers),
+		unixMilli(created), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt))
 	if err != nil {
-		return fmt.Errorf("create job %s: %w", job.ID, err)
+		return fmt.Errorf("create job %s: %w", jr.ID, err)
 	}
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO target_chunks (job_id, chunk, targets) VALUES (?, ?, ?)`)
 	if err != nil {
-		return fmt.Errorf("create job %s: prepare chunks: %w", job.ID, err)
+		return fmt.Errorf("create job %s: prepare chunks: %w", jr.ID, err)
 	}
 	defer ins.Close()
-	buf := make([]commands.IndexedTarget, 0, chunkSize)
+	buf := make([]job.IndexedTarget, 0, chunkSize)
 	index, chunk := 0, 0
 	var b []byte
 	flush := func() error {
-		b, err = commands.AppendIndexedTargets(b[:0], buf)
+		b, err = job.AppendIndexedTargets(b[:0], buf)
 		if err != nil {
-			return fmt.Errorf("create job %s: encode chunk %d: %w", job.ID, chunk, err)
+			return fmt.Errorf("create job %s: encode chunk %d: %w", jr.ID, chunk, err)
 		}
-		if _, err := ins.ExecContext(ctx, job.ID, chunk, string(b)); err != nil {
-			return fmt.Errorf("create job %s: chunk %d: %w", job.ID, chunk, err)
+		if _, err := ins.ExecContext(ctx, jr.ID, chunk, string(b)); err != nil {
+			return fmt.Errorf("create job %s: chunk %d: %w", jr.ID, chunk, err)
 		}
 		chunk++
 		buf = buf[:0]
@@ -81,13 +81,13 @@ func (s *SQLite) CreateJobFrom(ctx context.Context, job *Job, chunkSize int, nex
 	for {
 		targets, err := next()
 		if err != nil {
-			return fmt.Errorf("create job %s: %w", job.ID, err)
+			return fmt.Errorf("create job %s: %w", jr.ID, err)
 		}
 		if len(targets) == 0 {
 			break
 		}
 		for _, t := range targets {
-			buf = append(buf, commands.IndexedTarget{Index: index, Target: t})
+			buf = append(buf, job.IndexedTarget{Index: index, Target: t})
 			index++
 			if len(buf) == chunkSize {
 				if err := flush(); err != nil {
@@ -102,12 +102,12 @@ func (s *SQLite) CreateJobFrom(ctx context.Context, job *Job, chunkSize int, nex
 		}
 	}
 	if total == 0 && index > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET total = ? WHERE id = ?`, index, job.ID); err != nil {
-			return fmt.Errorf("create job %s: total: %w", job.ID, err)
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET total = ? WHERE id = ?`, index, jr.ID); err != nil {
+			return fmt.Errorf("create job %s: total: %w", jr.ID, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create job %s: commit: %w", job.ID, err)
+		return fmt.Errorf("create job %s: commit: %w", jr.ID, err)
 	}
 	s.wrote()
 	return nil
@@ -115,27 +115,27 @@ func (s *SQLite) CreateJobFrom(ctx context.Context, job *Job, chunkSize int, nex
 
 // UpdateJob writes the job's name, state, reason, total, counts and times.
 // The spec and creation time are not changed.
-func (s *SQLite) UpdateJob(ctx context.Context, job *Job) error {
+func (s *SQLite) UpdateJob(ctx context.Context, jr *Job) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
-	_, counts, workers, err := marshalJob(job)
+	_, counts, workers, err := marshalJob(jr)
 	if err != nil {
-		return fmt.Errorf("update job %s: %w", job.ID, err)
+		return fmt.Errorf("update job %s: %w", jr.ID, err)
 	}
 	res, err := s.w.ExecContext(ctx,
 		`UPDATE jobs SET name = ?, state = ?, reason = ?, total = ?, counts = ?, workers = ?, started_at = ?, finished_at = ? WHERE id = ?`,
-		job.Name, job.State, job.Reason, job.Total, string(counts), string(workers), unixMilli(job.StartedAt), unixMilli(job.FinishedAt), job.ID)
+		jr.Name, jr.State, jr.Reason, jr.Total, string(counts), string(workers), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt), jr.ID)
 	if err != nil {
-		return fmt.Errorf("update job %s: %w", job.ID, err)
+		return fmt.Errorf("update job %s: %w", jr.ID, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("update job %s: %w", job.ID, err)
+		return fmt.Errorf("update job %s: %w", jr.ID, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("update job %s: %w", job.ID, ErrNotFound)
+		return fmt.Errorf("update job %s: %w", jr.ID, ErrNotFound)
 	}
 	s.wrote()
 	return nil
@@ -147,14 +147,14 @@ func (s *SQLite) GetJob(ctx context.Context, id string) (*Job, error) {
 		return nil, err
 	}
 	defer s.leave()
-	job, err := scanJob(s.r.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	jr, err := scanJob(s.r.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get job %s: %w", id, err)
 	}
-	return job, nil
+	return jr, nil
 }
 
 // ListJobs returns jobs newest first (by creation time, then id), optionally
@@ -232,7 +232,7 @@ func (s *SQLite) ChunkCount(ctx context.Context, jobID string) (int, error) {
 }
 
 // Chunk returns chunk n of a job's targets, or ErrNotFound.
-func (s *SQLite) Chunk(ctx context.Context, jobID string, n int) ([]commands.IndexedTarget, error) {
+func (s *SQLite) Chunk(ctx context.Context, jobID string, n int) ([]job.IndexedTarget, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (s *SQLite) Chunk(ctx context.Context, jobID string, n int) ([]commands.Ind
 	if err != nil {
 		return nil, fmt.Errorf("chunk %d of job %s: %w", n, jobID, err)
 	}
-	ts, err := commands.DecodeIndexedTargets(b)
+	ts, err := job.DecodeIndexedTargets(b)
 	if err != nil {
 		return nil, fmt.Errorf("chunk %d of job %s: decode: %w", n, jobID, err)
 	}
@@ -304,18 +304,18 @@ func scanJob(row scanner) (*Job, error) {
 }
 
 // marshalJob encodes a job's spec, counts and worker figures.
-func marshalJob(job *Job) (spec, counts, workers []byte, err error) {
-	spec, err = json.Marshal(job.Spec)
+func marshalJob(jr *Job) (spec, counts, workers []byte, err error) {
+	spec, err = json.Marshal(jr.Spec)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("encode spec: %w", err)
 	}
-	counts, err = json.Marshal(job.Counts)
+	counts, err = json.Marshal(jr.Counts)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("encode counts: %w", err)
 	}
-	if job.Workers == nil {
+	if jr.Workers == nil {
 		workers = []byte("{}")
-	} else if workers, err = json.Marshal(job.Workers); err != nil {
+	} else if workers, err = json.Marshal(jr.Workers); err != nil {
 		return nil, nil, nil, fmt.Errorf("encode workers: %w", err)
 	}
 	return spec, counts, workers, nil

@@ -10,7 +10,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // resultGroup is the most results one INSERT statement stores: one
@@ -112,7 +112,7 @@ func jobKey(ctx context.Context, tx *sql.Tx, jobID string) (int64, error) {
 // per statement. A result whose (job, index) is already stored, by an
 // earlier call or earlier in the same batch, is ignored. It returns how many
 // of each state were newly stored.
-func (s *SQLite) PutResults(ctx context.Context, jobID string, results []commands.Result) (map[string]int, error) {
+func (s *SQLite) PutResults(ctx context.Context, jobID string, results []job.Result) (map[string]int, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
@@ -193,12 +193,12 @@ type resultGrouper struct {
 	key  int64
 	seen map[int]bool // indexes of this call stored so far
 	args []any
-	buf  []*commands.Result // fresh's result
+	buf  []*job.Result // fresh's result
 }
 
 // fresh returns the results of group that are neither stored nor earlier
 // in this call.
-func (g *resultGrouper) fresh(ctx context.Context, group []commands.Result) ([]*commands.Result, error) {
+func (g *resultGrouper) fresh(ctx context.Context, group []job.Result) ([]*job.Result, error) {
 	if g.seen == nil {
 		g.seen = make(map[int]bool, len(group))
 	}
@@ -237,7 +237,7 @@ func (g *resultGrouper) fresh(ctx context.Context, group []commands.Result) ([]*
 
 // pointers returns pointers to the results of group, in a buffer reused
 // by the next call.
-func (g *resultGrouper) pointers(group []commands.Result) []*commands.Result {
+func (g *resultGrouper) pointers(group []job.Result) []*job.Result {
 	g.buf = g.buf[:0]
 	for i := range group {
 		g.buf = append(g.buf, &group[i])
@@ -253,7 +253,7 @@ func isKeyConflict(err error) bool {
 }
 
 // insert stores rs, all fresh, with the insert statement of slot.
-func (g *resultGrouper) insert(ctx context.Context, slot int, rs []*commands.Result) error {
+func (g *resultGrouper) insert(ctx context.Context, slot int, rs []*job.Result) error {
 	// Arguments are driver values already (int64, not int; nil, not
 	// sql.NullInt64): database/sql then converts none of them by reflection.
 	g.args = g.args[:0]
@@ -339,7 +339,7 @@ func (s *SQLite) CountResults(ctx context.Context, jobID string) (map[string]int
 // on, and the cursor of the next page (0 at the end). State and Host match
 // exactly; Q is a case-sensitive substring of body, stderr, error or value
 // (no wildcards).
-func (s *SQLite) Results(ctx context.Context, jobID string, q ResultQuery) ([]commands.Result, int, error) {
+func (s *SQLite) Results(ctx context.Context, jobID string, q ResultQuery) ([]job.Result, int, error) {
 	if err := s.enter(); err != nil {
 		return nil, 0, err
 	}
@@ -371,9 +371,9 @@ func (s *SQLite) Results(ctx context.Context, jobID string, q ResultQuery) ([]co
 		return nil, 0, fmt.Errorf("results of job %s: %w", jobID, err)
 	}
 	defer rows.Close()
-	out := make([]commands.Result, 0, min(limit+1, 1024))
+	out := make([]job.Result, 0, min(limit+1, 1024))
 	for rows.Next() {
-		var r commands.Result
+		var r job.Result
 		if err := scanResult(rows, &r); err != nil {
 			return nil, 0, fmt.Errorf("results of job %s: %w", jobID, err)
 		}
@@ -391,7 +391,7 @@ func (s *SQLite) Results(ctx context.Context, jobID string, q ResultQuery) ([]co
 }
 
 // scanResult reads one row of resultColumns into r.
-func scanResult(rows *sql.Rows, r *commands.Result) error {
+func scanResult(rows *sql.Rows, r *job.Result) error {
 	var (
 		exit              sql.NullInt64
 		truncated         int

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/nodeset"
 )
 
 // openTestStore opens a store in a fresh directory and closes it when the
@@ -46,14 +47,14 @@ func testJob(id string, created time.Time) *Job {
 	return &Job{
 		ID:   id,
 		Name: "job " + id,
-		Spec: &commands.Spec{
+		Spec: &job.Spec{
 			Name:           "job " + id,
-			Protocol:       commands.ProtocolHTTP,
-			HTTP:           &commands.HTTPSpec{Method: "GET", Path: "/status/${ID}", Headers: map[string]string{"Authorization": commands.Redacted}},
+			Protocol:       job.ProtocolHTTP,
+			HTTP:           &job.HTTPSpec{Method: "GET", Path: "/status/${ID}", Headers: map[string]string{"Authorization": job.Redacted}},
 			Vars:           map[string]string{"ENV": "prod"},
 			MaxConcurrency: 500,
-			Timeouts:       commands.Timeouts{Connect: commands.Duration(3 * time.Second), Request: commands.Duration(15 * time.Second)},
-			Aggregation:    &commands.Aggregation{Regex: `version=(\S+)`},
+			Timeouts:       job.Timeouts{Connect: job.Duration(3 * time.Second), Request: job.Duration(15 * time.Second)},
+			Aggregation:    &job.Aggregation{Regex: `version=(\S+)`},
 		},
 		State:     JobWaiting,
 		Reason:    "no worker with room",
@@ -67,15 +68,15 @@ func TestJobRoundTrip(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx := testCtx(t)
 	created := time.Date(2026, 11, 22, 10, 0, 0, 123_456_789, time.UTC)
-	job := testJob("j1", created)
-	if err := s.CreateJob(ctx, job, []commands.TargetSpec{{Host: "a"}, {Host: "b"}, {Host: "c"}}, 2); err != nil {
+	jr := testJob("j1", created)
+	if err := s.CreateJob(ctx, jr, []job.TargetSpec{{Host: "a"}, {Host: "b"}, {Host: "c"}}, 2); err != nil {
 		t.Fatalf("CreateJob: %v", err)
 	}
-	if err := s.CreateJob(ctx, job, nil, 2); err == nil {
+	if err := s.CreateJob(ctx, jr, nil, 2); err == nil {
 		t.Fatal("CreateJob with a duplicate id succeeded")
 	}
 
-	want := *job
+	want := *jr
 	want.CreatedAt = created.Truncate(time.Millisecond)
 	got, err := s.GetJob(ctx, "j1")
 	if err != nil {
@@ -87,7 +88,7 @@ func TestJobRoundTrip(t *testing.T) {
 
 	want.State = JobGathered
 	want.Reason = ""
-	want.Counts = map[string]int{commands.StateOK: 2, commands.StateTimeout: 1}
+	want.Counts = map[string]int{job.StateOK: 2, job.StateTimeout: 1}
 	want.StartedAt = created.Add(time.Second).Truncate(time.Millisecond)
 	want.FinishedAt = created.Add(time.Minute).Truncate(time.Millisecond)
 	if err := s.UpdateJob(ctx, &want); err != nil {
@@ -199,16 +200,16 @@ func TestChunks(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(fmt.Sprintf("%d/%d", tt.targets, tt.chunkSize), func(t *testing.T) {
 			id := "job" + strconv.Itoa(i)
-			targets := make([]commands.TargetSpec, tt.targets)
+			targets := make([]job.TargetSpec, tt.targets)
 			for k := range targets {
-				targets[k] = commands.TargetSpec{Host: fmt.Sprintf("10.0.%d.%d", k/256, k%256)}
+				targets[k] = job.TargetSpec{Host: fmt.Sprintf("10.0.%d.%d", k/256, k%256)}
 				if k%3 == 0 {
 					targets[k].Vars = map[string]string{"ID": strconv.Itoa(k)}
 				}
 			}
-			job := testJob(id, time.Now())
-			job.Total = 0 // defaults to the number of targets
-			if err := s.CreateJob(ctx, job, targets, tt.chunkSize); err != nil {
+			jr := testJob(id, time.Now())
+			jr.Total = 0 // defaults to the number of targets
+			if err := s.CreateJob(ctx, jr, targets, tt.chunkSize); err != nil {
 				t.Fatalf("CreateJob: %v", err)
 			}
 			n, err := s.ChunkCount(ctx, id)
@@ -252,9 +253,9 @@ func TestChunks(t *testing.T) {
 }
 
 // makeResult builds a deterministic result for index i.
-func makeResult(i int, state string) commands.Result {
+func makeResult(i int, state string) job.Result {
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond)
-	r := commands.Result{
+	r := job.Result{
 		Index:      i,
 		Host:       fmt.Sprintf("10.0.0.%d", i),
 		Target:     fmt.Sprintf("http://10.0.0.%d:80/status", i),
@@ -266,20 +267,20 @@ func makeResult(i int, state string) commands.Result {
 		FinishedAt: t0.Add(1234567 * time.Nanosecond),
 	}
 	switch state {
-	case commands.StateOK:
+	case job.StateOK:
 		r.StatusCode = 200
 		r.Body = fmt.Sprintf("host=%s version=1.%d", r.Host, i%2)
 		r.BodyBytes = int64(len(r.Body))
 		r.Value = fmt.Sprintf("1.%d", i%2)
-	case commands.StateFailed:
+	case job.StateFailed:
 		r.ExitCode = intp(2)
 		r.Stderr = "boom"
 		r.Value = "2"
-	case commands.StateError, commands.StateTimeout:
+	case job.StateError, job.StateTimeout:
 		r.Error = "dial tcp: connection refused"
-		r.ErrorClass = commands.ClassConnectRefused
-		if state == commands.StateTimeout {
-			r.ErrorClass = commands.ClassTimeout
+		r.ErrorClass = job.ClassConnectRefused
+		if state == job.StateTimeout {
+			r.ErrorClass = job.ClassTimeout
 		}
 		r.Value = r.ErrorClass
 	}
@@ -287,7 +288,7 @@ func makeResult(i int, state string) commands.Result {
 }
 
 // wantStored is r as the store returns it: times in UTC, to the microsecond.
-func wantStored(r commands.Result) commands.Result {
+func wantStored(r job.Result) job.Result {
 	r.StartedAt = r.StartedAt.UTC().Truncate(time.Microsecond)
 	r.FinishedAt = r.FinishedAt.UTC().Truncate(time.Microsecond)
 	return r
@@ -296,35 +297,35 @@ func wantStored(r commands.Result) commands.Result {
 func TestPutResultsDuplicates(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx := testCtx(t)
-	var batch1, batch2 []commands.Result
+	var batch1, batch2 []job.Result
 	for i := range 10 {
-		batch1 = append(batch1, makeResult(i, []string{commands.StateOK, commands.StateError}[i%2]))
+		batch1 = append(batch1, makeResult(i, []string{job.StateOK, job.StateError}[i%2]))
 	}
 	for i := 5; i < 15; i++ {
-		batch2 = append(batch2, makeResult(i, commands.StateTimeout))
+		batch2 = append(batch2, makeResult(i, job.StateTimeout))
 	}
-	batch2 = append(batch2, makeResult(14, commands.StateOK)) // duplicate inside the batch
+	batch2 = append(batch2, makeResult(14, job.StateOK)) // duplicate inside the batch
 	// Several groups of a statement each: stored results in the middle of
 	// a group, and a duplicate of an earlier group of the same call.
-	var large, largeOverlap []commands.Result
+	var large, largeOverlap []job.Result
 	for i := 100; i < 300; i++ {
-		large = append(large, makeResult(i, commands.StateOK))
+		large = append(large, makeResult(i, job.StateOK))
 	}
 	for i := 250; i < 450; i++ {
-		largeOverlap = append(largeOverlap, makeResult(i, commands.StateTimeout))
+		largeOverlap = append(largeOverlap, makeResult(i, job.StateTimeout))
 	}
-	largeOverlap = append(largeOverlap, makeResult(300, commands.StateOK))
+	largeOverlap = append(largeOverlap, makeResult(300, job.StateOK))
 	tests := []struct {
 		name  string
-		batch []commands.Result
+		batch []job.Result
 		want  map[string]int
 	}{
-		{"first", batch1, map[string]int{commands.StateOK: 5, commands.StateError: 5}},
+		{"first", batch1, map[string]int{job.StateOK: 5, job.StateError: 5}},
 		{"same again", batch1, map[string]int{}},
-		{"overlap", batch2, map[string]int{commands.StateTimeout: 5}},
+		{"overlap", batch2, map[string]int{job.StateTimeout: 5}},
 		{"empty", nil, map[string]int{}},
-		{"large", large, map[string]int{commands.StateOK: 200}},
-		{"large overlap", largeOverlap, map[string]int{commands.StateTimeout: 150}},
+		{"large", large, map[string]int{job.StateOK: 200}},
+		{"large overlap", largeOverlap, map[string]int{job.StateTimeout: 150}},
 	}
 	for _, tt := range tests {
 		got, err := s.PutResults(ctx, "j", tt.batch)
@@ -339,7 +340,7 @@ func TestPutResultsDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CountResults: %v", err)
 	}
-	if want := map[string]int{commands.StateOK: 205, commands.StateError: 5, commands.StateTimeout: 155}; !maps.Equal(counts, want) {
+	if want := map[string]int{job.StateOK: 205, job.StateError: 5, job.StateTimeout: 155}; !maps.Equal(counts, want) {
 		t.Errorf("CountResults = %v, want %v", counts, want)
 	}
 	// The first write of an index wins.
@@ -366,12 +367,12 @@ func TestPutResultsDuplicates(t *testing.T) {
 func TestResultRoundTrip(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx := testCtx(t)
-	in := []commands.Result{
-		makeResult(0, commands.StateOK),
-		makeResult(1, commands.StateFailed),
-		makeResult(2, commands.StateTimeout),
-		makeResult(3, commands.StateSkipped),
-		{Index: 4, Host: "h", State: commands.StateOK, ExitCode: intp(0), Truncated: true, BodyBytes: 1 << 40,
+	in := []job.Result{
+		makeResult(0, job.StateOK),
+		makeResult(1, job.StateFailed),
+		makeResult(2, job.StateTimeout),
+		makeResult(3, job.StateSkipped),
+		{Index: 4, Host: "h", State: job.StateOK, ExitCode: intp(0), Truncated: true, BodyBytes: 1 << 40,
 			Body: "snowman ☃ \x00 nul", StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 6789, time.FixedZone("X", 3600))},
 	}
 	if _, err := s.PutResults(ctx, "j", in); err != nil {
@@ -394,8 +395,8 @@ func TestResultRoundTrip(t *testing.T) {
 func TestResultsPaging(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx := testCtx(t)
-	states := []string{commands.StateOK, commands.StateOK, commands.StateError, commands.StateTimeout, commands.StateFailed}
-	var all []commands.Result
+	states := []string{job.StateOK, job.StateOK, job.StateError, job.StateTimeout, job.StateFailed}
+	var all []job.Result
 	for i := range 50 {
 		r := makeResult(i, states[i%len(states)])
 		switch i {
@@ -415,7 +416,7 @@ func TestResultsPaging(t *testing.T) {
 	if _, err := s.PutResults(ctx, "j", all[10:25]); err != nil {
 		t.Fatalf("PutResults: %v", err)
 	}
-	match := func(f func(r commands.Result) bool) []int {
+	match := func(f func(r job.Result) bool) []int {
 		var idx []int
 		for _, r := range all {
 			if f(r) {
@@ -430,26 +431,26 @@ func TestResultsPaging(t *testing.T) {
 		want  []int
 		pages int // expected number of pages
 	}{
-		{"all", ResultQuery{Limit: 1000}, match(func(commands.Result) bool { return true }), 1},
-		{"all by 7", ResultQuery{Limit: 7}, match(func(commands.Result) bool { return true }), 8},
-		{"all by 10", ResultQuery{Limit: 10}, match(func(commands.Result) bool { return true }), 5},
+		{"all", ResultQuery{Limit: 1000}, match(func(job.Result) bool { return true }), 1},
+		{"all by 7", ResultQuery{Limit: 7}, match(func(job.Result) bool { return true }), 8},
+		{"all by 10", ResultQuery{Limit: 10}, match(func(job.Result) bool { return true }), 5},
 		{"from cursor", ResultQuery{Cursor: 45, Limit: 3}, []int{45, 46, 47, 48, 49}, 2},
-		{"state", ResultQuery{State: commands.StateError, Limit: 4}, match(func(r commands.Result) bool { return r.State == commands.StateError }), 3},
+		{"state", ResultQuery{State: job.StateError, Limit: 4}, match(func(r job.Result) bool { return r.State == job.StateError }), 3},
 		{"host", ResultQuery{Host: "10.0.0.7", Limit: 1}, []int{7, 30}, 2},
 		{"host is exact", ResultQuery{Host: "10.0.0.1"}, []int{1}, 1},
-		{"q in body", ResultQuery{Q: "version=1.1"}, match(func(r commands.Result) bool {
-			return r.State == commands.StateOK && r.Index%2 == 1 && r.Index != 7 && r.Index != 17
+		{"q in body", ResultQuery{Q: "version=1.1"}, match(func(r job.Result) bool {
+			return r.State == job.StateOK && r.Index%2 == 1 && r.Index != 7 && r.Index != 17
 		}), 1},
 		{"q percent is literal", ResultQuery{Q: "100%"}, []int{7}, 1},
 		{"q underscore is literal", ResultQuery{Q: "done_"}, []int{7}, 1},
-		{"q in error", ResultQuery{Q: "refused"}, match(func(r commands.Result) bool {
-			return r.State == commands.StateError || r.State == commands.StateTimeout
+		{"q in error", ResultQuery{Q: "refused"}, match(func(r job.Result) bool {
+			return r.State == job.StateError || r.State == job.StateTimeout
 		}), 1},
-		{"q in stderr", ResultQuery{Q: "boom"}, match(func(r commands.Result) bool { return r.State == commands.StateFailed }), 1},
-		{"q in value", ResultQuery{Q: "connect_refused"}, match(func(r commands.Result) bool { return r.State == commands.StateError }), 1},
+		{"q in stderr", ResultQuery{Q: "boom"}, match(func(r job.Result) bool { return r.State == job.StateFailed }), 1},
+		{"q in value", ResultQuery{Q: "connect_refused"}, match(func(r job.Result) bool { return r.State == job.StateError }), 1},
 		{"q is case-sensitive", ResultQuery{Q: "BOOM"}, nil, 1},
-		{"state and q", ResultQuery{State: commands.StateTimeout, Q: "refused", Limit: 2}, match(func(r commands.Result) bool { return r.State == commands.StateTimeout }), 5},
-		{"nothing", ResultQuery{State: commands.StateCancelled}, nil, 1},
+		{"state and q", ResultQuery{State: job.StateTimeout, Q: "refused", Limit: 2}, match(func(r job.Result) bool { return r.State == job.StateTimeout }), 5},
+		{"nothing", ResultQuery{State: job.StateCancelled}, nil, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -492,31 +493,31 @@ func TestResultsPaging(t *testing.T) {
 func TestAggregate(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx := testCtx(t)
-	var rs []commands.Result
-	add := func(n int, f func(r *commands.Result)) {
+	var rs []job.Result
+	add := func(n int, f func(r *job.Result)) {
 		for range n {
 			i := len(rs)
-			r := commands.Result{Index: i, Host: fmt.Sprintf("web-%02d", i), State: commands.StateOK}
+			r := job.Result{Index: i, Host: fmt.Sprintf("web-%02d", i), State: job.StateOK}
 			f(&r)
 			rs = append(rs, r)
 		}
 	}
 	big := "x" + string(make([]byte, 2000)) // identical large bodies group together
-	add(25, func(r *commands.Result) { r.StatusCode, r.Value, r.Body = 200, "1.25", big })
-	add(3, func(r *commands.Result) { r.StatusCode, r.Value, r.Body = 200, "1.24", "version=1.24" })
-	add(3, func(r *commands.Result) { r.StatusCode, r.Value, r.Body = 503, "NA", "busy" })
-	add(4, func(r *commands.Result) {
-		r.State, r.ErrorClass, r.Value, r.Error = commands.StateError, commands.ClassConnectRefused, commands.ClassConnectRefused, "refused"
+	add(25, func(r *job.Result) { r.StatusCode, r.Value, r.Body = 200, "1.25", big })
+	add(3, func(r *job.Result) { r.StatusCode, r.Value, r.Body = 200, "1.24", "version=1.24" })
+	add(3, func(r *job.Result) { r.StatusCode, r.Value, r.Body = 503, "NA", "busy" })
+	add(4, func(r *job.Result) {
+		r.State, r.ErrorClass, r.Value, r.Error = job.StateError, job.ClassConnectRefused, job.ClassConnectRefused, "refused"
 	})
-	add(2, func(r *commands.Result) {
-		r.State, r.ErrorClass, r.Value = commands.StateTimeout, commands.ClassTimeout, commands.ClassTimeout
+	add(2, func(r *job.Result) {
+		r.State, r.ErrorClass, r.Value = job.StateTimeout, job.ClassTimeout, job.ClassTimeout
 	})
-	add(1, func(r *commands.Result) {
-		r.State, r.ExitCode, r.Value, r.Body = commands.StateFailed, intp(1), "1", "busy"
+	add(1, func(r *job.Result) {
+		r.State, r.ExitCode, r.Value, r.Body = job.StateFailed, intp(1), "1", "busy"
 	})
-	add(1, func(r *commands.Result) { r.State = commands.StateSkipped })
+	add(1, func(r *job.Result) { r.State = job.StateSkipped })
 	// Interleave a big-group result after the others to check host order.
-	add(1, func(r *commands.Result) { r.StatusCode, r.Value, r.Body = 200, "1.25", big })
+	add(1, func(r *job.Result) { r.StatusCode, r.Value, r.Body = 200, "1.25", big })
 	if _, err := s.PutResults(ctx, "j", rs); err != nil {
 		t.Fatalf("PutResults: %v", err)
 	}
@@ -533,14 +534,14 @@ func TestAggregate(t *testing.T) {
 		by    string
 		limit int
 		want  []group
-		key   func(r commands.Result) string // the group of a result, to check hosts
+		key   func(r job.Result) string // the group of a result, to check hosts
 	}{
 		{ByValue, 0, []group{{"1.25", 26, false}, {"connect_refused", 4, true}, {"1.24", 3, false}, {"NA", 3, false}, {"timeout", 2, true}, {"", 1, false}, {"1", 1, false}},
-			func(r commands.Result) string { return r.Value }},
+			func(r job.Result) string { return r.Value }},
 		{ByValue, 2, []group{{"1.25", 26, false}, {"connect_refused", 4, true}},
-			func(r commands.Result) string { return r.Value }},
+			func(r job.Result) string { return r.Value }},
 		{ByStatus, 0, []group{{"200", 29, false}, {"error", 4, true}, {"503", 3, false}, {"timeout", 2, true}, {"exit 1", 1, false}, {"skipped", 1, false}},
-			func(r commands.Result) string {
+			func(r job.Result) string {
 				switch {
 				case r.StatusCode > 0:
 					return strconv.Itoa(r.StatusCode)
@@ -550,7 +551,7 @@ func TestAggregate(t *testing.T) {
 				return r.State
 			}},
 		{ByErrorClass, 0, []group{{"none", 34, false}, {"connect_refused", 4, true}, {"timeout", 2, true}},
-			func(r commands.Result) string {
+			func(r job.Result) string {
 				if r.ErrorClass == "" {
 					return "none"
 				}
@@ -558,9 +559,9 @@ func TestAggregate(t *testing.T) {
 			}},
 		{ByBody, 0, []group{{big, 26, false}, {"[error: connect_refused]", 4, true}, {"busy", 4, false},
 			{"version=1.24", 3, false}, {"[timeout: timeout]", 2, true}, {"[skipped]", 1, false}},
-			func(r commands.Result) string {
+			func(r job.Result) string {
 				switch {
-				case r.Body != "" || r.State == commands.StateOK || r.State == commands.StateFailed:
+				case r.Body != "" || r.State == job.StateOK || r.State == job.StateFailed:
 					return r.Body
 				case r.ErrorClass != "":
 					return "[" + r.State + ": " + r.ErrorClass + "]"
@@ -591,7 +592,7 @@ func TestAggregate(t *testing.T) {
 				if want := hosts[:min(len(hosts), MaxGroupHosts)]; !slices.Equal(g.Hosts, want) {
 					t.Errorf("group %.20q hosts = %v, want %v", g.Value, g.Hosts, want)
 				}
-				if want := commands.FoldHosts(hosts); g.Folded != want {
+				if want := nodeset.Fold(hosts); g.Folded != want {
 					t.Errorf("group %.20q folded = %q, want %q", g.Value, g.Folded, want)
 				}
 			}
@@ -666,12 +667,12 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatalf("OpenSQLite: %v", err)
 	}
-	job := testJob("j", time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
-	targets := []commands.TargetSpec{{Host: "a"}, {Host: "b", Vars: map[string]string{"X": "1"}}, {Host: "c"}}
-	if err := s.CreateJob(ctx, job, targets, 2); err != nil {
+	jr := testJob("j", time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+	targets := []job.TargetSpec{{Host: "a"}, {Host: "b", Vars: map[string]string{"X": "1"}}, {Host: "c"}}
+	if err := s.CreateJob(ctx, jr, targets, 2); err != nil {
 		t.Fatalf("CreateJob: %v", err)
 	}
-	results := []commands.Result{makeResult(0, commands.StateOK), makeResult(2, commands.StateError)}
+	results := []job.Result{makeResult(0, job.StateOK), makeResult(2, job.StateError)}
 	if _, err := s.PutResults(ctx, "j", results); err != nil {
 		t.Fatalf("PutResults: %v", err)
 	}
@@ -691,21 +692,21 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetJob: %v", err)
 	}
-	if !reflect.DeepEqual(got, job) {
-		t.Errorf("job after reopen:\n got %+v\nwant %+v", got, job)
+	if !reflect.DeepEqual(got, jr) {
+		t.Errorf("job after reopen:\n got %+v\nwant %+v", got, jr)
 	}
 	chunk, err := s2.Chunk(ctx, "j", 0)
 	if err != nil {
 		t.Fatalf("Chunk: %v", err)
 	}
-	if want := []commands.IndexedTarget{{Index: 0, Target: targets[0]}, {Index: 1, Target: targets[1]}}; !reflect.DeepEqual(chunk, want) {
+	if want := []job.IndexedTarget{{Index: 0, Target: targets[0]}, {Index: 1, Target: targets[1]}}; !reflect.DeepEqual(chunk, want) {
 		t.Errorf("chunk 0 after reopen = %+v, want %+v", chunk, want)
 	}
 	rs, _, err := s2.Results(ctx, "j", ResultQuery{})
 	if err != nil {
 		t.Fatalf("Results: %v", err)
 	}
-	if want := []commands.Result{wantStored(results[0]), wantStored(results[1])}; !reflect.DeepEqual(rs, want) {
+	if want := []job.Result{wantStored(results[0]), wantStored(results[1])}; !reflect.DeepEqual(rs, want) {
 		t.Errorf("results after reopen:\n got %+v\nwant %+v", rs, want)
 	}
 	if body, err := s2.GetDefinition(ctx, KindAggregation, "v"); err != nil || string(body) != `{"regex":"v=(\\S+)"}` {
@@ -766,20 +767,20 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 	wg.Go(func() {
 		defer close(done)
 		for b := range batches {
-			batch := make([]commands.Result, batchSize)
+			batch := make([]job.Result, batchSize)
 			for i := range batch {
-				batch[i] = makeResult(b*batchSize+i, commands.StateOK)
+				batch[i] = makeResult(b*batchSize+i, job.StateOK)
 			}
 			// Every batch also re-sends the previous one's last result.
 			if b > 0 {
-				batch = append(batch, makeResult(b*batchSize-1, commands.StateOK))
+				batch = append(batch, makeResult(b*batchSize-1, job.StateOK))
 			}
 			counts, err := s.PutResults(ctx, "j", batch)
 			if err != nil {
 				errc <- fmt.Errorf("PutResults: %w", err)
 				return
 			}
-			if counts[commands.StateOK] != batchSize {
+			if counts[job.StateOK] != batchSize {
 				errc <- fmt.Errorf("batch %d stored %v, want %d ok", b, counts, batchSize)
 				return
 			}
@@ -801,10 +802,10 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 				case 0:
 					var counts map[string]int
 					counts, err = s.CountResults(ctx, "j")
-					if err == nil && counts[commands.StateOK] < last {
-						err = fmt.Errorf("count went from %d to %d", last, counts[commands.StateOK])
+					if err == nil && counts[job.StateOK] < last {
+						err = fmt.Errorf("count went from %d to %d", last, counts[job.StateOK])
 					}
-					last = counts[commands.StateOK]
+					last = counts[job.StateOK]
 				case 1:
 					_, _, err = s.Results(ctx, "j", ResultQuery{Cursor: reads * 10 % (batches * batchSize), Limit: 200, Q: "version"})
 				case 2:
@@ -826,7 +827,7 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CountResults: %v", err)
 	}
-	if counts[commands.StateOK] != batches*batchSize {
+	if counts[job.StateOK] != batches*batchSize {
 		t.Errorf("stored %v, want %d ok", counts, batches*batchSize)
 	}
 }
@@ -836,7 +837,7 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 func TestReadsDuringWrite(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx := testCtx(t)
-	if _, err := s.PutResults(ctx, "j", []commands.Result{makeResult(0, commands.StateOK)}); err != nil {
+	if _, err := s.PutResults(ctx, "j", []job.Result{makeResult(0, job.StateOK)}); err != nil {
 		t.Fatalf("PutResults: %v", err)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -865,7 +866,7 @@ func TestPutResultsCancelled(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	cancel()
-	if _, err := s.PutResults(ctx, "j", []commands.Result{makeResult(0, commands.StateOK)}); !errors.Is(err, context.Canceled) {
+	if _, err := s.PutResults(ctx, "j", []job.Result{makeResult(0, job.StateOK)}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("PutResults(cancelled) = %v, want context.Canceled", err)
 	}
 	counts, err := s.CountResults(testCtx(t), "j")

@@ -8,7 +8,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // Sentinel errors.
@@ -41,7 +41,7 @@ func Terminal(state string) bool {
 type Job struct {
 	ID    string
 	Name  string
-	Spec  *commands.Spec // secrets redacted, Targets nil (they live in chunks)
+	Spec  *job.Spec // secrets redacted, Targets nil (they live in chunks)
 	State string
 	// Reason explains a waiting or failed state.
 	Reason string
@@ -109,14 +109,14 @@ const (
 type Store interface {
 	// CreateJob stores a new job and its targets, cut into chunks of
 	// chunkSize targets (chunk n holds indexes [n*chunkSize, (n+1)*chunkSize)).
-	CreateJob(ctx context.Context, job *Job, targets []commands.TargetSpec, chunkSize int) error
+	CreateJob(ctx context.Context, j *Job, targets []job.TargetSpec, chunkSize int) error
 	// CreateJobFrom is CreateJob for a target list that need not fit in
 	// memory: next yields the targets in order, a slice at a time, and nil
 	// at the end. job.Total, when 0, is set to the number of targets. An error from
 	// next (for example an invalid target) leaves nothing stored.
-	CreateJobFrom(ctx context.Context, job *Job, chunkSize int, next func() ([]commands.TargetSpec, error)) error
+	CreateJobFrom(ctx context.Context, j *Job, chunkSize int, next func() ([]job.TargetSpec, error)) error
 	// UpdateJob writes the job's state, reason, counts and times.
-	UpdateJob(ctx context.Context, job *Job) error
+	UpdateJob(ctx context.Context, j *Job) error
 	// GetJob returns a job by id, or ErrNotFound.
 	GetJob(ctx context.Context, id string) (*Job, error)
 	// ListJobs returns jobs newest first and the cursor of the next page ("" at the end).
@@ -126,19 +126,19 @@ type Store interface {
 	// ChunkCount is the number of target chunks of a job.
 	ChunkCount(ctx context.Context, jobID string) (int, error)
 	// Chunk returns chunk n of a job's targets with their indexes.
-	Chunk(ctx context.Context, jobID string, n int) ([]commands.IndexedTarget, error)
+	Chunk(ctx context.Context, jobID string, n int) ([]job.IndexedTarget, error)
 
 	// PutResults stores results of a job. A result whose (job, index) is
 	// already stored is ignored. It returns how many of each state were
 	// newly stored.
-	PutResults(ctx context.Context, jobID string, results []commands.Result) (map[string]int, error)
+	PutResults(ctx context.Context, jobID string, results []job.Result) (map[string]int, error)
 	// StoredIndexes returns the set of indexes in [lo, hi) that have a result.
 	StoredIndexes(ctx context.Context, jobID string, lo, hi int) (map[int]bool, error)
 	// CountResults returns the stored results of a job per state.
 	CountResults(ctx context.Context, jobID string) (map[string]int, error)
 	// Results returns a page of results ordered by index, and the cursor of
 	// the next page (0 at the end).
-	Results(ctx context.Context, jobID string, q ResultQuery) ([]commands.Result, int, error)
+	Results(ctx context.Context, jobID string, q ResultQuery) ([]job.Result, int, error)
 	// Aggregate groups a job's results by a key (ByValue, ByStatus,
 	// ByErrorClass, ByBody), largest group first, at most limit groups.
 	Aggregate(ctx context.Context, jobID, by string, limit int) ([]Group, error)

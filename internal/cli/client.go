@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // Job states as reported by the server (DESIGN.md §2.3).
@@ -181,8 +181,8 @@ func (q ResultQuery) values() url.Values {
 
 // ResultsPage is one page of results; NextCursor is empty on the last page.
 type ResultsPage struct {
-	Items      []commands.Result `json:"items"`
-	NextCursor string            `json:"nextCursor,omitempty"`
+	Items      []job.Result `json:"items"`
+	NextCursor string       `json:"nextCursor,omitempty"`
 }
 
 // APIError is an error answer of the server (4xx or 5xx).
@@ -358,7 +358,7 @@ func checkResponse(resp *http.Response) error {
 
 // Submit sends a job spec and returns the new job's id. A spec the server
 // refuses gives an *APIError.
-func (c *Client) Submit(ctx context.Context, spec *commands.Spec) (string, error) {
+func (c *Client) Submit(ctx context.Context, spec *job.Spec) (string, error) {
 	var out struct {
 		ID    string `json:"id"`
 		State string `json:"state"`

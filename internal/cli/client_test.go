@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -23,9 +23,9 @@ func testContext(t *testing.T) context.Context {
 
 func submitHosts(t *testing.T, ctx context.Context, c *Client, hosts ...string) string {
 	t.Helper()
-	spec := &commands.Spec{Protocol: "http"}
+	spec := &job.Spec{Protocol: "http"}
 	for _, h := range hosts {
-		spec.Targets = append(spec.Targets, commands.TargetSpec{Host: h})
+		spec.Targets = append(spec.Targets, job.TargetSpec{Host: h})
 	}
 	id, err := c.Submit(ctx, spec)
 	if err != nil {
@@ -229,7 +229,7 @@ func TestResultsPagesAndCancel(t *testing.T) {
 	id := submitHosts(t, ctx, c, "10.0.0.1", "bad-1", "10.0.0.3", "10.0.0.4", "10.0.0.5")
 
 	var hosts []string
-	q := ResultQuery{State: commands.StateOK, Limit: 2}
+	q := ResultQuery{State: job.StateOK, Limit: 2}
 	for pages := 0; ; pages++ {
 		if pages > 5 {
 			t.Fatal("too many pages")
@@ -250,7 +250,7 @@ func TestResultsPagesAndCancel(t *testing.T) {
 		t.Errorf("ok hosts over pages: %s", got)
 	}
 	page, err := c.Results(ctx, id, ResultQuery{Host: "bad-1"})
-	if err != nil || len(page.Items) != 1 || page.Items[0].ErrorClass != commands.ClassConnectRefused {
+	if err != nil || len(page.Items) != 1 || page.Items[0].ErrorClass != job.ClassConnectRefused {
 		t.Errorf("host query: %+v %v", page, err)
 	}
 

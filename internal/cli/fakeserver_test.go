@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // fakeServer implements the /api/v1 job contract in memory, enough for the
@@ -36,7 +36,7 @@ type fakeServer struct {
 
 	mu          sync.Mutex
 	jobs        map[string]*fakeJob
-	specs       []commands.Spec
+	specs       []job.Spec
 	cancels     []string
 	statusReads int
 }
@@ -44,7 +44,7 @@ type fakeServer struct {
 type fakeJob struct {
 	id      string
 	name    string
-	results []commands.Result
+	results []job.Result
 	step    int
 	state   string
 }
@@ -90,7 +90,7 @@ func writeError(w http.ResponseWriter, code int, msg, field string) {
 }
 
 func (s *fakeServer) submit(w http.ResponseWriter, r *http.Request) {
-	var spec commands.Spec
+	var spec job.Spec
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&spec); err != nil {
@@ -109,20 +109,20 @@ func (s *fakeServer) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := fmt.Sprintf("job-%d", len(s.jobs)+1)
-	job := &fakeJob{id: id, name: spec.Name, state: JobWaiting}
+	jr := &fakeJob{id: id, name: spec.Name, state: JobWaiting}
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	for i, t := range spec.Targets {
-		res := commands.Result{Index: i, Host: t.Host, Target: "http://" + t.Host + ":80/", Attempts: 1,
+		res := job.Result{Index: i, Host: t.Host, Target: "http://" + t.Host + ":80/", Attempts: 1,
 			Worker: "node-a", StartedAt: t0, FinishedAt: t0.Add(time.Millisecond)}
 		switch {
 		case strings.HasPrefix(t.Host, "bad-"):
-			res.State, res.ErrorClass, res.Error = commands.StateError, commands.ClassConnectRefused, "connection refused"
+			res.State, res.ErrorClass, res.Error = job.StateError, job.ClassConnectRefused, "connection refused"
 			res.Value = res.ErrorClass
 		case strings.HasPrefix(t.Host, "slow-"):
-			res.State, res.ErrorClass, res.Error = commands.StateTimeout, commands.ClassTimeout, "timeout"
+			res.State, res.ErrorClass, res.Error = job.StateTimeout, job.ClassTimeout, "timeout"
 			res.Value = res.ErrorClass
 		default:
-			res.State, res.StatusCode = commands.StateOK, 200
+			res.State, res.StatusCode = job.StateOK, 200
 			version := "1.25.3"
 			if i%2 == 1 {
 				version = "1.24.0"
@@ -133,9 +133,9 @@ func (s *fakeServer) submit(w http.ResponseWriter, r *http.Request) {
 				res.Value = version
 			}
 		}
-		job.results = append(job.results, res)
+		jr.results = append(jr.results, res)
 	}
-	s.jobs[id] = job
+	s.jobs[id] = jr
 	writeJSONResponse(w, http.StatusAccepted, map[string]string{"id": id, "state": JobWaiting})
 }
 
@@ -174,13 +174,13 @@ func (s *fakeServer) statusLocked(j *fakeJob) Status {
 		CreatedAt: Time{time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}}
 	for _, r := range j.results[:done] {
 		switch r.State {
-		case commands.StateOK:
+		case job.StateOK:
 			st.Counts.OK++
-		case commands.StateError:
+		case job.StateError:
 			st.Counts.Error++
-		case commands.StateTimeout:
+		case job.StateTimeout:
 			st.Counts.Timeout++
-		case commands.StateCancelled:
+		case job.StateCancelled:
 			st.Counts.Cancelled++
 		}
 	}
@@ -262,7 +262,7 @@ func (s *fakeServer) aggregate(w http.ResponseWriter, r *http.Request) {
 	by := r.URL.Query().Get("by")
 	s.mu.Lock()
 	j, ok := s.jobs[r.PathValue("id")]
-	var results []commands.Result
+	var results []job.Result
 	if ok {
 		results = append(results, j.results...)
 	}
@@ -284,7 +284,7 @@ func (s *fakeServer) aggregate(w http.ResponseWriter, r *http.Request) {
 			key = res.ErrorClass
 		case ByBody:
 			key = res.Body
-			if res.State != commands.StateOK {
+			if res.State != job.StateOK {
 				key = res.ErrorClass
 			}
 		default:
@@ -295,7 +295,7 @@ func (s *fakeServer) aggregate(w http.ResponseWriter, r *http.Request) {
 		if !seen {
 			i = len(groups)
 			idx[key] = i
-			groups = append(groups, Group{Value: key, IsError: res.State != commands.StateOK})
+			groups = append(groups, Group{Value: key, IsError: res.State != job.StateOK})
 		}
 		g := &groups[i]
 		g.Count++
@@ -314,7 +314,7 @@ func (s *fakeServer) aggregate(w http.ResponseWriter, r *http.Request) {
 func (s *fakeServer) results(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	j, ok := s.jobs[r.PathValue("id")]
-	var results []commands.Result
+	var results []job.Result
 	if ok {
 		results = append(results, j.results...)
 	}
@@ -324,7 +324,7 @@ func (s *fakeServer) results(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	var sel []commands.Result
+	var sel []job.Result
 	for _, res := range results {
 		if (q.Get("state") == "" || res.State == q.Get("state")) && (q.Get("host") == "" || res.Host == q.Get("host")) {
 			sel = append(sel, res)
@@ -343,7 +343,7 @@ func (s *fakeServer) results(w http.ResponseWriter, r *http.Request) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	page := ResultsPage{Items: []commands.Result{}}
+	page := ResultsPage{Items: []job.Result{}}
 	for _, res := range sel {
 		if res.Index < cursor {
 			continue
@@ -372,7 +372,7 @@ func (s *fakeServer) cancel(w http.ResponseWriter, r *http.Request) {
 	writeJSONResponse(w, http.StatusOK, s.statusLocked(j))
 }
 
-func (s *fakeServer) lastSpec(t *testing.T) commands.Spec {
+func (s *fakeServer) lastSpec(t *testing.T) job.Spec {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()

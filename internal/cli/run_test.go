@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // testTimeout bounds every Run in these tests.
@@ -208,16 +208,16 @@ func TestRunSendsSpec(t *testing.T) {
 		t.Fatalf("exit %d: %s", out.code, out.stderr)
 	}
 	got := srv.lastSpec(t)
-	want := commands.Spec{
+	want := job.Spec{
 		Name:     "nginx-version",
 		Protocol: "http",
-		Targets:  []commands.TargetSpec{{Host: "10.0.0.1"}, {Host: "web-2.example.com:8080"}, {Host: "https://10.0.0.3:8443/health"}},
-		HTTP: &commands.HTTPSpec{Method: "POST", Scheme: "https", Port: "8443", Path: "/status/$HOST", Body: "{}",
+		Targets:  []job.TargetSpec{{Host: "10.0.0.1"}, {Host: "web-2.example.com:8080"}, {Host: "https://10.0.0.3:8443/health"}},
+		HTTP: &job.HTTPSpec{Method: "POST", Scheme: "https", Port: "8443", Path: "/status/$HOST", Body: "{}",
 			Headers: map[string]string{"X-Target": "$HOST", "Authorization": "Bearer x"}, InsecureSkipVerify: true},
 		MaxConcurrency: 50,
-		Timeouts:       commands.Timeouts{Connect: commands.Duration(2 * time.Second), Request: commands.Duration(7 * time.Second)},
-		Retries:        commands.Retries{Max: 2},
-		Aggregation:    &commands.Aggregation{Regex: `version=(\S+)`},
+		Timeouts:       job.Timeouts{Connect: job.Duration(2 * time.Second), Request: job.Duration(7 * time.Second)},
+		Retries:        job.Retries{Max: 2},
+		Aggregation:    &job.Aggregation{Regex: `version=(\S+)`},
 	}
 	gb, _ := json.Marshal(got)
 	wb, _ := json.Marshal(want)
@@ -280,7 +280,7 @@ func TestRunOutputNDJSON(t *testing.T) {
 	sc := bufio.NewScanner(strings.NewReader(out.stdout))
 	n := 0
 	for sc.Scan() {
-		var r commands.Result
+		var r job.Result
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("line %d: %v: %s", n, err, sc.Text())
 		}

@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // usageError is a mistake in the command line or its input files (exit 2).
@@ -23,17 +23,17 @@ func usagef(format string, args ...any) error {
 // or made from opts.TargetsFile and the request flags. With a spec file
 // the flags that are set (non-zero) override the file's fields. Errors are
 // usage errors.
-func BuildSpec(opts RunOptions) (*commands.Spec, error) {
+func BuildSpec(opts RunOptions) (*job.Spec, error) {
 	if (opts.SpecFile == "") == (opts.TargetsFile == "") {
 		return nil, usagef("exactly one of --spec and --targets-file is required")
 	}
-	var spec *commands.Spec
+	var spec *job.Spec
 	if opts.SpecFile != "" {
 		rc, err := openInput(opts.SpecFile, opts.Stdin)
 		if err != nil {
 			return nil, err
 		}
-		spec, err = commands.DecodeSpec(rc)
+		spec, err = job.DecodeSpec(rc)
 		rc.Close()
 		if err != nil {
 			return nil, usagef("--spec %s: %v", opts.SpecFile, err)
@@ -51,11 +51,11 @@ func BuildSpec(opts RunOptions) (*commands.Spec, error) {
 		if len(targets) == 0 {
 			return nil, usagef("--targets-file %s: no targets", opts.TargetsFile)
 		}
-		protocol := commands.ProtocolHTTP
+		protocol := job.ProtocolHTTP
 		if opts.SSH.Enabled() {
-			protocol = commands.ProtocolSSH
+			protocol = job.ProtocolSSH
 		}
-		spec = &commands.Spec{Protocol: protocol, Targets: targets}
+		spec = &job.Spec{Protocol: protocol, Targets: targets}
 	}
 	if err := applyFlags(spec, opts); err != nil {
 		return nil, err
@@ -84,16 +84,16 @@ func openInput(name string, stdin io.Reader) (io.ReadCloser, error) {
 // ReadTargets reads one target per line. Surrounding white space
 // (including a CRLF's CR) is trimmed; blank lines and lines starting with
 // '#' are skipped.
-func ReadTargets(r io.Reader) ([]commands.TargetSpec, error) {
+func ReadTargets(r io.Reader) ([]job.TargetSpec, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	var out []commands.TargetSpec
+	var out []job.TargetSpec
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		out = append(out, commands.TargetSpec{Host: line})
+		out = append(out, job.TargetSpec{Host: line})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read targets: %w", err)
@@ -119,7 +119,7 @@ func ParseHeaders(hs []string) (map[string]string, error) {
 }
 
 // applyFlags writes the request flags that are set into spec.
-func applyFlags(spec *commands.Spec, o RunOptions) error {
+func applyFlags(spec *job.Spec, o RunOptions) error {
 	if o.Name != "" {
 		spec.Name = o.Name
 	}
@@ -130,31 +130,31 @@ func applyFlags(spec *commands.Spec, o RunOptions) error {
 		spec.MaxConcurrency = o.Concurrency
 	}
 	if o.ConnectTimeout > 0 {
-		spec.Timeouts.Connect = commands.Duration(o.ConnectTimeout)
+		spec.Timeouts.Connect = job.Duration(o.ConnectTimeout)
 	}
 	if o.Timeout > 0 {
-		spec.Timeouts.Request = commands.Duration(o.Timeout)
+		spec.Timeouts.Request = job.Duration(o.Timeout)
 	}
 	if o.Retries > 0 {
 		spec.Retries.Max = o.Retries
 	}
 	if o.Regex != "" {
-		spec.Aggregation = &commands.Aggregation{Regex: o.Regex}
+		spec.Aggregation = &job.Aggregation{Regex: o.Regex}
 	}
 	headers, err := ParseHeaders(o.Headers)
 	if err != nil {
 		return err
 	}
 	httpSet := o.Path != "" || o.Method != "" || o.Body != "" || len(headers) > 0 ||
-		o.Scheme != "" || (o.Port != "" && spec.Protocol != commands.ProtocolSSH) || o.Insecure
+		o.Scheme != "" || (o.Port != "" && spec.Protocol != job.ProtocolSSH) || o.Insecure
 	if !httpSet {
 		return nil
 	}
-	if spec.Protocol != "" && spec.Protocol != commands.ProtocolHTTP {
+	if spec.Protocol != "" && spec.Protocol != job.ProtocolHTTP {
 		return usagef("--path, --method, --body, --header, --scheme, --port and --insecure apply to HTTP jobs, not %s", spec.Protocol)
 	}
 	if spec.HTTP == nil {
-		spec.HTTP = &commands.HTTPSpec{}
+		spec.HTTP = &job.HTTPSpec{}
 	}
 	h := spec.HTTP
 	if o.Path != "" {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 func TestReadTargets(t *testing.T) {
@@ -90,7 +90,7 @@ func TestBuildSpecKeepsFileFieldsNotSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if spec.Protocol != commands.ProtocolHTTP || spec.HTTP != nil || len(spec.Targets) != 1 {
+	if spec.Protocol != job.ProtocolHTTP || spec.HTTP != nil || len(spec.Targets) != 1 {
 		t.Errorf("spec %+v", spec)
 	}
 }

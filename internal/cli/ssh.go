@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // SSHOptions are the SSH flags of `salvo run`. Zero values mean "not set".
@@ -45,19 +45,19 @@ func (o SSHOptions) set() bool {
 }
 
 // applySSHFlags writes the SSH flags that are set into spec.
-func applySSHFlags(spec *commands.Spec, o RunOptions) error {
+func applySSHFlags(spec *job.Spec, o RunOptions) error {
 	so := o.SSH
 	if !so.set() {
 		return nil
 	}
 	if spec.Protocol == "" && so.Enabled() {
-		spec.Protocol = commands.ProtocolSSH
+		spec.Protocol = job.ProtocolSSH
 	}
-	if spec.Protocol != commands.ProtocolSSH {
+	if spec.Protocol != job.ProtocolSSH {
 		return usagef("--ssh, --command, --user, --identity, --agent, --known-hosts, --host-key-policy, --sudo, --proxy-jump and SSH secrets apply to SSH jobs, not %s", protocolName(spec.Protocol))
 	}
 	if spec.SSH == nil {
-		spec.SSH = &commands.SSHSpec{}
+		spec.SSH = &job.SSHSpec{}
 	}
 	s := spec.SSH
 	if so.Command != "" {
@@ -105,7 +105,7 @@ func applySSHFlags(spec *commands.Spec, o RunOptions) error {
 
 func protocolName(p string) string {
 	if p == "" {
-		return commands.ProtocolHTTP
+		return job.ProtocolHTTP
 	}
 	return p
 }

@@ -9,9 +9,9 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/salvo-sh/salvo/actors"
-	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/job"
 )
 
 func TestBuildSpecSSH(t *testing.T) {
@@ -21,16 +21,16 @@ func TestBuildSpecSSH(t *testing.T) {
 	tests := []struct {
 		name  string
 		opts  RunOptions
-		check func(*commands.Spec) bool
+		check func(*job.Spec) bool
 		err   string
 	}{
-		{"every flag", RunOptions{TargetsFile: "-", SSH: full, Port: "2200"}, func(s *commands.Spec) bool {
+		{"every flag", RunOptions{TargetsFile: "-", SSH: full, Port: "2200"}, func(s *job.Spec) bool {
 			return s.Protocol == "ssh" && len(s.Targets) == 2 && s.Targets[1].Host == "ops@10.0.0.2:2222" && s.HTTP == nil &&
-				*s.SSH == commands.SSHSpec{User: "deploy", Port: 2200, Command: "uptime",
-					Auth:          commands.SSHAuth{PrivateKeyFile: "/keys/id", Passphrase: "pp", Password: "pw", Agent: true},
+				*s.SSH == job.SSHSpec{User: "deploy", Port: 2200, Command: "uptime",
+					Auth:          job.SSHAuth{PrivateKeyFile: "/keys/id", Passphrase: "pp", Password: "pw", Agent: true},
 					HostKeyPolicy: "accept-new", KnownHostsFile: "/kh", Sudo: true, ProxyJump: "jump@b:22"}
 		}, ""},
-		{"--command implies --ssh", RunOptions{TargetsFile: "-", SSH: SSHOptions{Command: "id"}}, func(s *commands.Spec) bool {
+		{"--command implies --ssh", RunOptions{TargetsFile: "-", SSH: SSHOptions{Command: "id"}}, func(s *job.Spec) bool {
 			return s.Protocol == "ssh" && s.SSH.Command == "id"
 		}, ""},
 		{"--ssh without --command", RunOptions{TargetsFile: "-", SSH: SSHOptions{On: true}}, nil, "needs --command"},
@@ -98,7 +98,7 @@ func TestRunSSHFoldsOutputs(t *testing.T) {
 		By:          ByBody,
 		NoProgress:  true,
 		SSH: SSHOptions{Command: "echo same output; exit 0", User: "ops", Identity: key.File,
-			HostKeyPolicy: commands.HostKeyAcceptNew},
+			HostKeyPolicy: job.HostKeyAcceptNew},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()

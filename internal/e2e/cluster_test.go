@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/salvo-sh/salvo/actors"
-	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -136,7 +136,7 @@ func TestClusterSurvivesKilledWorkers(t *testing.T) {
 		t.Logf("round %d: killed %s at %d stored results", round, victim, at)
 
 		st := waitFor(t, master.URL(), id, 3*time.Minute, terminal)
-		if st.State != store.JobGathered || st.Done != hosts || st.Counts[commands.StateOK] != hosts {
+		if st.State != store.JobGathered || st.Done != hosts || st.Counts[job.StateOK] != hosts {
 			t.Fatalf("round %d: final status %+v", round, st)
 		}
 		results := streamResults(t, master.URL(), id)
@@ -338,7 +338,7 @@ func TestCreateNodeBuildsTheCluster(t *testing.T) {
 		t.Errorf("worker did not stop cleanly: %v", err)
 	}
 	st := waitFor(t, master.URL(), id, 2*time.Minute, terminal)
-	if st.State != store.JobGathered || st.Done != hosts || st.Counts[commands.StateOK] != hosts {
+	if st.State != store.JobGathered || st.Done != hosts || st.Counts[job.StateOK] != hosts {
 		t.Fatalf("after a worker left: %+v", st)
 	}
 	byWorker := map[string]int{}

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/salvo-sh/salvo/actors"
-	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -68,7 +68,7 @@ func waitFor(t *testing.T, url, id string, timeout time.Duration, cond func(acto
 func terminal(st actors.JobStatus) bool { return st.Terminal() }
 
 // streamResults reads every result of a job as NDJSON.
-func streamResults(t *testing.T, url, id string) []commands.Result {
+func streamResults(t *testing.T, url, id string) []job.Result {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url+"/api/v1/jobs/"+id+"/results", nil)
 	req.Header.Set("Accept", "application/x-ndjson")
@@ -77,11 +77,11 @@ func streamResults(t *testing.T, url, id string) []commands.Result {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var out []commands.Result
+	var out []job.Result
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 4<<20)
 	for sc.Scan() {
-		var r commands.Result
+		var r job.Result
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("result line: %v", err)
 		}
@@ -111,7 +111,7 @@ func TestTenThousandTargets(t *testing.T) {
 		"aggregation": map[string]any{"regex": `version=(\S+)`},
 	})
 	st := waitFor(t, srv.URL(), id, 3*time.Minute, terminal)
-	if st.State != store.JobGathered || st.Done != hosts || st.Counts[commands.StateOK] != hosts {
+	if st.State != store.JobGathered || st.Done != hosts || st.Counts[job.StateOK] != hosts {
 		t.Fatalf("final status %+v", st)
 	}
 
@@ -227,7 +227,7 @@ func TestKillAndRestartResumesWithoutRerunningStoredTargets(t *testing.T) {
 	// no target with a stored result ran again.
 	srv = testutil.StartServer(t, bin, "--data-dir", dir)
 	st := waitFor(t, srv.URL(), id, 2*time.Minute, terminal)
-	if st.State != store.JobGathered || st.Done != hosts || st.Counts[commands.StateOK] != hosts {
+	if st.State != store.JobGathered || st.Done != hosts || st.Counts[job.StateOK] != hosts {
 		t.Fatalf("after restart: %+v", st)
 	}
 	results := streamResults(t, srv.URL(), id)
@@ -235,7 +235,7 @@ func TestKillAndRestartResumesWithoutRerunningStoredTargets(t *testing.T) {
 		t.Fatalf("%d results, want %d", len(results), hosts)
 	}
 	for i, r := range results {
-		if r.Index != i || r.State != commands.StateOK {
+		if r.Index != i || r.State != job.StateOK {
 			t.Fatalf("result %d: %+v", i, r)
 		}
 	}
@@ -287,7 +287,7 @@ func TestCancelStopsNewRequests(t *testing.T) {
 	if st.State != store.JobCancelled {
 		t.Fatalf("state %s, want cancelled", st.State)
 	}
-	if st.Done != hosts || st.Counts[commands.StateCancelled] == 0 || st.Counts[commands.StateOK]+st.Counts[commands.StateCancelled] != hosts {
+	if st.Done != hosts || st.Counts[job.StateCancelled] == 0 || st.Counts[job.StateOK]+st.Counts[job.StateCancelled] != hosts {
 		t.Fatalf("counts %+v", st)
 	}
 	// Requests that had passed the gate when cancel returned may still
@@ -299,7 +299,7 @@ func TestCancelStopsNewRequests(t *testing.T) {
 	// target is cancelled.
 	for _, r := range streamResults(t, n.URL, id) {
 		hit := f.HostRequests(r.Index) > 0
-		if hit != (r.State == commands.StateOK) {
+		if hit != (r.State == job.StateOK) {
 			t.Fatalf("target %d: state %s but requested %d times", r.Index, r.State, f.HostRequests(r.Index))
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -103,7 +104,7 @@ func TestSSHJobsThroughTheAPI(t *testing.T) {
 		"timeouts":       map[string]string{"connect": "10s", "request": "10s"},
 	})
 	st := waitFor(t, n.URL, id, 90*time.Second, terminal)
-	if st.State != store.JobGathered || st.Counts[commands.StateOK] != 29 || st.Counts[commands.StateFailed] != 1 || st.Protocol != "ssh" {
+	if st.State != store.JobGathered || st.Counts[job.StateOK] != 29 || st.Counts[job.StateFailed] != 1 || st.Protocol != "ssh" {
 		t.Fatalf("job 1 status %+v", st)
 	}
 	res := streamResults(t, n.URL, id)
@@ -112,9 +113,9 @@ func TestSSHJobsThroughTheAPI(t *testing.T) {
 	}
 	for _, r := range res {
 		h := hosts[r.Index].(map[string]any)["host"].(string)
-		wantState, wantCode := commands.StateOK, 0
+		wantState, wantCode := job.StateOK, 0
 		if r.Index == 5 {
-			wantState, wantCode = commands.StateFailed, 3
+			wantState, wantCode = job.StateFailed, 3
 		}
 		if r.Host != h || r.Body != h+"\n" || r.Stderr != fmt.Sprintf("warn-%d\n", r.Index) ||
 			r.State != wantState || r.ExitCode == nil || *r.ExitCode != wantCode || r.Worker != "node-a" {
@@ -152,7 +153,7 @@ func TestSSHJobsThroughTheAPI(t *testing.T) {
 		"maxConcurrency": 20,
 	})
 	st2 := waitFor(t, n.URL, id2, 60*time.Second, terminal)
-	if st2.State != store.JobGathered || st2.Counts[commands.StateOK] != 40 {
+	if st2.State != store.JobGathered || st2.Counts[job.StateOK] != 40 {
 		t.Fatalf("job 2 status %+v", st2)
 	}
 	for _, r := range streamResults(t, n.URL, id2) {
@@ -183,14 +184,14 @@ func TestSSHJobsThroughTheAPI(t *testing.T) {
 		}
 		// JSON escapes '<' and '>' in the stored spec.
 		redacted = redacted || bytes.Contains(data, []byte(`\u003credacted\u003e`)) ||
-			bytes.Contains(data, []byte(commands.Redacted))
+			bytes.Contains(data, []byte(job.Redacted))
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !redacted {
-		t.Errorf("no %q in the store files: the scan did not see the stored spec", commands.Redacted)
+		t.Errorf("no %q in the store files: the scan did not see the stored spec", job.Redacted)
 	}
 	if l := logs.String(); strings.Contains(l, password) || strings.Contains(l, passphrase) {
 		t.Errorf("a secret is in the logs")

@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/salvo-sh/salvo/actors"
-	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -19,7 +19,7 @@ type throttleRun struct {
 
 // trouble is the number of targets that got no answer.
 func (r throttleRun) trouble() int {
-	return r.status.Counts[commands.StateError] + r.status.Counts[commands.StateTimeout]
+	return r.status.Counts[job.StateError] + r.status.Counts[job.StateTimeout]
 }
 
 // TestThrottleReducesErrorsAgainstOverloadedFleet runs the same job twice
@@ -74,8 +74,8 @@ func TestThrottleReducesErrorsAgainstOverloadedFleet(t *testing.T) {
 			t.Fatalf("throttle %v: final status %+v", throttle, r.status)
 		}
 		t.Logf("throttle %-5v: ok %d, error %d, timeout %d, lowest concurrency %d",
-			throttle, r.status.Counts[commands.StateOK], r.status.Counts[commands.StateError],
-			r.status.Counts[commands.StateTimeout], r.minConcurrency)
+			throttle, r.status.Counts[job.StateOK], r.status.Counts[job.StateError],
+			r.status.Counts[job.StateTimeout], r.minConcurrency)
 		return r
 	}
 

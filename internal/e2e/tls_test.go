@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -103,7 +103,7 @@ func TestClusterOverTLS(t *testing.T) {
 
 	id := submit(t, master.URL(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port), "maxConcurrency": 50})
 	st := waitFor(t, master.URL(), id, time.Minute, terminal)
-	if st.State != store.JobGathered || st.Counts[commands.StateOK] != hosts {
+	if st.State != store.JobGathered || st.Counts[job.StateOK] != hosts {
 		t.Fatalf("job over TLS: %+v", st)
 	}
 	for _, r := range streamResults(t, master.URL(), id) {

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/httpapi"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // createNode serves REST Commander's createNode. With a masterURL, this
@@ -29,7 +29,7 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string) (string
 	}
 	if masterURL == "" || s.isSelf(masterURL) {
 		if !s.cfg.HasRole(conf.RoleMaster) {
-			return "", &commands.FieldError{Field: "masterUrl", Msg: "a worker needs the masterUrl of the master to join"}
+			return "", &job.FieldError{Field: "masterUrl", Msg: "a worker needs the masterUrl of the master to join"}
 		}
 		return s.invitePeers(ctx)
 	}
@@ -38,7 +38,7 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string) (string
 	}
 	base, err := apiBase(masterURL)
 	if err != nil {
-		return "", &commands.FieldError{Field: "masterUrl", Msg: err.Error()}
+		return "", &job.FieldError{Field: "masterUrl", Msg: err.Error()}
 	}
 	gossip, err := masterGossip(ctx, base)
 	if err != nil {
@@ -63,7 +63,7 @@ func (s *Server) isSelf(u string) bool {
 func (s *Server) invitePeers(ctx context.Context) (string, error) {
 	peers := s.cfg.Cluster.Peers
 	if len(peers) == 0 {
-		return "", &commands.FieldError{Field: "masterUrl",
+		return "", &job.FieldError{Field: "masterUrl",
 			Msg: "give masterUrl, or list the peers to invite under cluster.peers in the config file"}
 	}
 	self := "http://" + s.ln.Addr().String()

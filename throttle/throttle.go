@@ -1,4 +1,8 @@
-package actors
+// Package throttle is the adaptive concurrency controller of one job on one
+// worker: an AIMD limit over a semaphore, fed by each result and by periodic
+// signals (unacked batches, open file descriptors). It knows nothing about
+// actors; its clock is injected so tests drive it without sleeping.
+package throttle
 
 import (
 	"bufio"
@@ -13,14 +17,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // Throttle decision reasons: the four decrease signals of DESIGN.md §2.4
 // and the additive increase.
 const (
 	// ReasonErrors: the share of connect errors, resets and timeouts in the
-	// window rose above the job's usual share by ThrottleConfig.ErrorShare.
+	// window rose above the job's usual share by Config.ErrorShare.
 	ReasonErrors = "errors"
 	// ReasonLatency: the window's median latency is well above the job's
 	// baseline.
@@ -43,9 +47,9 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-// ThrottleConfig configures the adaptive throttle of a job on a worker
-// (DESIGN.md §2.4). Build one with DefaultThrottleConfig.
-type ThrottleConfig struct {
+// Config configures the adaptive throttle of a job on a worker
+// (DESIGN.md §2.4). Build one with DefaultConfig.
+type Config struct {
 	// Initial is the starting limit; 0 (the default) starts at the job's
 	// maxConcurrency, which is the operating point its user asked for.
 	Initial int
@@ -119,9 +123,9 @@ type ThrottleConfig struct {
 	Clock Clock
 }
 
-// DefaultThrottleConfig returns the throttle settings salvo runs with.
-func DefaultThrottleConfig() ThrottleConfig {
-	return ThrottleConfig{
+// DefaultConfig returns the throttle settings salvo runs with.
+func DefaultConfig() Config {
+	return Config{
 		TickInterval:     20 * time.Millisecond,
 		Window:           250 * time.Millisecond,
 		MinSamples:       20,
@@ -168,7 +172,7 @@ type Decision struct {
 	FDLimit       int
 }
 
-// Throttle is the adaptive throttle of one job on one worker: a semaphore
+// Controller is the adaptive throttle of one job on one worker: a semaphore
 // whose limit, the job's effective concurrency, moves between 1 and
 // maxConcurrency by additive increase and multiplicative decrease.
 // Requests run between Acquire and Done, which records their outcome
@@ -176,8 +180,8 @@ type Decision struct {
 // TickInterval, brings the local signals. Done, Observe and Tick close
 // windows and return the decisions they make. It is safe for concurrent
 // use.
-type Throttle struct {
-	cfg   ThrottleConfig
+type Controller struct {
+	cfg   Config
 	max   int
 	clock Clock
 
@@ -203,13 +207,13 @@ type Throttle struct {
 	latStreak int // latency-judged windows in a row with a high median
 }
 
-// NewThrottle returns a throttle for a job with the given maxConcurrency.
-func NewThrottle(cfg ThrottleConfig, maxConcurrency int) *Throttle {
+// New returns a throttle for a job with the given maxConcurrency.
+func New(cfg Config, maxConcurrency int) *Controller {
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
 	}
 	maxConcurrency = max(maxConcurrency, 1)
-	t := &Throttle{
+	t := &Controller{
 		cfg:   cfg,
 		max:   maxConcurrency,
 		clock: cfg.Clock,
@@ -222,11 +226,14 @@ func NewThrottle(cfg ThrottleConfig, maxConcurrency int) *Throttle {
 	return t
 }
 
+// Config returns the controller's configuration.
+func (t *Controller) Config() Config { return t.cfg }
+
 // Max returns the throttle's upper bound, the job's maxConcurrency.
-func (t *Throttle) Max() int { return t.max }
+func (t *Controller) Max() int { return t.max }
 
 // Limit returns the current limit: the effective concurrency.
-func (t *Throttle) Limit() int {
+func (t *Controller) Limit() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.limit
@@ -234,12 +241,12 @@ func (t *Throttle) Limit() int {
 
 // Now returns the throttle clock's time; callers take a request's start
 // time from it for Done and Observe.
-func (t *Throttle) Now() time.Time { return t.clock.Now() }
+func (t *Controller) Now() time.Time { return t.clock.Now() }
 
 // Acquire waits until fewer than Limit requests hold the throttle, then
 // holds it; it returns ctx's error when ctx ends first. Waiters are served
 // in arrival order.
-func (t *Throttle) Acquire(ctx context.Context) error {
+func (t *Controller) Acquire(ctx context.Context) error {
 	t.mu.Lock()
 	if t.active < t.limit && t.waiters.Len() == 0 {
 		t.active++
@@ -271,7 +278,7 @@ func (t *Throttle) Acquire(ctx context.Context) error {
 }
 
 // Release ends a hold taken by Acquire.
-func (t *Throttle) Release() {
+func (t *Controller) Release() {
 	t.mu.Lock()
 	t.active--
 	t.grantLocked()
@@ -279,7 +286,7 @@ func (t *Throttle) Release() {
 }
 
 // grantLocked wakes waiters while the limit allows.
-func (t *Throttle) grantLocked() {
+func (t *Controller) grantLocked() {
 	for t.active < t.limit && t.waiters.Len() > 0 {
 		ch := t.waiters.Remove(t.waiters.Front()).(chan struct{})
 		t.active++
@@ -291,7 +298,7 @@ func (t *Throttle) grantLocked() {
 // the connect errors and timeouts an overloaded service causes.
 func troubleClass(class string) bool {
 	switch class {
-	case commands.ClassConnectRefused, commands.ClassConnectTimeout, commands.ClassReset, commands.ClassTimeout:
+	case job.ClassConnectRefused, job.ClassConnectTimeout, job.ClassReset, job.ClassTimeout:
 		return true
 	}
 	return false
@@ -299,7 +306,7 @@ func troubleClass(class string) bool {
 
 // Done ends a hold taken by Acquire for a request started at started
 // (from Now) and records its outcome, as Release and Observe in one step.
-func (t *Throttle) Done(started time.Time, r *commands.Result) (Decision, bool) {
+func (t *Controller) Done(started time.Time, r *job.Result) (Decision, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.active--
@@ -314,14 +321,14 @@ func (t *Throttle) Done(started time.Time, r *commands.Result) (Decision, bool) 
 // completes a round (as many outcomes as the limit) closes the window at
 // once, so that fast failures are judged within one round; the decision,
 // if any, is returned.
-func (t *Throttle) Observe(started time.Time, r *commands.Result) (Decision, bool) {
+func (t *Controller) Observe(started time.Time, r *job.Result) (Decision, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.observeLocked(started, r)
 }
 
-func (t *Throttle) observeLocked(started time.Time, r *commands.Result) (Decision, bool) {
-	if r.State == commands.StateSkipped || r.State == commands.StateCancelled {
+func (t *Controller) observeLocked(started time.Time, r *job.Result) (Decision, bool) {
+	if r.State == job.StateSkipped || r.State == job.StateCancelled {
 		return Decision{}, false
 	}
 	if !t.lastChange.IsZero() && !started.After(t.lastChange) {
@@ -331,7 +338,7 @@ func (t *Throttle) observeLocked(started time.Time, r *commands.Result) (Decisio
 	if troubleClass(r.ErrorClass) {
 		t.trouble++
 	}
-	if r.State == commands.StateOK {
+	if r.State == job.StateOK {
 		t.answered++
 		lat := r.LatencyMs
 		if r.ConnectMs > 0 {
@@ -351,7 +358,7 @@ func (t *Throttle) observeLocked(started time.Time, r *commands.Result) (Decisio
 
 // Tick records the local signals and closes the current window once
 // Window has passed since it opened, then judges it (see decideLocked).
-func (t *Throttle) Tick(s Signals) (Decision, bool) {
+func (t *Controller) Tick(s Signals) (Decision, bool) {
 	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -366,16 +373,16 @@ func (t *Throttle) Tick(s Signals) (Decision, bool) {
 }
 
 // coolingLocked reports whether now is within Cooldown of the last decrease.
-func (t *Throttle) coolingLocked(now time.Time) bool {
+func (t *Controller) coolingLocked(now time.Time) bool {
 	return !t.lastDecrease.IsZero() && now.Sub(t.lastDecrease) < t.cfg.Cooldown
 }
 
 // needLocked is the number of outcomes a window needs to be judged.
-func (t *Throttle) needLocked() int { return max(1, min(t.cfg.MinSamples, t.limit)) }
+func (t *Controller) needLocked() int { return max(1, min(t.cfg.MinSamples, t.limit)) }
 
 // roundLocked reports whether the window holds a round of outcomes: as
 // many as the limit.
-func (t *Throttle) roundLocked() bool {
+func (t *Controller) roundLocked() bool {
 	return t.samples >= t.limit && t.samples >= t.needLocked()
 }
 
@@ -386,7 +393,7 @@ func (t *Throttle) roundLocked() bool {
 // signal that stays high through RebaseAfter decreases in a row is not
 // caused by this job's load (dead hosts, a slower part of the fleet): it
 // becomes the job's usual level instead of lowering the limit further.
-func (t *Throttle) decideLocked(now time.Time) (Decision, bool) {
+func (t *Controller) decideLocked(now time.Time) (Decision, bool) {
 	s := t.sig
 	need := t.needLocked()
 	judged := t.samples >= need
@@ -476,7 +483,7 @@ func (t *Throttle) decideLocked(now time.Time) (Decision, bool) {
 // later a lower median pulls the baseline down by half the difference and
 // a higher one up by BaselineAlpha of it, so that it follows the latency
 // at the lowest load seen.
-func (t *Throttle) learnBaseline(p50 float64) {
+func (t *Controller) learnBaseline(p50 float64) {
 	t.baselineN++
 	var alpha float64
 	switch {
@@ -530,11 +537,11 @@ func (h *latencyHist) quantile(q float64, n int) time.Duration {
 
 func (h *latencyHist) reset() { *h = latencyHist{} }
 
-// fdSampler counts the process's open file descriptors (/proc/self/fd) and
+// FDSampler counts the process's open file descriptors (/proc/self/fd) and
 // reads RLIMIT_NOFILE (/proc/self/limits), at most every interval while
 // the count is near the limit and every 4 intervals otherwise. Where /proc
 // is missing it reports zeros. It is not safe for concurrent use.
-type fdSampler struct {
+type FDSampler struct {
 	interval  time.Duration
 	highWater float64
 	next      time.Time
@@ -543,7 +550,15 @@ type fdSampler struct {
 	off       bool
 }
 
-func (s *fdSampler) sample(now time.Time) (open, limit int) {
+// NewFDSampler returns a sampler that reads at most every interval while the
+// open count is above highWater (a share of the limit).
+func NewFDSampler(interval time.Duration, highWater float64) *FDSampler {
+	return &FDSampler{interval: interval, highWater: highWater}
+}
+
+// Sample returns the open descriptor count and the limit, read again when
+// the sampling interval has passed.
+func (s *FDSampler) Sample(now time.Time) (open, limit int) {
 	if s.off || now.Before(s.next) {
 		return s.open, s.limit
 	}

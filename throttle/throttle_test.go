@@ -1,4 +1,4 @@
-package actors
+package throttle
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // fakeClock is a Clock that moves only when told to.
@@ -48,7 +48,7 @@ type window struct {
 
 // runWindow feeds one round of outcomes to th: the last one closes the
 // window and the throttle decides.
-func runWindow(t *testing.T, th *Throttle, clk *fakeClock, w window) {
+func runWindow(t *testing.T, th *Controller, clk *fakeClock, w window) {
 	t.Helper()
 	limit := th.Limit()
 	held := 0
@@ -69,14 +69,14 @@ func runWindow(t *testing.T, th *Throttle, clk *fakeClock, w window) {
 	}
 	class := w.class
 	if class == "" {
-		class = commands.ClassReset
+		class = job.ClassReset
 	}
 	trouble := int(w.share*float64(limit) + 0.5)
 	for i := range limit {
-		r := commands.Result{State: commands.StateOK, LatencyMs: float64(lat) / float64(time.Millisecond),
+		r := job.Result{State: job.StateOK, LatencyMs: float64(lat) / float64(time.Millisecond),
 			ConnectMs: float64(w.connect) / float64(time.Millisecond)}
 		if i < trouble {
-			r = commands.Result{State: commands.StateForClass(class), ErrorClass: class}
+			r = job.Result{State: job.StateForClass(class), ErrorClass: class}
 		}
 		th.Observe(start, &r)
 	}
@@ -91,7 +91,7 @@ func TestThrottleAIMD(t *testing.T) {
 	tests := []struct {
 		name    string
 		initial int
-		cfg     func(*ThrottleConfig)
+		cfg     func(*Config)
 		windows []window
 	}{
 		{"healthy grows by 5% of the limit", 10, nil, []window{
@@ -108,12 +108,12 @@ func TestThrottleAIMD(t *testing.T) {
 			{share: 0.5, want: 25},
 		}},
 		{"timeouts and connect errors count", 0, nil, []window{
-			{share: 0.2, class: commands.ClassTimeout, want: 50},
-			{share: 0.2, class: commands.ClassConnectTimeout, want: 25},
-			{share: 0.2, class: commands.ClassConnectRefused, want: 12},
+			{share: 0.2, class: job.ClassTimeout, want: 50},
+			{share: 0.2, class: job.ClassConnectTimeout, want: 25},
+			{share: 0.2, class: job.ClassConnectRefused, want: 12},
 		}},
 		{"other errors do not count", 0, nil, []window{
-			{share: 0.5, class: commands.ClassTLS, want: 100},
+			{share: 0.5, class: job.ClassTLS, want: 100},
 		}},
 		{"a few errors do not count", 50, nil, []window{
 			{share: 0.05, want: 52},
@@ -151,7 +151,7 @@ func TestThrottleAIMD(t *testing.T) {
 			{sig: Signals{Unacked: 7}, want: 100},
 			{sig: Signals{Unacked: 8}, want: 75},
 		}},
-		{"backpressure signal off", 0, func(c *ThrottleConfig) { c.Backpressure = 0 }, []window{
+		{"backpressure signal off", 0, func(c *Config) { c.Backpressure = 0 }, []window{
 			{sig: Signals{Unacked: 8}, want: 100},
 		}},
 		{"fds near the limit halve and stop growth", 40, nil, []window{
@@ -169,12 +169,12 @@ func TestThrottleAIMD(t *testing.T) {
 		// A fixed share of dead hosts is learned as the job's usual share
 		// after RebaseAfter halvings: the limit dips, then grows back.
 		{"steady dead hosts do not pin the limit", 0, nil, []window{
-			{share: 0.25, class: commands.ClassConnectRefused, times: 4, want: 6},
-			{share: 0.25, class: commands.ClassConnectRefused, times: 80, want: 100},
+			{share: 0.25, class: job.ClassConnectRefused, times: 4, want: 6},
+			{share: 0.25, class: job.ClassConnectRefused, times: 80, want: 100},
 		}},
 		{"a rise over the usual share decreases", 0, nil, []window{
-			{share: 0.25, class: commands.ClassConnectRefused, times: 90, want: 100},
-			{share: 0.6, class: commands.ClassConnectRefused, want: 50},
+			{share: 0.25, class: job.ClassConnectRefused, times: 90, want: 100},
+			{share: 0.6, class: job.ClassConnectRefused, want: 50},
 		}},
 		{"healthy then everything fails", 0, nil, []window{
 			{times: 3, want: 100},
@@ -185,12 +185,12 @@ func TestThrottleAIMD(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
-			cfg := DefaultThrottleConfig()
+			cfg := DefaultConfig()
 			cfg.Clock, cfg.Initial, cfg.Backpressure = clk, tt.initial, 8
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			th := NewThrottle(cfg, maxConc)
+			th := New(cfg, maxConc)
 			for i, w := range tt.windows {
 				for range max(1, w.times) {
 					runWindow(t, th, clk, w)
@@ -211,12 +211,12 @@ func TestThrottleAIMD(t *testing.T) {
 // of requests started before a decrease are ignored.
 func TestThrottleDecisionTiming(t *testing.T) {
 	clk := newFakeClock()
-	cfg := DefaultThrottleConfig()
+	cfg := DefaultConfig()
 	cfg.Clock = clk
-	reset := &commands.Result{State: commands.StateError, ErrorClass: commands.ClassReset}
+	reset := &job.Result{State: job.StateError, ErrorClass: job.ClassReset}
 
 	// The outcome that completes a round closes the window at once.
-	th := NewThrottle(cfg, 100)
+	th := New(cfg, 100)
 	start := th.Now()
 	for i := range 99 {
 		if d, changed := th.Observe(start, reset); changed {
@@ -241,7 +241,7 @@ func TestThrottleDecisionTiming(t *testing.T) {
 	}
 
 	// Fresh trouble within the cooldown waits for the cooldown to end.
-	th = NewThrottle(cfg, 100)
+	th = New(cfg, 100)
 	for range 100 {
 		th.Observe(th.Now(), reset)
 	}
@@ -265,7 +265,7 @@ func TestThrottleDecisionTiming(t *testing.T) {
 
 	// Without a round, a window closes after Window; with too few outcomes
 	// it is not judged and they carry over.
-	th = NewThrottle(cfg, 100)
+	th = New(cfg, 100)
 	for range cfg.MinSamples - 1 {
 		th.Observe(th.Now(), reset)
 	}
@@ -278,7 +278,7 @@ func TestThrottleDecisionTiming(t *testing.T) {
 	if d, changed := th.Tick(Signals{}); !changed || d.Samples != cfg.MinSamples {
 		t.Fatalf("after Window: %+v, %v; want a decrease over %d outcomes", d, changed, cfg.MinSamples)
 	}
-	th = NewThrottle(cfg, 100)
+	th = New(cfg, 100)
 	for range cfg.MinSamples - 1 {
 		th.Observe(th.Now(), reset)
 	}
@@ -293,10 +293,10 @@ func TestThrottleDecisionTiming(t *testing.T) {
 	}
 
 	// Skipped and cancelled targets are not outcomes.
-	th = NewThrottle(cfg, 100)
+	th = New(cfg, 100)
 	for range 100 {
-		th.Observe(th.Now(), &commands.Result{State: commands.StateCancelled})
-		th.Observe(th.Now(), &commands.Result{State: commands.StateSkipped})
+		th.Observe(th.Now(), &job.Result{State: job.StateCancelled})
+		th.Observe(th.Now(), &job.Result{State: job.StateSkipped})
 	}
 	if th.samples != 0 {
 		t.Fatalf("cancelled and skipped counted: %d samples", th.samples)
@@ -308,9 +308,9 @@ func TestThrottleDecisionTiming(t *testing.T) {
 // and a cancelled Acquire gives nothing away.
 func TestThrottleSemaphore(t *testing.T) {
 	clk := newFakeClock()
-	cfg := DefaultThrottleConfig()
+	cfg := DefaultConfig()
 	cfg.Clock, cfg.Initial = clk, 2
-	th := NewThrottle(cfg, 20)
+	th := New(cfg, 20)
 	ctx := context.Background()
 	for range 2 {
 		if err := th.Acquire(ctx); err != nil {
@@ -340,7 +340,7 @@ func TestThrottleSemaphore(t *testing.T) {
 	}
 	// A healthy round (2 outcomes) raises the limit to 3. Done releases a
 	// hold, which goes to the waiter, and observes the second outcome.
-	ok := &commands.Result{State: commands.StateOK, LatencyMs: 1}
+	ok := &job.Result{State: job.StateOK, LatencyMs: 1}
 	th.Observe(th.Now(), ok)
 	if d, changed := th.Done(th.Now(), ok); !changed || d.Reason != ReasonIncrease || d.To != 3 {
 		t.Fatalf("increase: %+v, %v", d, changed)
@@ -355,7 +355,7 @@ func TestThrottleSemaphore(t *testing.T) {
 	}
 	// A round of resets halves the limit to 1: releases admit no one
 	// until no one holds it.
-	reset := &commands.Result{State: commands.StateError, ErrorClass: commands.ClassReset}
+	reset := &job.Result{State: job.StateError, ErrorClass: job.ClassReset}
 	clk.Advance(time.Millisecond) // requests started after the increase
 	for range 3 {
 		th.Observe(th.Now(), reset)
@@ -381,7 +381,7 @@ func TestThrottleSemaphore(t *testing.T) {
 }
 
 // tryAcquire acquires without waiting (a context that is already done).
-func tryAcquire(th *Throttle) error {
+func tryAcquire(th *Controller) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	th.mu.Lock()
@@ -394,7 +394,7 @@ func tryAcquire(th *Throttle) error {
 }
 
 // waitWaiters waits until n Acquire calls are queued.
-func waitWaiters(t *testing.T, th *Throttle, n int) {
+func waitWaiters(t *testing.T, th *Controller, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -469,9 +469,9 @@ func TestFDSampler(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skip("no /proc")
 	}
-	s := fdSampler{interval: time.Second, highWater: 0.9}
+	s := FDSampler{interval: time.Second, highWater: 0.9}
 	now := time.Now()
-	open, limit := s.sample(now)
+	open, limit := s.Sample(now)
 	if open <= 0 || limit <= 0 || open > limit {
 		t.Fatalf("sample = %d open of %d", open, limit)
 	}
@@ -481,10 +481,10 @@ func TestFDSampler(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if o, _ := s.sample(now.Add(time.Millisecond)); o != open {
+	if o, _ := s.Sample(now.Add(time.Millisecond)); o != open {
 		t.Fatalf("sample within the interval = %d, want the cached %d", o, open)
 	}
-	if o, _ := s.sample(now.Add(time.Hour)); o < open+1 {
+	if o, _ := s.Sample(now.Add(time.Hour)); o < open+1 {
 		t.Fatalf("sample after the interval = %d, want at least %d", o, open+1)
 	}
 }

@@ -1,4 +1,4 @@
-package commands
+package nodeset
 
 import (
 	"cmp"
@@ -11,13 +11,13 @@ import (
 // are kept as they are).
 const maxFoldDigits = 18
 
-// FoldHosts folds host names the way clush does: hosts that differ only in
+// Fold folds host names the way clush does: hosts that differ only in
 // one run of digits become one range, zero padding kept:
 // "10.0.0.1,10.0.0.2,10.0.0.3,web-01,web-02,web-03,db" gives
 // "10.0.0.[1-3],db,web-[01-03]". The last run of digits is tried first,
 // then earlier ones for the hosts left alone. Duplicates count once; the
 // result is sorted and deterministic.
-func FoldHosts(hosts []string) string {
+func Fold(hosts []string) string {
 	seen := make(map[string]struct{}, len(hosts))
 	rest := make([]string, 0, len(hosts))
 	for _, h := range hosts {

@@ -1,4 +1,4 @@
-package commands
+package job
 
 import (
 	"errors"
@@ -74,17 +74,17 @@ func TestTemplate(t *testing.T) {
 
 func TestTemplateExpandAllocs(t *testing.T) {
 	tmpl := MustCompile("/status/${ID}/$HOST?x=1")
-	env := &varEnv{target: map[string]string{"ID": "4"}, host: "10.0.0.1"}
+	env := &Env{Target: map[string]string{"ID": "4"}, Host: "10.0.0.1"}
 	buf := make([]byte, 0, 128)
 	allocs := testing.AllocsPerRun(100, func() {
 		var err error
-		buf, err = tmpl.appendEnv(buf[:0], env)
+		buf, err = tmpl.AppendEnv(buf[:0], env)
 		if err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs != 0 {
-		t.Errorf("appendEnv allocates %.1f times per call, want 0", allocs)
+		t.Errorf("AppendEnv allocates %.1f times per call, want 0", allocs)
 	}
 	if string(buf) != "/status/4/10.0.0.1?x=1" {
 		t.Errorf("got %q", buf)

@@ -1,4 +1,4 @@
-package commands
+package job
 
 import (
 	"strings"
@@ -102,6 +102,10 @@ func (t *Template) Vars() []string { return t.vars }
 // Static reports whether the template has no variables.
 func (t *Template) Static() bool { return len(t.vars) == 0 }
 
+// Literal returns the expansion of a template without variables, and ""
+// for any other.
+func (t *Template) Literal() string { return t.static }
+
 // Expand replaces every variable with lookup's value. It fails, naming the
 // variable, on the first name lookup does not define.
 func (t *Template) Expand(lookup func(name string) (string, bool)) (string, error) {
@@ -132,15 +136,15 @@ func (t *Template) AppendExpand(dst []byte, lookup func(name string) (string, bo
 	return dst, nil
 }
 
-// appendEnv is AppendExpand with the plan's variable scope; it avoids a
+// AppendEnv is AppendExpand with the plan's variable scope; it avoids a
 // closure allocation per target.
-func (t *Template) appendEnv(dst []byte, e *varEnv) ([]byte, error) {
+func (t *Template) AppendEnv(dst []byte, e *Env) ([]byte, error) {
 	for _, p := range t.parts {
 		if p.name == "" {
 			dst = append(dst, p.lit...)
 			continue
 		}
-		v, ok := e.lookup(p.name)
+		v, ok := e.Lookup(p.name)
 		if !ok {
 			return dst, &UndefinedVarError{Name: p.name}
 		}

@@ -1,8 +1,9 @@
-// Package commands executes one request against one target: it owns the job
-// spec, template expansion, target parsing, the HTTP executor (fasthttp), body
-// caps, error classification, retries and extraction of a response value.
-// It knows nothing about actors, jobs in flight or the cluster.
-package commands
+// Package job is salvo's job model: the job spec and its parts, targets and
+// their parsing, templates and variable scopes, results, states and error
+// classes, field errors, and spec decoding and normalisation. It uses the
+// standard library only, so the store, the config and the CLI depend on it
+// without pulling in the executors (docs/design.md, "Packages").
+package job
 
 import (
 	"bytes"
@@ -45,6 +46,15 @@ const (
 	ClassWorkerLost     = "worker_lost"
 	ClassOther          = "other"
 )
+
+// StateForClass returns the result state of an attempt that failed with
+// class: timeout for the timeout classes, error otherwise.
+func StateForClass(class string) string {
+	if class == ClassTimeout || class == ClassConnectTimeout {
+		return StateTimeout
+	}
+	return StateError
+}
 
 // Redacted replaces every secret in a stored job spec.
 const Redacted = "<redacted>"

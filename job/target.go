@@ -1,4 +1,4 @@
-package commands
+package job
 
 import (
 	"errors"
@@ -128,7 +128,7 @@ func splitTargetHostPort(s string, bareV6 bool) (host string, port int, hasPort 
 		switch after := s[end+1:]; {
 		case after == "":
 		case after[0] == ':':
-			if port, err = parsePort(after[1:]); err != nil {
+			if port, err = ParsePort(after[1:]); err != nil {
 				return "", 0, false, err
 			}
 			hasPort = true
@@ -143,7 +143,7 @@ func splitTargetHostPort(s string, bareV6 bool) (host string, port int, hasPort 
 	case 1:
 		i := strings.IndexByte(s, ':')
 		host = s[:i]
-		if port, err = parsePort(s[i+1:]); err != nil {
+		if port, err = ParsePort(s[i+1:]); err != nil {
 			return "", 0, false, err
 		}
 		hasPort = true
@@ -175,8 +175,8 @@ func isIPv6(s string) bool {
 	return true
 }
 
-// parsePort parses a decimal port in 1..65535.
-func parsePort[T string | []byte](s T) (int, error) {
+// ParsePort parses a decimal port in 1..65535.
+func ParsePort[T string | []byte](s T) (int, error) {
 	if len(s) == 0 {
 		return 0, errors.New("empty port")
 	}
@@ -230,8 +230,8 @@ func checkUser(u string) error {
 	return nil
 }
 
-// appendHostPort appends host:port, bracketing IPv6 addresses.
-func appendHostPort(dst []byte, host string, port int) []byte {
+// AppendHostPort appends host:port, bracketing IPv6 addresses.
+func AppendHostPort(dst []byte, host string, port int) []byte {
 	if strings.IndexByte(host, ':') >= 0 {
 		dst = append(dst, '[')
 		dst = append(dst, host...)

@@ -1,11 +1,11 @@
-package commands
+package nodeset
 
 import (
 	"strings"
 	"testing"
 )
 
-func TestFoldHosts(t *testing.T) {
+func TestFold(t *testing.T) {
 	tests := []struct {
 		in   string
 		want string
@@ -32,8 +32,8 @@ func TestFoldHosts(t *testing.T) {
 		if tc.in != "" {
 			hosts = strings.Split(tc.in, ",")
 		}
-		if got := FoldHosts(hosts); got != tc.want {
-			t.Errorf("FoldHosts(%s) = %q, want %q", tc.in, got, tc.want)
+		if got := Fold(hosts); got != tc.want {
+			t.Errorf("Fold(%s) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

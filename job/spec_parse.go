@@ -1,4 +1,4 @@
-package commands
+package job
 
 import (
 	"bytes"
@@ -399,14 +399,14 @@ func (s *Spec) normalizeHTTP() ([]fieldTemplate, error) {
 	var tmpls []fieldTemplate
 	h.Port = strings.TrimSpace(h.Port)
 	if h.Port == "" {
-		h.Port = strconv.Itoa(defaultPortFor(h.Scheme))
+		h.Port = strconv.Itoa(DefaultPortFor(h.Scheme))
 	}
 	pt, err := compileField("http.port", h.Port)
 	if err != nil {
 		return nil, err
 	}
 	if pt.Static() {
-		if _, err := parsePort(h.Port); err != nil {
+		if _, err := ParsePort(h.Port); err != nil {
 			return nil, fieldErrorf("http.port", "%v", err)
 		}
 	} else {
@@ -595,8 +595,8 @@ func (c *TargetChecker) Check(i int, ts TargetSpec) error {
 			return fieldErrorf(fmt.Sprintf("targets[%d].vars", i), "invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", name)
 		}
 	}
-	env := varEnv{target: ts.Vars, job: s.Vars}
-	if _, skip := naVar(&env, c.used); skip {
+	env := Env{Target: ts.Vars, Job: s.Vars}
+	if _, skip := NAVar(&env, c.used); skip {
 		return nil // a skipped target is never sent
 	}
 	for _, ft := range c.tmpls {
@@ -622,8 +622,8 @@ func (c *TargetChecker) Check(i int, ts TargetSpec) error {
 		if ft.field != "http.port" || !templateApplies(ft.field, t) {
 			continue
 		}
-		env := varEnv{target: ts.Vars, job: s.Vars, host: t.Host, index: i}
-		if _, _, c.buf, err = resolvePort(t, s.HTTP.Scheme, 0, ft.tmpl, &env, c.buf); err != nil {
+		env := Env{Target: ts.Vars, Job: s.Vars, Host: t.Host, Index: i}
+		if _, _, c.buf, err = ResolvePort(t, s.HTTP.Scheme, 0, ft.tmpl, &env, c.buf); err != nil {
 			return fieldErrorf("http.port", "target %d (%q): %v", i, ts.Host, err)
 		}
 	}

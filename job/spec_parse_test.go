@@ -1,4 +1,4 @@
-package commands
+package job
 
 import (
 	"encoding/json"
@@ -289,49 +289,6 @@ func TestResolveNodeGroup(t *testing.T) {
 	if len(s.Targets) != 2 || s.NodeGroup != "" {
 		t.Fatalf("targets %v nodeGroup %q", s.Targets, s.NodeGroup)
 	}
-}
-
-func FuzzDecodeSpec(f *testing.F) {
-	seeds := []string{
-		`{"targets":["a"]}`,
-		`{"targets":["a:1",{"host":"[::1]","vars":{"X":"NA"}}],"http":{"port":"$X","path":"/${X}","method":"post","body":"$HOST"}}`,
-		`{"nodeGroup":"x"}`,
-		`{"targets":["u@h"],"protocol":"ssh","ssh":{"command":"echo $INDEX","auth":{"password":"p"}}}`,
-		`{"targets":["https://h/p"],"timeouts":{"connect":1.5,"request":"1m"},"aggregation":{"regex":"v=(\\d+)"},"maxConcurrency":5}`,
-		`{"targets":[null],"http":null,"vars":{"":""}}`,
-	}
-	for _, s := range seeds {
-		f.Add(s, 2500)
-	}
-	f.Fuzz(func(t *testing.T, js string, capacity int) {
-		s, err := DecodeSpec(strings.NewReader(js))
-		if err != nil {
-			var fe *FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("DecodeSpec error is %T, want *FieldError: %v", err, err)
-			}
-			return
-		}
-		if err := s.Normalize(capacity); err != nil {
-			var fe *FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("Normalize error is %T, want *FieldError: %v", err, err)
-			}
-			return
-		}
-		_ = s.Redacted()
-		if s.MaxConcurrency < 1 || (capacity > 0 && s.MaxConcurrency > capacity) {
-			t.Fatalf("maxConcurrency %d with capacity %d", s.MaxConcurrency, capacity)
-		}
-		if _, err := NewPlan(s, nil); err != nil && s.Protocol == ProtocolSSH {
-			t.Fatalf("NewPlan of a normalized ssh spec: %v", err)
-		}
-		h := NewHTTPExecutor(DefaultHTTPConfig())
-		defer h.Close()
-		if _, err := NewPlan(s, h); err != nil {
-			t.Fatalf("NewPlan of a normalized spec: %v", err)
-		}
-	})
 }
 
 func BenchmarkDecodeNormalize100k(b *testing.B) {

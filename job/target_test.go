@@ -1,4 +1,4 @@
-package commands
+package job
 
 import (
 	"strings"
@@ -115,7 +115,7 @@ func FuzzParseTarget(f *testing.F) {
 			b = append(b, tg.User+"@"...)
 		}
 		if tg.HasPort || tg.IsURL {
-			b = appendHostPort(b, tg.Host, tg.Port)
+			b = AppendHostPort(b, tg.Host, tg.Port)
 		} else if strings.Contains(tg.Host, ":") {
 			b = append(b, "["+tg.Host+"]"...)
 		} else {
