@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -53,14 +52,18 @@ type Config struct {
 	// Metrics, when set, is shared by the master and the worker.
 	Metrics *Metrics
 	Logger  *slog.Logger
+	// OnCrash, when set, is told when the master or the local worker
+	// panics; the actor has been stopped (see supervise.go). The node
+	// should shut down and exit non-zero.
+	OnCrash func(*Crash)
 }
 
 // DefaultConfig returns an engine configuration with the documented defaults.
 func DefaultConfig() Config {
 	return Config{
 		Name:       "local",
-		Capacity:   2500,
-		ChunkSize:  1000,
+		Capacity:   job.DefaultCapacity,
+		ChunkSize:  job.DefaultChunkSize,
 		AskTimeout: 10 * time.Second,
 		Master:     DefaultMasterConfig(),
 		Worker:     DefaultWorkerConfig(),
@@ -78,11 +81,13 @@ type Engine struct {
 	master    *actor.PID
 	worker    *WorkerHost
 
-	ends *JobEnds
+	ends   *JobEnds
+	health *StoreHealth
 
 	mu        sync.Mutex
 	accepting bool
 	shutdown  bool
+	crashed   map[string]bool // actors that panicked and were stopped
 }
 
 // NewEngine starts the actor system, the master and the local worker, and
@@ -99,10 +104,12 @@ func NewEngine(ctx context.Context, cfg Config, st store.Store) (*Engine, error)
 	if system == nil {
 		system, ownSystem = NewSystem(logger), true
 	}
-	e := &Engine{cfg: cfg, st: st, system: system, ownSystem: ownSystem, accepting: true, ends: NewJobEnds()}
+	e := &Engine{cfg: cfg, st: st, system: system, ownSystem: ownSystem, accepting: true, ends: NewJobEnds(),
+		health: &StoreHealth{}}
 
 	mc := cfg.Master
 	mc.Store, mc.Metrics, mc.Logger, mc.Ends = st, cfg.Metrics, logger.With("component", "master"), e.ends
+	mc.Crashed, mc.Health = e.crash, e.health
 	master, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return NewMaster(mc) }), MasterName)
 	if err != nil {
 		return nil, fmt.Errorf("engine: spawn master: %w", err)
@@ -112,6 +119,7 @@ func NewEngine(ctx context.Context, cfg Config, st store.Store) (*Engine, error)
 	if !cfg.NoLocalWorker {
 		wc := cfg.Worker
 		wc.Name, wc.Capacity, wc.Metrics, wc.Logger = cfg.Name, cfg.Capacity, cfg.Metrics, logger.With("component", "worker")
+		wc.Crashed = e.crash
 		if wc.Tags == nil {
 			wc.Tags = cfg.Tags
 		}
@@ -123,7 +131,7 @@ func NewEngine(ctx context.Context, cfg Config, st store.Store) (*Engine, error)
 		e.worker = wh
 		// Register the local worker before anything is asked of the engine
 		// (the worker also announces itself; registration is idempotent).
-		if _, err := e.ask(&RegisterWorker{Name: cfg.Name, Pid: wh.PID(), Capacity: int32(cfg.Capacity), Tags: wc.Tags}); err != nil {
+		if _, err := e.ask(ctx, &RegisterWorker{Name: cfg.Name, Pid: wh.PID(), Capacity: int32(cfg.Capacity), Tags: wc.Tags}); err != nil {
 			_ = e.Shutdown(ctx)
 			return nil, fmt.Errorf("engine: register worker: %w", err)
 		}
@@ -149,7 +157,7 @@ func (e *Engine) resume(ctx context.Context) error {
 			return fmt.Errorf("engine: count results of %s: %w", j.ID, err)
 		}
 		j.Counts = counts
-		if hasRedacted(j.Spec) {
+		if j.SecretsRedacted {
 			// Its secrets were never stored: it cannot run again as it was.
 			j.State, j.Reason, j.FinishedAt = store.JobFailed, "restarted: the job's secrets are not stored; submit it again", time.Now().UTC()
 			if err := e.st.UpdateJob(ctx, j); err != nil {
@@ -157,8 +165,12 @@ func (e *Engine) resume(ctx context.Context) error {
 			}
 			continue
 		}
+		chunks, err := e.st.ChunkCount(ctx, j.ID)
+		if err != nil {
+			return fmt.Errorf("engine: count chunks of %s: %w", j.ID, err)
+		}
 		e.cfg.Logger.Info("resuming job", "job", j.ID, "state", j.State, "stored", sum(counts), "total", j.Total)
-		if _, err := e.ask(&enqueueJob{job: j, spec: j.Spec}); err != nil {
+		if _, err := e.ask(ctx, &enqueueJob{job: j, spec: j.Spec, chunks: chunks}); err != nil {
 			return fmt.Errorf("engine: resume %s: %w", j.ID, err)
 		}
 	}
@@ -173,16 +185,53 @@ func sum(m map[string]int) int {
 	return n
 }
 
-// hasRedacted reports whether a stored spec lost secrets to redaction.
-func hasRedacted(s *job.Spec) bool {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // keep "<redacted>" as it is
-	return enc.Encode(s) == nil && strings.Contains(b.String(), job.Redacted)
+// ask sends msg to the master and waits for its answer, at most the
+// engine's AskTimeout and never past ctx's deadline.
+func (e *Engine) ask(ctx context.Context, msg any) (any, error) {
+	return e.askPID(ctx, e.master, msg)
 }
 
-func (e *Engine) ask(msg any) (any, error) {
-	return e.system.Root.RequestFuture(e.master, msg, e.cfg.AskTimeout).Result()
+// askPID is ask for any actor.
+func (e *Engine) askPID(ctx context.Context, pid *actor.PID, msg any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
+	timeout := e.cfg.AskTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	if timeout <= 0 {
+		return nil, context.DeadlineExceeded
+	}
+	res, err := e.system.Root.RequestFuture(pid, msg, timeout).Result()
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := res.(*actor.DeadLetterResponse); ok {
+		return nil, fmt.Errorf("actor %s is not running", dl.Target.GetId())
+	}
+	return res, nil
+}
+
+// crash records that an actor panicked and was stopped, and tells OnCrash.
+func (e *Engine) crash(c *Crash) {
+	e.mu.Lock()
+	if e.crashed == nil {
+		e.crashed = map[string]bool{}
+	}
+	e.crashed[c.Actor] = true
+	e.accepting = false
+	e.mu.Unlock()
+	if e.cfg.OnCrash != nil {
+		e.cfg.OnCrash(c)
+	}
+}
+
+// isCrashed reports whether the named actor panicked.
+func (e *Engine) isCrashed(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.crashed[name]
 }
 
 // Capacity is the local worker's capacity.
@@ -198,11 +247,22 @@ func (e *Engine) Accepting() bool {
 	return e.accepting
 }
 
-// Submit resolves, validates and stores a job, and queues it. Validation
-// errors are *commands.FieldError.
-func (e *Engine) Submit(ctx context.Context, spec *job.Spec) (*JobStatus, error) {
+// Ready returns nil when the engine takes jobs, else why not: it shuts
+// down (ErrNotAccepting), or the store's disk is full (an error wrapping
+// store.ErrFull).
+func (e *Engine) Ready() error {
 	if !e.Accepting() {
-		return nil, ErrNotAccepting
+		return ErrNotAccepting
+	}
+	return e.health.Err()
+}
+
+// Submit resolves, validates and stores a job, and queues it. Validation
+// errors are *job.FieldError; while the store's disk is full the error
+// wraps store.ErrFull.
+func (e *Engine) Submit(ctx context.Context, spec *job.Spec) (*JobStatus, error) {
+	if err := e.Ready(); err != nil {
+		return nil, err
 	}
 	if err := e.resolve(ctx, spec); err != nil {
 		return nil, err
@@ -219,26 +279,34 @@ func (e *Engine) Submit(ctx context.Context, spec *job.Spec) (*JobStatus, error)
 
 // create stores a normalized job (its targets written by put) and queues it.
 func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, put func(*store.Job) error) (*JobStatus, error) {
-	stored := spec.Redacted()
+	stored, redacted := spec.RedactSecrets()
 	stored.Targets = nil
 	jr := &store.Job{
-		ID:        newJobID(),
-		Name:      spec.Name,
-		Spec:      stored,
-		State:     store.JobWaiting,
-		Total:     total,
-		Counts:    map[string]int{},
-		CreatedAt: time.Now().UTC(),
+		ID:              newJobID(),
+		Name:            spec.Name,
+		Spec:            stored,
+		SecretsRedacted: redacted,
+		State:           store.JobWaiting,
+		Total:           total,
+		Counts:          map[string]int{},
+		CreatedAt:       time.Now().UTC(),
 	}
 	if err := put(jr); err != nil {
 		var fe *job.FieldError
 		if errors.As(err, &fe) {
 			return nil, fe
 		}
+		if store.IsFull(err) && !errors.Is(err, store.ErrFull) {
+			return nil, fmt.Errorf("store job: %w: %w", store.ErrFull, err)
+		}
 		return nil, fmt.Errorf("store job: %w", err)
 	}
 	// The master reads targets from the store, a chunk at a time.
-	res, err := e.ask(&enqueueJob{job: jr, spec: spec})
+	chunks, err := e.st.ChunkCount(ctx, jr.ID)
+	if err != nil {
+		return nil, fmt.Errorf("count chunks of job %s: %w", jr.ID, err)
+	}
+	res, err := e.ask(ctx, &enqueueJob{job: jr, spec: spec, chunks: chunks})
 	if err != nil {
 		return nil, fmt.Errorf("queue job %s: %w", jr.ID, err)
 	}
@@ -305,7 +373,7 @@ func newJobID() string {
 // Status returns a job's live status, or its stored one when it is not
 // running. It returns store.ErrNotFound for an unknown job.
 func (e *Engine) Status(ctx context.Context, id string) (*JobStatus, error) {
-	res, err := e.ask(&statusQuery{id: id})
+	res, err := e.ask(ctx, &statusQuery{id: id})
 	if err != nil {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
@@ -343,7 +411,7 @@ func (e *Engine) Wait(ctx context.Context, id string) (*JobStatus, error) {
 // live one while the job is not terminal, else the stored record's.
 func (e *Engine) StatusOf(ctx context.Context, j *store.Job) *JobStatus {
 	if !store.Terminal(j.State) {
-		if res, err := e.ask(&statusQuery{id: j.ID}); err == nil {
+		if res, err := e.ask(ctx, &statusQuery{id: j.ID}); err == nil {
 			if st, _ := res.(*JobStatus); st != nil {
 				return st
 			}
@@ -352,11 +420,16 @@ func (e *Engine) StatusOf(ctx context.Context, j *store.Job) *JobStatus {
 	return StatusFromJob(j)
 }
 
-// Cancel stops a job: when it returns, no new request of the job starts.
-// In-flight requests finish within their timeouts; every target without a
-// result is then stored as cancelled.
+// Cancel stops a job: once the master has decided, no new lease of the job
+// is granted; when Cancel returns, every worker that answered starts no new
+// request of it. Workers are told at once, all of them even when one fails;
+// the status returned is the master's decision, and the error, when
+// non-nil, joins the workers that could not be told (*WorkerCancelError):
+// their in-flight leases end with their timeouts. In-flight requests
+// finish within their timeouts; every target without a result is then
+// stored as cancelled.
 func (e *Engine) Cancel(ctx context.Context, id string) (*JobStatus, error) {
-	res, err := e.ask(&cancelJob{id: id})
+	res, err := e.ask(ctx, &cancelJob{id: id})
 	if err != nil {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
@@ -368,13 +441,34 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*JobStatus, error) {
 		}
 		return StatusFromJob(j), ErrJobFinished
 	}
-	for _, w := range reply.workers {
-		if _, err := e.system.Root.RequestFuture(w, &JobCancel{JobId: id}, e.cfg.AskTimeout).Result(); err != nil {
-			return nil, fmt.Errorf("cancel on worker %s: %w", w.Id, err)
-		}
+	errs := make([]error, len(reply.workers))
+	var wg sync.WaitGroup
+	for i, w := range reply.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.askPID(ctx, w, &JobCancel{JobId: id}); err != nil {
+				errs[i] = &WorkerCancelError{Worker: w.Address, Err: err}
+			}
+		}()
 	}
-	return reply.status, nil
+	wg.Wait()
+	return reply.status, errors.Join(errs...)
 }
+
+// WorkerCancelError is a worker that could not be told to cancel a job.
+type WorkerCancelError struct {
+	Worker string // the worker's actor address
+	Err    error
+}
+
+// Error implements error.
+func (e *WorkerCancelError) Error() string {
+	return "cancel on worker " + e.Worker + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *WorkerCancelError) Unwrap() error { return e.Err }
 
 // Member is a worker as the master sees it.
 type Member struct {
@@ -414,7 +508,7 @@ type Membership interface {
 // worker: every member memberlist knows (dead and left ones too), and every
 // registered worker.
 func (e *Engine) Members(ctx context.Context) ([]Member, error) {
-	res, err := e.ask(&membersQuery{})
+	res, err := e.ask(ctx, &membersQuery{})
 	if err != nil {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
@@ -476,7 +570,7 @@ func (e *Engine) SetEnabled(ctx context.Context, worker string, enabled bool) ([
 			known = known || n.Name == worker
 		}
 	}
-	res, err := e.ask(&setEnabled{worker: worker, enabled: enabled, known: known})
+	res, err := e.ask(ctx, &setEnabled{worker: worker, enabled: enabled, known: known})
 	if err != nil {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
@@ -490,7 +584,7 @@ func (e *Engine) SetEnabled(ctx context.Context, worker string, enabled bool) ([
 // ResetQueue cancels every waiting job (REST Commander's resetScheduler);
 // running jobs go on. It returns the ids of the cancelled jobs.
 func (e *Engine) ResetQueue(ctx context.Context) ([]string, error) {
-	res, err := e.ask(&resetQueue{})
+	res, err := e.ask(ctx, &resetQueue{})
 	if err != nil {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
@@ -509,19 +603,29 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.shutdown, e.accepting = true, false
 	e.mu.Unlock()
 
-	var err error
-	if _, ferr := e.ask(&stopScheduling{}); ferr != nil {
-		err = fmt.Errorf("stop scheduling: %w", ferr)
+	var errs []error
+	masterUp := !e.isCrashed("master")
+	if masterUp {
+		if _, err := e.ask(ctx, &stopScheduling{}); err != nil {
+			errs = append(errs, fmt.Errorf("stop scheduling: %w", err))
+		}
 	}
 	if e.worker != nil {
-		if derr := e.worker.Drain(ctx, false); derr != nil {
-			err = derr
+		if !e.isCrashed("worker") {
+			if err := e.worker.Drain(ctx, false); err != nil {
+				errs = append(errs, err)
+			}
+			e.worker.Stop()
 		}
-		e.worker.Stop()
+		// A crashed worker's runners were stopped with it: wait for them.
+		if err := e.worker.Wait(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if e.master != nil {
+	if e.master != nil && masterUp {
 		_ = e.system.Root.PoisonFuture(e.master).Wait()
 	}
+	err := errors.Join(errs...)
 	if e.ownSystem {
 		e.system.Shutdown()
 	}
@@ -533,6 +637,14 @@ func (e *Engine) MasterPID() *actor.PID { return e.master }
 
 // System is the engine's actor system.
 func (e *Engine) System() *actor.ActorSystem { return e.system }
+
+// WorkerAlive tells the master that the membership sees a worker node
+// alive, with its remote address, capacity and tags: a worker the master
+// does not have registered (taken for lost after a pause or a partition)
+// is registered again and leased to.
+func (e *Engine) WorkerAlive(name, remoteAddr string, capacity int, tags []string) {
+	e.system.Root.Send(e.master, &workerAlive{name: name, remoteAddr: remoteAddr, capacity: capacity, tags: tags})
+}
 
 // WorkerLost tells the master that a worker node failed or left: its
 // unacknowledged targets go back to the queue (failOver) or are stored as

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -34,6 +33,21 @@ type MasterConfig struct {
 	Logger *slog.Logger
 	// Ends, when set, is told each time a job's terminal state is stored.
 	Ends *JobEnds
+	// LeaseHold is how long a lease request waits for targets (a chunk
+	// being read, a congested writer) before it is answered empty and the
+	// worker asks again. It must stay below the workers' LeaseTimeout.
+	LeaseHold time.Duration
+	// PrefetchChunks is how many chunks of a running job are read ahead of
+	// its lease requests.
+	PrefetchChunks int
+	// Crashed, when set, is told when the master panics (see supervise.go).
+	Crashed func(*Crash)
+	// Health, when set, is told by the writer when the store's disk is
+	// full and when it takes writes again.
+	Health *StoreHealth
+	// FullRetry is how long the writer waits before it tries again a write
+	// refused for lack of space.
+	FullRetry time.Duration
 }
 
 // DefaultMasterConfig returns a master configuration with the documented defaults.
@@ -42,6 +56,9 @@ func DefaultMasterConfig() MasterConfig {
 		PersistInterval: time.Second,
 		WriteQueue:      256,
 		MaxSweeps:       3,
+		LeaseHold:       5 * time.Second,
+		FullRetry:       2 * time.Second,
+		PrefetchChunks:  2,
 		Logger:          slog.Default(),
 	}
 }
@@ -53,6 +70,7 @@ type Master struct {
 	cfg     MasterConfig
 	self    *actor.PID
 	writer  *writer
+	reader  *reader
 	workers map[string]*workerInfo
 	jobs    map[string]*jobRun // jobs not yet terminal
 	queue   []string           // waiting jobs, FIFO
@@ -60,7 +78,12 @@ type Master struct {
 	// stopping is set when the node shuts down: no job starts or is
 	// swept again; unfinished jobs resume at the next start.
 	stopping bool
-	stopTick chan struct{}
+	// stopped is set once the actor handled Stopping.
+	stopped bool
+	// storeFull is set while the store refuses writes for lack of space:
+	// no lease is granted.
+	storeFull bool
+	stopTick  func()
 	// strategies are the scheduling strategies by name.
 	strategies map[string]Strategy
 	// lost names workers lost since they last registered.
@@ -76,6 +99,7 @@ type workerInfo struct {
 	reserved int
 	running  map[string]bool
 	tags     []string
+	session  string // the worker's start (RegisterWorker.session); "" when unknown
 	load     *WorkerLoad
 }
 
@@ -84,14 +108,36 @@ type jobRun struct {
 	spec      *job.Spec
 	specJSON  []byte // spec as JobStart carries it
 	chunks    int
-	nextChunk int
+	nextChunk int // the next chunk to read
 	requeue   []job.IndexedTarget
+	// ready holds chunks read ahead of lease requests, minus their stored
+	// targets; reading is set while the reader reads the next one, and
+	// filtering counts lost workers' leases being checked against the store.
+	ready     [][]job.IndexedTarget
+	reading   bool
+	filtering int
+	// gen changes when the job is swept from its first chunk again: reads
+	// of an earlier generation are dropped.
+	gen int
+	// parked are lease requests waiting for targets.
+	parked    []parkedLease
 	leases    map[int64]*leaseInfo
 	workers   map[string]*jobWorker
 	stored    int
 	cancelled bool
+	filling   bool // the cancelled results are being stored
 	sweeps    int
 	dirty     bool
+}
+
+// pausedFull is the reason of a running job while the store is full.
+const pausedFull = "paused: the store's disk is full; the job goes on by itself when space returns"
+
+// parkedLease is a lease request the master answers later.
+type parkedLease struct {
+	to     *actor.PID // the request's sender (a future)
+	worker string
+	since  time.Time
 }
 
 type leaseInfo struct {
@@ -128,10 +174,12 @@ func NewMaster(cfg MasterConfig) *Master {
 
 // Messages from the engine to the master.
 type (
-	// enqueueJob adds a stored job to the queue (submit and resume).
+	// enqueueJob adds a stored job to the queue (submit and resume);
+	// chunks is its number of stored target chunks.
 	enqueueJob struct {
-		job  *store.Job
-		spec *job.Spec
+		job    *store.Job
+		spec   *job.Spec
+		chunks int
 	}
 	// statusQuery asks for a job's live status; the reply is *JobStatus or
 	// nil when the master does not run the job.
@@ -167,20 +215,45 @@ type (
 
 // Receive implements actor.Actor.
 func (m *Master) Receive(ctx actor.Context) {
+	defer guard(ctx, "master", m.cfg.Logger, m.cfg.Crashed)
+	if m.stopped {
+		// proto.actor delivers messages between Stopping and the end: a
+		// stopped master grants nothing and acknowledges nothing (a batch
+		// not acknowledged runs again after the restart).
+		if _, ok := ctx.Message().(*LeaseRequest); ok {
+			ctx.Respond(&LeaseGrant{JobId: ctx.Message().(*LeaseRequest).JobId, Last: true})
+		}
+		return
+	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		m.self = ctx.Self()
 		m.writer = newWriter(m.cfg.Store, ctx.ActorSystem().Root, ctx.Self(), m.cfg.Logger, m.cfg.WriteQueue)
 		m.writer.ends = m.cfg.Ends
+		if m.cfg.Health != nil {
+			m.writer.health = m.cfg.Health
+		}
+		if m.cfg.FullRetry > 0 {
+			m.writer.fullRetry = m.cfg.FullRetry
+		}
+		m.reader = newReader(m.cfg.Store, ctx.ActorSystem().Root, ctx.Self())
 		m.startTicker(ctx)
 	case *actor.Stopping:
+		m.stopped = true
 		if m.stopTick != nil {
-			close(m.stopTick)
+			m.stopTick()
+			m.stopTick = nil
+		}
+		if m.reader != nil {
+			m.reader.close()
 		}
 		for _, r := range m.jobs {
+			m.releaseParked(ctx, r, true) // no worker waits on a stopped master
 			m.persist(r)
 		}
-		m.writer.close()
+		if m.writer != nil {
+			m.writer.close()
+		}
 	case *RegisterWorker:
 		m.register(ctx, msg)
 		if ctx.Sender() != nil {
@@ -209,7 +282,28 @@ func (m *Master) Receive(ctx actor.Context) {
 	case *cancelJob:
 		ctx.Respond(m.cancel(ctx, msg.id))
 	case *LeaseRequest:
-		ctx.Respond(m.grant(ctx, msg))
+		m.grant(ctx, msg)
+	case *chunkRead:
+		m.chunkRead(ctx, msg)
+	case *filtered:
+		m.filtered(ctx, msg)
+	case *writerDrained:
+		for _, r := range m.jobs {
+			m.serve(ctx, r)
+		}
+	case *storeFull:
+		m.storeFull = msg.full
+		for _, r := range m.jobs {
+			if r.job.State != store.JobProcessing {
+				continue
+			}
+			if msg.full {
+				setReason(r, pausedFull)
+			} else if r.job.Reason == pausedFull {
+				setReason(r, "")
+			}
+			m.serve(ctx, r)
+		}
 	case *ResultBatch:
 		if r := m.jobs[msg.JobId]; r == nil {
 			// The job ended (results arriving twice after it was gathered,
@@ -217,7 +311,7 @@ func (m *Master) Receive(ctx actor.Context) {
 			ctx.Send(msg.From, &BatchAck{JobId: msg.JobId, LeaseId: msg.LeaseId, Seq: msg.Seq})
 			return
 		}
-		m.writer.ops <- writeResults{batch: msg}
+		m.writer.submit(writeResults{batch: msg})
 	case *batchStored:
 		m.stored(ctx, msg)
 	case *LeaseDone:
@@ -229,11 +323,21 @@ func (m *Master) Receive(ctx actor.Context) {
 		}
 	case *JobWorkerDone:
 		m.workerDone(ctx, msg)
+	case *workerAlive:
+		m.workerAlive(ctx, msg)
 	case *WorkerLoad:
 		w := m.workers[msg.Worker]
+		if w != nil && ctx.Sender() != nil && restarted(w.session, msg.Session) {
+			// Restarted under the same name and address before anyone
+			// noticed: its old leases are gone with the old process.
+			m.register(ctx, &RegisterWorker{Name: msg.Worker, Pid: ctx.Sender(), Capacity: msg.Capacity, Tags: msg.Tags, Session: msg.Session})
+			w = m.workers[msg.Worker]
+			m.schedule(ctx)
+		}
 		if w == nil && ctx.Sender() != nil && !m.lost[msg.Worker] {
-			// A worker the master forgot (it restarted): take it back.
-			m.register(ctx, &RegisterWorker{Name: msg.Worker, Pid: ctx.Sender(), Capacity: msg.Capacity})
+			// A worker the master forgot (it restarted): take it back, with
+			// the tags its report carries.
+			m.register(ctx, &RegisterWorker{Name: msg.Worker, Pid: ctx.Sender(), Capacity: msg.Capacity, Tags: msg.Tags, Session: msg.Session})
 			w = m.workers[msg.Worker]
 			m.schedule(ctx)
 		}
@@ -241,10 +345,21 @@ func (m *Master) Receive(ctx actor.Context) {
 			w.load = msg
 		}
 		for id, jl := range msg.Jobs {
-			if r := m.jobs[id]; r != nil {
-				if jw := r.workers[msg.Worker]; jw != nil && jl != nil {
+			r := m.jobs[id]
+			var jw *jobWorker
+			if r != nil {
+				jw = r.workers[msg.Worker]
+			}
+			switch {
+			case jw != nil && !jw.finished:
+				if jl != nil {
 					jw.load = jl
 				}
+			case r != nil && ctx.Sender() != nil:
+				// The worker runs a part of the job that the master took
+				// back (the worker was taken for lost and came back): its
+				// leases went to others, so it stops.
+				ctx.Send(ctx.Sender(), &JobStop{JobId: id})
 			}
 		}
 	case *cancelFilled:
@@ -278,9 +393,22 @@ func (m *Master) Receive(ctx actor.Context) {
 		m.stopping = true
 		ctx.Respond(&stopScheduling{})
 	case *persistTick:
+		now := time.Now()
 		for _, r := range m.jobs {
 			if r.dirty {
 				m.persist(r)
+			}
+			m.expireParked(ctx, r, now)
+		}
+	case *crashNow:
+		panic(msg.reason) // a test's injected fault (supervise.go)
+	case *forgetWorker:
+		// A test's injected fault: the registration is lost as when the
+		// master restarts, without the worker being taken for lost.
+		if w := m.workers[msg.name]; w != nil {
+			delete(m.workers, msg.name)
+			if w.pid.Address != ctx.Self().Address {
+				ctx.Unwatch(w.pid)
 			}
 		}
 	}
@@ -291,23 +419,28 @@ func (m *Master) startTicker(ctx actor.Context) {
 }
 
 // tick sends msg to the calling actor every interval until the returned
-// channel is closed (by the actor, when it stops).
-func tick(ctx actor.Context, interval time.Duration, msg any) chan struct{} {
-	stop := make(chan struct{})
+// stop function is called (by the actor, when it stops); stop returns once
+// the ticking goroutine has.
+func tick(ctx actor.Context, interval time.Duration, msg any) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	go func() {
+		defer close(done)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
-			case <-stop:
+			case <-quit:
 				return
 			case <-t.C:
 				root.Send(self, msg)
 			}
 		}
 	}()
-	return stop
+	return func() {
+		close(quit)
+		<-done
+	}
 }
 
 // persist queues a write of the job's record.
@@ -319,7 +452,7 @@ func (m *Master) persist(r *jobRun) {
 	}
 	j.Workers = r.workerFigures()
 	r.dirty = false
-	m.writer.ops <- writeJob{job: j}
+	m.writer.submit(writeJob{job: j})
 }
 
 func (m *Master) setState(r *jobRun, state, reason string) {
@@ -364,11 +497,7 @@ func (m *Master) enqueue(ctx actor.Context, msg *enqueueJob) {
 	for _, n := range r.job.Counts {
 		r.stored += n
 	}
-	n, err := m.cfg.Store.ChunkCount(context.Background(), r.job.ID)
-	if err != nil {
-		m.cfg.Logger.Error("cannot read job chunks", "job", r.job.ID, "err", err)
-	}
-	r.chunks = n
+	r.chunks = msg.chunks
 	m.jobs[r.job.ID] = r
 	if m.cfg.Metrics != nil {
 		m.cfg.Metrics.jobs.WithLabelValues(r.job.State).Inc()
@@ -436,6 +565,7 @@ func (m *Master) schedule(ctx actor.Context) {
 		}
 		m.queue = m.queue[1:]
 		m.setState(r, store.JobProcessing, "")
+		m.prefetch(r) // the first chunk is read while the workers start
 		for _, v := range strategy.Order(eligible) {
 			m.startOn(ctx, r, m.workers[v.Name])
 		}
@@ -475,21 +605,49 @@ func (m *Master) members() []Member {
 // register adds a worker, or refreshes one that registers again.
 func (m *Master) register(ctx actor.Context, msg *RegisterWorker) {
 	delete(m.lost, msg.Name)
-	if w := m.workers[msg.Name]; w != nil && w.pid.Equal(msg.Pid) {
+	if w := m.workers[msg.Name]; w != nil && w.pid.Equal(msg.Pid) && !restarted(w.session, msg.Session) {
 		w.capacity, w.tags = int(msg.Capacity), msg.Tags // nothing else changes
+		if w.session == "" {
+			w.session = msg.Session
+		}
 		return
 	}
 	if old := m.workers[msg.Name]; old != nil {
-		// The same name from a new actor: the old one is gone.
+		// The same name from a new actor, or from the same address after
+		// a restart: the old one is gone, with its leases.
 		m.workerLost(ctx, msg.Name, "it registered again")
+		delete(m.lost, msg.Name)
 	}
 	m.workers[msg.Name] = &workerInfo{name: msg.Name, pid: msg.Pid, capacity: int(msg.Capacity),
-		tags: msg.Tags, running: map[string]bool{}}
+		tags: msg.Tags, session: msg.Session, running: map[string]bool{}}
 	if msg.Pid.Address != ctx.Self().Address {
 		ctx.Watch(msg.Pid) // proto.actor's Terminated is a second failure signal
 	}
 	m.cfg.Logger.Info("worker registered", "worker", msg.Name, "capacity", msg.Capacity, "tags", msg.Tags,
 		"address", msg.Pid.Address)
+}
+
+// restarted reports whether a worker's new session says it started again.
+func restarted(known, got string) bool { return known != "" && got != "" && known != got }
+
+// workerAlive tells the master that the membership sees a worker node
+// alive: one the master does not have registered (it was taken for lost
+// after a pause or a partition, or its registration was lost) is
+// registered from its membership data.
+type workerAlive struct {
+	name, remoteAddr string
+	capacity         int
+	tags             []string
+}
+
+func (m *Master) workerAlive(ctx actor.Context, msg *workerAlive) {
+	if m.workers[msg.name] != nil || msg.remoteAddr == "" || msg.capacity <= 0 {
+		return
+	}
+	m.cfg.Logger.Info("worker alive again: registering it", "worker", msg.name, "wasLost", m.lost[msg.name])
+	m.register(ctx, &RegisterWorker{Name: msg.name, Pid: actor.NewPID(msg.remoteAddr, WorkerName),
+		Capacity: int32(msg.capacity), Tags: msg.tags})
+	m.schedule(ctx)
 }
 
 // workerLost is sent to the master when a worker node fails or leaves.
@@ -518,6 +676,10 @@ func (m *Master) workerLost(ctx actor.Context, name, reason string) {
 			continue
 		}
 		jw.finished, jw.released = true, true
+		if r.cancelled {
+			m.fillIfAllFinished(r, name)
+			continue
+		}
 		var lost []job.IndexedTarget
 		for id, l := range r.leases {
 			if l.worker == name {
@@ -525,22 +687,43 @@ func (m *Master) workerLost(ctx actor.Context, name, reason string) {
 				delete(r.leases, id)
 			}
 		}
-		unstored, err := m.filterStored(r.job.ID, lost)
-		if err != nil {
-			m.cfg.Logger.Error("cannot read stored results", "job", r.job.ID, "err", err)
-			unstored = lost
-		}
-		if len(unstored) > 0 {
-			if r.spec.FailOver == nil || *r.spec.FailOver {
-				r.requeue = append(r.requeue, unstored...)
-				m.cfg.Logger.Info("targets of a lost worker go back to the queue", "job", r.job.ID, "worker", name, "targets", len(unstored))
-			} else {
-				m.writer.ops <- failTargets{jobID: r.job.ID, protocol: r.spec.Protocol, worker: name,
-					targets: unstored, class: job.ClassWorkerLost, msg: "worker " + name + " was lost: " + reason}
-			}
+		if len(lost) > 0 {
+			// Which of them have a stored result is for the reader to say;
+			// the job's lease requests wait for its answer (filtered).
+			r.filtering++
+			m.reader.ops <- filterStored{jobID: r.job.ID, gen: r.gen, worker: name, reason: reason, targets: lost}
 		}
 		m.relaunch(ctx, r)
 	}
+	m.schedule(ctx)
+}
+
+// filtered takes back a lost worker's targets that have no stored result:
+// they go back to the job's queue (failOver) or are stored as
+// error/worker_lost.
+func (m *Master) filtered(ctx actor.Context, msg *filtered) {
+	r := m.jobs[msg.jobID]
+	if r == nil || msg.gen != r.gen {
+		return
+	}
+	r.filtering--
+	unstored := msg.unstored
+	if msg.err != nil {
+		m.cfg.Logger.Error("cannot read stored results", "job", r.job.ID, "err", msg.err)
+		unstored = msg.targets
+	}
+	if len(unstored) > 0 && !r.cancelled {
+		if r.spec.FailOver == nil || *r.spec.FailOver {
+			r.requeue = append(r.requeue, unstored...)
+			m.cfg.Logger.Info("targets of a lost worker go back to the queue", "job", r.job.ID, "worker", msg.worker, "targets", len(unstored))
+		} else {
+			m.writer.submit(failTargets{jobID: r.job.ID, protocol: r.spec.Protocol, worker: msg.worker,
+				targets: unstored, class: job.ClassWorkerLost, msg: "worker " + msg.worker + " was lost: " + msg.reason})
+		}
+	}
+	m.serve(ctx, r)
+	m.relaunch(ctx, r)
+	m.checkFinished(ctx, r)
 	m.schedule(ctx)
 }
 
@@ -555,36 +738,12 @@ func (m *Master) relaunch(ctx actor.Context, r *jobRun) {
 			return // a running worker leases the requeued targets
 		}
 	}
-	if len(r.requeue) == 0 && r.nextChunk >= r.chunks {
+	if !r.leasable() {
 		return // nothing left to lease; results in flight complete the job
 	}
 	r.job.Workers, r.workers = r.workerFigures(), map[string]*jobWorker{}
 	m.setState(r, store.JobWaiting, "a worker was lost; leasing its targets again")
 	m.queue = append([]string{r.job.ID}, m.queue...)
-}
-
-// filterStored returns the targets that have no stored result.
-func (m *Master) filterStored(jobID string, ts []job.IndexedTarget) ([]job.IndexedTarget, error) {
-	if len(ts) == 0 {
-		return nil, nil
-	}
-	lo, hi := ts[0].Index, ts[0].Index
-	for _, t := range ts {
-		lo, hi = min(lo, t.Index), max(hi, t.Index)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	stored, err := m.cfg.Store.StoredIndexes(ctx, jobID, lo, hi+1)
-	if err != nil {
-		return nil, err
-	}
-	var out []job.IndexedTarget
-	for _, t := range ts {
-		if !stored[t.Index] {
-			out = append(out, t)
-		}
-	}
-	return out, nil
 }
 
 // setReason records why a job waits.
@@ -616,57 +775,139 @@ func (m *Master) release(r *jobRun, name string) {
 	}
 }
 
-// grant answers a LeaseRequest with the next targets of a job that have no
-// stored result.
-func (m *Master) grant(ctx actor.Context, req *LeaseRequest) *LeaseGrant {
+// grant takes a LeaseRequest: it is answered at once when targets are at
+// hand, else parked until the reader has read the next chunk, the writer
+// has caught up, or LeaseHold has passed.
+func (m *Master) grant(ctx actor.Context, req *LeaseRequest) {
 	r := m.jobs[req.JobId]
 	if r == nil || r.cancelled || r.job.State != store.JobProcessing {
-		return &LeaseGrant{JobId: req.JobId, Last: true}
+		ctx.Respond(&LeaseGrant{JobId: req.JobId, Last: true})
+		return
 	}
-	targets := r.requeue
-	r.requeue = nil
-	for len(targets) == 0 && r.nextChunk < r.chunks {
-		c := r.nextChunk
-		r.nextChunk++
-		var err error
-		targets, err = m.unstored(r.job.ID, c)
-		if err != nil {
-			m.cfg.Logger.Error("cannot read target chunk", "job", r.job.ID, "chunk", c, "err", err)
-			m.setState(r, store.JobFailed, "store: "+err.Error())
-			m.end(ctx, r)
-			return &LeaseGrant{JobId: req.JobId, Last: true}
-		}
+	if jw := r.workers[req.Worker]; jw == nil || jw.finished {
+		// Not one of the job's running workers (a part the master took
+		// back when it lost the worker): it gets nothing more.
+		ctx.Respond(&LeaseGrant{JobId: req.JobId, Last: true})
+		return
 	}
-	if len(targets) == 0 {
-		return &LeaseGrant{JobId: req.JobId, Last: true}
+	if ctx.Sender() == nil {
+		return // not a request: nowhere to answer
 	}
-	m.lease++
-	r.leases[m.lease] = &leaseInfo{worker: req.Worker, targets: targets, pending: len(targets)}
-	return &LeaseGrant{JobId: req.JobId, LeaseId: m.lease, Targets: toWireTargets(targets)}
+	r.parked = append(r.parked, parkedLease{to: ctx.Sender(), worker: req.Worker, since: time.Now()})
+	m.serve(ctx, r)
 }
 
-// unstored reads chunk c of a job minus the targets already stored.
-func (m *Master) unstored(jobID string, c int) ([]job.IndexedTarget, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	targets, err := m.cfg.Store.Chunk(ctx, jobID, c)
-	if err != nil || len(targets) == 0 {
-		return nil, err
+// serve answers a job's parked lease requests in order while it has
+// targets to lease (and the writer is not congested), answers them with
+// Last when nothing is left to lease, and reads ahead.
+func (m *Master) serve(ctx actor.Context, r *jobRun) {
+	for len(r.parked) > 0 {
+		if r.cancelled || r.job.State != store.JobProcessing {
+			m.releaseParked(ctx, r, true)
+			return
+		}
+		if m.storeFull || m.writer.isCongested() {
+			break // storeFull or writerDrained serves them
+		}
+		targets := r.take()
+		if targets == nil {
+			if r.leasable() {
+				break // a read or a filter is on its way: its answer serves them
+			}
+			m.releaseParked(ctx, r, true)
+			break
+		}
+		p := r.parked[0]
+		r.parked[0] = parkedLease{}
+		r.parked = r.parked[1:]
+		m.lease++
+		r.leases[m.lease] = &leaseInfo{worker: p.worker, targets: targets, pending: len(targets)}
+		ctx.Send(p.to, &LeaseGrant{JobId: r.job.ID, LeaseId: m.lease, Targets: toWireTargets(targets)})
 	}
-	stored, err := m.cfg.Store.StoredIndexes(ctx, jobID, targets[0].Index, targets[len(targets)-1].Index+1)
-	if err != nil {
-		return nil, err
+	m.prefetch(r)
+}
+
+// releaseParked answers every parked lease request of a job: with Last
+// (nothing more to lease) or empty (ask again).
+func (m *Master) releaseParked(ctx actor.Context, r *jobRun, last bool) {
+	for _, p := range r.parked {
+		ctx.Send(p.to, &LeaseGrant{JobId: r.job.ID, Last: last})
 	}
-	if len(stored) == 0 {
-		return targets, nil
+	r.parked = nil
+}
+
+// expireParked answers lease requests parked for LeaseHold or longer with
+// an empty grant, so that no worker's request times out: it asks again.
+func (m *Master) expireParked(ctx actor.Context, r *jobRun, now time.Time) {
+	hold := m.cfg.LeaseHold
+	if hold <= 0 || len(r.parked) == 0 || now.Sub(r.parked[0].since) < hold {
+		return
 	}
-	out := targets[:0]
-	for _, t := range targets {
-		if !stored[t.Index] {
-			out = append(out, t)
+	keep := r.parked[:0]
+	for _, p := range r.parked {
+		if now.Sub(p.since) >= hold {
+			ctx.Send(p.to, &LeaseGrant{JobId: r.job.ID})
+		} else {
+			keep = append(keep, p)
 		}
 	}
-	return out, nil
+	r.parked = keep
+}
+
+// take returns the next targets to lease: a lost worker's first, then the
+// chunks read ahead; nil when none is at hand.
+func (r *jobRun) take() []job.IndexedTarget {
+	if len(r.requeue) > 0 {
+		t := r.requeue
+		r.requeue = nil
+		return t
+	}
+	if len(r.ready) > 0 {
+		t := r.ready[0]
+		r.ready[0] = nil
+		r.ready = r.ready[1:]
+		return t
+	}
+	return nil
+}
+
+// leasable reports whether the job has targets left to lease, at hand or
+// still to be read.
+func (r *jobRun) leasable() bool {
+	return len(r.requeue) > 0 || len(r.ready) > 0 || r.reading || r.filtering > 0 || r.nextChunk < r.chunks
+}
+
+// prefetch asks the reader for the job's next chunk when fewer than
+// PrefetchChunks are read ahead.
+func (m *Master) prefetch(r *jobRun) {
+	if r.reading || r.cancelled || r.job.State != store.JobProcessing ||
+		r.nextChunk >= r.chunks || len(r.ready) >= max(1, m.cfg.PrefetchChunks) {
+		return
+	}
+	r.reading = true
+	c := r.nextChunk
+	r.nextChunk++
+	m.reader.ops <- readChunk{jobID: r.job.ID, gen: r.gen, chunk: c}
+}
+
+// chunkRead takes a chunk the reader read.
+func (m *Master) chunkRead(ctx actor.Context, msg *chunkRead) {
+	r := m.jobs[msg.jobID]
+	if r == nil || msg.gen != r.gen {
+		return
+	}
+	r.reading = false
+	if msg.err != nil {
+		m.cfg.Logger.Error("cannot read target chunk", "job", r.job.ID, "chunk", msg.chunk, "err", msg.err)
+		m.setState(r, store.JobFailed, "store: "+msg.err.Error())
+		m.end(ctx, r)
+		return
+	}
+	if len(msg.targets) > 0 {
+		r.ready = append(r.ready, msg.targets)
+	}
+	m.serve(ctx, r)
+	m.checkFinished(ctx, r)
 }
 
 func (m *Master) stored(ctx actor.Context, msg *batchStored) {
@@ -719,7 +960,7 @@ func (m *Master) checkFinished(ctx actor.Context, r *jobRun) {
 		m.finish(ctx, r)
 		return
 	}
-	if r.job.State != store.JobProcessing || r.nextChunk < r.chunks || len(r.requeue) > 0 {
+	if r.job.State != store.JobProcessing || r.leasable() {
 		return
 	}
 	for _, l := range r.leases {
@@ -737,6 +978,7 @@ func (m *Master) finish(ctx actor.Context, r *jobRun) {
 
 // end forgets a terminal job and frees its reservations.
 func (m *Master) end(ctx actor.Context, r *jobRun) {
+	m.releaseParked(ctx, r, true)
 	for name := range r.workers {
 		m.release(r, name)
 	}
@@ -763,7 +1005,7 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 	}
 	// Every worker has finished its part.
 	if r.cancelled {
-		m.writer.ops <- fillCancelled{jobID: r.job.ID, protocol: r.spec.Protocol, worker: msg.Worker}
+		m.fillIfAllFinished(r, msg.Worker)
 		return
 	}
 	if r.stored >= r.job.Total {
@@ -773,7 +1015,7 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 	if m.stopping {
 		return // the node stops: the job resumes at the next start
 	}
-	if len(r.requeue) > 0 || r.nextChunk < r.chunks {
+	if r.leasable() {
 		// Targets handed back by a lost worker are left: lease them.
 		m.relaunch(ctx, r)
 		m.schedule(ctx)
@@ -790,9 +1032,25 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 		"job", r.job.ID, "stored", r.stored, "total", r.job.Total, "sweep", r.sweeps)
 	r.job.Workers = r.workerFigures()
 	r.nextChunk, r.leases, r.workers = 0, map[int64]*leaseInfo{}, map[string]*jobWorker{}
+	r.gen, r.ready, r.reading, r.filtering = r.gen+1, nil, false, 0
 	m.setState(r, store.JobWaiting, "sweeping unstored targets")
 	m.queue = append([]string{r.job.ID}, m.queue...)
 	m.schedule(ctx)
+}
+
+// fillIfAllFinished stores a cancelled job's missing results once none of
+// its workers runs it any more (the last one finished or was lost).
+func (m *Master) fillIfAllFinished(r *jobRun, worker string) {
+	if r.filling {
+		return
+	}
+	for _, jw := range r.workers {
+		if !jw.finished {
+			return
+		}
+	}
+	r.filling = true
+	m.writer.submit(fillCancelled{jobID: r.job.ID, protocol: r.spec.Protocol, worker: worker})
 }
 
 func (m *Master) cancel(ctx actor.Context, id string) *cancelReply {
@@ -803,7 +1061,8 @@ func (m *Master) cancel(ctx actor.Context, id string) *cancelReply {
 	reply := &cancelReply{found: true}
 	if !r.cancelled {
 		r.cancelled = true
-		r.requeue = nil
+		r.requeue, r.ready = nil, nil
+		m.releaseParked(ctx, r, true)
 		for _, jw := range r.workers {
 			if !jw.finished {
 				reply.workers = append(reply.workers, jw.pid)
@@ -813,7 +1072,8 @@ func (m *Master) cancel(ctx actor.Context, id string) *cancelReply {
 			// Nothing runs (still waiting, or every worker is done): fill
 			// the remaining results now. The writer stores them after any
 			// batch already queued.
-			m.writer.ops <- fillCancelled{jobID: r.job.ID, protocol: r.spec.Protocol}
+			r.filling = true
+			m.writer.submit(fillCancelled{jobID: r.job.ID, protocol: r.spec.Protocol})
 		}
 		r.job.Reason = "cancel requested"
 		r.dirty = true

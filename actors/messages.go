@@ -31,6 +31,8 @@ type (
 	JobCancel = wire.JobCancel
 	// JobCancelled acknowledges JobCancel.
 	JobCancelled = wire.JobCancelled
+	// JobStop stops a stale part of a job on a worker (master → worker).
+	JobStop = wire.JobStop
 	// JobWorkerDone says a worker finished its part of a job (worker → master).
 	JobWorkerDone = wire.JobWorkerDone
 	// WorkerLoad reports a worker's live load (worker → master).

@@ -114,8 +114,8 @@ func newRunner(cfg runnerConfig) *runner {
 
 func leaseSize(cfg runnerConfig) int {
 	n := 2 * cfg.spec.MaxConcurrency
-	if n < 1000 {
-		n = 1000
+	if n < job.DefaultChunkSize {
+		n = job.DefaultChunkSize
 	}
 	return n
 }
@@ -235,13 +235,12 @@ func (r *runner) feed() {
 	defer r.wg.Done()
 	defer close(r.queue)
 	root := r.cfg.system.Root
-	want := leaseSize(r.cfg)
 	for {
 		if r.stopCtx.Err() != nil {
 			return
 		}
 		res, err := root.RequestFuture(r.cfg.master, &LeaseRequest{
-			JobId: r.cfg.jobID, Worker: r.cfg.worker.Name, Want: int32(want),
+			JobId: r.cfg.jobID, Worker: r.cfg.worker.Name,
 		}, r.cfg.worker.LeaseTimeout).Result()
 		if err != nil {
 			r.cfg.worker.Logger.Warn("lease request failed", "job", r.cfg.jobID, "err", err)
@@ -346,8 +345,8 @@ func (r *runner) batch() {
 		if m := r.cfg.worker.Metrics; m != nil {
 			m.jobEnded(r.cfg.jobID)
 		}
-		close(r.finished)
 		r.cfg.system.Root.Send(r.cfg.self, &runnerDone{jobID: r.cfg.jobID, r: r})
+		close(r.finished) // last: WorkerHost.Wait returns on it
 	}()
 	wc := r.cfg.worker
 	root := r.cfg.system.Root

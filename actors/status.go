@@ -26,6 +26,10 @@ type JobStatus struct {
 	FinishedAt     *time.Time              `json:"finishedAt,omitempty"`
 	// Rate is targets stored per second since the job started.
 	Rate float64 `json:"rate"`
+	// Warnings say what went wrong on the way to an answer that still
+	// stands: a cancel decided by the master that some worker could not
+	// be told of.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // WorkerStatus is one worker's share of a job.

@@ -15,8 +15,8 @@ import (
 // the rest of the spec is known. A million targets cost no more memory
 // than a thousand.
 func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, error) {
-	if !e.Accepting() {
-		return nil, ErrNotAccepting
+	if err := e.Ready(); err != nil {
+		return nil, err
 	}
 	sp, err := spool.New("")
 	if err != nil {

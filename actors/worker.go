@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"time"
@@ -46,13 +48,15 @@ type WorkerConfig struct {
 	Metrics *Metrics
 	// Logger is the worker's logger.
 	Logger *slog.Logger
+	// Crashed, when set, is told when the worker panics (see supervise.go).
+	Crashed func(*Crash)
 }
 
 // DefaultWorkerConfig returns a worker configuration with the documented defaults.
 func DefaultWorkerConfig() WorkerConfig {
 	return WorkerConfig{
 		Name:          "local",
-		Capacity:      2500,
+		Capacity:      job.DefaultCapacity,
 		BatchSize:     500,
 		BatchBytes:    4 << 20,
 		BatchInterval: 100 * time.Millisecond,
@@ -73,8 +77,11 @@ type Worker struct {
 	ssh      *commands.SSHExecutor
 	master   *actor.PID
 	runners  map[string]*runner
+	set      *runnerSet // shared with the WorkerHost; nil without one
 	leaving  bool
-	stopTick chan struct{}
+	stopped  bool   // Stopping was handled
+	session  string // random per start (RegisterWorker.session)
+	stopTick func()
 }
 
 // NewWorker returns a Worker that registers with master when it starts.
@@ -82,7 +89,9 @@ func NewWorker(cfg WorkerConfig, master *actor.PID) *Worker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Worker{cfg: cfg, master: master, runners: map[string]*runner{}}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &Worker{cfg: cfg, master: master, runners: map[string]*runner{}, session: hex.EncodeToString(b[:])}
 }
 
 // runnerDone is sent by a runner to its worker when it has finished.
@@ -96,6 +105,18 @@ type loadTick struct{}
 
 // Receive implements actor.Actor.
 func (w *Worker) Receive(ctx actor.Context) {
+	defer guard(ctx, "worker", w.cfg.Logger, w.cfg.Crashed)
+	if w.stopped {
+		// Messages delivered after Stopping start nothing; requests get
+		// an answer so that no caller waits for its timeout.
+		switch m := ctx.Message().(type) {
+		case *JobCancel:
+			ctx.Respond(&JobCancelled{JobId: m.JobId})
+		case *drainWorker:
+			ctx.Respond(&drained{})
+		}
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		w.exec = commands.NewHTTPExecutor(w.cfg.HTTP)
@@ -116,9 +137,17 @@ func (w *Worker) Receive(ctx actor.Context) {
 			r.cancel()
 		}
 		ctx.Respond(&JobCancelled{JobId: m.JobId})
+	case *JobStop:
+		if r := w.runners[m.JobId]; r != nil {
+			w.cfg.Logger.Info("stopping a part of a job the master gave to others", "job", m.JobId)
+			r.stop()
+		}
 	case *runnerDone:
 		if w.runners[m.jobID] == m.r {
 			delete(w.runners, m.jobID)
+		}
+		if w.set != nil {
+			w.set.remove(m.r)
 		}
 		ctx.Send(m.r.cfg.master, &JobWorkerDone{JobId: m.jobID, Worker: w.cfg.Name})
 		w.reportLoad(ctx)
@@ -133,23 +162,21 @@ func (w *Worker) Receive(ctx actor.Context) {
 	case *drainWorker:
 		if w.master != nil && !w.leaving && !m.local {
 			// Tell the master first: it takes the leases back and starts
-			// nothing new here. Bounded: a dead master does not answer.
+			// nothing new here. The answer is awaited outside Receive
+			// (bounded: a dead master does not answer), so that acks and
+			// loads keep flowing meanwhile.
 			w.leaving = true
-			_, _ = ctx.RequestFuture(w.master, &WorkerLeaving{Worker: w.cfg.Name}, 5*time.Second).Result()
+			f := ctx.RequestFuture(w.master, &WorkerLeaving{Worker: w.cfg.Name}, 5*time.Second)
+			ctx.ReenterAfter(f, func(any, error) { w.drain(ctx) })
+			return
 		}
-		// Stop leasing and starting requests; in-flight requests finish
-		// within their timeouts and their batches are flushed. The caller
-		// waits on the returned channels outside this actor, so that
-		// acknowledgements keep arriving meanwhile.
-		done := make([]<-chan struct{}, 0, len(w.runners))
-		for _, r := range w.runners {
-			r.stop()
-			done = append(done, r.finished)
-		}
-		ctx.Respond(&drained{done: done})
+		w.drain(ctx)
+	case *crashNow:
+		panic(m.reason) // a test's injected fault (supervise.go)
 	case *actor.Stopping:
+		w.stopped = true
 		if w.stopTick != nil {
-			close(w.stopTick)
+			w.stopTick()
 			w.stopTick = nil
 		}
 		for _, r := range w.runners {
@@ -162,6 +189,19 @@ func (w *Worker) Receive(ctx actor.Context) {
 			_ = w.ssh.Close()
 		}
 	}
+}
+
+// drain stops leasing and starting requests; in-flight requests finish
+// within their timeouts and their batches are flushed. The caller waits on
+// the channels of the answer outside this actor, so that acknowledgements
+// keep arriving meanwhile.
+func (w *Worker) drain(ctx actor.Context) {
+	done := make([]<-chan struct{}, 0, len(w.runners))
+	for _, r := range w.runners {
+		r.stop()
+		done = append(done, r.finished)
+	}
+	ctx.Respond(&drained{done: done})
 }
 
 // drainWorker asks a worker to stop every runner (engine → worker); the
@@ -204,6 +244,9 @@ func (w *Worker) start(ctx actor.Context, m *JobStart) {
 		master: master,
 	})
 	w.runners[m.JobId] = r
+	if w.set != nil {
+		w.set.add(r)
+	}
 	r.start()
 }
 
@@ -218,7 +261,7 @@ func (w *Worker) register(ctx actor.Context) {
 	if w.master == nil {
 		return
 	}
-	ctx.Send(w.master, &RegisterWorker{Name: w.cfg.Name, Pid: ctx.Self(), Capacity: int32(w.cfg.Capacity), Tags: w.cfg.Tags})
+	ctx.Send(w.master, &RegisterWorker{Name: w.cfg.Name, Pid: ctx.Self(), Capacity: int32(w.cfg.Capacity), Tags: w.cfg.Tags, Session: w.session})
 }
 
 func (w *Worker) startTicker(ctx actor.Context) {
@@ -236,6 +279,8 @@ func (w *Worker) reportLoad(ctx actor.Context) {
 		Capacity:    int32(w.cfg.Capacity),
 		RunningJobs: int32(len(w.runners)),
 		Jobs:        make(map[string]*JobLoad, len(w.runners)),
+		Tags:        w.cfg.Tags,
+		Session:     w.session,
 	}
 	for id, r := range w.runners {
 		jl := r.load()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -24,9 +25,43 @@ func NewSystem(logger *slog.Logger) *actor.ActorSystem {
 
 // WorkerHost runs a node's Worker actor.
 type WorkerHost struct {
-	system *actor.ActorSystem
-	pid    *actor.PID
-	cfg    WorkerConfig
+	system  *actor.ActorSystem
+	pid     *actor.PID
+	cfg     WorkerConfig
+	runners *runnerSet
+}
+
+// runnerSet tracks a worker's runners for its host, which waits for them
+// outside the actor: a worker that stopped (or panicked) leaves runners
+// finishing their in-flight requests.
+type runnerSet struct {
+	mu sync.Mutex
+	m  map[*runner]struct{}
+}
+
+func (s *runnerSet) add(r *runner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[*runner]struct{}{}
+	}
+	s.m[r] = struct{}{}
+}
+
+func (s *runnerSet) remove(r *runner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, r)
+}
+
+func (s *runnerSet) finished() []<-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]<-chan struct{}, 0, len(s.m))
+	for r := range s.m {
+		out = append(out, r.finished)
+	}
+	return out
 }
 
 // StartWorker spawns the node's worker on system. master may be nil: the
@@ -35,11 +70,29 @@ func StartWorker(system *actor.ActorSystem, cfg WorkerConfig, master *actor.PID)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	pid, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return NewWorker(cfg, master) }), WorkerName)
+	runners := &runnerSet{}
+	pid, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		w := NewWorker(cfg, master)
+		w.set = runners
+		return w
+	}), WorkerName)
 	if err != nil {
 		return nil, fmt.Errorf("spawn worker: %w", err)
 	}
-	return &WorkerHost{system: system, pid: pid, cfg: cfg}, nil
+	return &WorkerHost{system: system, pid: pid, cfg: cfg, runners: runners}, nil
+}
+
+// Wait returns when every runner of the worker has finished (their
+// in-flight requests ended and their batches were sent), or ctx ends.
+func (h *WorkerHost) Wait(ctx context.Context) error {
+	for _, done := range h.runners.finished() {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for worker runners: %w", context.Cause(ctx))
+		}
+	}
+	return nil
 }
 
 // PID is the worker's actor.

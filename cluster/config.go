@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
 // Config configures a node's membership. Start it from DefaultConfig.
@@ -79,7 +81,7 @@ func DefaultConfig() Config {
 		Name:                host,
 		BindAddr:            net.JoinHostPort("0.0.0.0", strconv.Itoa(lan.BindPort)),
 		JoinTimeout:         10 * time.Second,
-		Meta:                NodeMeta{Name: host, Roles: []string{RoleMaster, RoleWorker}, Capacity: 2500, Version: 1},
+		Meta:                NodeMeta{Name: host, Roles: []string{RoleMaster, RoleWorker}, Capacity: job.DefaultCapacity, Version: 1},
 		ProbeInterval:       lan.ProbeInterval,
 		ProbeTimeout:        lan.ProbeTimeout,
 		SuspicionMult:       lan.SuspicionMult,

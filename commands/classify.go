@@ -101,9 +101,13 @@ func classifyCause(err error, phase string) string {
 		}
 		return job.ClassTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		// The peer closed the connection before a complete response.
-		return job.ClassReset
-	case errors.As(err, &smallBuf), errors.As(err, &brokenChunk):
+		// The peer closed the connection cleanly (a FIN, not a reset)
+		// before a complete response: it broke the protocol.
+		return job.ClassProtocol
+	case errors.As(err, &smallBuf):
+		// Response headers beyond HTTPConfig.MaxHeaderBytes.
+		return job.ClassTooLarge
+	case errors.As(err, &brokenChunk):
 		return job.ClassProtocol
 	}
 	if isNoDNSEntries(err) {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -32,9 +33,13 @@ type HTTPConfig struct {
 	// exchange sends "Connection: close" and closes its connection, so no
 	// connection is ever idle and the value is not used.
 	MaxIdleConnDuration time.Duration
-	// ReadBufferSize is the per-exchange read buffer; it also bounds the
-	// size of response headers.
+	// ReadBufferSize is the per-exchange read buffer. Response headers that
+	// do not fit in it are read again with a buffer of MaxHeaderBytes, for
+	// that exchange only.
 	ReadBufferSize int
+	// MaxHeaderBytes bounds a response's header block; a larger one fails
+	// the target with errorClass too_large.
+	MaxHeaderBytes int
 	// WriteBufferSize is the per-exchange write buffer.
 	WriteBufferSize int
 	// UserAgent is sent when a job sets no User-Agent header.
@@ -55,11 +60,15 @@ type HTTPConfig struct {
 	GracefulClose bool
 }
 
+// DefaultMaxHeaderBytes is the default bound on a response's header block.
+const DefaultMaxHeaderBytes = 64 << 10
+
 // DefaultHTTPConfig returns the default executor configuration.
 func DefaultHTTPConfig() HTTPConfig {
 	return HTTPConfig{
 		DialConcurrency:  0,
 		ReadBufferSize:   8192,
+		MaxHeaderBytes:   DefaultMaxHeaderBytes,
 		WriteBufferSize:  4096,
 		UserAgent:        "salvo",
 		DNSCacheDuration: time.Minute,
@@ -299,7 +308,22 @@ func (e *HTTPExecutor) do(x *Exchange, start time.Time) error {
 		resp.SkipBody = true
 	}
 	if err := resp.ReadLimitBody(x.br, 0); err != nil {
-		return &ExchangeError{Phase: PhaseRead, Err: err}
+		var small *fasthttp.ErrSmallBuffer
+		if !errors.As(err, &small) || e.cfg.MaxHeaderBytes <= x.br.Size() {
+			return &ExchangeError{Phase: PhaseRead, Err: err}
+		}
+		// Headers larger than the pooled buffer: nothing was consumed, so
+		// read them again through a buffer of MaxHeaderBytes that starts
+		// with what is buffered. Too large for it is too_large.
+		buffered, _ := x.br.Peek(x.br.Buffered())
+		head := bytes.Clone(buffered)
+		big := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(head), conn), e.cfg.MaxHeaderBytes)
+		resp.Reset()
+		resp.StreamBody = true
+		resp.SkipBody = req.Header.IsHead()
+		if err := resp.ReadLimitBody(big, 0); err != nil {
+			return &ExchangeError{Phase: PhaseRead, Err: err}
+		}
 	}
 	x.StatusCode = resp.StatusCode()
 	err = x.readBody(conn)

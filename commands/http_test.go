@@ -100,6 +100,17 @@ func TestRunMisbehavingServers(t *testing.T) {
 		<-done
 		c.Close()
 	})
+	// Response headers of 60 KiB (read again with a larger buffer) and of
+	// 100 KiB (beyond DefaultMaxHeaderBytes).
+	headers := func(n int) func(net.Conn, <-chan struct{}) {
+		return func(c net.Conn, _ <-chan struct{}) {
+			readRequestHead(c)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("h", n)+"\r\nContent-Length: 2\r\n\r\nok")
+			c.Close()
+		}
+	}
+	bigHeaders := startRawServer(t, headers(60<<10))
+	hugeHeaders := startRawServer(t, headers(100<<10))
 	tlsSrv := quietTLSServer(t)
 	refused := freePort(t)
 
@@ -125,7 +136,9 @@ func TestRunMisbehavingServers(t *testing.T) {
 		{name: "hang", target: hang.hostPort(), mod: func(s *job.Spec) { s.Timeouts.Request = job.Duration(300 * time.Millisecond) },
 			state: job.StateTimeout, class: job.ClassTimeout, value: job.ClassTimeout, maxTime: 2 * time.Second},
 		{name: "reset", target: reset.hostPort(), state: job.StateError, class: job.ClassReset, value: job.ClassReset},
-		{name: "closed", target: closer.hostPort(), state: job.StateError, class: job.ClassReset},
+		{name: "closed", target: closer.hostPort(), state: job.StateError, class: job.ClassProtocol},
+		{name: "big headers", target: bigHeaders.hostPort(), state: job.StateOK, status: 200, value: "200", bodyLen: 2, bodyBytes: 2},
+		{name: "huge headers", target: hugeHeaders.hostPort(), state: job.StateError, class: job.ClassTooLarge},
 		{name: "garbage", target: garbage.hostPort(), state: job.StateError, class: job.ClassProtocol},
 		{name: "endless chunked", target: chunked.hostPort(), mod: func(s *job.Spec) { s.MaxBodyBytes = 1000; s.Timeouts.Request = job.Duration(10 * time.Second) },
 			state: job.StateOK, status: 200, value: "200", truncated: true, bodyLen: 1000, bodyBytes: -1, maxTime: 2 * time.Second},

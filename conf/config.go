@@ -22,12 +22,15 @@ import (
 const (
 	DefaultHTTPAddr        = "127.0.0.1:8080"
 	DefaultDataDir         = "./salvo-data"
-	DefaultCapacity        = 2500
+	DefaultCapacity        = job.DefaultCapacity
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxRequestBytes = 64 << 20
-	DefaultChunkSize       = 1000
+	DefaultChunkSize       = job.DefaultChunkSize
+	// DefaultHTTPMaxHeaderBytes is the default bound on a target
+	// response's header block (the executor's DefaultMaxHeaderBytes).
+	DefaultHTTPMaxHeaderBytes = 64 << 10
 	// DefaultName is the node name when the host name cannot be read.
 	DefaultName = "salvo"
 )
@@ -36,6 +39,8 @@ const (
 const (
 	MaxCapacity  = 1_000_000
 	MaxChunkSize = 100_000
+	// MaxHTTPHeaderBytes bounds --http-max-header-bytes.
+	MaxHTTPHeaderBytes = 16 << 20
 )
 
 // Config is the configuration of one salvo node. Scalar fields can be set
@@ -72,6 +77,9 @@ type Config struct {
 	// instead of a reset once the response is read (see
 	// commands.HTTPConfig.GracefulClose).
 	HTTPGracefulClose bool `yaml:"httpGracefulClose"`
+	// HTTPMaxHeaderBytes bounds a target response's header block; a larger
+	// one fails the target with errorClass too_large.
+	HTTPMaxHeaderBytes int `yaml:"httpMaxHeaderBytes"`
 	// RCConfDir is a directory of REST Commander configuration files
 	// (agentcommand.conf, nodegroup.conf, aggregation.conf,
 	// httpheader.conf) whose definitions are imported at start (see
@@ -131,16 +139,17 @@ func DefaultConfig() *Config {
 		name = DefaultName
 	}
 	return &Config{
-		Name:            name,
-		HTTPAddr:        DefaultHTTPAddr,
-		DataDir:         DefaultDataDir,
-		Capacity:        DefaultCapacity,
-		LogLevel:        DefaultLogLevel,
-		LogFormat:       DefaultLogFormat,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		MaxRequestBytes: DefaultMaxRequestBytes,
-		ChunkSize:       DefaultChunkSize,
-		Roles:           []string{RoleMaster, RoleWorker},
+		Name:               name,
+		HTTPAddr:           DefaultHTTPAddr,
+		DataDir:            DefaultDataDir,
+		Capacity:           DefaultCapacity,
+		LogLevel:           DefaultLogLevel,
+		LogFormat:          DefaultLogFormat,
+		ShutdownTimeout:    DefaultShutdownTimeout,
+		MaxRequestBytes:    DefaultMaxRequestBytes,
+		ChunkSize:          DefaultChunkSize,
+		HTTPMaxHeaderBytes: DefaultHTTPMaxHeaderBytes,
+		Roles:              []string{RoleMaster, RoleWorker},
 	}
 }
 

@@ -60,6 +60,8 @@ func TestLoadPrecedence(t *testing.T) {
 			func(c *Config) string { return strconv.FormatBool(c.Pprof) }},
 		{"httpGracefulClose", "http-graceful-close", "false", "true", "true", "false", "true",
 			func(c *Config) string { return strconv.FormatBool(c.HTTPGracefulClose) }},
+		{"httpMaxHeaderBytes", "http-max-header-bytes", "65536", "8192", "8192", "16384", "32768",
+			func(c *Config) string { return strconv.Itoa(c.HTTPMaxHeaderBytes) }},
 	}
 	for _, f := range fields {
 		for mask := 0; mask < 8; mask++ {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/store"
 )
 
 // Validate checks every field and returns all problems found, each a
@@ -73,11 +74,17 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad(c.label("shutdownTimeout", &c.ShutdownTimeout), "must be positive, got %s", c.ShutdownTimeout)
 	}
+	if c.HTTPMaxHeaderBytes < 4096 || c.HTTPMaxHeaderBytes > MaxHTTPHeaderBytes {
+		bad(c.label("httpMaxHeaderBytes", &c.HTTPMaxHeaderBytes), "must be between 4096 and %d, got %d", MaxHTTPHeaderBytes, c.HTTPMaxHeaderBytes)
+	}
 	if c.MaxRequestBytes <= 0 {
 		bad(c.label("maxRequestBytes", &c.MaxRequestBytes), "must be positive, got %d", c.MaxRequestBytes)
 	}
 
 	for _, name := range sortedKeys(c.NodeGroups) {
+		if err := store.CheckDefinitionName(name); err != nil {
+			bad("nodeGroups", "%v", err)
+		}
 		field := "nodeGroups." + name
 		if strings.TrimSpace(name) == "" {
 			bad("nodeGroups", "a node group name must not be empty")
@@ -93,6 +100,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, name := range sortedKeys(c.Aggregations) {
+		if err := store.CheckDefinitionName(name); err != nil {
+			bad("aggregations", "%v", err)
+		}
 		field := "aggregations." + name + ".regex"
 		if strings.TrimSpace(name) == "" {
 			bad("aggregations", "an aggregation name must not be empty")
@@ -105,6 +115,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, name := range sortedKeys(c.Commands) {
+		if err := store.CheckDefinitionName(name); err != nil {
+			bad("commands", "%v", err)
+		}
 		if strings.TrimSpace(name) == "" {
 			bad("commands", "a command name must not be empty")
 		}

@@ -55,6 +55,10 @@ func TestValidate(t *testing.T) {
 			c.HeaderSets = map[string]map[string]string{"json": {"": "x"}}
 		}, []string{"headerSets.json", "header name"}},
 		{"header set empty name", func(c *Config) { c.HeaderSets = map[string]map[string]string{"": {"A": "b"}} }, []string{"headerSets", "name"}},
+		{"node group dot-dot", func(c *Config) { c.NodeGroups = map[string]NodeGroup{"..": {Hosts: []string{"a"}}} }, []string{"nodeGroups", `".."`}},
+		{"aggregation slash", func(c *Config) { c.Aggregations = map[string]Aggregation{"a/b": {Regex: "(x)"}} }, []string{"aggregations", "slash"}},
+		{"command dot", func(c *Config) { c.Commands = map[string]*job.Spec{".": {}} }, []string{"commands", `"."`}},
+		{"max header bytes", func(c *Config) { c.HTTPMaxHeaderBytes = 100 }, []string{"httpMaxHeaderBytes (--http-max-header-bytes)", "4096"}},
 		{"several at once", func(c *Config) { c.Capacity, c.LogFormat = -1, "yaml" }, []string{"capacity", "logFormat"}},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/internal/testutil"
 	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/nodeset"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -77,6 +79,30 @@ func TestRequestLimitsAndNotFound(t *testing.T) {
 	var e apiError
 	if code := testutil.DoJSON(t, "POST", n.URL+"/api/v1/jobs", big, &e); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized body: status %d, want 413", code)
+	}
+	// The same body sent chunked (no Content-Length): 413 too, not 400.
+	req, err := http.NewRequest("POST", n.URL+"/api/v1/jobs", io.MultiReader(strings.NewReader(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || len(resp.TransferEncoding) != 0 && resp.TransferEncoding[0] == "" {
+		t.Errorf("oversized chunked body: status %d, want 413", resp.StatusCode)
+	}
+	// Definition names that could be taken for paths (an encoded slash
+	// reaches no route at all).
+	for name, want := range map[string]int{".": 400, "..": 400, "%2E%2E": 400, "a%2Fb": 404} {
+		e = apiError{}
+		code := testutil.DoJSON(t, "PUT", n.URL+"/api/v1/nodegroups/"+name, map[string]any{"hosts": []string{"h"}}, &e)
+		if code != want || (want == 400 && e.Field != "name") {
+			t.Errorf("PUT nodegroup %q: status %d %+v, want %d", name, code, e, want)
+		}
 	}
 	for _, path := range []string{"/api/v1/jobs/nope", "/api/v1/jobs/nope/results", "/api/v1/jobs/nope/aggregate", "/api/v1/jobs/nope/events", "/api/v1/nothing"} {
 		e = apiError{}
@@ -256,12 +282,23 @@ func grep(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
+// aggAnswer is the answer of /aggregate.
+type aggAnswer struct {
+	By     string `json:"by"`
+	Groups []struct {
+		Value       string   `json:"value"`
+		Count       int      `json:"count"`
+		Hosts       []string `json:"hosts"`
+		Folded      string   `json:"folded"`
+		HostsTotal  int      `json:"hostsTotal"`
+		HostsCursor *string  `json:"hostsCursor"`
+		IsError     bool     `json:"isError"`
+	} `json:"groups"`
+}
+
 func checkGroups(t *testing.T, url string, want map[string]int) {
 	t.Helper()
-	var agg struct {
-		By     string        `json:"by"`
-		Groups []store.Group `json:"groups"`
-	}
+	var agg aggAnswer
 	testutil.DoJSON(t, "GET", url, nil, &agg)
 	got := map[string]int{}
 	for i, g := range agg.Groups {
@@ -271,6 +308,11 @@ func checkGroups(t *testing.T, url string, want map[string]int) {
 		}
 		if len(g.Hosts) == 0 || g.Folded == "" {
 			t.Errorf("%s: group %q lacks hosts", url, g.Value)
+		}
+		// Small groups: every host is folded, none is left to page.
+		if len(g.Hosts) != min(g.Count, 20) || g.HostsTotal != g.Count || g.HostsCursor != nil {
+			t.Errorf("%s: group %q of %d: %d hosts, hostsTotal %d, hostsCursor %v; want %d, %d, none",
+				url, g.Value, g.Count, len(g.Hosts), g.HostsTotal, g.HostsCursor, min(g.Count, 20), g.Count)
 		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -402,4 +444,205 @@ func TestStatusWait(t *testing.T) {
 	if time.Since(start) > 30*time.Second {
 		t.Errorf("?wait=60 took %v: it did not answer at the job's end", time.Since(start))
 	}
+}
+
+// startStoreAPI serves the API over a fresh store without an engine, for
+// the read paths of jobs stored by the test itself.
+func startStoreAPI(t *testing.T) (string, store.Store) {
+	t.Helper()
+	st, err := store.OpenSQLite(store.DefaultSQLiteConfig(t.TempDir()))
+	if err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	cfg := httpapi.DefaultConfig()
+	cfg.Logger = testutil.Logger(t)
+	api := httpapi.New(cfg, nil, st)
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(func() {
+		api.Close()
+		srv.Close()
+		if err := st.Close(); err != nil {
+			t.Errorf("store close: %v", err)
+		}
+	})
+	return srv.URL, st
+}
+
+// storeBigJob stores job id with 3,000 results on hosts 10.0.0.0 onwards:
+// every fifth refused (600), the others alternating between 200 "v0"
+// (value 1.0) and 503 "v1" (value 1.1), 1,200 each. Every key has groups
+// above 1,000 results.
+func storeBigJob(t *testing.T, st store.Store, id string) []job.Result {
+	t.Helper()
+	ctx := t.Context()
+	jr := &store.Job{ID: id, Spec: &job.Spec{Protocol: job.ProtocolHTTP}, State: store.JobGathered, Total: 3000, Counts: map[string]int{}}
+	if err := st.CreateJob(ctx, jr, nil, 0); err != nil {
+		t.Fatalf("CreateJob: %v", err)
+	}
+	rs := make([]job.Result, 3000)
+	for i := range rs {
+		r := job.Result{Index: i, Host: fmt.Sprintf("10.0.%d.%d", i/256, i%256), State: job.StateOK, Attempts: 1}
+		switch {
+		case i%5 == 0:
+			r.State, r.ErrorClass, r.Value, r.Error = job.StateError, job.ClassConnectRefused, job.ClassConnectRefused, "refused"
+		case i%2 == 0:
+			r.StatusCode, r.Value, r.Body = 200, "1.0", "v0"
+		default:
+			r.StatusCode, r.Value, r.Body = 503, "1.1", "v1"
+		}
+		rs[i] = r
+	}
+	if _, err := st.PutResults(ctx, id, rs); err != nil {
+		t.Fatalf("PutResults: %v", err)
+	}
+	return rs
+}
+
+// bigJobKey is the group of a storeBigJob result by each key.
+func bigJobKey(r job.Result, by string) string {
+	switch by {
+	case store.ByValue:
+		return r.Value
+	case store.ByStatus:
+		if r.StatusCode > 0 {
+			return strconv.Itoa(r.StatusCode)
+		}
+		return r.State
+	case store.ByErrorClass:
+		if r.ErrorClass == "" {
+			return "none"
+		}
+		return r.ErrorClass
+	}
+	if r.Body == "" {
+		return "[" + r.State + ": " + r.ErrorClass + "]"
+	}
+	return r.Body
+}
+
+// TestAggregateCapsHostsAndPagesTheRest checks that an aggregation group of
+// more than 1,000 hosts folds its first 1,000, counts every one in
+// hostsTotal, and that /group from its hostsCursor pages every other host
+// exactly once, each page folded.
+func TestAggregateCapsHostsAndPagesTheRest(t *testing.T) {
+	url, st := startStoreAPI(t)
+	rs := storeBigJob(t, st, "big")
+	for _, tc := range []struct {
+		by     string
+		groups int
+		limit  int // of the /group pages
+	}{
+		{store.ByValue, 3, 250},
+		{store.ByStatus, 3, 1000},
+		{store.ByErrorClass, 2, 7},
+		{store.ByBody, 3, 10000},
+	} {
+		t.Run(tc.by, func(t *testing.T) {
+			var agg aggAnswer
+			if code := testutil.DoJSON(t, "GET", url+"/api/v1/jobs/big/aggregate?by="+tc.by, nil, &agg); code != http.StatusOK {
+				t.Fatalf("aggregate: %d", code)
+			}
+			if agg.By != tc.by || len(agg.Groups) != tc.groups {
+				t.Fatalf("aggregate by %s: %d groups, want %d", agg.By, len(agg.Groups), tc.groups)
+			}
+			for _, g := range agg.Groups {
+				var want []job.Result
+				for _, r := range rs {
+					if bigJobKey(r, tc.by) == g.Value {
+						want = append(want, r)
+					}
+				}
+				hosts := make([]string, len(want))
+				for i, r := range want {
+					hosts[i] = r.Host
+				}
+				first := hosts[:min(len(hosts), store.MaxGroupHosts)]
+				if g.Count != len(want) || g.HostsTotal != len(want) {
+					t.Errorf("group %q: count %d, hostsTotal %d; want %d", g.Value, g.Count, g.HostsTotal, len(want))
+				}
+				if strings.Join(g.Hosts, ",") != strings.Join(hosts[:min(len(hosts), 20)], ",") {
+					t.Errorf("group %q: hosts %v, want the first 20", g.Value, g.Hosts)
+				}
+				if wantFolded := nodeset.Fold(first); g.Folded != wantFolded {
+					t.Errorf("group %q: folded %q, want %q (the first %d hosts)", g.Value, g.Folded, wantFolded, len(first))
+				}
+				if len(want) <= store.MaxGroupHosts {
+					if g.HostsCursor != nil {
+						t.Errorf("group %q of %d: hostsCursor %q, want none", g.Value, len(want), *g.HostsCursor)
+					}
+					continue
+				}
+				if g.HostsCursor == nil || *g.HostsCursor != strconv.Itoa(want[store.MaxGroupHosts].Index) {
+					t.Fatalf("group %q: hostsCursor %v, want %d", g.Value, g.HostsCursor, want[store.MaxGroupHosts].Index)
+				}
+				got := pageGroup(t, url+"/api/v1/jobs/big", tc.by, g.Value, *g.HostsCursor, tc.limit)
+				if strings.Join(got, ",") != strings.Join(hosts[store.MaxGroupHosts:], ",") {
+					t.Errorf("group %q: paged %d hosts, want the other %d, once each in order", g.Value, len(got), len(hosts)-store.MaxGroupHosts)
+				}
+			}
+		})
+	}
+	t.Run("bad parameters", func(t *testing.T) {
+		for q, field := range map[string]string{
+			"by=nope":    "by",
+			"limit=0":    "limit",
+			"limit=x":    "limit",
+			"limit=1001": "limit",
+		} {
+			var e apiError
+			if code := testutil.DoJSON(t, "GET", url+"/api/v1/jobs/big/aggregate?"+q, nil, &e); code != http.StatusBadRequest || e.Field != field {
+				t.Errorf("%s: %d field %q, want 400 field %q (%s)", q, code, e.Field, field, e.Error)
+			}
+		}
+	})
+}
+
+// groupAnswer is the answer of /group.
+type groupAnswer struct {
+	Items []struct {
+		Index      int    `json:"index"`
+		Host       string `json:"host"`
+		State      string `json:"state"`
+		Value      string `json:"value"`
+		ErrorClass string `json:"errorClass"`
+	} `json:"items"`
+	Folded     string `json:"folded"`
+	NextCursor string `json:"nextCursor"`
+}
+
+// pageGroup follows /group's cursors from cursor to the end and returns
+// the hosts of every page, checking that each page holds at most limit
+// results of the group in index order, its hosts folded.
+func pageGroup(t *testing.T, jobURL, by, value, cursor string, limit int) []string {
+	t.Helper()
+	var hosts []string
+	last := -1
+	for pages := 0; pages < 10_000; pages++ {
+		var pg groupAnswer
+		u := fmt.Sprintf("%s/group?by=%s&value=%s&limit=%d&cursor=%s", jobURL, by, url.QueryEscape(value), limit, cursor)
+		if code := testutil.DoJSON(t, "GET", u, nil, &pg); code != http.StatusOK {
+			t.Fatalf("GET %s: %d", u, code)
+		}
+		if len(pg.Items) > limit {
+			t.Fatalf("GET %s: %d items", u, len(pg.Items))
+		}
+		var page []string
+		for _, it := range pg.Items {
+			if it.Index <= last {
+				t.Fatalf("GET %s: index %d after %d", u, it.Index, last)
+			}
+			last = it.Index
+			page = append(page, it.Host)
+		}
+		if pg.Folded != nodeset.Fold(page) {
+			t.Fatalf("GET %s: folded %q, want %q", u, pg.Folded, nodeset.Fold(page))
+		}
+		hosts = append(hosts, page...)
+		if pg.NextCursor == "" {
+			return hosts
+		}
+		cursor = pg.NextCursor
+	}
+	t.Fatal("paging does not end")
+	return nil
 }

@@ -112,8 +112,8 @@ func (s *Server) getDefinition(k definitionKind) gin.HandlerFunc {
 func (s *Server) putDefinition(k definitionKind) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		name := c.Param("name")
-		if !namePattern.MatchString(name) {
-			fail(c, badRequest("name", "a name is 1 to 128 letters, digits, '_', '.' or '-'"))
+		if !namePattern.MatchString(name) || store.CheckDefinitionName(name) != nil {
+			fail(c, badRequest("name", "a name is 1 to 128 letters, digits, '_', '.' or '-', and not \".\" or \"..\""))
 			return
 		}
 		raw, err := io.ReadAll(c.Request.Body)

@@ -51,8 +51,12 @@ func toAPIError(err error) *Error {
 		return &Error{Status: 499, Msg: "request cancelled"}
 	case errors.Is(err, store.ErrBadCursor):
 		return &Error{Status: http.StatusBadRequest, Msg: "cursor must be a value returned as nextCursor", Field: "cursor"}
+	case errors.Is(err, store.ErrBadName):
+		return &Error{Status: http.StatusBadRequest, Msg: err.Error(), Field: "name"}
 	case errors.Is(err, store.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Msg: "not found"}
+	case errors.Is(err, store.ErrFull):
+		return &Error{Status: http.StatusInsufficientStorage, Msg: err.Error()}
 	case errors.Is(err, actors.ErrNotAccepting), errors.Is(err, store.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Msg: err.Error()}
 	case errors.Is(err, actors.ErrJobFinished):

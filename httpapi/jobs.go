@@ -16,6 +16,7 @@ import (
 
 	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/nodeset"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -68,13 +69,33 @@ func (s *Server) status(c *gin.Context) {
 	c.JSON(http.StatusOK, st)
 }
 
+// cancel answers the master's decision: 200 with the job's status once
+// the master has cancelled it, with a warning per worker that could not be
+// told (its in-flight leases end with their timeouts).
 func (s *Server) cancel(c *gin.Context) {
 	st, err := s.engine.Cancel(c.Request.Context(), c.Param("id"))
+	var wce *actors.WorkerCancelError
+	if err != nil && st != nil && errors.As(err, &wce) {
+		st.Warnings = append(st.Warnings, cancelWarnings(err)...)
+		err = nil
+	}
 	if err != nil {
 		fail(c, notFound(err, "job", c.Param("id")))
 		return
 	}
 	c.JSON(http.StatusOK, st)
+}
+
+// cancelWarnings lists the workers a cancel could not reach.
+func cancelWarnings(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, cancelWarnings(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
 }
 
 // parseWait reads the wait parameter: empty (no wait), a Go duration or a
@@ -156,20 +177,15 @@ func (s *Server) results(c *gin.Context) {
 		fail(c, badRequest("state", fmt.Sprintf("unknown result state %q (one of %s)", q.State, strings.Join(job.ResultStates, ", "))))
 		return
 	}
-	if v := c.Query("cursor"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			fail(c, badRequest("cursor", "cursor must be a value returned as nextCursor"))
-			return
-		}
-		q.Cursor = n
-	}
-	limit, err := limitParam(c)
-	if err != nil {
+	var err error
+	if q.Cursor, err = indexCursor(c); err != nil {
 		fail(c, err)
 		return
 	}
-	q.Limit = limit
+	if q.Limit, err = limitParam(c); err != nil {
+		fail(c, err)
+		return
+	}
 	if !s.requireJob(c) {
 		return
 	}
@@ -229,17 +245,85 @@ func (s *Server) streamResults(c *gin.Context, id string, q store.ResultQuery, o
 
 var aggregateKeys = []string{store.ByValue, store.ByStatus, store.ByErrorClass, store.ByBody}
 
-func (s *Server) aggregate(c *gin.Context) {
+// sampleHosts is how many hosts an aggregation group lists in hosts.
+const sampleHosts = 20
+
+// maxGroups bounds the limit parameter of /aggregate.
+const maxGroups = 1000
+
+// aggGroup is one group of an /aggregate answer.
+type aggGroup struct {
+	Value string `json:"value"`
+	Count int    `json:"count"`
+	// Hosts are the group's first sampleHosts hosts, by index.
+	Hosts []string `json:"hosts"`
+	// Folded is the group's first store.MaxGroupHosts hosts, folded.
+	Folded string `json:"folded"`
+	// HostsTotal is the number of the group's hosts (its count).
+	HostsTotal int `json:"hostsTotal"`
+	// HostsCursor, set when Folded lacks some of the group's hosts, is the
+	// cursor of the rest for GET /group?by=&value=&cursor=.
+	HostsCursor string `json:"hostsCursor,omitempty"`
+	IsError     bool   `json:"isError"`
+}
+
+// newAggGroup folds a stored group's hosts for an answer.
+func newAggGroup(g store.Group) aggGroup {
+	out := aggGroup{
+		Value:      g.Value,
+		Count:      g.Count,
+		Hosts:      g.Hosts[:min(len(g.Hosts), sampleHosts)],
+		Folded:     nodeset.Fold(g.Hosts),
+		HostsTotal: g.Count,
+		IsError:    g.IsError,
+	}
+	if out.Hosts == nil {
+		out.Hosts = []string{}
+	}
+	if g.NextCursor > 0 {
+		out.HostsCursor = strconv.Itoa(g.NextCursor)
+	}
+	return out
+}
+
+// byParam reads the aggregation key of the by query parameter (value by
+// default).
+func byParam(c *gin.Context) (string, error) {
 	by := c.DefaultQuery("by", store.ByValue)
 	if !slices.Contains(aggregateKeys, by) {
-		fail(c, badRequest("by", fmt.Sprintf("unknown aggregation key %q (one of %s)", by, strings.Join(aggregateKeys, ", "))))
+		return "", badRequest("by", fmt.Sprintf("unknown aggregation key %q (one of %s)", by, strings.Join(aggregateKeys, ", ")))
+	}
+	return by, nil
+}
+
+// indexCursor reads a cursor that is a result index (the results and group
+// pages' nextCursor, an aggregation group's hostsCursor): 0 when absent.
+func indexCursor(c *gin.Context) (int, error) {
+	v := c.Query("cursor")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, badRequest("cursor", "cursor must be a value returned as nextCursor")
+	}
+	return n, nil
+}
+
+// aggregate answers a job's largest groups by a key, each with its first
+// store.MaxGroupHosts hosts folded and the cursor of the rest: the answer
+// does not grow with the job.
+func (s *Server) aggregate(c *gin.Context) {
+	by, err := byParam(c)
+	if err != nil {
+		fail(c, err)
 		return
 	}
 	limit := 100
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			fail(c, badRequest("limit", "limit must be a number from 1 to 1000"))
+		if err != nil || n < 1 || n > maxGroups {
+			fail(c, badRequest("limit", fmt.Sprintf("limit must be a number from 1 to %d", maxGroups)))
 			return
 		}
 		limit = n
@@ -252,10 +336,11 @@ func (s *Server) aggregate(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if groups == nil {
-		groups = []store.Group{}
+	out := make([]aggGroup, len(groups))
+	for i, g := range groups {
+		out[i] = newAggGroup(g)
 	}
-	c.JSON(http.StatusOK, gin.H{"by": by, "groups": groups})
+	c.JSON(http.StatusOK, gin.H{"by": by, "groups": out})
 }
 
 // events streams progress snapshots as server-sent events until the job is

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -35,6 +36,8 @@ type Engine interface {
 	SetEnabled(ctx context.Context, worker string, enabled bool) ([]actors.Member, error)
 	ResetQueue(ctx context.Context) ([]string, error)
 	Accepting() bool
+	// Ready returns nil when the engine takes jobs, else why not.
+	Ready() error
 	Capacity() int
 }
 
@@ -117,11 +120,14 @@ func (s *Server) routes() {
 
 	r.GET("/livez", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
-		if !s.engine.Accepting() {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "shutting down"})
-			return
+		switch err := s.engine.Ready(); {
+		case errors.Is(err, actors.ErrNotAccepting):
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "shutting down", "reason": err.Error()})
+		case err != nil:
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unready", "reason": err.Error()})
+		default:
+			c.JSON(http.StatusOK, gin.H{"status": "ready"})
 		}
-		c.JSON(http.StatusOK, gin.H{"status": "ready"})
 	})
 	s.metricsRoutes()
 

@@ -1,14 +1,13 @@
 package httpapi
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/nodeset"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -21,63 +20,62 @@ type groupRow struct {
 	ErrorClass string `json:"errorClass,omitempty"`
 }
 
-// errPageFull stops a scan once a page is full.
-var errPageFull = errors.New("page full")
+// groupPage is the answer of /group: a page of a group's results and their
+// hosts folded.
+type groupPage struct {
+	Items      []groupRow `json:"items"`
+	Folded     string     `json:"folded"`
+	NextCursor string     `json:"nextCursor,omitempty"`
+}
 
 // group lists a page of the results of one aggregation group, in index
-// order and without bodies: GET /api/v1/jobs/ID/group?by=value|errorClass
-// &value=V&cursor=&limit=. by=errorClass takes "none" for results without an
-// error class, as /aggregate names them.
+// order and without bodies: GET /api/v1/jobs/ID/group?by=value|status|
+// errorClass|body&value=V&cursor=&limit=, V being the group's value as
+// /aggregate names it ("none" for results without an error class, "exit 1",
+// "[error: connect_refused]") and the first cursor of a large group its
+// hostsCursor. The page is one query of the store, bounded by limit and
+// store.MaxGroupScan: a page of a sparse group may be short, even empty,
+// while nextCursor is set.
 func (s *Server) group(c *gin.Context) {
-	by := c.DefaultQuery("by", store.ByValue)
-	if by != store.ByValue && by != store.ByErrorClass {
-		fail(c, badRequest("by", fmt.Sprintf("unknown group key %q (one of %s, %s)", by, store.ByValue, store.ByErrorClass)))
+	by, err := byParam(c)
+	if err != nil {
+		fail(c, err)
 		return
 	}
-	want, ok := c.GetQuery("value")
-	if !ok {
+	q := store.GroupQuery{By: by}
+	var ok bool
+	if q.Value, ok = c.GetQuery("value"); !ok {
 		fail(c, badRequest("value", "value is required: the group's value as /aggregate names it"))
 		return
 	}
-	if by == store.ByErrorClass && want == "none" {
-		want = ""
+	if by == store.ByErrorClass && q.Value == "" {
+		q.Value = "none" // no error class, as earlier versions took it
 	}
-	cursor := 0
-	if v := c.Query("cursor"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			fail(c, badRequest("cursor", "cursor must be a value returned as nextCursor"))
-			return
-		}
-		cursor = n
+	if q.Cursor, err = indexCursor(c); err != nil {
+		fail(c, err)
+		return
 	}
-	limit, err := limitParam(c)
-	if err != nil {
+	if q.Limit, err = limitParam(c); err != nil {
 		fail(c, err)
 		return
 	}
 	if !s.requireJob(c) {
 		return
 	}
-	out := page[groupRow]{Items: []groupRow{}}
-	err = s.st.ScanValues(c.Request.Context(), c.Param("id"), func(r store.ValueRow) error {
-		key := r.Value
-		if by == store.ByErrorClass {
-			key = r.ErrorClass
-		}
-		if r.Index < cursor || key != want {
-			return nil
-		}
-		if len(out.Items) == limit {
-			out.NextCursor = strconv.Itoa(r.Index)
-			return errPageFull
-		}
-		out.Items = append(out.Items, groupRow{Index: r.Index, Host: r.Host, State: r.State, Value: r.Value, ErrorClass: r.ErrorClass})
-		return nil
-	})
-	if err != nil && !errors.Is(err, errPageFull) {
+	rows, next, err := s.st.GroupResults(c.Request.Context(), c.Param("id"), q)
+	if err != nil {
 		fail(c, err)
 		return
+	}
+	out := groupPage{Items: make([]groupRow, len(rows))}
+	hosts := make([]string, len(rows))
+	for i, r := range rows {
+		out.Items[i] = groupRow{Index: r.Index, Host: r.Host, State: r.State, Value: r.Value, ErrorClass: r.ErrorClass}
+		hosts[i] = r.Host
+	}
+	out.Folded = nodeset.Fold(hosts)
+	if next > 0 {
+		out.NextCursor = strconv.Itoa(next)
 	}
 	c.JSON(http.StatusOK, out)
 }

@@ -13,6 +13,9 @@ import (
 	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/nodeset"
+	"github.com/salvo-sh/salvo/store"
 )
 
 // get fetches a URL without following redirects.
@@ -96,17 +99,6 @@ func TestUIServesEmbeddedFiles(t *testing.T) {
 	})
 }
 
-type groupPage struct {
-	Items []struct {
-		Index      int    `json:"index"`
-		Host       string `json:"host"`
-		State      string `json:"state"`
-		Value      string `json:"value"`
-		ErrorClass string `json:"errorClass"`
-	} `json:"items"`
-	NextCursor string `json:"nextCursor"`
-}
-
 func TestUIGroupListsAGroupsResultsPaged(t *testing.T) {
 	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = 200 })
 	n := testutil.StartNode(t, nil)
@@ -126,19 +118,24 @@ func TestUIGroupListsAGroupsResultsPaged(t *testing.T) {
 	collect := func(by, value string, limit int) (hosts []string, pages int) {
 		cursor := ""
 		for pages = 1; pages < 100; pages++ {
-			var pg groupPage
+			var pg groupAnswer
 			u := fmt.Sprintf("%s/api/v1/jobs/%s/group?by=%s&value=%s&limit=%d&cursor=%s", n.URL, st.ID, by, url.QueryEscape(value), limit, cursor)
 			if code := testutil.DoJSON(t, "GET", u, nil, &pg); code != http.StatusOK {
 				t.Fatalf("GET %s: %d", u, code)
 			}
 			last := -1
+			var page []string
 			for _, it := range pg.Items {
 				if it.Index <= last {
 					t.Fatalf("indexes not ascending: %d after %d", it.Index, last)
 				}
 				last = it.Index
-				hosts = append(hosts, it.Host)
+				page = append(page, it.Host)
 			}
+			if pg.Folded != nodeset.Fold(page) {
+				t.Errorf("GET %s: folded %q, want %q", u, pg.Folded, nodeset.Fold(page))
+			}
+			hosts = append(hosts, page...)
 			if pg.NextCursor == "" {
 				return hosts, pages
 			}
@@ -158,6 +155,10 @@ func TestUIGroupListsAGroupsResultsPaged(t *testing.T) {
 		{"errorClass", "none", 50, func(int) bool { return true }, nil},
 		{"errorClass", "connect_refused", 10, func(int) bool { return false }, []string{"127.0.0.1"}},
 		{"value", "no such value", 10, func(int) bool { return false }, nil},
+		{"status", "200", 30, func(i int) bool { return f.Expect(i).Status == 200 }, nil},
+		{"status", "error", 30, func(int) bool { return false }, []string{"127.0.0.1"}},
+		{"body", "[error: connect_refused]", 5, func(int) bool { return false }, []string{"127.0.0.1"}},
+		{"body", f.Expect(3).Body, 5, func(i int) bool { return f.Expect(i).Body == f.Expect(3).Body }, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.by+"="+tc.value, func(t *testing.T) {
@@ -179,7 +180,7 @@ func TestUIGroupListsAGroupsResultsPaged(t *testing.T) {
 	}
 	t.Run("bad parameters", func(t *testing.T) {
 		for q, field := range map[string]string{
-			"by=body&value=x":      "by",
+			"by=nope&value=x":      "by", // body, status: keys of /aggregate too
 			"by=value":             "value",
 			"value=v1&cursor=-1":   "cursor",
 			"value=v1&limit=10001": "limit",
@@ -194,6 +195,48 @@ func TestUIGroupListsAGroupsResultsPaged(t *testing.T) {
 			t.Errorf("unknown job: %d, want 404", code)
 		}
 	})
+}
+
+// TestUIGroupPagesFromACursor checks that a page of /group holds the
+// group's results only, from the cursor on, for every key, and that a
+// group's hostsCursor from /aggregate goes on after its first 1,000 hosts.
+func TestUIGroupPagesFromACursor(t *testing.T) {
+	u, st := startStoreAPI(t)
+	rs := storeBigJob(t, st, "big")
+	cases := []struct {
+		by, value string
+		cursor    int
+		limit     int
+	}{
+		{store.ByValue, "1.0", 1501, 100},
+		{store.ByValue, "1.1", 0, 10000},
+		{store.ByValue, job.ClassConnectRefused, 2990, 3},
+		{store.ByStatus, "503", 17, 400},
+		{store.ByStatus, job.StateError, 1000, 64},
+		{store.ByErrorClass, "none", 2500, 50},
+		{store.ByErrorClass, "", 2990, 50}, // "" is none, as earlier versions took it
+		{store.ByBody, "v0", 2999, 10},
+		{store.ByBody, "[error: connect_refused]", 5, 1000},
+		{store.ByValue, "1.0", 3000, 10},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s=%s/from %d", tc.by, tc.value, tc.cursor), func(t *testing.T) {
+			key := tc.value
+			if key == "" {
+				key = "none"
+			}
+			var want []string
+			for _, r := range rs {
+				if r.Index >= tc.cursor && bigJobKey(r, tc.by) == key {
+					want = append(want, r.Host)
+				}
+			}
+			got := pageGroup(t, u+"/api/v1/jobs/big", tc.by, tc.value, fmt.Sprint(tc.cursor), tc.limit)
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("hosts (%d) = %v\nwant (%d) %v", len(got), got, len(want), want)
+			}
+		})
+	}
 }
 
 func TestUIMemberEnableDisable(t *testing.T) {

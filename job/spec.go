@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -102,7 +103,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return fmt.Errorf("invalid duration %s", b)
 	}
-	*d = Duration(f * float64(time.Second))
+	ns := f * float64(time.Second)
+	if ns >= math.MaxInt64 || ns <= math.MinInt64 || math.IsNaN(ns) {
+		return fmt.Errorf("duration %s is too large", b)
+	}
+	*d = Duration(ns)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"reflect"
 	"regexp"
 	"slices"
@@ -19,6 +20,12 @@ import (
 const (
 	// MaxRetries bounds retries.max.
 	MaxRetries = 10
+	// MaxConnectTimeout bounds timeouts.connect.
+	MaxConnectTimeout = 5 * time.Minute
+	// MaxRequestTimeout bounds timeouts.request.
+	MaxRequestTimeout = 24 * time.Hour
+	// MaxRetryBackoff bounds retries.backoff.
+	MaxRetryBackoff = time.Hour
 	// DefaultRetryBackoff is the first retry's wait when retries are on
 	// and retries.backoff is not given.
 	DefaultRetryBackoff = 200 * time.Millisecond
@@ -48,7 +55,7 @@ func DecodeSpec(r io.Reader) (*Spec, error) {
 	dec.UseNumber()
 	var raw any
 	if err := dec.Decode(&raw); err != nil {
-		return nil, &FieldError{Msg: "invalid JSON: " + jsonErrorMsg(err)}
+		return nil, jsonError("", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &FieldError{Msg: "invalid JSON: unexpected data after the job spec"}
@@ -68,6 +75,18 @@ func DecodeSpec(r io.Reader) (*Spec, error) {
 		return nil, &FieldError{Msg: "invalid job spec: " + err.Error()}
 	}
 	return &s, nil
+}
+
+// jsonError is the error of a JSON decoder: a *FieldError (on field, ""
+// for the whole spec) for bad JSON, and the reader's own error, wrapped,
+// when reading failed (a body over the API's limit, a client gone), so
+// that the API answers it as what it is.
+func jsonError(field string, err error) error {
+	var se *json.SyntaxError
+	if !errors.As(err, &se) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("read job spec: %w", err)
+	}
+	return &FieldError{Field: field, Msg: "invalid JSON: " + jsonErrorMsg(err)}
 }
 
 // jsonErrorMsg describes a JSON syntax error with its offset.
@@ -98,8 +117,12 @@ func checkJSON(path string, v any, t reflect.Type) error {
 			}
 			return nil
 		case json.Number:
-			if _, err := x.Float64(); err != nil {
+			f, err := x.Float64()
+			if err != nil {
 				return &FieldError{Field: path, Msg: "invalid duration " + x.String()}
+			}
+			if math.Abs(f) >= math.MaxInt64/float64(time.Second) {
+				return &FieldError{Field: path, Msg: "duration " + x.String() + " is too large"}
 			}
 			return nil
 		}
@@ -194,9 +217,11 @@ func checkJSON(path string, v any, t reflect.Type) error {
 		if !ok {
 			return &FieldError{Field: path, Msg: "must be an integer"}
 		}
-		i, err := n.Int64()
-		if err != nil || i > 1<<31-1 || i < -(1<<31) {
+		if _, err := n.Int64(); err != nil && !isIntegerText(n.String()) {
 			return &FieldError{Field: path, Msg: "must be an integer"}
+		}
+		if i, err := n.Int64(); err != nil || i > 1<<31-1 || i < -(1<<31) {
+			return &FieldError{Field: path, Msg: fmt.Sprintf("%s is out of range: %s", n.String(), intRange(path))}
 		}
 		return nil
 	case reflect.Float64:
@@ -210,6 +235,37 @@ func checkJSON(path string, v any, t reflect.Type) error {
 		return nil
 	}
 	return &FieldError{Field: path, Msg: "unsupported field type " + t.String()}
+}
+
+// isIntegerText reports whether s is a JSON integer (digits with an
+// optional minus sign), however large.
+func isIntegerText(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// intRange says which values an integer field takes, for the error of a
+// value beyond any int32.
+func intRange(path string) string {
+	switch path {
+	case "maxConcurrency":
+		return "from 1 to the worker capacity (default " + strconv.Itoa(DefaultCapacity) + ")"
+	case "maxBodyBytes":
+		return "from 0 to " + strconv.Itoa(MaxBodyBytesLimit)
+	case "retries.max":
+		return "from 0 to " + strconv.Itoa(MaxRetries)
+	case "http.port", "ssh.port":
+		return "from 1 to 65535"
+	}
+	return "at most 2147483647"
 }
 
 // jsonField finds the struct field of t with JSON name name (exact case).
@@ -506,17 +562,26 @@ func (s *Spec) normalizeLimits(capacity int) error {
 	if s.Timeouts.Connect == 0 {
 		s.Timeouts.Connect = Duration(DefaultConnectTimeout)
 	}
+	if s.Timeouts.Connect.Std() > MaxConnectTimeout {
+		return fieldErrorf("timeouts.connect", "%s is above the limit %s", s.Timeouts.Connect.Std(), MaxConnectTimeout)
+	}
 	if s.Timeouts.Request < 0 {
 		return fieldErrorf("timeouts.request", "must not be negative")
 	}
 	if s.Timeouts.Request == 0 {
 		s.Timeouts.Request = Duration(DefaultRequestTimeout)
 	}
+	if s.Timeouts.Request.Std() > MaxRequestTimeout {
+		return fieldErrorf("timeouts.request", "%s is above the limit %s", s.Timeouts.Request.Std(), MaxRequestTimeout)
+	}
 	if s.Retries.Max < 0 || s.Retries.Max > MaxRetries {
 		return fieldErrorf("retries.max", "%d is out of range 0..%d", s.Retries.Max, MaxRetries)
 	}
 	if s.Retries.Backoff < 0 {
 		return fieldErrorf("retries.backoff", "must not be negative")
+	}
+	if s.Retries.Backoff.Std() > MaxRetryBackoff {
+		return fieldErrorf("retries.backoff", "%s is above the limit %s", s.Retries.Backoff.Std(), MaxRetryBackoff)
 	}
 	if s.Retries.Max > 0 && s.Retries.Backoff == 0 {
 		s.Retries.Backoff = Duration(DefaultRetryBackoff)
@@ -727,29 +792,41 @@ func (s *Spec) Clone() *Spec {
 // secret, password, passwd or key) and job variables with such
 // names. Targets and their vars are kept; empty values stay empty.
 func (s *Spec) Redacted() *Spec {
+	c, _ := s.RedactSecrets()
+	return c
+}
+
+// RedactSecrets is Redacted that also reports whether any secret was
+// replaced.
+func (s *Spec) RedactSecrets() (*Spec, bool) {
 	c := s.Clone()
 	if c == nil {
-		return nil
+		return nil, false
+	}
+	n := 0
+	redact := func(v *string) {
+		if *v != "" {
+			*v = Redacted
+			n++
+		}
 	}
 	if c.SSH != nil {
-		if c.SSH.Auth.Password != "" {
-			c.SSH.Auth.Password = Redacted
-		}
-		if c.SSH.Auth.Passphrase != "" {
-			c.SSH.Auth.Passphrase = Redacted
-		}
+		redact(&c.SSH.Auth.Password)
+		redact(&c.SSH.Auth.Passphrase)
 	}
 	if c.HTTP != nil {
 		for k, v := range c.HTTP.Headers {
 			if v != "" && IsSecretName(k) {
 				c.HTTP.Headers[k] = Redacted
+				n++
 			}
 		}
 	}
 	for k, v := range c.Vars {
 		if v != "" && IsSecretName(k) {
 			c.Vars[k] = Redacted
+			n++
 		}
 	}
-	return c
+	return c, n > 0
 }

@@ -15,13 +15,13 @@ import (
 // from sink stops the decoding and is returned as it is.
 func DecodeSpecStream(r io.Reader, batch int, sink func([]TargetSpec) error) (spec *Spec, n int, err error) {
 	if batch <= 0 {
-		batch = 1000
+		batch = DefaultChunkSize
 	}
 	dec := json.NewDecoder(r)
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, 0, &FieldError{Msg: "invalid JSON: " + jsonErrorMsg(err)}
+		return nil, 0, jsonError("", err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, 0, &FieldError{Msg: "the job spec must be a JSON object"}
@@ -33,13 +33,13 @@ func DecodeSpecStream(r io.Reader, batch int, sink func([]TargetSpec) error) (sp
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, n, &FieldError{Msg: "invalid JSON: " + jsonErrorMsg(err)}
+			return nil, n, jsonError("", err)
 		}
 		key, _ := tok.(string)
 		if key != "targets" {
 			var raw json.RawMessage
 			if err := dec.Decode(&raw); err != nil {
-				return nil, n, &FieldError{Field: key, Msg: "invalid JSON: " + jsonErrorMsg(err)}
+				return nil, n, jsonError(key, err)
 			}
 			if rest.Len() > 1 {
 				rest.WriteByte(',')
@@ -59,7 +59,7 @@ func DecodeSpecStream(r io.Reader, batch int, sink func([]TargetSpec) error) (sp
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, n, &FieldError{Msg: "invalid JSON: " + jsonErrorMsg(err)}
+		return nil, n, jsonError("", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, n, &FieldError{Msg: "invalid JSON: unexpected data after the job spec"}
@@ -76,7 +76,7 @@ func DecodeSpecStream(r io.Reader, batch int, sink func([]TargetSpec) error) (sp
 func streamTargets(dec *json.Decoder, batch int, sink func([]TargetSpec) error) (int, error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return 0, &FieldError{Field: "targets", Msg: "invalid JSON: " + jsonErrorMsg(err)}
+		return 0, jsonError("targets", err)
 	}
 	if tok == nil {
 		return 0, nil // "targets": null
@@ -89,7 +89,7 @@ func streamTargets(dec *json.Decoder, batch int, sink func([]TargetSpec) error) 
 	for dec.More() {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return n, &FieldError{Field: fmt.Sprintf("targets[%d]", n), Msg: "invalid JSON: " + jsonErrorMsg(err)}
+			return n, jsonError(fmt.Sprintf("targets[%d]", n), err)
 		}
 		t, err := decodeTarget(raw)
 		if err != nil {
@@ -105,7 +105,7 @@ func streamTargets(dec *json.Decoder, batch int, sink func([]TargetSpec) error) 
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing bracket
-		return n, &FieldError{Field: "targets", Msg: "invalid JSON: " + jsonErrorMsg(err)}
+		return n, jsonError("targets", err)
 	}
 	if len(buf) > 0 {
 		if err := sink(buf); err != nil {

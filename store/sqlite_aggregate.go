@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
-
-	"github.com/salvo-sh/salvo/nodeset"
 )
 
 // groupExprs maps an aggregation key to the SQL expression whose value
@@ -37,22 +35,30 @@ var groupExprs = map[string]string{
 type aggGroup struct {
 	value   string
 	count   int
-	first   int // index of the group's first result
 	isError bool
-	hosts   []string
+	hosts   []groupHost // of the group's first MaxGroupHosts results, at least one
+	next    int         // index of the result after them, 0 until there is one
+}
+
+// groupHost is one result of an aggGroup.
+type groupHost struct {
+	idx  int
+	host string
 }
 
 // Aggregate groups a job's results by a key (ByValue, ByStatus,
 // ByErrorClass or ByBody) in one pass over the results in index order, and
 // returns the largest groups first, ties by value, at most limit groups
-// (DefaultGroupLimit when ≤ 0). Each group lists its first MaxGroupHosts
-// hosts and every host folded with nodeset.Fold; IsError is set when
-// some result of the group is an error or a timeout.
+// (DefaultGroupLimit when ≤ 0). Each group lists the hosts and indexes of
+// its first MaxGroupHosts results and the cursor of the rest for
+// GroupResults; IsError is set when some result of the group is an error
+// or a timeout.
 //
-// ByBody groups bodies by a 64-bit hash seeded per call and keeps no body in
-// memory but the groups' first ones; when groups tie in count at the cut,
-// the earliest ones are kept. Memory grows with the number of results (their
-// hosts), not with their bodies.
+// The pass reads every result of the job: its time grows with the job; its
+// memory grows with the number of groups, not of results (a group keeps at
+// most MaxGroupHosts hosts). ByBody groups bodies by a 64-bit hash seeded per
+// call and keeps no body in memory but the groups' first ones; when groups
+// tie in count at the cut, the earliest ones are kept.
 func (s *SQLite) Aggregate(ctx context.Context, jobID, by string, limit int) ([]Group, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -79,13 +85,14 @@ func (s *SQLite) Aggregate(ctx context.Context, jobID, by string, limit int) ([]
 	}
 	if by == ByBody {
 		slices.SortFunc(groups, func(a, b *aggGroup) int {
-			return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.first, b.first))
+			return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.hosts[0].idx, b.hosts[0].idx))
 		})
 		groups = groups[:min(len(groups), limit)]
 		for _, g := range groups {
-			err := tx.QueryRowContext(ctx, `SELECT `+expr+` FROM results WHERE `+jobKeyIs+` AND idx = ?`, jobID, g.first).Scan(&g.value)
+			first := g.hosts[0].idx
+			err := tx.QueryRowContext(ctx, `SELECT `+expr+` FROM results WHERE `+jobKeyIs+` AND idx = ?`, jobID, first).Scan(&g.value)
 			if err != nil {
-				return nil, fmt.Errorf("aggregate job %s by %s: body of %d: %w", jobID, by, g.first, err)
+				return nil, fmt.Errorf("aggregate job %s by %s: body of %d: %w", jobID, by, first, err)
 			}
 		}
 	}
@@ -97,11 +104,15 @@ func (s *SQLite) Aggregate(ctx context.Context, jobID, by string, limit int) ([]
 	out := make([]Group, len(groups))
 	for i, g := range groups {
 		out[i] = Group{
-			Value:   g.value,
-			Count:   g.count,
-			Hosts:   slices.Clone(g.hosts[:min(len(g.hosts), MaxGroupHosts)]),
-			Folded:  nodeset.Fold(g.hosts),
-			IsError: g.isError,
+			Value:      g.value,
+			Count:      g.count,
+			Hosts:      make([]string, len(g.hosts)),
+			Indexes:    make([]int, len(g.hosts)),
+			NextCursor: g.next,
+			IsError:    g.isError,
+		}
+		for k, h := range g.hosts {
+			out[i].Hosts[k], out[i].Indexes[k] = h.host, h.idx
 		}
 	}
 	return out, nil
@@ -109,7 +120,8 @@ func (s *SQLite) Aggregate(ctx context.Context, jobID, by string, limit int) ([]
 
 // scanGroups reads every result of a job in index order and counts them by
 // expr, by the hash of expr when hashed is set (then the groups' values are
-// left empty).
+// left empty). Hosts are copied for the first MaxGroupHosts results of a
+// group only.
 func scanGroups(ctx context.Context, tx *sql.Tx, jobID, expr string, hashed bool) ([]*aggGroup, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT idx, host, state IN ('error', 'timeout'), `+expr+`
 		FROM results WHERE `+jobKeyIs+` ORDER BY idx`, jobID)
@@ -123,7 +135,7 @@ func scanGroups(ctx context.Context, tx *sql.Tx, jobID, expr string, hashed bool
 		byHash = make(map[uint64]*aggGroup)
 		seed   = maphash.MakeSeed()
 		idx    int
-		host   string
+		host   sql.RawBytes
 		isErr  bool
 		key    sql.RawBytes
 	)
@@ -135,18 +147,23 @@ func scanGroups(ctx context.Context, tx *sql.Tx, jobID, expr string, hashed bool
 		if hashed {
 			h := maphash.Bytes(seed, key)
 			if g = byHash[h]; g == nil {
-				g = &aggGroup{first: idx}
+				g = &aggGroup{}
 				byHash[h] = g
 				groups = append(groups, g)
 			}
 		} else if g = byStr[string(key)]; g == nil {
-			g = &aggGroup{value: string(key), first: idx}
+			g = &aggGroup{value: string(key)}
 			byStr[g.value] = g
 			groups = append(groups, g)
 		}
 		g.count++
 		g.isError = g.isError || isErr
-		g.hosts = append(g.hosts, host)
+		switch {
+		case len(g.hosts) < MaxGroupHosts:
+			g.hosts = append(g.hosts, groupHost{idx: idx, host: string(host)})
+		case g.next == 0:
+			g.next = idx
+		}
 	}
 	return groups, rows.Err()
 }

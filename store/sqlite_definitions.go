@@ -5,10 +5,37 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
+
+// CheckDefinitionName returns an error for a definition name that could
+// be taken for a path: empty, "." or "..", or holding a slash or a
+// control character. Every way a definition is created (the API, the
+// config file, REST Commander's files) is held to it. Its errors wrap
+// ErrBadName.
+func CheckDefinitionName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: a name must not be empty", ErrBadName)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: %q is not a name", ErrBadName, name)
+	case strings.ContainsAny(name, `/\`):
+		return fmt.Errorf("%w: %q must not contain a slash", ErrBadName, name)
+	case strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return fmt.Errorf("%w: %q must not contain control characters", ErrBadName, name)
+	}
+	return nil
+}
+
+// ErrBadName is the error of a definition name CheckDefinitionName
+// refuses.
+var ErrBadName = errors.New("bad definition name")
 
 // PutDefinition creates or replaces a named definition (body is JSON).
 func (s *SQLite) PutDefinition(ctx context.Context, kind, name string, body []byte) error {
+	if err := CheckDefinitionName(name); err != nil {
+		return fmt.Errorf("put %s: %w", kind, err)
+	}
 	if err := s.enter(); err != nil {
 		return err
 	}

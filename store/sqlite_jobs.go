@@ -11,7 +11,7 @@ import (
 	"github.com/salvo-sh/salvo/job"
 )
 
-const jobColumns = `id, name, spec, state, reason, total, counts, workers, created_at, started_at, finished_at`
+const jobColumns = `id, name, spec, secrets, state, reason, total, counts, workers, created_at, started_at, finished_at`
 
 // CreateJob stores a job and its targets; see Store.
 func (s *SQLite) CreateJob(ctx context.Context, jr *Job, targets []job.TargetSpec, chunkSize int) error {
@@ -52,8 +52,8 @@ func (s *SQLite) CreateJobFrom(ctx context.Context, jr *Job, chunkSize int, next
 		return fmt.Errorf("create job %s: begin: %w", jr.ID, err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		jr.ID, jr.Name, string(spec), jr.State, jr.Reason, total, string(counts), string(workers),
+	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		jr.ID, jr.Name, string(spec), jr.SecretsRedacted, jr.State, jr.Reason, total, string(counts), string(workers),
 		unixMilli(created), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt))
 	if err != nil {
 		return fmt.Errorf("create job %s: %w", jr.ID, err)
@@ -282,7 +282,7 @@ func scanJob(row scanner) (*Job, error) {
 		spec, counts, workers      []byte
 		created, started, finished int64
 	)
-	if err := row.Scan(&j.ID, &j.Name, &spec, &j.State, &j.Reason, &j.Total, &counts, &workers, &created, &started, &finished); err != nil {
+	if err := row.Scan(&j.ID, &j.Name, &spec, &j.SecretsRedacted, &j.State, &j.Reason, &j.Total, &counts, &workers, &created, &started, &finished); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(spec, &j.Spec); err != nil {

@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // schema is the SQLite layout of DESIGN.md §2.5, with one change: results
 // are keyed by (job_key, idx), job_key being the job's integer in job_keys.
@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 	id          TEXT PRIMARY KEY,
 	name        TEXT NOT NULL DEFAULT '',
 	spec        TEXT NOT NULL,
+	secrets     INTEGER NOT NULL DEFAULT 0,
 	state       TEXT NOT NULL,
 	reason      TEXT NOT NULL DEFAULT '',
 	total       INTEGER NOT NULL DEFAULT 0,
@@ -111,6 +112,18 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 		// Version 2 adds jobs.workers (per-worker request/response counts).
 		if _, err := tx.ExecContext(ctx, `ALTER TABLE jobs ADD COLUMN workers TEXT NOT NULL DEFAULT '{}'`); err != nil {
 			return fmt.Errorf("migrate schema to version 2: %w", err)
+		}
+	}
+	if v == 1 || v == 2 {
+		// Version 3 adds jobs.secrets: the spec lost secrets to redaction.
+		// Older rows said so only by a "<redacted>" string in their spec
+		// (encoding/json writes it with <> escaped).
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE jobs ADD COLUMN secrets INTEGER NOT NULL DEFAULT 0`); err != nil {
+			return fmt.Errorf("migrate schema to version 3: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET secrets = 1
+			WHERE instr(spec, '"\u003credacted\u003e"') > 0 OR instr(spec, '"<redacted>"') > 0`); err != nil {
+			return fmt.Errorf("migrate schema to version 3: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, schema); err != nil {

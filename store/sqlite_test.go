@@ -583,17 +583,25 @@ func TestAggregate(t *testing.T) {
 				t.Fatalf("groups = %+v\nwant %+v", got, tt.want)
 			}
 			for _, g := range groups {
-				var hosts []string
+				var (
+					hosts   []string
+					indexes []int
+				)
 				for _, r := range rs {
 					if tt.key(r) == g.Value {
 						hosts = append(hosts, r.Host)
+						indexes = append(indexes, r.Index)
 					}
 				}
 				if want := hosts[:min(len(hosts), MaxGroupHosts)]; !slices.Equal(g.Hosts, want) {
 					t.Errorf("group %.20q hosts = %v, want %v", g.Value, g.Hosts, want)
 				}
-				if want := nodeset.Fold(hosts); g.Folded != want {
-					t.Errorf("group %.20q folded = %q, want %q", g.Value, g.Folded, want)
+				if !slices.Equal(g.Indexes, indexes) || g.NextCursor != 0 {
+					t.Errorf("group %.20q indexes = %v, next cursor %d; want %v, 0 (every host listed)", g.Value, g.Indexes, g.NextCursor, indexes)
+				}
+				// Folding is the API's: the store lists every host of a small group.
+				if want := nodeset.Fold(hosts); nodeset.Fold(g.Hosts) != want {
+					t.Errorf("group %.20q folds to %q, want %q", g.Value, nodeset.Fold(g.Hosts), want)
 				}
 			}
 		})

@@ -39,10 +39,14 @@ func Terminal(state string) bool {
 
 // Job is a job's stored record.
 type Job struct {
-	ID    string
-	Name  string
-	Spec  *job.Spec // secrets redacted, Targets nil (they live in chunks)
-	State string
+	ID   string
+	Name string
+	Spec *job.Spec // secrets redacted, Targets nil (they live in chunks)
+	// SecretsRedacted records that the submitted spec carried secrets
+	// (passwords, passphrases, secret headers or vars) that the stored
+	// Spec lacks: the job cannot run again from its record alone.
+	SecretsRedacted bool
+	State           string
 	// Reason explains a waiting or failed state.
 	Reason string
 	Total  int
@@ -76,14 +80,29 @@ type JobQuery struct {
 	Limit  int
 }
 
-// Group is one aggregation bucket.
+// Group is one aggregation bucket. The store lists hosts; folding them for
+// display is the API's business.
 type Group struct {
-	Value  string   `json:"value"`
-	Count  int      `json:"count"`
-	Hosts  []string `json:"hosts"`  // the first MaxGroupHosts hosts, by index
-	Folded string   `json:"folded"` // every host of the group, folded
+	Value string `json:"value"`
+	// Count is the number of results of the group (its hosts' total).
+	Count int `json:"count"`
+	// Hosts are the hosts of the group's first MaxGroupHosts results, by index.
+	Hosts []string `json:"hosts"`
+	// Indexes are the result indexes of Hosts, in the same order.
+	Indexes []int `json:"-"`
+	// NextCursor is the index of the group's first result after Hosts, the
+	// GroupQuery.Cursor of the rest of its hosts; 0 when Hosts lists them all.
+	NextCursor int `json:"-"`
 	// IsError is true when the group's results have no response.
 	IsError bool `json:"isError"`
+}
+
+// GroupQuery selects a page of the results of one aggregation group.
+type GroupQuery struct {
+	By     string // ByValue, ByStatus, ByErrorClass or ByBody
+	Value  string // the group's value as Aggregate names it
+	Cursor int    // results with index ≥ Cursor; 0 for the first page
+	Limit  int    // at most this many (DefaultResultLimit when ≤ 0)
 }
 
 // Aggregation keys.
@@ -94,8 +113,15 @@ const (
 	ByBody       = "body"
 )
 
-// MaxGroupHosts is how many hosts a Group lists in Hosts.
-const MaxGroupHosts = 20
+// MaxGroupHosts is how many hosts a Group lists in Hosts: an aggregation's
+// answer does not grow with the job. GroupResults pages the rest.
+const MaxGroupHosts = 1000
+
+// MaxGroupScan is how many indexes a GroupResults page reads at most: a
+// group's results are found by reading the job in index order (no index
+// on the group keys, which would slow every insert), so a page of a sparse
+// group stops there, short, with a cursor to go on from.
+const MaxGroupScan = 100_000
 
 // Definition kinds.
 const (
@@ -140,8 +166,14 @@ type Store interface {
 	// the next page (0 at the end).
 	Results(ctx context.Context, jobID string, q ResultQuery) ([]job.Result, int, error)
 	// Aggregate groups a job's results by a key (ByValue, ByStatus,
-	// ByErrorClass, ByBody), largest group first, at most limit groups.
+	// ByErrorClass, ByBody), largest group first, at most limit groups,
+	// each with its first MaxGroupHosts hosts.
 	Aggregate(ctx context.Context, jobID, by string, limit int) ([]Group, error)
+	// GroupResults returns a page of the results of one aggregation group
+	// in index order, without bodies, and the cursor of the next page (0 at
+	// the end). A page reads at most MaxGroupScan indexes: it may hold fewer
+	// than q.Limit results, even none, and still have a next page.
+	GroupResults(ctx context.Context, jobID string, q GroupQuery) ([]ValueRow, int, error)
 
 	// ResultSummary counts a job's answered results per worker and returns
 	// the time of the last answer (REST Commander's queryJobInfo).

@@ -141,8 +141,14 @@ type Group struct {
 	Count int    `json:"count"`
 	// Hosts lists the group's first hosts (at most 20).
 	Hosts []string `json:"hosts"`
-	// Folded is every host of the group, folded ("10.0.0.[1-5]").
+	// Folded is the group's hosts, folded ("10.0.0.[1-5]"): every host, or
+	// the first 1,000 when HostsCursor is set.
 	Folded string `json:"folded"`
+	// HostsTotal is the number of the group's hosts.
+	HostsTotal int `json:"hostsTotal,omitempty"`
+	// HostsCursor, set when Folded lacks some hosts, pages the rest
+	// (GET /api/v1/jobs/ID/group?by=&value=&cursor=).
+	HostsCursor string `json:"hostsCursor,omitempty"`
 	// IsError is true when the group's results have no response.
 	IsError bool `json:"isError"`
 }

@@ -173,7 +173,8 @@ func hostsCell(g Group, width int) string {
 	if folded == "" {
 		// No folded form: the listed hosts, the rest counted as more.
 		folded = strings.Join(g.Hosts, ",")
-	} else if n := countFolded(folded); n >= 0 {
+	} else if n := countFolded(folded); n >= 0 && g.HostsCursor == "" {
+		// Every host is folded (a partial fold leaves the rest to Count).
 		total = n
 	}
 	if folded == "" {

@@ -186,6 +186,12 @@ func (n *clusterNode) handle(ev cluster.Event) {
 	}
 	switch ev.Type {
 	case cluster.Joined, cluster.Updated:
+		if n.engine != nil && m.Meta.HasRole(cluster.RoleWorker) {
+			// A worker alive again after a pause, a partition or a flap
+			// (memberlist reports dead → alive as a join): the master
+			// registers it if it had taken it for lost.
+			n.engine.WorkerAlive(m.Name(), m.Meta.RemoteAddr, m.Meta.Capacity, m.Meta.Tags)
+		}
 		if m.Meta.HasRole(cluster.RoleMaster) {
 			n.mu.Lock()
 			n.masterAPI = m.Meta.APIAddr

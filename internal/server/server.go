@@ -39,6 +39,9 @@ type Server struct {
 	http   *http.Server
 	ln     net.Listener
 	served chan error
+	// crashed receives the first panic of an actor (actors.Crash): the
+	// node shuts down and Wait returns it.
+	crashed chan *actors.Crash
 	// stop is closed when the API asks the node to shut down
 	// (REST Commander's shutdownNode).
 	stop     chan struct{}
@@ -53,7 +56,8 @@ type Server struct {
 // worker and forwards the API to its master; a clustered node (--gossip-addr
 // or --join) also starts memberlist and proto.actor remote.
 func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Server, err error) {
-	s = &Server{cfg: cfg, logger: logger, served: make(chan error, 1), stop: make(chan struct{})}
+	s = &Server{cfg: cfg, logger: logger, served: make(chan error, 1), stop: make(chan struct{}),
+		crashed: make(chan *actors.Crash, 1)}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -103,9 +107,11 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		ec := actors.DefaultConfig()
 		ec.Name, ec.Capacity, ec.ChunkSize, ec.Tags = cfg.Name, capacity, cfg.ChunkSize, cfg.Tags
 		ec.Metrics, ec.Logger, ec.APIAddr = metrics, logger, ln.Addr().String()
+		ec.OnCrash = s.crash
 		ec.System, ec.NoLocalWorker = system, !cfg.HasRole(conf.RoleWorker)
 		ec.Worker.SSH.DataDir = cfg.DataDir // accept-new remembers host keys here
 		ec.Worker.HTTP.GracefulClose = cfg.HTTPGracefulClose
+		ec.Worker.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
 		if s.cn != nil {
 			ec.Membership = s.cn
 		}
@@ -124,6 +130,8 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		wc.Name, wc.Capacity, wc.Tags, wc.Metrics, wc.Logger = cfg.Name, capacity, cfg.Tags, metrics, logger.With("component", "worker")
 		wc.SSH.DataDir = cfg.DataDir
 		wc.HTTP.GracefulClose = cfg.HTTPGracefulClose
+		wc.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
+		wc.Crashed = s.crash
 		wh, err := actors.StartWorker(system, wc, nil)
 		if err != nil {
 			return nil, err
@@ -166,16 +174,33 @@ func (s *Server) requestStop() {
 	})
 }
 
-// Wait blocks until ctx is done, the API asks for a shutdown or the HTTP
-// server fails, then shuts down.
+// crash takes an actor's panic: the first one makes Wait shut the node
+// down and return it. It does not block.
+func (s *Server) crash(c *actors.Crash) {
+	select {
+	case s.crashed <- c:
+	default:
+	}
+}
+
+// Wait blocks until ctx is done, the API asks for a shutdown, the HTTP
+// server fails or an actor panics, then shuts down. After a panic it
+// returns the *actors.Crash: the process should exit non-zero, and the
+// next start resumes every unfinished job from the store.
 func (s *Server) Wait(ctx context.Context) error {
 	var serveErr error
+	var crash *actors.Crash
 	select {
 	case <-ctx.Done():
 	case <-s.stop:
 	case serveErr = <-s.served:
+	case crash = <-s.crashed:
+		s.logger.Error("an actor panicked: shutting the node down", "err", crash)
 	}
 	err := s.Shutdown()
+	if crash != nil {
+		return errors.Join(crash, err)
+	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return errors.Join(serveErr, err)
 	}

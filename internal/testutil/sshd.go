@@ -192,6 +192,16 @@ func StartSSHD(t testing.TB, mod func(*SSHDConfig)) *SSHD {
 	return nil
 }
 
+// FreePort returns a TCP port that was free on 0.0.0.0 a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // freePort returns a port that was free on 0.0.0.0 a moment ago.
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "0.0.0.0:0")

@@ -253,6 +253,10 @@ export function mount(root, ctx, id) {
   // ---- a group's hosts ---------------------------------------------------------
   let grp = null; // {by, g, cursors, page, next}
 
+  // The aggregate answer folds at most this many hosts of a group
+  // (store.MaxGroupHosts); hostsCursor is set when the group has more.
+  const HOSTS_FOLDED_MAX = 1000;
+
   function openGroup(key, g) {
     grp = { by: key, g, cursors: [''], page: 0, next: '' };
     groupPanel.hidden = false;
@@ -274,7 +278,9 @@ export function mount(root, ctx, id) {
       h('div', { class: 'title-row' },
         h('h3', {}, `${AGG_KEYS.find((k) => k[0] === key)[1]} `, h('code', {}, label || '(empty)'), ` · ${fmtInt(g.count)} hosts`),
         h('button', { type: 'button', onclick: () => { groupPanel.hidden = true; } }, 'Close')),
-      h('div', { class: 'muted small' }, 'Every host, folded:'), foldedEl, showAll,
+      h('div', { class: 'muted small' }, g.hostsCursor
+        ? `The first ${fmtInt(HOSTS_FOLDED_MAX)} of ${fmtInt(g.hostsTotal ?? g.count)} hosts, folded (the table pages them all):`
+        : 'Every host, folded:'), foldedEl, showAll,
       h('table', { class: 'grid' }, h('thead', {}, h('tr', {},
         h('th', { class: 'num' }, '#'), h('th', {}, 'Host'), h('th', {}, 'State'), h('th', {}, 'Value'))), rowsBody),
       pager);

@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/fleet"
+	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/store"
+)
+
+// waitMemberState waits, bounded, until the master shows member name in
+// state (alive, dead, left).
+func waitMemberState(t *testing.T, url, name, state string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		m, ok := member(members(t, url), name)
+		if ok && m.State == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member %s is %+v after %s, want %s", name, m, timeout, state)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the API: gossip has no outside signal
+	}
+}
+
+// A worker paused long enough to be taken for dead (SIGSTOP) comes back
+// registered and leased to when it resumes (SIGCONT), not as a zombie that
+// shows alive and never gets work: with the other worker disabled, a job
+// runs on it to the end.
+func TestPausedWorkerComesBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	const hosts = 2000
+	f := testutil.StartFleet(t, func(c *fleet.Config) {
+		c.Hosts = hosts
+		c.LatencyMin, c.LatencyMax = 2*time.Millisecond, 5*time.Millisecond
+	})
+	bin := testutil.BuildSalvo(t)
+	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir()}, gossipArgs("master", "master", "")...)...)
+	self, _ := member(members(t, master.URL()), "master")
+	w1 := testutil.StartServer(t, bin, gossipArgs("w1", "worker", self.GossipAddr)...)
+	testutil.StartServer(t, bin, gossipArgs("w2", "worker", self.GossipAddr)...)
+	waitWorkers(t, master.URL(), "w1", "w2")
+	targets := fleet.Targets(hosts, f.Addr().Port)
+
+	// A job runs on both while w1 pauses: the master takes w1 for dead and
+	// hands its leases to w2.
+	running := submit(t, master.URL(), map[string]any{"targets": targets, "maxConcurrency": 10})
+	if err := w1.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = w1.Cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	waitMemberState(t, master.URL(), "w1", "dead", 60*time.Second)
+	if err := w1.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	waitWorkers(t, master.URL(), "w1") // alive and registered again
+
+	if st := waitFor(t, master.URL(), running, 2*time.Minute, terminal); st.State != store.JobGathered || st.Done != hosts {
+		t.Fatalf("job across the pause: %+v", st)
+	}
+	counts := map[int]int{}
+	for _, r := range streamResults(t, master.URL(), running) {
+		counts[r.Index]++
+	}
+	if len(counts) != hosts {
+		t.Fatalf("%d distinct results, want %d", len(counts), hosts)
+	}
+
+	// Only w1 may take the next job: it must get it and finish it.
+	w2, _ := member(members(t, master.URL()), "w2")
+	host, port, _ := strings.Cut(w2.GossipAddr, ":")
+	var msg string
+	if code := testutil.DoJSON(t, "POST", master.URL()+"/distributedAgents/disableClusterMember?url="+host+"&port="+port, nil, &msg); code != http.StatusOK {
+		t.Fatalf("disable w2: %d %s", code, msg)
+	}
+	id := submit(t, master.URL(), map[string]any{"targets": targets[:500], "maxConcurrency": 20})
+	st := waitFor(t, master.URL(), id, time.Minute, terminal)
+	if st.State != store.JobGathered || st.Done != 500 {
+		t.Fatalf("job on the worker that came back: %+v", st)
+	}
+	for _, r := range streamResults(t, master.URL(), id) {
+		if r.Worker != "w1" {
+			t.Fatalf("result of %s from %s, want w1", r.Host, r.Worker)
+		}
+	}
+}
+
+// A worker killed and started again at once under the same name and the
+// same addresses (faster than the failure detector) holds none of the
+// leases of the process before: the master learns it from the new
+// session, hands those leases to the others (or to it), and the job ends
+// with one result per target.
+func TestWorkerRestartedUnderTheSameName(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	const hosts = 4000
+	f := testutil.StartFleet(t, func(c *fleet.Config) {
+		c.Hosts = hosts
+		c.LatencyMin, c.LatencyMax = 2*time.Millisecond, 5*time.Millisecond
+	})
+	bin := testutil.BuildSalvo(t)
+	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir()}, gossipArgs("master", "master", "")...)...)
+	self, _ := member(members(t, master.URL()), "master")
+	gossip := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	remote := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	args := []string{"--name", "w1", "--roles", "worker", "--gossip-addr", gossip, "--remote-addr", remote, "--join", self.GossipAddr}
+	w1 := testutil.StartServer(t, bin, args...)
+	waitWorkers(t, master.URL(), "w1")
+
+	id := submit(t, master.URL(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port), "maxConcurrency": 10})
+	waitFor(t, master.URL(), id, time.Minute, func(st actors.JobStatus) bool { return st.Done > 200 })
+	if err := w1.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = w1.Wait(10 * time.Second)
+	testutil.StartServer(t, bin, args...)
+
+	st := waitFor(t, master.URL(), id, 2*time.Minute, terminal)
+	if st.State != store.JobGathered || st.Done != hosts {
+		t.Fatalf("job across the restart: %+v", st)
+	}
+	seen := map[int]bool{}
+	for _, r := range streamResults(t, master.URL(), id) {
+		if seen[r.Index] {
+			t.Fatalf("index %d stored twice", r.Index)
+		}
+		seen[r.Index] = true
+	}
+	if len(seen) != hosts {
+		t.Fatalf("%d results, want %d", len(seen), hosts)
+	}
+}

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// GroupResults returns a page of the results of one aggregation group (the
+// results whose key q.By names q.Value, as Aggregate names groups) in index
+// order from index q.Cursor on, without bodies, and the cursor of the next
+// page (0 at the end).
+//
+// The group's key is compared in SQL, in one query bounded by the page:
+// a status that is a result state ("error", "timeout") is read through the
+// (job, state, index) index; other keys have no index (one on the value
+// would cost every insert), so the query reads the job in index order from
+// the cursor and stops after q.Limit matches or MaxGroupScan indexes,
+// whichever comes first. A page of a sparse group may thus be short, even
+// empty, with a next cursor.
+func (s *SQLite) GroupResults(ctx context.Context, jobID string, q GroupQuery) ([]ValueRow, int, error) {
+	if err := s.enter(); err != nil {
+		return nil, 0, err
+	}
+	defer s.leave()
+	expr, ok := groupExprs[q.By]
+	if !ok {
+		return nil, 0, fmt.Errorf("group results of job %s: unknown key %q", jobID, q.By)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultResultLimit
+	}
+	query, args, indexed := groupResultsQuery(jobID, q, expr, limit)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("group results of job %s: %w", jobID, err)
+	}
+	defer rows.Close()
+	out := make([]ValueRow, 0, min(limit+1, 1024))
+	for rows.Next() {
+		var r ValueRow
+		if err := rows.Scan(&r.Index, &r.Host, &r.State, &r.ErrorClass, &r.Value); err != nil {
+			return nil, 0, fmt.Errorf("group results of job %s: %w", jobID, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("group results of job %s: %w", jobID, err)
+	}
+	if len(out) > limit {
+		return out[:limit], out[limit].Index, nil
+	}
+	if indexed {
+		return out, 0, nil
+	}
+	// The page is short: it ends the group unless the scan stopped at
+	// MaxGroupScan with results beyond.
+	next := max(q.Cursor, 0) + MaxGroupScan
+	var more bool
+	err = s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM results WHERE `+jobKeyIs+` AND idx >= ?)`, jobID, next).Scan(&more)
+	if err != nil {
+		return nil, 0, fmt.Errorf("group results of job %s: %w", jobID, err)
+	}
+	if !more {
+		next = 0
+	}
+	return out, next, nil
+}
+
+// groupResultsQuery returns the query of a GroupResults page of at most
+// limit results (it asks for one more, the next page's first) of the group
+// whose key expr names q.Value, its arguments, and whether it reads a
+// state's index (else it reads at most MaxGroupScan indexes from the
+// cursor on).
+func groupResultsQuery(jobID string, q GroupQuery, expr string, limit int) (string, []any, bool) {
+	cursor := max(q.Cursor, 0)
+	var b strings.Builder
+	b.WriteString(`SELECT idx, host, state, error_class, value FROM results WHERE ` + jobKeyIs + ` AND idx >= ?`)
+	args := []any{jobID, cursor}
+	state, indexed := statusState(q.By, q.Value)
+	if indexed {
+		// Implied by the key, and lets SQLite read the state's index.
+		b.WriteString(` AND state = ?`)
+		args = append(args, state)
+	} else {
+		b.WriteString(` AND idx < ?`)
+		args = append(args, cursor+MaxGroupScan)
+	}
+	b.WriteString(` AND (` + expr + `) = ? ORDER BY idx LIMIT ?`)
+	return b.String(), append(args, q.Value, limit+1), indexed
+}
+
+// statusState returns the result state that a ByStatus group's value
+// implies, when it names one: groupExprs[ByStatus] gives the state itself
+// to results with neither a status code nor an exit code, and "200" or
+// "exit 1" to the others.
+func statusState(by, value string) (string, bool) {
+	if by != ByStatus || value == "" || strings.HasPrefix(value, "exit ") {
+		return "", false
+	}
+	if _, err := strconv.Atoi(value); err == nil {
+		return "", false
+	}
+	return value, true
+}
+
+// resultsQuery returns the query of a Results page of at most limit
+// results (it asks for one more, the next page's first) and its arguments.
+// Every page reads from its cursor on in index order: State and Host
+// through their indexes, (job, state, index) and (job, host, index), so
+// that such a page costs its size, not the job's; with both, the host's
+// index, the narrow one (the unary + keeps SQLite from choosing the
+// state's). Q is tested on each result from the cursor on until the page
+// is full.
+func resultsQuery(jobID string, q ResultQuery, limit int) (string, []any) {
+	var b strings.Builder
+	b.WriteString(`SELECT ` + resultColumns + ` FROM results WHERE ` + jobKeyIs + ` AND idx >= ?`)
+	args := []any{jobID, max(q.Cursor, 0)}
+	switch {
+	case q.Host != "" && q.State != "":
+		b.WriteString(` AND host = ? AND +state = ?`)
+		args = append(args, q.Host, q.State)
+	case q.Host != "":
+		b.WriteString(` AND host = ?`)
+		args = append(args, q.Host)
+	case q.State != "":
+		b.WriteString(` AND state = ?`)
+		args = append(args, q.State)
+	}
+	if q.Q != "" {
+		b.WriteString(` AND (instr(body, ?) > 0 OR instr(stderr, ?) > 0 OR instr(error, ?) > 0 OR instr(value, ?) > 0)`)
+		args = append(args, q.Q, q.Q, q.Q, q.Q)
+	}
+	b.WriteString(` ORDER BY idx LIMIT ?`)
+	return b.String(), append(args, limit+1)
+}
