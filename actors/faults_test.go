@@ -187,13 +187,12 @@ func TestPanicStopsTheActorAndTheJobResumes(t *testing.T) {
 // the master's reader and writer) wait while its gate is closed.
 type gateStore struct {
 	store.Store
-	mu       sync.Mutex
-	gate     chan struct{} // nil: open
-	blocked  atomic.Int32
-	entered  chan struct{} // a call reached a closed gate
-	put      chan struct{} // closed after the first PutResults
-	putOnce  sync.Once
-	released sync.Once
+	mu      sync.Mutex
+	gate    chan struct{} // nil: open
+	blocked atomic.Int32
+	entered chan struct{} // a call reached a closed gate
+	put     chan struct{} // closed after the first PutResults
+	putOnce sync.Once
 }
 
 func newGateStore(st store.Store) *gateStore {

@@ -4,7 +4,7 @@
 // back in acknowledged batches), and the Engine that starts them.
 //
 // The messages between master and workers are the protobuf types of
-// package wire (the lease/batch protocol of DESIGN.md §2.5): proto.actor
+// package wire (the lease and batch protocol of docs/design.md §5): proto.actor
 // remote carries only protobuf messages, and the same types travel
 // in-process, so a worker on another node is no different from a local one.
 package actors

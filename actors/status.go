@@ -7,7 +7,7 @@ import (
 	"github.com/salvo-sh/salvo/store"
 )
 
-// JobStatus is a job's status and progress (DESIGN.md §2.3, §4.2).
+// JobStatus is a job's status and progress (docs/design.md §4).
 type JobStatus struct {
 	ID       string         `json:"id"`
 	Name     string         `json:"name"`

@@ -1,6 +1,6 @@
 package cluster
 
-// Member states, as shown by the API (DESIGN.md §4.2).
+// Member states, as shown by the API (docs/design.md §10).
 const (
 	// StateAlive: memberlist considers the member alive.
 	StateAlive = "alive"

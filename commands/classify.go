@@ -37,7 +37,7 @@ func (e *ExchangeError) Error() string { return e.Phase + ": " + e.Err.Error() }
 // Unwrap returns the underlying error.
 func (e *ExchangeError) Unwrap() error { return e.Err }
 
-// Classify maps an execution error to an error class (DESIGN.md §2.2): it
+// Classify maps an execution error to an error class (docs/design.md §3): it
 // knows fasthttp's errors, net and DNS errors, syscall errnos, TLS and x509
 // errors, and the phase of an *ExchangeError. It returns "" for nil.
 func Classify(err error) string {

@@ -27,7 +27,7 @@ type HTTPConfig struct {
 	// DialConcurrency bounds concurrent TCP dials per dialer (one for IP
 	// literals, one for host names); 0 means unlimited, leaving the bound to
 	// the jobs' concurrency. fasthttp's own default of 1,000 would throttle
-	// a worker with a higher capacity (DESIGN.md §7).
+	// a worker with a higher capacity (docs/design.md §12).
 	DialConcurrency int
 	// MaxIdleConnDuration is kept for configuration compatibility: every
 	// exchange sends "Connection: close" and closes its connection, so no

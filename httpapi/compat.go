@@ -15,9 +15,8 @@ import (
 	"github.com/salvo-sh/salvo/store"
 )
 
-// compatRoutes registers REST Commander's endpoints (DESIGN.md §4.1,
-// docs/rest-commander.md), each for GET and POST, under its own name and in
-// lower case.
+// compatRoutes registers REST Commander's endpoints (docs/rest-commander.md),
+// each for GET and POST, under its own name and in lower case.
 func (s *Server) compatRoutes(r *gin.Engine) {
 	routes := []struct {
 		path string
@@ -278,7 +277,7 @@ func (s *Server) rcResetScheduler(c *gin.Context) {
 }
 
 // memberURL is how the compatible API names a member: its gossip address
-// (DESIGN.md §4.2), or its API address on a node without a cluster.
+// (docs/design.md §10), or its API address on a node without a cluster.
 func memberURL(m actors.Member) string {
 	switch {
 	case m.GossipAddr != "":

@@ -19,7 +19,7 @@ const (
 	ProtocolSSH  = "ssh"
 )
 
-// Result states (DESIGN.md §2.2).
+// Result states (docs/design.md §3).
 const (
 	StateOK        = "ok"
 	StateFailed    = "failed"
@@ -32,7 +32,7 @@ const (
 // ResultStates lists every result state, in display order.
 var ResultStates = []string{StateOK, StateFailed, StateError, StateTimeout, StateSkipped, StateCancelled}
 
-// Error classes of a result with no response (DESIGN.md §2.2).
+// Error classes of a result with no response (docs/design.md §3).
 const (
 	ClassDNS            = "dns"
 	ClassConnectRefused = "connect_refused"
@@ -60,7 +60,7 @@ func StateForClass(class string) string {
 // Redacted replaces every secret in a stored job spec.
 const Redacted = "<redacted>"
 
-// Spec defaults (DESIGN.md §2.1).
+// Spec defaults (docs/design.md §2).
 const (
 	DefaultMethod         = "GET"
 	DefaultScheme         = "http"
@@ -115,7 +115,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
 // Spec is a job: one request template and the targets to send it to
-// (DESIGN.md §2.1). Decode it with DecodeSpec and check it with Normalize.
+// (docs/design.md §2). Decode it with DecodeSpec and check it with Normalize.
 type Spec struct {
 	Name      string            `json:"name,omitempty"`
 	Targets   []TargetSpec      `json:"targets,omitempty"`
@@ -254,7 +254,7 @@ func (e *FieldError) Error() string {
 	return e.Field + ": " + e.Msg
 }
 
-// Result is the outcome of one target (DESIGN.md §2.2).
+// Result is the outcome of one target (docs/design.md §3).
 type Result struct {
 	Index      int       `json:"index"`
 	Host       string    `json:"host"`

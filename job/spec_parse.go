@@ -340,7 +340,7 @@ func (h *HTTPSpec) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Normalize applies the defaults of DESIGN.md §2.1 and validates the spec;
+// Normalize applies the defaults of docs/design.md §2 and validates the spec;
 // capacity is the worker capacity that bounds maxConcurrency (0: no
 // bound). Errors are *FieldError naming the offending field. A spec with
 // a nodeGroup must have it resolved to targets first (ResolveNodeGroup).

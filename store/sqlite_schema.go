@@ -9,7 +9,7 @@ import (
 // schemaVersion is stored in PRAGMA user_version.
 const schemaVersion = 3
 
-// schema is the SQLite layout of DESIGN.md §2.5, with one change: results
+// schema is the SQLite layout of docs/design.md §9, with one change: results
 // are keyed by (job_key, idx), job_key being the job's integer in job_keys.
 // Times are integers: unix milliseconds for jobs, unix microseconds for
 // results, 0 for the zero time. Large text columns come last in results so

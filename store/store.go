@@ -19,7 +19,7 @@ var (
 	ErrClosed = errors.New("store closed")
 )
 
-// Job states (DESIGN.md §2.3).
+// Job states (docs/design.md §4).
 const (
 	JobWaiting             = "waiting"
 	JobProcessing          = "processing"

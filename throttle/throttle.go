@@ -20,7 +20,7 @@ import (
 	"github.com/salvo-sh/salvo/job"
 )
 
-// Throttle decision reasons: the four decrease signals of DESIGN.md §2.4
+// Throttle decision reasons: the four decrease signals of docs/design.md §8
 // and the additive increase.
 const (
 	// ReasonErrors: the share of connect errors, resets and timeouts in the
@@ -48,7 +48,7 @@ type systemClock struct{}
 func (systemClock) Now() time.Time { return time.Now() }
 
 // Config configures the adaptive throttle of a job on a worker
-// (DESIGN.md §2.4). Build one with DefaultConfig.
+// (docs/design.md §8). Build one with DefaultConfig.
 type Config struct {
 	// Initial is the starting limit; 0 (the default) starts at the job's
 	// maxConcurrency, which is the operating point its user asked for.

@@ -1007,8 +1007,8 @@ type WorkerLoad struct {
 	RunningJobs int32                  `protobuf:"varint,5,opt,name=running_jobs,json=runningJobs,proto3" json:"running_jobs,omitempty"`
 	Jobs        map[string]*JobLoad    `protobuf:"bytes,6,rep,name=jobs,proto3" json:"jobs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// tags are the worker's tags, so that a master that lost the worker's
-	// registration (it restarted, or the worker was taken for lost) can
-	// register it again from a load report without losing them.
+	// registration (it restarted) can register it again from a load report
+	// without losing them.
 	Tags []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
 	// session is the worker's RegisterWorker.session.
 	Session       string `protobuf:"bytes,8,opt,name=session,proto3" json:"session,omitempty"`

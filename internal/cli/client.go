@@ -21,7 +21,7 @@ import (
 	"github.com/salvo-sh/salvo/job"
 )
 
-// Job states as reported by the server (DESIGN.md §2.3).
+// Job states as reported by the server (docs/design.md §4).
 const (
 	JobWaiting             = "waiting"
 	JobProcessing          = "processing"
