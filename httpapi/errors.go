@@ -46,6 +46,8 @@ func toAPIError(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Msg: fe.Error(), Field: fe.Field}
 	case errors.As(err, &mbe):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large"}
+	case errors.Is(err, errSlowBody):
+		return &Error{Status: http.StatusRequestTimeout, Msg: errSlowBody.Error()}
 	case errors.Is(err, context.Canceled):
 		// The client went away: nothing to log, and nobody reads the answer.
 		return &Error{Status: 499, Msg: "request cancelled"}

@@ -32,7 +32,18 @@ type page[T any] struct {
 	NextCursor string `json:"nextCursor,omitempty"`
 }
 
+// submit reads a job spec and submits it. At most MaxSubmits are read at
+// once: each streams its targets to a spool file, and a client past the
+// bound gets 503 with Retry-After rather than a share of the disk and CPU.
 func (s *Server) submit(c *gin.Context) {
+	select {
+	case s.submits <- struct{}{}:
+		defer func() { <-s.submits }()
+	default:
+		c.Header("Retry-After", "1")
+		fail(c, &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("%d job submits are being read: try again", cap(s.submits))})
+		return
+	}
 	st, err := s.engine.SubmitStream(c.Request.Context(), c.Request.Body)
 	if err != nil {
 		fail(c, err)

@@ -45,6 +45,15 @@ type Engine interface {
 type Config struct {
 	// MaxRequestBytes bounds request bodies; larger ones get 413.
 	MaxRequestBytes int64
+	// BodyIdleTimeout bounds the wait for each piece of a request body;
+	// BodyMinRate (bytes/s) is the least average rate of a body still
+	// being read after BodyGrace. A slower body gets 408.
+	BodyIdleTimeout time.Duration
+	BodyGrace       time.Duration
+	BodyMinRate     float64
+	// MaxSubmits bounds the job submits read at once (each streams its
+	// targets to a spool file); one more gets 503 with Retry-After.
+	MaxSubmits int
 	// EventInterval is the period of progress events on the SSE stream.
 	EventInterval time.Duration
 	// Pprof serves net/http/pprof under /debug/pprof/.
@@ -65,6 +74,10 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxRequestBytes: 64 << 20,
+		BodyIdleTimeout: 30 * time.Second,
+		BodyGrace:       30 * time.Second,
+		BodyMinRate:     4 << 10,
+		MaxSubmits:      4,
 		EventInterval:   250 * time.Millisecond,
 		Logger:          slog.Default(),
 	}
@@ -79,6 +92,8 @@ type Server struct {
 	// done ends long-lived streams when the server shuts down.
 	done      chan struct{}
 	closeOnce sync.Once
+	// submits holds a token per submit being read (MaxSubmits).
+	submits chan struct{}
 }
 
 // New returns a Server for an engine and a store.
@@ -90,7 +105,11 @@ func New(cfg Config, engine Engine, st store.Store) *Server {
 		cfg.EventInterval = 250 * time.Millisecond
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, engine: engine, st: st, router: gin.New(), done: make(chan struct{})}
+	if cfg.MaxSubmits <= 0 {
+		cfg.MaxSubmits = DefaultConfig().MaxSubmits
+	}
+	s := &Server{cfg: cfg, engine: engine, st: st, router: gin.New(), done: make(chan struct{}),
+		submits: make(chan struct{}, cfg.MaxSubmits)}
 	s.routes()
 	return s
 }
@@ -174,6 +193,9 @@ func (s *Server) limitBody(c *gin.Context) {
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxRequestBytes)
+	}
+	if c.Request.Body != nil && c.Request.Body != http.NoBody && s.cfg.BodyIdleTimeout > 0 {
+		c.Request.Body = newSlowBody(c.Writer, c.Request.Body, s.cfg.BodyIdleTimeout, s.cfg.BodyGrace, s.cfg.BodyMinRate)
 	}
 	c.Next()
 }
