@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/salvo-sh/salvo/actors/wire"
@@ -24,6 +25,9 @@ type runnerConfig struct {
 	system *actor.ActorSystem
 	self   *actor.PID // the worker actor
 	master *actor.PID
+	// budget is the worker's budget of response bytes in flight; nil
+	// without one.
+	budget *semaphore.Weighted
 }
 
 // item is one leased target waiting to run.
@@ -32,10 +36,12 @@ type item struct {
 	lease  int64
 }
 
-// leased is one result with the lease it belongs to.
+// leased is one result with the lease it belongs to, and the bytes of the
+// worker's body budget it holds until its batch is acknowledged.
 type leased struct {
 	result job.Result
 	lease  int64
+	hold   int64
 }
 
 // runner runs one job on one worker: a feeder pulls leases from the master,
@@ -297,6 +303,17 @@ func (r *runner) slot() {
 				return
 			}
 		}
+		// The body budget: a request may bring back up to its cap of
+		// output; it waits until the worker can hold that much.
+		hold := r.bodyHold()
+		if r.cfg.budget != nil {
+			if err := r.cfg.budget.Acquire(r.stopCtx, hold); err != nil {
+				if th != nil {
+					th.Release()
+				}
+				return
+			}
+		}
 		// The gate: once stop returns, no request starts.
 		r.mu.Lock()
 		if r.stopped {
@@ -304,6 +321,7 @@ func (r *runner) slot() {
 			if th != nil {
 				th.Release()
 			}
+			r.releaseBody(hold)
 			return
 		}
 		r.started++
@@ -333,7 +351,32 @@ func (r *runner) slot() {
 		r.mu.Lock()
 		r.inFlight--
 		r.mu.Unlock()
-		r.results <- leased{result: res, lease: it.lease}
+		// Keep what the output takes until its batch is acknowledged.
+		if keep := int64(len(res.Body) + len(res.Stderr)); keep < hold {
+			r.releaseBody(hold - keep)
+			hold = keep
+		}
+		r.results <- leased{result: res, lease: it.lease, hold: hold}
+	}
+}
+
+// bodyHold is what one request of the job may take of the body budget: its
+// body cap (twice for SSH: stdout and stderr each have it).
+func (r *runner) bodyHold() int64 {
+	n := int64(r.cfg.spec.MaxBodyBytes)
+	if n <= 0 {
+		n = job.DefaultMaxBodyBytes
+	}
+	if r.cfg.spec.Protocol == job.ProtocolSSH {
+		n *= 2
+	}
+	return n
+}
+
+// releaseBody gives n bytes back to the body budget.
+func (r *runner) releaseBody(n int64) {
+	if r.cfg.budget != nil && n > 0 {
+		r.cfg.budget.Release(n)
 	}
 }
 
@@ -352,13 +395,22 @@ func (r *runner) batch() {
 	root := r.cfg.system.Root
 	pending := map[int64][]*wire.Result{}
 	pendingBytes := map[int64]int{}
+	pendingHold := map[int64]int64{} // lease → body budget its pending results hold
 	sent := map[int64]int{}          // lease → results sent
 	unacked := map[int64]time.Time{} // seq → sent at
+	unackedHold := map[int64]int64{} // seq → body budget held
 	var seq int64
 
-	handleAck := func(a *BatchAck) {
-		delete(unacked, a.Seq)
+	forget := func(s int64) {
+		delete(unacked, s)
+		r.releaseBody(unackedHold[s])
+		delete(unackedHold, s)
 		r.unacked.Store(int32(len(unacked)))
+	}
+	handleAck := func(a *BatchAck) {
+		if _, ok := unacked[a.Seq]; ok {
+			forget(a.Seq)
+		}
 	}
 	// waitRoom blocks until fewer than limit batches are unacknowledged;
 	// a batch unacknowledged for AckTimeout is abandoned.
@@ -375,8 +427,7 @@ func (r *runner) batch() {
 				for s, at := range unacked {
 					if at.Equal(oldest) {
 						wc.Logger.Warn("batch not acknowledged, abandoning it", "job", r.cfg.jobID, "seq", s)
-						delete(unacked, s)
-						r.unacked.Store(int32(len(unacked)))
+						forget(s)
 					}
 				}
 				continue
@@ -398,6 +449,8 @@ func (r *runner) batch() {
 		waitRoom(wc.MaxUnacked)
 		seq++
 		unacked[seq] = time.Now()
+		unackedHold[seq] = pendingHold[lease]
+		delete(pendingHold, lease)
 		r.unacked.Store(int32(len(unacked)))
 		root.Send(r.cfg.master, &ResultBatch{
 			JobId: r.cfg.jobID, Worker: wc.Name, LeaseId: lease, Seq: seq, Results: ws, From: r.cfg.self,
@@ -434,6 +487,7 @@ func (r *runner) batch() {
 			}
 			pending[lr.lease] = append(pending[lr.lease], toWireResult(&lr.result))
 			pendingBytes[lr.lease] += len(lr.result.Body) + len(lr.result.Stderr)
+			pendingHold[lr.lease] += lr.hold
 			if len(pending[lr.lease]) >= wc.BatchSize || pendingBytes[lr.lease] >= wc.BatchBytes ||
 				r.leaseComplete(lr.lease, sent[lr.lease]+len(pending[lr.lease])) {
 				// A lease's last results go at once rather than at the next

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/salvo-sh/salvo/commands"
 	"github.com/salvo-sh/salvo/job"
@@ -50,6 +51,12 @@ type WorkerConfig struct {
 	Logger *slog.Logger
 	// Crashed, when set, is told when the worker panics (see supervise.go).
 	Crashed func(*Crash)
+	// BodyBudget bounds the response bytes the worker holds at once over
+	// all its jobs: a request reserves its job's maxBodyBytes before it
+	// starts (and waits for it), keeps what its output takes until the
+	// result's batch is acknowledged, and gives back the rest at once.
+	// 0 means no bound. It must be at least job.MaxBodyBytesLimit × 2.
+	BodyBudget int64
 }
 
 // DefaultWorkerConfig returns a worker configuration with the documented defaults.
@@ -77,7 +84,8 @@ type Worker struct {
 	ssh      *commands.SSHExecutor
 	master   *actor.PID
 	runners  map[string]*runner
-	set      *runnerSet // shared with the WorkerHost; nil without one
+	set      *runnerSet          // shared with the WorkerHost; nil without one
+	budget   *semaphore.Weighted // BodyBudget; nil without a bound
 	leaving  bool
 	stopped  bool   // Stopping was handled
 	session  string // random per start (RegisterWorker.session)
@@ -91,7 +99,11 @@ func NewWorker(cfg WorkerConfig, master *actor.PID) *Worker {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &Worker{cfg: cfg, master: master, runners: map[string]*runner{}, session: hex.EncodeToString(b[:])}
+	w := &Worker{cfg: cfg, master: master, runners: map[string]*runner{}, session: hex.EncodeToString(b[:])}
+	if cfg.BodyBudget > 0 {
+		w.budget = semaphore.NewWeighted(cfg.BodyBudget)
+	}
+	return w
 }
 
 // runnerDone is sent by a runner to its worker when it has finished.
@@ -242,6 +254,7 @@ func (w *Worker) start(ctx actor.Context, m *JobStart) {
 		system: ctx.ActorSystem(),
 		self:   ctx.Self(),
 		master: master,
+		budget: w.budget,
 	})
 	w.runners[m.JobId] = r
 	if w.set != nil {

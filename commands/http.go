@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -200,6 +201,18 @@ type Exchange struct {
 	bw      *bufio.Writer
 	addr    []byte
 	scratch [512]byte
+}
+
+// TakeBody returns the body as a string. A body larger than the pooled
+// buffers is handed over without a copy (the Exchange lets go of it); a
+// smaller one is copied and its buffer reused.
+func (x *Exchange) TakeBody() string {
+	if len(x.Body) <= maxPooledBody {
+		return string(x.Body)
+	}
+	b := x.Body
+	x.Body = nil
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // AcquireExchange returns an empty Exchange from the executor's pool.
@@ -402,6 +415,12 @@ func (x *Exchange) readBody(conn net.Conn) error {
 	}
 	buf := x.Body[:0]
 	if cl >= 0 && cap(buf) < want {
+		buf = make([]byte, 0, want)
+	}
+	if cl < 0 && want > maxPooledBody && cap(buf) < want {
+		// Unknown length and a cap above the pooled size: the worker's body
+		// budget has reserved the whole cap for this request, so take it at
+		// once rather than through a dozen doublings of garbage.
 		buf = make([]byte, 0, want)
 	}
 	eof := false

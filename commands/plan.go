@@ -340,7 +340,7 @@ func (p *Plan) runHTTP(ctx context.Context, t job.Target, env *job.Env, res job.
 	res.BodyBytes = x.BodyBytes
 	res.Truncated = x.Truncated
 	if len(x.Body) > 0 {
-		res.Body = string(x.Body)
+		res.Body = x.TakeBody()
 	}
 	res.FinishedAt = time.Now().UTC()
 	if err != nil {

@@ -39,6 +39,9 @@ const (
 const (
 	MaxCapacity  = 1_000_000
 	MaxChunkSize = 100_000
+	// MinBodyMemory is the least --body-memory: two requests at the
+	// largest maxBodyBytes (SSH output counts twice) must fit.
+	MinBodyMemory = 2 * job.MaxBodyBytesLimit
 	// MaxHTTPHeaderBytes bounds --http-max-header-bytes.
 	MaxHTTPHeaderBytes = 16 << 20
 )
@@ -80,6 +83,10 @@ type Config struct {
 	// HTTPMaxHeaderBytes bounds a target response's header block; a larger
 	// one fails the target with errorClass too_large.
 	HTTPMaxHeaderBytes int `yaml:"httpMaxHeaderBytes"`
+	// BodyMemory bounds the response bytes (bodies and SSH output) a
+	// worker holds at once over all its jobs; requests wait for room.
+	// 0 means an eighth of the machine's memory, between 64 MiB and 4 GiB.
+	BodyMemory int64 `yaml:"bodyMemory"`
 	// RCConfDir is a directory of REST Commander configuration files
 	// (agentcommand.conf, nodegroup.conf, aggregation.conf,
 	// httpheader.conf) whose definitions are imported at start (see

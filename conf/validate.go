@@ -77,6 +77,9 @@ func (c *Config) Validate() error {
 	if c.HTTPMaxHeaderBytes < 4096 || c.HTTPMaxHeaderBytes > MaxHTTPHeaderBytes {
 		bad(c.label("httpMaxHeaderBytes", &c.HTTPMaxHeaderBytes), "must be between 4096 and %d, got %d", MaxHTTPHeaderBytes, c.HTTPMaxHeaderBytes)
 	}
+	if c.BodyMemory != 0 && c.BodyMemory < MinBodyMemory {
+		bad(c.label("bodyMemory", &c.BodyMemory), "must be 0 (automatic) or at least %d, got %d", MinBodyMemory, c.BodyMemory)
+	}
 	if c.MaxRequestBytes <= 0 {
 		bad(c.label("maxRequestBytes", &c.MaxRequestBytes), "must be positive, got %d", c.MaxRequestBytes)
 	}

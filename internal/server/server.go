@@ -112,6 +112,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		ec.Worker.SSH.DataDir = cfg.DataDir // accept-new remembers host keys here
 		ec.Worker.HTTP.GracefulClose = cfg.HTTPGracefulClose
 		ec.Worker.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
+		ec.Worker.BodyBudget = cfg.BodyMemoryBytes()
 		if s.cn != nil {
 			ec.Membership = s.cn
 		}
@@ -131,6 +132,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		wc.SSH.DataDir = cfg.DataDir
 		wc.HTTP.GracefulClose = cfg.HTTPGracefulClose
 		wc.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
+		wc.BodyBudget = cfg.BodyMemoryBytes()
 		wc.Crashed = s.crash
 		wh, err := actors.StartWorker(system, wc, nil)
 		if err != nil {
