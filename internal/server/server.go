@@ -160,7 +160,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	}
 	go func() { s.served <- s.http.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "name", cfg.Name, "roles", cfg.Roles,
-		"dataDir", cfg.DataDir, "capacity", capacity)
+		"dataDir", cfg.DataDir, "capacity", capacity, "bodyMemory", cfg.BodyMemoryBytes())
 	return s, nil
 }
 
