@@ -40,6 +40,7 @@ lint:
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchtime=3x ./store/
 	$(BIN) bench --targets 10000,100000,1000000
+	$(BIN) bench --targets 50000 --target-server nginx --cluster-workers 0 --xargs-targets 0 --throttle-targets 0
 	$(BIN) bench --ssh
 
 demo: build

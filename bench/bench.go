@@ -1,13 +1,14 @@
 // Package bench is the harness behind `salvo bench`: in one run it starts a
-// simulated fleet (`salvo fleet`) as a child process, measures two
-// baselines over the fleet's hosts — a bare fasthttp loop in this process
-// and `xargs -P curl` — and then, for each target count, starts a fresh
-// `salvo server`, submits one job through the API, waits until it is
-// gathered and reports its rate beside the baselines together with the
-// server's peak memory and open file descriptors (DESIGN.md §6). Last, the
-// throttle comparison runs one job with the adaptive throttle and the same
-// job with "throttle": false against a fleet in overload mode, and reports
-// the errors and timeouts of both (DESIGN.md §2.4).
+// simulated fleet (`salvo fleet`, or nginx with Config.TargetServer
+// TargetNginx) as a child process, measures two baselines over the fleet's
+// hosts — a bare fasthttp loop in this process and `xargs -P curl` — and
+// then, for each target count, starts a fresh `salvo server`, submits one
+// job through the API, waits until it is gathered and reports its rate
+// beside the baselines together with the server's peak memory and open
+// file descriptors (docs/design.md §12). Last, the throttle comparison runs
+// one job with the adaptive throttle and the same job with "throttle":
+// false against a fleet in overload mode, and reports the errors and
+// timeouts of both (docs/design.md §8).
 //
 // Every child process is started in its own process group and stopped
 // (SIGTERM, then SIGKILL, each wait bounded) before Run returns, also when
@@ -61,6 +62,13 @@ type Config struct {
 	// Sizes are the target counts: one bare loop and one salvo job each.
 	// The fleet simulates max(Sizes) hosts.
 	Sizes []int
+	// TargetServer is what answers the throughput scenarios' targets:
+	// TargetFleet (the default when empty) or TargetNginx. The throttle
+	// comparison always runs against a fleet.
+	TargetServer string
+	// Nginx is the nginx executable of TargetNginx; empty finds it with
+	// FindNginx.
+	Nginx string
 	// Concurrency is the number of requests in flight in every scenario
 	// (the loop's workers, xargs -P, the job's maxConcurrency).
 	Concurrency int
@@ -112,8 +120,9 @@ type Config struct {
 	// Throttle configures the throttle comparison.
 	Throttle ThrottleConfig
 
-	// fleetPID is the running fleet's pid, whose CPU time the samplers
-	// measure beside the scenario's own; set by the run.
+	// fleetPID is the running target server's (fleet's or nginx's) pid,
+	// whose CPU time the samplers measure beside the scenario's own; set
+	// by the run.
 	fleetPID int
 }
 
@@ -145,6 +154,7 @@ func DefaultConfig() Config {
 	return Config{
 		Binary:            bin,
 		Sizes:             []int{10000, 100000},
+		TargetServer:      TargetFleet,
 		Concurrency:       500,
 		BodyBytes:         1024,
 		Latency:           "0",
@@ -187,6 +197,9 @@ func (c *Config) Validate() error {
 		if n <= 0 || n > fleet.MaxHosts {
 			bad("target count %d not in [1, %d]", n, fleet.MaxHosts)
 		}
+	}
+	if c.TargetServer != "" && c.TargetServer != TargetFleet && c.TargetServer != TargetNginx {
+		bad("target server %q is neither %q nor %q", c.TargetServer, TargetFleet, TargetNginx)
 	}
 	if c.Concurrency <= 0 {
 		bad("concurrency must be positive, got %d", c.Concurrency)
@@ -266,31 +279,39 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	return rep, nil
 }
 
-// runThroughput runs the loop, salvo and xargs scenarios against one fleet
-// and adds their rows to rep.
+// runThroughput runs the loop, salvo and xargs scenarios against one
+// target server (the fleet or nginx) and adds their rows to rep.
 func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 	hosts := slices.Max(cfg.Sizes)
 
-	fl, port, err := startFleet(ctx, cfg, hosts)
-	if fl != nil {
-		rep.ChildPIDs = append(rep.ChildPIDs, fl.pid())
+	ts, err := startTargetServer(ctx, cfg, hosts)
+	if ts.pid > 0 {
+		rep.ChildPIDs = append(rep.ChildPIDs, ts.pid)
 	}
 	if err != nil {
 		return err
 	}
-	defer joinErr(&err, func() error { return fl.stop(cfg.StopTimeout) })
-	cfg.Logger.Info("fleet started", "hosts", hosts, "port", port, "pid", fl.pid())
-	cfg.fleetPID = fl.pid()
+	defer joinErr(&err, ts.stop)
+	rep.Config.TargetServerVersion = ts.name
+	cfg.Logger.Info("target server started", "server", ts.name, "hosts", hosts, "port", ts.port, "pid", ts.pid)
+	cfg.fleetPID = ts.pid
 
-	targets := fleet.Targets(hosts, port)
+	targets := fleet.Targets(hosts, ts.port)
 	// salvo runs one salvo job on the first n targets and records the
 	// processes it started.
 	salvo := func(n int, j salvoJob) (Row, error) {
+		note, err := waitConntrack(ctx, cfg.Logger, n)
+		if err != nil {
+			return Row{}, err
+		}
 		row, pid, err := runSalvo(ctx, cfg, targets[:n], j)
 		if pid > 0 {
 			rep.ChildPIDs = append(rep.ChildPIDs, pid)
 		}
 		rep.ChildPIDs = append(rep.ChildPIDs, row.ChildPIDs...)
+		if note != "" {
+			row.Notes = append(row.Notes, note)
+		}
 		return row, err
 	}
 	for _, n := range cfg.Sizes {
@@ -303,9 +324,16 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 		}
 		var loops, salvos []Row
 		for round := range rounds {
+			note, err := waitConntrack(ctx, cfg.Logger, n)
+			if err != nil {
+				return err
+			}
 			debug.FreeOSMemory() // so the loop's RSS is not the previous run's garbage
 			cfg.Logger.Info("bare fasthttp loop", "targets", n, "concurrency", cfg.Concurrency, "round", round+1)
 			loop := runLoop(ctx, cfg, targets[:n])
+			if note != "" {
+				loop.Notes = append(loop.Notes, note)
+			}
 			loops = append(loops, loop)
 			cfg.Logger.Info("bare fasthttp loop done", "targetsPerSecond", int(loop.Rate), "errors", loop.Errors)
 
@@ -335,6 +363,9 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 		if missing := missingTools("xargs", "curl"); missing != "" {
 			cfg.Logger.Info("xargs baseline skipped", "missing", missing)
 		} else {
+			if _, err := waitConntrack(ctx, cfg.Logger, n); err != nil {
+				return err
+			}
 			cfg.Logger.Info("xargs curl baseline", "targets", n, "concurrency", cfg.Concurrency)
 			xrow, pid, err := runXargs(ctx, cfg, targets[:n])
 			if pid > 0 {
@@ -461,6 +492,7 @@ func reportConfig(cfg Config) ReportConfig {
 		Throttle:       tc,
 		Binary:         filepath.Clean(cfg.Binary),
 		Sizes:          slices.Clone(cfg.Sizes),
+		TargetServer:   cmp.Or(cfg.TargetServer, TargetFleet),
 		Concurrency:    cfg.Concurrency,
 		BodyBytes:      cfg.BodyBytes,
 		Latency:        cfg.Latency,

@@ -319,6 +319,8 @@ func TestValidate(t *testing.T) {
 		ok   bool
 	}{
 		{"default", func(*Config) {}, true},
+		{"nginx", func(c *Config) { c.TargetServer = TargetNginx }, true},
+		{"unknown target server", func(c *Config) { c.TargetServer = "apache" }, false},
 		{"no sizes", func(c *Config) { c.Sizes = nil }, false},
 		{"zero size", func(c *Config) { c.Sizes = []int{0} }, false},
 		{"zero concurrency", func(c *Config) { c.Concurrency = 0 }, false},

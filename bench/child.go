@@ -38,34 +38,44 @@ type child struct {
 // cancelled ctx is stopped and returned with the error (for its pid).
 func startChild(ctx context.Context, cfg Config, name string, args []string, match func(string) (string, bool)) (*child, string, error) {
 	ready := make(chan string, 1)
+	c, err := spawn(cfg, name, cfg.Binary, args, match, ready)
+	if err != nil {
+		return nil, "", err
+	}
+	timer := time.NewTimer(cfg.StartTimeout)
+	defer timer.Stop()
+	select {
+	case v := <-ready:
+		return c, v, nil
+	case <-c.done:
+		err = fmt.Errorf("bench: %s exited before it was ready: %v\n%s", name, c.err, c.logs.tail())
+	case <-timer.C:
+		err = fmt.Errorf("bench: %s not ready within %s\n%s", name, cfg.StartTimeout, c.logs.tail())
+	case <-ctx.Done():
+		err = fmt.Errorf("bench: start %s: %w", name, context.Cause(ctx))
+	}
+	return c, "", errors.Join(err, c.stop(cfg.StopTimeout))
+}
+
+// spawn starts `bin args...` in its own process group, its stderr split
+// into lines by a lineWriter (which sends match's first value to ready,
+// when match is not nil), and a goroutine that waits for it: the child's
+// stop ends both.
+func spawn(cfg Config, name, bin string, args []string, match func(string) (string, bool), ready chan<- string) (*child, error) {
 	lw := &lineWriter{prefix: "[" + name + "] ", out: cfg.ChildLog, match: match, ready: ready}
-	cmd := exec.Command(cfg.Binary, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = lw
 	cmd.SysProcAttr = childSysProcAttr()
 	cmd.WaitDelay = cfg.StopTimeout // bounds Wait once the process is gone
 	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("bench: start %s: %w", name, err)
+		return nil, fmt.Errorf("bench: start %s: %w", name, err)
 	}
 	c := &child{name: name, cmd: cmd, logs: lw, done: make(chan struct{})}
 	go func() {
 		c.err = cmd.Wait()
 		close(c.done)
 	}()
-
-	timer := time.NewTimer(cfg.StartTimeout)
-	defer timer.Stop()
-	var err error
-	select {
-	case v := <-ready:
-		return c, v, nil
-	case <-c.done:
-		err = fmt.Errorf("bench: %s exited before it was ready: %v\n%s", name, c.err, lw.tail())
-	case <-timer.C:
-		err = fmt.Errorf("bench: %s not ready within %s\n%s", name, cfg.StartTimeout, lw.tail())
-	case <-ctx.Done():
-		err = fmt.Errorf("bench: start %s: %w", name, context.Cause(ctx))
-	}
-	return c, "", errors.Join(err, c.stop(cfg.StopTimeout))
+	return c, nil
 }
 
 // pid is the child's process id.

@@ -24,7 +24,7 @@ func runLoop(ctx context.Context, cfg Config, targets []string) Row {
 	for i, t := range targets {
 		urls[i] = "http://" + t + Path
 	}
-	dialer := &fasthttp.TCPDialer{Concurrency: 0} // no dial limit (DESIGN.md §7)
+	dialer := &fasthttp.TCPDialer{Concurrency: 0} // no dial limit (docs/design.md §12)
 	client := &fasthttp.Client{
 		Dial: func(addr string) (net.Conn, error) {
 			return dialer.DialTimeout(addr, cfg.ConnectTimeout)

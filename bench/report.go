@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,13 +24,18 @@ type Report struct {
 
 // ReportConfig is the configuration a report was measured with.
 type ReportConfig struct {
-	Binary         string `json:"binary"`
-	Sizes          []int  `json:"targets"`
-	Concurrency    int    `json:"concurrency"`
-	BodyBytes      int    `json:"bodyBytes"`
-	Latency        string `json:"latency"`
-	XargsTargets   int    `json:"xargsTargets"`
-	RequestTimeout string `json:"requestTimeout"`
+	Binary string `json:"binary"`
+	Sizes  []int  `json:"targets"`
+	// TargetServer is what answered the throughput scenarios' targets
+	// (TargetFleet or TargetNginx), TargetServerVersion its version once
+	// it started ("fleet", "nginx/1.22.1").
+	TargetServer        string `json:"targetServer"`
+	TargetServerVersion string `json:"targetServerVersion,omitempty"`
+	Concurrency         int    `json:"concurrency"`
+	BodyBytes           int    `json:"bodyBytes"`
+	Latency             string `json:"latency"`
+	XargsTargets        int    `json:"xargsTargets"`
+	RequestTimeout      string `json:"requestTimeout"`
 	// Throttle is the throttle comparison's setting, when it ran.
 	Throttle *ReportThrottle `json:"throttle,omitempty"`
 }
@@ -187,7 +193,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	if len(main) > 0 {
-		if err := writeMainTable(&b, main); err != nil {
+		if err := writeMainTable(&b, r.Config, main); err != nil {
 			return err
 		}
 	}
@@ -208,8 +214,19 @@ func (r *Report) WriteTable(w io.Writer) error {
 	return err
 }
 
-func writeMainTable(b *strings.Builder, rows []Row) error {
-	b.WriteString(Header + "\n")
+// NginxHeader replaces the first line of Header when the targets were
+// nginx's.
+const NginxHeader = `# salvo bench: one GET per target, "Connection: close", against nginx (%s, one process,
+#   keepalive_timeout 0, 200 "ok\n") on 0.0.0.0:PORT: each target is a distinct 127.x.y.z:PORT.
+#   --body-bytes and --latency do not apply; cpu µs/target's second figure is nginx's.`
+
+func writeMainTable(b *strings.Builder, cfg ReportConfig, rows []Row) error {
+	header := Header
+	if cfg.TargetServer == TargetNginx {
+		_, rest, _ := strings.Cut(Header, "\n")
+		header = fmt.Sprintf(NginxHeader, cmp.Or(cfg.TargetServerVersion, TargetNginx)) + "\n" + rest
+	}
+	b.WriteString(header + "\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario     \ttargets\tconcurrency\ttargets/s\tratio\trounds\trange\tpeak RSS\tfds peak/max\tcpu µs/target\terrors\t")
 	var notes []string

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,14 +13,14 @@ import (
 	"time"
 )
 
-// Job states the harness looks at (DESIGN.md §2.3).
+// Job states the harness looks at (docs/design.md §4).
 const (
 	stateGathered  = "gathered"
 	stateCancelled = "cancelled"
 	stateFailed    = "failed"
 )
 
-// jobSpec is the part of the job spec (DESIGN.md §2.1) the harness sends.
+// jobSpec is the part of the job spec (docs/design.md §2) the harness sends.
 type jobSpec struct {
 	Name           string      `json:"name"`
 	Targets        []string    `json:"targets"`
@@ -62,6 +63,8 @@ type jobStatus struct {
 type salvoJob struct {
 	scenario                       string
 	connectTimeout, requestTimeout time.Duration
+	// regex is the aggregation regex; empty is VersionRegex.
+	regex string
 	// throttle, when set, is the spec's "throttle"; the row then also gets
 	// the error classes and the lowest effective concurrency seen.
 	throttle *bool
@@ -86,7 +89,11 @@ func xargsJob(cfg Config) salvoJob {
 
 // throughputJob is the job of the throughput scenario.
 func throughputJob(cfg Config) salvoJob {
-	return salvoJob{scenario: ScenarioSalvo, connectTimeout: cfg.ConnectTimeout, requestTimeout: cfg.RequestTimeout}
+	j := salvoJob{scenario: ScenarioSalvo, connectTimeout: cfg.ConnectTimeout, requestTimeout: cfg.RequestTimeout}
+	if cfg.TargetServer == TargetNginx {
+		j.regex = nginxRegex
+	}
+	return j
 }
 
 // runSalvo starts a fresh `salvo server` on a temporary data directory,
@@ -120,7 +127,7 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (r
 		MaxConcurrency: cfg.Concurrency,
 		HTTP:           httpSpec{Path: Path},
 		Timeouts:       timeouts{Connect: jr.connectTimeout.String(), Request: jr.requestTimeout.String()},
-		Aggregation:    aggregation{Regex: VersionRegex},
+		Aggregation:    aggregation{Regex: cmp.Or(jr.regex, VersionRegex)},
 		Throttle:       jr.throttle,
 	}
 	body, err := json.Marshal(spec)

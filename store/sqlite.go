@@ -16,11 +16,13 @@ import (
 
 	// Registers the pure-Go "sqlite" database/sql driver.
 	_ "modernc.org/sqlite"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
 // DefaultChunkSize is the number of targets per chunk when CreateJob is
 // given a chunk size of zero or less (the default lease size).
-const DefaultChunkSize = 1000
+const DefaultChunkSize = job.DefaultChunkSize
 
 // DefaultResultLimit is the page size of Results and ListJobs when the
 // query's Limit is zero or less.
@@ -89,9 +91,9 @@ type SQLite struct {
 	w   *sql.DB // exactly one connection: every write goes through it
 	r   *sql.DB // read pool
 
-	// insertResults and storedIn are PutResults' statements for groups of
-	// 1, 2, 4, ... resultGroup results, prepared on w at open.
-	insertResults, storedIn [groupSizes]*sql.Stmt
+	// ins holds PutResults' statements, prepared on w's connection at
+	// open, and its buffers.
+	ins insertConn
 
 	ckpt   *sql.DB            // one connection for background checkpoints
 	dirty  chan struct{}      // signalled after each write (capacity 1)
@@ -180,14 +182,8 @@ func (s *SQLite) open() error {
 	if err := createSchema(ctx, s.w); err != nil {
 		return err
 	}
-	for slot := range groupSizes {
-		n := 1 << slot
-		if s.insertResults[slot], err = s.w.PrepareContext(ctx, insertResultsSQL(n)); err != nil {
-			return fmt.Errorf("prepare insert of %d results: %w", n, err)
-		}
-		if s.storedIn[slot], err = s.w.PrepareContext(ctx, storedInGroupSQL(n)); err != nil {
-			return fmt.Errorf("prepare lookup of %d results: %w", n, err)
-		}
+	if err := s.prepareInserts(ctx); err != nil {
+		return err
 	}
 	if s.r, err = s.cfg.openDB(ctx, connReader, s.cfg.ReadConns); err != nil {
 		return fmt.Errorf("read pool: %w", err)
@@ -315,12 +311,9 @@ func (s *SQLite) Close() error {
 // closeDBs closes whatever open has opened.
 func (s *SQLite) closeDBs() error {
 	var errs []error
-	for _, st := range append(s.insertResults[:], s.storedIn[:]...) {
-		if st == nil {
-			continue
-		}
-		if err := st.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close statement: %w", err))
+	if s.w != nil {
+		if err := s.closeInserts(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for _, db := range []struct {

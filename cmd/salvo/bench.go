@@ -34,6 +34,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	sizes := intList(cfg.Sizes)
 	fs.Var(&sizes, "targets", "comma-separated target counts: one loop and one salvo job each")
 	fs.StringVar(&cfg.Binary, "salvo", cfg.Binary, "salvo binary to start as fleet and server")
+	fs.StringVar(&cfg.TargetServer, "target-server", cfg.TargetServer,
+		`what answers the loop's and the salvo jobs' targets: "fleet" (salvo fleet) or "nginx" (started on loopback, 200 "ok\n")`)
+	fs.StringVar(&cfg.Nginx, "nginx", "", "nginx executable of --target-server nginx (default: nginx in PATH, else "+bench.DefaultNginx+")")
 	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "requests in flight in every scenario")
 	fs.IntVar(&cfg.BodyBytes, "body-bytes", cfg.BodyBytes, "fleet body size in bytes")
 	fs.StringVar(&cfg.Latency, "latency", cfg.Latency, `fleet per-host latency "min-max" or one duration`)
