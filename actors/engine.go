@@ -110,6 +110,10 @@ func NewEngine(ctx context.Context, cfg Config, st store.Store) (*Engine, error)
 	mc := cfg.Master
 	mc.Store, mc.Metrics, mc.Logger, mc.Ends = st, cfg.Metrics, logger.With("component", "master"), e.ends
 	mc.Crashed, mc.Health = e.crash, e.health
+	if cfg.Membership == nil {
+		// A single node: no worker outlives the master, none holds results.
+		mc.ResumeGrace = 0
+	}
 	master, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return NewMaster(mc) }), MasterName)
 	if err != nil {
 		return nil, fmt.Errorf("engine: spawn master: %w", err)

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -48,6 +50,11 @@ type MasterConfig struct {
 	// FullRetry is how long the writer waits before it tries again a write
 	// refused for lack of space.
 	FullRetry time.Duration
+	// ResumeGrace is how long a job resumed at start grants no lease:
+	// workers that ran on while the master was away send their results
+	// first (WorkerConfig.ResendAfter), so that those targets are not run
+	// again.
+	ResumeGrace time.Duration
 }
 
 // DefaultMasterConfig returns a master configuration with the documented defaults.
@@ -58,6 +65,7 @@ func DefaultMasterConfig() MasterConfig {
 		MaxSweeps:       3,
 		LeaseHold:       5 * time.Second,
 		FullRetry:       2 * time.Second,
+		ResumeGrace:     5 * time.Second,
 		PrefetchChunks:  2,
 		Logger:          slog.Default(),
 	}
@@ -78,6 +86,10 @@ type Master struct {
 	// stopping is set when the node shuts down: no job starts or is
 	// swept again; unfinished jobs resume at the next start.
 	stopping bool
+	// session is random per master start (JobStart.master_session);
+	// born is when the master started.
+	session string
+	born    time.Time
 	// stopped is set once the actor handled Stopping.
 	stopped bool
 	// storeFull is set while the store refuses writes for lack of space:
@@ -120,7 +132,14 @@ type jobRun struct {
 	// of an earlier generation are dropped.
 	gen int
 	// parked are lease requests waiting for targets.
-	parked    []parkedLease
+	parked []parkedLease
+	// holdUntil: no lease before it (a job resumed at start); resumed
+	// marks such a job.
+	holdUntil time.Time
+	resumed   bool
+	// inWriter holds the batches queued for the writer, so that a batch a
+	// worker sends again before its first copy is stored is dropped.
+	inWriter  map[batchKey]struct{}
 	leases    map[int64]*leaseInfo
 	workers   map[string]*jobWorker
 	stored    int
@@ -132,6 +151,14 @@ type jobRun struct {
 
 // pausedFull is the reason of a running job while the store is full.
 const pausedFull = "paused: the store's disk is full; the job goes on by itself when space returns"
+
+// resumeWindow is how long after its start the master takes a worker's
+// registration as one that may hold results of resumed jobs.
+const resumeWindow = 30 * time.Second
+
+// batchKey names a result batch: lease ids are unique across master
+// restarts, and seq counts per runner.
+type batchKey struct{ lease, seq int64 }
 
 // parkedLease is a lease request the master answers later.
 type parkedLease struct {
@@ -168,8 +195,13 @@ func NewMaster(cfg MasterConfig) *Master {
 	if strategies == nil {
 		strategies = DefaultStrategies()
 	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
 	return &Master{cfg: cfg, workers: map[string]*workerInfo{}, jobs: map[string]*jobRun{},
-		strategies: strategies, lost: map[string]bool{}, disabled: map[string]bool{}}
+		strategies: strategies, lost: map[string]bool{}, disabled: map[string]bool{},
+		// Lease ids start from the clock, so that a restarted master never
+		// reuses an id a worker still holds from the one before.
+		lease: time.Now().UnixNano(), session: hex.EncodeToString(b[:]), born: time.Now()}
 }
 
 // Messages from the engine to the master.
@@ -311,6 +343,12 @@ func (m *Master) Receive(ctx actor.Context) {
 			ctx.Send(msg.From, &BatchAck{JobId: msg.JobId, LeaseId: msg.LeaseId, Seq: msg.Seq})
 			return
 		}
+		r := m.jobs[msg.JobId]
+		key := batchKey{msg.LeaseId, msg.Seq}
+		if _, queued := r.inWriter[key]; queued {
+			return // sent again before the first copy was stored: its ack comes
+		}
+		r.inWriter[key] = struct{}{}
 		m.writer.submit(writeResults{batch: msg})
 	case *batchStored:
 		m.stored(ctx, msg)
@@ -397,6 +435,10 @@ func (m *Master) Receive(ctx actor.Context) {
 		for _, r := range m.jobs {
 			if r.dirty {
 				m.persist(r)
+			}
+			if !r.holdUntil.IsZero() && !now.Before(r.holdUntil) {
+				r.holdUntil = time.Time{}
+				m.serve(ctx, r)
 			}
 			m.expireParked(ctx, r, now)
 		}
@@ -490,6 +532,7 @@ func (m *Master) enqueue(ctx actor.Context, msg *enqueueJob) {
 		specJSON: specJSON,
 		leases:   map[int64]*leaseInfo{},
 		workers:  map[string]*jobWorker{},
+		inWriter: map[batchKey]struct{}{},
 	}
 	if r.job.Counts == nil {
 		r.job.Counts = map[string]int{}
@@ -503,6 +546,8 @@ func (m *Master) enqueue(ctx actor.Context, msg *enqueueJob) {
 		m.cfg.Metrics.jobs.WithLabelValues(r.job.State).Inc()
 	}
 	if r.job.State != store.JobWaiting {
+		// Resumed at start: workers may still hold results of it.
+		r.holdUntil, r.resumed = time.Now().Add(m.cfg.ResumeGrace), m.cfg.ResumeGrace > 0
 		m.setState(r, store.JobWaiting, "resumed after restart")
 	}
 	m.queue = append(m.queue, r.job.ID)
@@ -620,6 +665,16 @@ func (m *Master) register(ctx actor.Context, msg *RegisterWorker) {
 	}
 	m.workers[msg.Name] = &workerInfo{name: msg.Name, pid: msg.Pid, capacity: int(msg.Capacity),
 		tags: msg.Tags, session: msg.Session, running: map[string]bool{}}
+	// A worker that comes back soon after the master started may hold
+	// results of resumed jobs (its connection came back later than the
+	// others'): hold their leases a little longer, for it to send them.
+	if now := time.Now(); now.Sub(m.born) < resumeWindow {
+		for _, r := range m.jobs {
+			if r.resumed && r.holdUntil.Before(now.Add(m.cfg.ResumeGrace/2)) {
+				r.holdUntil = now.Add(m.cfg.ResumeGrace / 2)
+			}
+		}
+	}
 	if msg.Pid.Address != ctx.Self().Address {
 		ctx.Watch(msg.Pid) // proto.actor's Terminated is a second failure signal
 	}
@@ -759,7 +814,7 @@ func (m *Master) startOn(ctx actor.Context, r *jobRun, w *workerInfo) {
 	w.reserved += need
 	w.running[r.job.ID] = true
 	r.workers[w.name] = &jobWorker{pid: w.pid, reserved: need}
-	ctx.Send(w.pid, &JobStart{JobId: r.job.ID, Spec: r.specJSON, Master: ctx.Self()})
+	ctx.Send(w.pid, &JobStart{JobId: r.job.ID, Spec: r.specJSON, Master: ctx.Self(), MasterSession: m.session})
 }
 
 // release returns a job's reservation on a worker. It is idempotent.
@@ -806,8 +861,8 @@ func (m *Master) serve(ctx actor.Context, r *jobRun) {
 			m.releaseParked(ctx, r, true)
 			return
 		}
-		if m.storeFull || m.writer.isCongested() {
-			break // storeFull or writerDrained serves them
+		if m.storeFull || m.writer.isCongested() || time.Now().Before(r.holdUntil) {
+			break // storeFull, writerDrained or persistTick serves them
 		}
 		targets := r.take()
 		if targets == nil {
@@ -881,7 +936,8 @@ func (r *jobRun) leasable() bool {
 // PrefetchChunks are read ahead.
 func (m *Master) prefetch(r *jobRun) {
 	if r.reading || r.cancelled || r.job.State != store.JobProcessing ||
-		r.nextChunk >= r.chunks || len(r.ready) >= max(1, m.cfg.PrefetchChunks) {
+		r.nextChunk >= r.chunks || len(r.ready) >= max(1, m.cfg.PrefetchChunks) ||
+		time.Now().Before(r.holdUntil) { // read after the hold: results still arrive meanwhile
 		return
 	}
 	r.reading = true
@@ -913,6 +969,9 @@ func (m *Master) chunkRead(ctx actor.Context, msg *chunkRead) {
 func (m *Master) stored(ctx actor.Context, msg *batchStored) {
 	b := msg.batch
 	r := m.jobs[b.JobId]
+	if r != nil {
+		delete(r.inWriter, batchKey{b.LeaseId, b.Seq})
+	}
 	if msg.err != nil {
 		m.cfg.Logger.Error("cannot store results", "job", b.JobId, "results", len(b.Results), "err", msg.err)
 		if m.cfg.Metrics != nil {

@@ -28,6 +28,8 @@ type runnerConfig struct {
 	// budget is the worker's budget of response bytes in flight; nil
 	// without one.
 	budget *semaphore.Weighted
+	// session is the master's session the runner was started for.
+	session string
 }
 
 // item is one leased target waiting to run.
@@ -59,6 +61,9 @@ type runner struct {
 	queue   chan item
 	results chan leased
 	acks    chan *BatchAck
+	// resendNow asks the batcher to send every unacknowledged batch again
+	// at once (a new master session started).
+	resendNow chan struct{}
 
 	// runCtx is cancelled by cancel: it stops retries and backoffs.
 	runCtx    context.Context
@@ -94,6 +99,7 @@ func newRunner(cfg runnerConfig) *runner {
 		queue:      make(chan item, leaseSize(cfg)),
 		results:    make(chan leased, cfg.worker.BatchSize),
 		acks:       make(chan *BatchAck, 2*cfg.worker.MaxUnacked+2),
+		resendNow:  make(chan struct{}, 1),
 		leaseSizes: map[int64]int{},
 		slotsDone:  make(chan struct{}),
 		ctlDone:    make(chan struct{}),
@@ -209,6 +215,15 @@ func (r *runner) stop() {
 func (r *runner) cancel() {
 	r.stop()
 	r.runCancel()
+}
+
+// requestResend asks the batcher to send its unacknowledged batches again
+// at once. It never blocks.
+func (r *runner) requestResend() {
+	select {
+	case r.resendNow <- struct{}{}:
+	default:
+	}
 }
 
 // ack routes a BatchAck to the batcher. It never blocks the worker actor.
@@ -399,13 +414,28 @@ func (r *runner) batch() {
 	sent := map[int64]int{}          // lease → results sent
 	unacked := map[int64]time.Time{} // seq → sent at
 	unackedHold := map[int64]int64{} // seq → body budget held
+	// Unacknowledged batches are kept (at most MaxUnacked) and sent again
+	// every ResendAfter: a master that restarted lost them, and stores
+	// them once (a batch it already stored changes nothing).
+	unackedBatch := map[int64]*ResultBatch{}
+	lastSend := map[int64]time.Time{}
 	var seq int64
 
 	forget := func(s int64) {
 		delete(unacked, s)
 		r.releaseBody(unackedHold[s])
 		delete(unackedHold, s)
+		delete(unackedBatch, s)
+		delete(lastSend, s)
 		r.unacked.Store(int32(len(unacked)))
+	}
+	resend := func(now time.Time, all bool) {
+		for s, b := range unackedBatch {
+			if all || (wc.ResendAfter > 0 && now.Sub(lastSend[s]) >= wc.ResendAfter) {
+				lastSend[s] = now
+				root.Send(r.cfg.master, b)
+			}
+		}
 	}
 	handleAck := func(a *BatchAck) {
 		if _, ok := unacked[a.Seq]; ok {
@@ -423,7 +453,11 @@ func (r *runner) batch() {
 				}
 			}
 			wait := time.Until(oldest.Add(wc.AckTimeout))
-			if wait <= 0 {
+			if wc.ResendAfter > 0 {
+				wait = min(wait, wc.ResendAfter)
+			}
+			resend(time.Now(), false)
+			if time.Now().After(oldest.Add(wc.AckTimeout)) {
 				for s, at := range unacked {
 					if at.Equal(oldest) {
 						wc.Logger.Warn("batch not acknowledged, abandoning it", "job", r.cfg.jobID, "seq", s)
@@ -432,10 +466,12 @@ func (r *runner) batch() {
 				}
 				continue
 			}
-			t := time.NewTimer(wait)
+			t := time.NewTimer(max(wait, time.Millisecond))
 			select {
 			case a := <-r.acks:
 				handleAck(a)
+			case <-r.resendNow:
+				resend(time.Now(), true)
 			case <-t.C:
 			}
 			t.Stop()
@@ -448,13 +484,14 @@ func (r *runner) batch() {
 		}
 		waitRoom(wc.MaxUnacked)
 		seq++
-		unacked[seq] = time.Now()
+		now := time.Now()
+		unacked[seq], lastSend[seq] = now, now
 		unackedHold[seq] = pendingHold[lease]
 		delete(pendingHold, lease)
 		r.unacked.Store(int32(len(unacked)))
-		root.Send(r.cfg.master, &ResultBatch{
-			JobId: r.cfg.jobID, Worker: wc.Name, LeaseId: lease, Seq: seq, Results: ws, From: r.cfg.self,
-		})
+		b := &ResultBatch{JobId: r.cfg.jobID, Worker: wc.Name, LeaseId: lease, Seq: seq, Results: ws, From: r.cfg.self}
+		unackedBatch[seq] = b
+		root.Send(r.cfg.master, b)
 		delete(pending, lease)
 		delete(pendingBytes, lease)
 		sent[lease] += len(ws)
@@ -496,6 +533,9 @@ func (r *runner) batch() {
 			}
 		case <-tick.C:
 			flushAll()
+			resend(time.Now(), false)
+		case <-r.resendNow:
+			resend(time.Now(), true)
 		case a := <-r.acks:
 			handleAck(a)
 		}

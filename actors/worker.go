@@ -38,6 +38,10 @@ type WorkerConfig struct {
 	// not acknowledged by then is abandoned (its targets run again elsewhere
 	// or after a restart).
 	AckTimeout time.Duration
+	// ResendAfter is how long a result batch may wait for its
+	// acknowledgement before it is sent again (a restarted master lost
+	// it); 0 never sends one again.
+	ResendAfter time.Duration
 	// LoadInterval is how often the worker reports its load.
 	LoadInterval time.Duration
 	// HTTP configures the shared HTTP executor.
@@ -70,6 +74,7 @@ func DefaultWorkerConfig() WorkerConfig {
 		MaxUnacked:    8,
 		LeaseTimeout:  30 * time.Second,
 		AckTimeout:    60 * time.Second,
+		ResendAfter:   2 * time.Second,
 		LoadInterval:  500 * time.Millisecond,
 		HTTP:          commands.DefaultHTTPConfig(),
 		SSH:           commands.DefaultSSHConfig(),
@@ -79,11 +84,14 @@ func DefaultWorkerConfig() WorkerConfig {
 
 // Worker is the actor that runs leased targets. It owns one runner per job.
 type Worker struct {
-	cfg      WorkerConfig
-	exec     *commands.HTTPExecutor
-	ssh      *commands.SSHExecutor
-	master   *actor.PID
-	runners  map[string]*runner
+	cfg     WorkerConfig
+	exec    *commands.HTTPExecutor
+	ssh     *commands.SSHExecutor
+	master  *actor.PID
+	runners map[string]*runner
+	// restart holds a JobStart from a new master session, kept until the
+	// job's part for the earlier session has finished.
+	restart  map[string]*JobStart
 	set      *runnerSet          // shared with the WorkerHost; nil without one
 	budget   *semaphore.Weighted // BodyBudget; nil without a bound
 	leaving  bool
@@ -99,7 +107,8 @@ func NewWorker(cfg WorkerConfig, master *actor.PID) *Worker {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	w := &Worker{cfg: cfg, master: master, runners: map[string]*runner{}, session: hex.EncodeToString(b[:])}
+	w := &Worker{cfg: cfg, master: master, runners: map[string]*runner{}, restart: map[string]*JobStart{},
+		session: hex.EncodeToString(b[:])}
 	if cfg.BodyBudget > 0 {
 		w.budget = semaphore.NewWeighted(cfg.BodyBudget)
 	}
@@ -160,6 +169,12 @@ func (w *Worker) Receive(ctx actor.Context) {
 		}
 		if w.set != nil {
 			w.set.remove(m.r)
+		}
+		if js := w.restart[m.jobID]; js != nil && w.runners[m.jobID] == nil {
+			// The part for the earlier master is done: start the new one.
+			delete(w.restart, m.jobID)
+			w.start(ctx, js)
+			return
 		}
 		ctx.Send(m.r.cfg.master, &JobWorkerDone{JobId: m.jobID, Worker: w.cfg.Name})
 		w.reportLoad(ctx)
@@ -227,8 +242,19 @@ type drained struct {
 }
 
 func (w *Worker) start(ctx actor.Context, m *JobStart) {
-	if _, ok := w.runners[m.JobId]; ok {
-		return // already running: a duplicate start changes nothing
+	if r, ok := w.runners[m.JobId]; ok {
+		if r.cfg.session == m.MasterSession {
+			return // already running: a duplicate start changes nothing
+		}
+		// A new master (it restarted): the part run for the earlier one
+		// stops, sends its unacknowledged results to the new master at
+		// once, and the new part starts when it has finished. Targets it
+		// had not started go back to the new master's leases.
+		w.cfg.Logger.Info("new master session: finishing the job's earlier part first", "job", m.JobId)
+		w.restart[m.JobId] = m
+		r.stop()
+		r.requestResend()
+		return
 	}
 	master := m.Master
 	if master == nil {
@@ -247,14 +273,15 @@ func (w *Worker) start(ctx actor.Context, m *JobStart) {
 		return
 	}
 	r := newRunner(runnerConfig{
-		jobID:  m.JobId,
-		spec:   &spec,
-		plan:   plan,
-		worker: w.cfg,
-		system: ctx.ActorSystem(),
-		self:   ctx.Self(),
-		master: master,
-		budget: w.budget,
+		jobID:   m.JobId,
+		spec:    &spec,
+		plan:    plan,
+		worker:  w.cfg,
+		system:  ctx.ActorSystem(),
+		self:    ctx.Self(),
+		master:  master,
+		budget:  w.budget,
+		session: m.MasterSession,
 	})
 	w.runners[m.JobId] = r
 	if w.set != nil {

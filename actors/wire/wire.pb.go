@@ -111,10 +111,14 @@ func (x *RegisterWorker) GetSession() string {
 // JobStart tells a worker to run a job (master → worker), once per job per
 // worker. spec is the normalized job spec as JSON, with its secrets.
 type JobStart struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Spec          []byte                 `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
-	Master        *actor.PID             `protobuf:"bytes,3,opt,name=master,proto3" json:"master,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Spec   []byte                 `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	Master *actor.PID             `protobuf:"bytes,3,opt,name=master,proto3" json:"master,omitempty"`
+	// master_session is random per master start: a worker still running the
+	// job for an earlier master stops that part (its results in flight are
+	// sent again to the new master) before it starts the new one.
+	MasterSession string `protobuf:"bytes,4,opt,name=master_session,json=masterSession,proto3" json:"master_session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -168,6 +172,13 @@ func (x *JobStart) GetMaster() *actor.PID {
 		return x.Master
 	}
 	return nil
+}
+
+func (x *JobStart) GetMasterSession() string {
+	if x != nil {
+		return x.MasterSession
+	}
+	return ""
 }
 
 // LeaseRequest asks for the next chunk of a job's targets (worker →
@@ -1199,12 +1210,13 @@ const file_wire_proto_rawDesc = "" +
 	".actor.PIDR\x03pid\x12\x1a\n" +
 	"\bcapacity\x18\x03 \x01(\x05R\bcapacity\x12\x12\n" +
 	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x18\n" +
-	"\asession\x18\x05 \x01(\tR\asession\"Y\n" +
+	"\asession\x18\x05 \x01(\tR\asession\"\x80\x01\n" +
 	"\bJobStart\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04spec\x18\x02 \x01(\fR\x04spec\x12\"\n" +
 	"\x06master\x18\x03 \x01(\v2\n" +
-	".actor.PIDR\x06master\"C\n" +
+	".actor.PIDR\x06master\x12%\n" +
+	"\x0emaster_session\x18\x04 \x01(\tR\rmasterSession\"C\n" +
 	"\fLeaseRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
 	"\x06worker\x18\x02 \x01(\tR\x06workerJ\x04\b\x03\x10\x04\"\x9d\x01\n" +
