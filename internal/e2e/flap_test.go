@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -145,5 +147,76 @@ func TestWorkerRestartedUnderTheSameName(t *testing.T) {
 	}
 	if len(seen) != hosts {
 		t.Fatalf("%d results, want %d", len(seen), hosts)
+	}
+}
+
+// iptables runs iptables with args, failing the test on an error.
+func iptables(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command("iptables", append([]string{"-w", "5"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("iptables %v: %v\n%s", args, err, out)
+	}
+}
+
+// A worker cut off from the cluster by a real network partition
+// (iptables drops every packet to its own loopback address, and every
+// packet its sockets send from it) is taken for dead; when the partition
+// heals it is registered again and leased to. Needs root for iptables.
+func TestPartitionedWorkerComesBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("a network partition needs root (iptables)")
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		testutil.Missing(t, "iptables is missing (apt-get install iptables)")
+	}
+	const hosts = 2000
+	const addr = "127.0.9.9" // outside the fleet's 127.1.0.0 and up
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	bin := testutil.BuildSalvo(t)
+	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir()}, gossipArgs("master", "master", "")...)...)
+	self, _ := member(members(t, master.URL()), "master")
+	testutil.StartServer(t, bin, "--name", "w1", "--roles", "worker", "--http-addr", addr+":0",
+		"--gossip-addr", addr+":0", "--remote-addr", addr+":0", "--join", self.GossipAddr)
+	testutil.StartServer(t, bin, gossipArgs("w2", "worker", self.GossipAddr)...)
+	waitWorkers(t, master.URL(), "w1", "w2")
+
+	rule := []string{"-m", "comment", "--comment", "salvo-partition-test", "-j", "DROP"}
+	cut := [][]string{append([]string{"INPUT", "-d", addr}, rule...), append([]string{"OUTPUT", "-s", addr}, rule...)}
+	for _, r := range cut {
+		iptables(t, append([]string{"-I"}, r...)...)
+	}
+	healed := false
+	heal := func() {
+		if !healed {
+			healed = true
+			for _, r := range cut {
+				iptables(t, append([]string{"-D"}, r...)...)
+			}
+		}
+	}
+	defer heal()
+	waitMemberState(t, master.URL(), "w1", "dead", 60*time.Second)
+	heal()
+	waitWorkers(t, master.URL(), "w1")
+
+	w2, _ := member(members(t, master.URL()), "w2")
+	host, port, _ := strings.Cut(w2.GossipAddr, ":")
+	var msg string
+	if code := testutil.DoJSON(t, "POST", master.URL()+"/distributedAgents/disableClusterMember?url="+host+"&port="+port, nil, &msg); code != http.StatusOK {
+		t.Fatalf("disable w2: %d %s", code, msg)
+	}
+	id := submit(t, master.URL(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port)[:500], "maxConcurrency": 20})
+	st := waitFor(t, master.URL(), id, time.Minute, terminal)
+	if st.State != store.JobGathered || st.Done != 500 {
+		t.Fatalf("job on the worker back from the partition: %+v", st)
+	}
+	for _, r := range streamResults(t, master.URL(), id) {
+		if r.Worker != "w1" {
+			t.Fatalf("result of %s from %s, want w1", r.Host, r.Worker)
+		}
 	}
 }
