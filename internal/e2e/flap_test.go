@@ -173,6 +173,9 @@ func TestPartitionedWorkerComesBack(t *testing.T) {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		testutil.Missing(t, "iptables is missing (apt-get install iptables)")
 	}
+	if out, err := exec.Command("iptables", "-w", "5", "-S", "OUTPUT").CombinedOutput(); err != nil {
+		t.Skipf("iptables cannot change rules here (no CAP_NET_ADMIN?): %v %s", err, out)
+	}
 	const hosts = 2000
 	const addr = "127.0.9.9" // outside the fleet's 127.1.0.0 and up
 	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
