@@ -33,6 +33,37 @@ func waitMemberState(t *testing.T, url, name, state string, timeout time.Duratio
 	}
 }
 
+// startMaster starts a master-only node and returns it with its gossip
+// address, for workers to join.
+func startMaster(t *testing.T, bin string) (*testutil.Process, string) {
+	t.Helper()
+	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir()}, gossipArgs("master", "master", "")...)...)
+	self, _ := member(members(t, master.URL()), "master")
+	return master, self.GossipAddr
+}
+
+// runsOnlyOn disables worker off, runs a job over targets and checks that
+// it ends gathered with every result from worker on.
+func runsOnlyOn(t *testing.T, url, off, on string, targets []string) {
+	t.Helper()
+	m, _ := member(members(t, url), off)
+	host, port, _ := strings.Cut(m.GossipAddr, ":")
+	var msg string
+	if code := testutil.DoJSON(t, "POST", url+"/distributedAgents/disableClusterMember?url="+host+"&port="+port, nil, &msg); code != http.StatusOK {
+		t.Fatalf("disable %s: %d %s", off, code, msg)
+	}
+	id := submit(t, url, map[string]any{"targets": targets, "maxConcurrency": 20})
+	st := waitFor(t, url, id, time.Minute, terminal)
+	if st.State != store.JobGathered || st.Done != len(targets) {
+		t.Fatalf("job with only %s enabled: %+v", on, st)
+	}
+	for _, r := range streamResults(t, url, id) {
+		if r.Worker != on {
+			t.Fatalf("result of %s from %s, want %s", r.Host, r.Worker, on)
+		}
+	}
+}
+
 // A worker paused long enough to be taken for dead (SIGSTOP) comes back
 // registered and leased to when it resumes (SIGCONT), not as a zombie that
 // shows alive and never gets work: with the other worker disabled, a job
@@ -47,10 +78,9 @@ func TestPausedWorkerComesBack(t *testing.T) {
 		c.LatencyMin, c.LatencyMax = 2*time.Millisecond, 5*time.Millisecond
 	})
 	bin := testutil.BuildSalvo(t)
-	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir()}, gossipArgs("master", "master", "")...)...)
-	self, _ := member(members(t, master.URL()), "master")
-	w1 := testutil.StartServer(t, bin, gossipArgs("w1", "worker", self.GossipAddr)...)
-	testutil.StartServer(t, bin, gossipArgs("w2", "worker", self.GossipAddr)...)
+	master, join := startMaster(t, bin)
+	w1 := testutil.StartServer(t, bin, gossipArgs("w1", "worker", join)...)
+	testutil.StartServer(t, bin, gossipArgs("w2", "worker", join)...)
 	waitWorkers(t, master.URL(), "w1", "w2")
 	targets := fleet.Targets(hosts, f.Addr().Port)
 
@@ -85,22 +115,7 @@ func TestPausedWorkerComesBack(t *testing.T) {
 	}
 
 	// Only w1 may take the next job: it must get it and finish it.
-	w2, _ := member(members(t, master.URL()), "w2")
-	host, port, _ := strings.Cut(w2.GossipAddr, ":")
-	var msg string
-	if code := testutil.DoJSON(t, "POST", master.URL()+"/distributedAgents/disableClusterMember?url="+host+"&port="+port, nil, &msg); code != http.StatusOK {
-		t.Fatalf("disable w2: %d %s", code, msg)
-	}
-	id := submit(t, master.URL(), map[string]any{"targets": targets[:500], "maxConcurrency": 20})
-	st := waitFor(t, master.URL(), id, time.Minute, terminal)
-	if st.State != store.JobGathered || st.Done != 500 {
-		t.Fatalf("job on the worker that came back: %+v", st)
-	}
-	for _, r := range streamResults(t, master.URL(), id) {
-		if r.Worker != "w1" {
-			t.Fatalf("result of %s from %s, want w1", r.Host, r.Worker)
-		}
-	}
+	runsOnlyOn(t, master.URL(), "w2", "w1", targets[:500])
 }
 
 // A worker killed and started again at once under the same name and the
@@ -118,11 +133,10 @@ func TestWorkerRestartedUnderTheSameName(t *testing.T) {
 		c.LatencyMin, c.LatencyMax = 2*time.Millisecond, 5*time.Millisecond
 	})
 	bin := testutil.BuildSalvo(t)
-	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir()}, gossipArgs("master", "master", "")...)...)
-	self, _ := member(members(t, master.URL()), "master")
+	master, join := startMaster(t, bin)
 	gossip := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	remote := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	args := []string{"--name", "w1", "--roles", "worker", "--gossip-addr", gossip, "--remote-addr", remote, "--join", self.GossipAddr}
+	args := []string{"--name", "w1", "--roles", "worker", "--gossip-addr", gossip, "--remote-addr", remote, "--join", join}
 	w1 := testutil.StartServer(t, bin, args...)
 	waitWorkers(t, master.URL(), "w1")
 
@@ -180,11 +194,10 @@ func TestPartitionedWorkerComesBack(t *testing.T) {
 	const addr = "127.0.9.9" // outside the fleet's 127.1.0.0 and up
 	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
 	bin := testutil.BuildSalvo(t)
-	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir()}, gossipArgs("master", "master", "")...)...)
-	self, _ := member(members(t, master.URL()), "master")
+	master, join := startMaster(t, bin)
 	testutil.StartServer(t, bin, "--name", "w1", "--roles", "worker", "--http-addr", addr+":0",
-		"--gossip-addr", addr+":0", "--remote-addr", addr+":0", "--join", self.GossipAddr)
-	testutil.StartServer(t, bin, gossipArgs("w2", "worker", self.GossipAddr)...)
+		"--gossip-addr", addr+":0", "--remote-addr", addr+":0", "--join", join)
+	testutil.StartServer(t, bin, gossipArgs("w2", "worker", join)...)
 	waitWorkers(t, master.URL(), "w1", "w2")
 
 	rule := []string{"-m", "comment", "--comment", "salvo-partition-test", "-j", "DROP"}
@@ -206,20 +219,5 @@ func TestPartitionedWorkerComesBack(t *testing.T) {
 	heal()
 	waitWorkers(t, master.URL(), "w1")
 
-	w2, _ := member(members(t, master.URL()), "w2")
-	host, port, _ := strings.Cut(w2.GossipAddr, ":")
-	var msg string
-	if code := testutil.DoJSON(t, "POST", master.URL()+"/distributedAgents/disableClusterMember?url="+host+"&port="+port, nil, &msg); code != http.StatusOK {
-		t.Fatalf("disable w2: %d %s", code, msg)
-	}
-	id := submit(t, master.URL(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port)[:500], "maxConcurrency": 20})
-	st := waitFor(t, master.URL(), id, time.Minute, terminal)
-	if st.State != store.JobGathered || st.Done != 500 {
-		t.Fatalf("job on the worker back from the partition: %+v", st)
-	}
-	for _, r := range streamResults(t, master.URL(), id) {
-		if r.Worker != "w1" {
-			t.Fatalf("result of %s from %s, want w1", r.Host, r.Worker)
-		}
-	}
+	runsOnlyOn(t, master.URL(), "w2", "w1", fleet.Targets(hosts, f.Addr().Port)[:500])
 }
