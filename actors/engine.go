@@ -445,6 +445,12 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*JobStatus, error) {
 		}
 		return StatusFromJob(j), ErrJobFinished
 	}
+	if reply.filling {
+		// Nothing of it ran (it was waiting): its end is a store write
+		// away. Answer once it is there, so that the caller reads
+		// cancelled (read-your-writes), bounded by the ask timeout.
+		return e.waitEnd(ctx, id, reply.status), nil
+	}
 	errs := make([]error, len(reply.workers))
 	var wg sync.WaitGroup
 	for i, w := range reply.workers {
@@ -592,7 +598,23 @@ func (e *Engine) ResetQueue(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
-	return res.(*resetQueue).cancelled, nil
+	ids := res.(*resetQueue).cancelled
+	for _, id := range ids {
+		e.waitEnd(ctx, id, nil) // read-your-writes: each reads cancelled
+	}
+	return ids, nil
+}
+
+// waitEnd waits, at most AskTimeout and within ctx, for a job whose end is
+// only a store write away, and returns its status then (or st when it
+// cannot be read).
+func (e *Engine) waitEnd(ctx context.Context, id string, st *JobStatus) *JobStatus {
+	wctx, cancel := context.WithTimeout(ctx, e.cfg.AskTimeout)
+	defer cancel()
+	if got, err := e.Wait(wctx, id); err == nil && got != nil {
+		return got
+	}
+	return st
 }
 
 // Shutdown stops taking jobs, lets in-flight requests finish and their

@@ -95,7 +95,10 @@ type Master struct {
 	// storeFull is set while the store refuses writes for lack of space:
 	// no lease is granted.
 	storeFull bool
-	stopTick  func()
+	// scheduling is set while schedule runs; again asks it for another
+	// pass (a job ended during the pass).
+	scheduling, again bool
+	stopTick          func()
 	// strategies are the scheduling strategies by name.
 	strategies map[string]Strategy
 	// lost names workers lost since they last registered.
@@ -222,6 +225,7 @@ type (
 		status  *JobStatus
 		workers []*actor.PID // workers to send JobCancel to
 		found   bool
+		filling bool // nothing ran: the cancelled results are being stored
 	}
 	// persistTick writes running jobs' counts.
 	persistTick struct{}
@@ -557,64 +561,125 @@ func (m *Master) enqueue(ctx actor.Context, msg *enqueueJob) {
 	}
 }
 
-// schedule starts waiting jobs in FIFO order while the head fits.
+// schedule starts waiting jobs in queue order. A job starts on the workers
+// its strategy picks among those with room for it (§8 of docs/design.md):
+// all of them up to the job's maxWorkers, and only the first when the job
+// fits in one lease. Jobs that compete for the same workers keep strict
+// FIFO order: a job that cannot start claims every worker that could run
+// it, and no later job starts on a claimed worker. A job that no alive,
+// enabled worker could ever run (its tags, or a maxConcurrency above every
+// worker's capacity) claims nothing: it waits with its reason and holds
+// back no other job.
 func (m *Master) schedule(ctx actor.Context) {
-	for len(m.queue) > 0 && !m.stopping {
-		r := m.jobs[m.queue[0]]
+	if m.stopping {
+		return
+	}
+	if m.scheduling {
+		// A job ended while schedule ran (finish, end): go once more.
+		m.again = true
+		return
+	}
+	m.scheduling = true
+	defer func() { m.scheduling = false }()
+	for {
+		m.again = false
+		m.scheduleOnce(ctx)
+		if !m.again || m.stopping {
+			return
+		}
+	}
+}
+
+// scheduleOnce is one pass of schedule over the queue.
+func (m *Master) scheduleOnce(ctx actor.Context) {
+	claimed := map[string]string{} // worker → the earlier job that waits for it
+	keep := m.queue[:0]
+	for _, id := range m.queue {
+		r := m.jobs[id]
 		if r == nil || r.job.State != store.JobWaiting || r.cancelled {
-			m.queue = m.queue[1:]
 			continue
 		}
 		if r.stored >= r.job.Total {
-			m.queue = m.queue[1:]
 			m.setState(r, store.JobProcessing, "")
 			m.finish(ctx, r)
 			continue
 		}
+		strategy, err := strategyOf(m.strategies, r.spec.Strategy)
+		if err != nil {
+			m.setState(r, store.JobFailed, err.Error())
+			m.end(ctx, r)
+			continue
+		}
 		need := r.spec.MaxConcurrency
 		var eligible []WorkerView
-		tagged := 0
+		candidates, tagged, behind := 0, 0, ""
 		for _, w := range m.workers {
 			if !sharesTag(r.spec.Tags, w.tags) {
 				continue
 			}
 			tagged++
-			if !m.disabled[w.name] && w.capacity-w.reserved >= need {
+			if m.disabled[w.name] || w.capacity < need {
+				continue
+			}
+			candidates++
+			if by, ok := claimed[w.name]; ok {
+				behind = by
+				continue
+			}
+			if w.capacity-w.reserved >= need {
 				eligible = append(eligible, WorkerView{Name: w.name, Capacity: w.capacity, Reserved: w.reserved, RunningJobs: len(w.running), Tags: w.tags})
 			}
 		}
-		strategy, err := strategyOf(m.strategies, r.spec.Strategy)
-		if err != nil {
-			m.queue = m.queue[1:]
-			m.setState(r, store.JobFailed, err.Error())
-			m.end(ctx, r)
-			continue
-		}
 		if len(eligible) == 0 {
+			keep = append(keep, id)
+			if candidates == 0 {
+				setReason(r, m.unservable(r, tagged))
+				continue // it claims nothing: later jobs may run
+			}
 			reason := "waiting for a worker with free capacity"
-			switch {
-			case len(m.workers) == 0:
-				reason = "waiting for a worker"
-			case tagged == 0:
-				reason = fmt.Sprintf("waiting: no worker has any of the tags %v", r.spec.Tags)
-			case m.allDisabled():
-				reason = "waiting: every worker is disabled"
+			if behind != "" {
+				reason = "queued behind job " + behind
 			}
 			setReason(r, reason)
-			for _, id := range m.queue[1:] {
-				if q := m.jobs[id]; q != nil {
-					setReason(q, "queued behind job "+r.job.ID)
+			for _, w := range m.workers {
+				if sharesTag(r.spec.Tags, w.tags) && !m.disabled[w.name] && w.capacity >= need {
+					if _, ok := claimed[w.name]; !ok {
+						claimed[w.name] = id
+					}
 				}
 			}
-			return // strict FIFO: nothing overtakes the head
+			continue
 		}
-		m.queue = m.queue[1:]
+		picked := strategy.Order(eligible)
+		if r.chunks <= 1 && len(r.requeue) == 0 {
+			picked = picked[:1] // one lease: the strategy's first choice runs it
+		}
+		if mw := r.spec.MaxWorkers; mw > 0 && len(picked) > mw {
+			picked = picked[:mw]
+		}
 		m.setState(r, store.JobProcessing, "")
 		m.prefetch(r) // the first chunk is read while the workers start
-		for _, v := range strategy.Order(eligible) {
+		for _, v := range picked {
 			m.startOn(ctx, r, m.workers[v.Name])
 		}
 	}
+	m.queue = keep
+}
+
+// unservable says why no worker could ever run a waiting job.
+func (m *Master) unservable(r *jobRun, tagged int) string {
+	switch {
+	case len(m.workers) == 0:
+		return "waiting for a worker"
+	case tagged == 0:
+		return fmt.Sprintf("waiting: no worker has any of the tags %v", r.spec.Tags)
+	}
+	for _, w := range m.workers {
+		if sharesTag(r.spec.Tags, w.tags) && !m.disabled[w.name] {
+			return fmt.Sprintf("waiting: maxConcurrency %d is above the capacity of every worker that could run it", r.spec.MaxConcurrency)
+		}
+	}
+	return "waiting: every worker is disabled"
 }
 
 func (m *Master) allDisabled() bool {
@@ -1137,6 +1202,7 @@ func (m *Master) cancel(ctx actor.Context, id string) *cancelReply {
 		r.job.Reason = "cancel requested"
 		r.dirty = true
 	}
+	reply.filling = r.filling
 	reply.status = m.status(r)
 	return reply
 }
@@ -1159,6 +1225,9 @@ func (m *Master) cancelFilled(ctx actor.Context, msg *cancelFilled) {
 
 func (m *Master) status(r *jobRun) *JobStatus {
 	s := StatusFromJob(r.job)
+	if r.cancelled && !store.Terminal(r.job.State) {
+		s.State = StateCancelling
+	}
 	s.Done = r.stored
 	var started int64
 	for name, wc := range r.workerFigures() {

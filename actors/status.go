@@ -7,6 +7,11 @@ import (
 	"github.com/salvo-sh/salvo/store"
 )
 
+// StateCancelling is the state a job's status shows between a cancel and
+// its end: no new request starts, requests in flight finish, and the
+// targets without a result are then stored cancelled. It is never stored.
+const StateCancelling = "cancelling"
+
 // JobStatus is a job's status and progress (docs/design.md §4).
 type JobStatus struct {
 	ID       string         `json:"id"`

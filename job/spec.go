@@ -126,15 +126,18 @@ type Spec struct {
 	Vars      map[string]string `json:"vars,omitempty"`
 	// MaxConcurrency is the number of requests in flight at once for this
 	// job on each worker it runs on.
-	MaxConcurrency int          `json:"maxConcurrency,omitempty"`
-	RatePerSecond  float64      `json:"ratePerSecond,omitempty"`
-	Timeouts       Timeouts     `json:"timeouts"`
-	Retries        Retries      `json:"retries"`
-	FailOver       *bool        `json:"failOver,omitempty"`
-	Tags           []string     `json:"tags,omitempty"`
-	Strategy       string       `json:"strategy,omitempty"`
-	Aggregation    *Aggregation `json:"aggregation,omitempty"`
-	MaxBodyBytes   int          `json:"maxBodyBytes,omitempty"`
+	MaxConcurrency int `json:"maxConcurrency,omitempty"`
+	// MaxWorkers bounds how many workers the job is spread over; 0 means
+	// every eligible worker (as REST Commander spread evenly).
+	MaxWorkers    int          `json:"maxWorkers,omitempty"`
+	RatePerSecond float64      `json:"ratePerSecond,omitempty"`
+	Timeouts      Timeouts     `json:"timeouts"`
+	Retries       Retries      `json:"retries"`
+	FailOver      *bool        `json:"failOver,omitempty"`
+	Tags          []string     `json:"tags,omitempty"`
+	Strategy      string       `json:"strategy,omitempty"`
+	Aggregation   *Aggregation `json:"aggregation,omitempty"`
+	MaxBodyBytes  int          `json:"maxBodyBytes,omitempty"`
 	// Throttle turns the adaptive throttle on or off (default on).
 	Throttle *bool `json:"throttle,omitempty"`
 	// Origin records the named definitions a job was built from; it is

@@ -556,6 +556,9 @@ func (s *Spec) normalizeLimits(capacity int) error {
 	if s.RatePerSecond < 0 {
 		return fieldErrorf("ratePerSecond", "must not be negative")
 	}
+	if s.MaxWorkers < 0 {
+		return fieldErrorf("maxWorkers", "must not be negative (0 spreads the job over every eligible worker)")
+	}
 	if s.Timeouts.Connect < 0 {
 		return fieldErrorf("timeouts.connect", "must not be negative")
 	}
