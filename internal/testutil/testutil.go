@@ -169,34 +169,52 @@ func DoJSON(t testing.TB, method, url string, body any, out any) int {
 	return resp.StatusCode
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-// BuildSalvo builds the salvo binary once per test process and returns its path.
+// BuildSalvo builds the salvo binary with the race detector once per test
+// process and returns its path.
 func BuildSalvo(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	return raceBuild.build(t, "-race")
+}
+
+// BuildSalvoNoRace is BuildSalvo without the race detector, for tests that
+// measure the process's memory (the detector's shadow memory would count
+// in its RSS).
+func BuildSalvoNoRace(t testing.TB) string {
+	t.Helper()
+	return plainBuild.build(t)
+}
+
+// binary is one build of cmd/salvo, made once per test process.
+type binary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var raceBuild, plainBuild binary
+
+func (b *binary) build(t testing.TB, flags ...string) string {
+	t.Helper()
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "salvo-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		buildPath = filepath.Join(dir, "salvo")
+		b.path = filepath.Join(dir, "salvo")
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-race", "-o", buildPath, "./cmd/salvo")
+		args := append(append([]string{"build"}, flags...), "-o", b.path, "./cmd/salvo")
+		cmd := exec.Command("go", args...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("%v", buildErr)
+	if b.err != nil {
+		t.Fatalf("%v", b.err)
 	}
-	return buildPath
+	return b.path
 }
 
 // Process is a salvo child process.
