@@ -95,6 +95,14 @@ func TestRequestLimitsAndNotFound(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || len(resp.TransferEncoding) != 0 && resp.TransferEncoding[0] == "" {
 		t.Errorf("oversized chunked body: status %d, want 413", resp.StatusCode)
 	}
+	// A name that differs from a stored one only by case is refused.
+	if code := testutil.DoJSON(t, "PUT", n.URL+"/api/v1/nodegroups/Web", map[string]any{"hosts": []string{"h"}}, nil); code != http.StatusOK {
+		t.Fatalf("PUT nodegroup Web: %d", code)
+	}
+	e = apiError{}
+	if code := testutil.DoJSON(t, "PUT", n.URL+"/api/v1/nodegroups/WEB", map[string]any{"hosts": []string{"h"}}, &e); code != http.StatusBadRequest || e.Field != "name" {
+		t.Errorf("PUT nodegroup WEB beside Web: %d %+v, want 400 naming name", code, e)
+	}
 	// Definition names that could be taken for paths (an encoded slash
 	// reaches no route at all).
 	for name, want := range map[string]int{".": 400, "..": 400, "%2E%2E": 400, "a%2Fb": 404} {

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -154,14 +156,43 @@ func (s *Server) rcQueryJobQ(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-// rcSearchFqdn returns a job's result records for a host, matched without
-// its port.
+// rcNoneExist is searchFqdn's answer when the job or the host has no
+// result, as REST Commander wrote it.
+const rcNoneExist = "None exist!"
+
+// rcNodeData is REST Commander's NodeData, searchFqdn's answer: a host and
+// its record, keyed by the job's command.
+type rcNodeData struct {
+	Fqdn    string                    `json:"fqdn"`
+	DataMap map[string]rcNodeResponse `json:"dataMap"`
+}
+
+// rcSearchFqdn answers a host's result in a job as REST Commander's
+// NodeData, pretty-printed as REST Commander's Gson wrote it; the host is
+// matched without its port, and the first target of that host answers.
+// An unknown job or a host without a result answers "None exist!".
 func (s *Server) rcSearchFqdn(c *gin.Context) {
-	p, j, ok := s.rcJobParams(c)
+	p, ok := params(c)
 	if !ok {
 		return
 	}
+	id, err := p.required("jobId")
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	fqdn, err := p.required("fqdn")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	none := func() { c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(rcNoneExist)) }
+	j, err := s.st.GetJob(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		none()
+		return
+	}
 	if err != nil {
 		fail(c, err)
 		return
@@ -170,17 +201,47 @@ func (s *Server) rcSearchFqdn(c *gin.Context) {
 	if t, err := job.ParseTarget(fqdn, job.ProtocolHTTP); err == nil {
 		host = t.Host
 	}
-	items, _, err := s.st.Results(c.Request.Context(), j.ID, store.ResultQuery{Host: host, Limit: maxLimit})
+	items, _, err := s.st.Results(ctx, j.ID, store.ResultQuery{Host: host, Limit: 1})
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	if len(items) == 0 {
-		fail(c, &Error{Status: http.StatusNotFound, Field: "fqdn",
-			Msg: fmt.Sprintf("no result for host %q in job %s", host, j.ID)})
+		none()
 		return
 	}
-	c.JSON(http.StatusOK, items)
+	cmd := job.NA
+	if sp := j.Spec; sp != nil {
+		switch {
+		case sp.Origin != nil && sp.Origin.Command != "":
+			cmd = sp.Origin.Command
+		case sp.Name != "":
+			cmd = sp.Name
+		}
+	}
+	out := rcNodeData{Fqdn: fqdn, DataMap: map[string]rcNodeResponse{cmd: rcNodeRecord(&items[0], rcJobVars(j.Spec))}}
+	body, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+}
+
+// rcJobVars are the replacements a stored job was given for every node:
+// its variables but those that stand for their own text and salvo's
+// private names. A node's own replacements are not stored.
+func rcJobVars(spec *job.Spec) map[string]string {
+	out := map[string]string{}
+	if spec == nil {
+		return out
+	}
+	for k, v := range spec.Vars {
+		if v != "$"+k && !strings.HasPrefix(k, rcPrivateVar) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // rcQueryProgress answers the share of a job's targets with a result, 0
@@ -263,17 +324,24 @@ func (s *Server) rcQueryWorkerLoad(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-// rcResetScheduler cancels every waiting job; running jobs go on.
+// rcResetScheduler cancels every waiting job (running jobs go on) and
+// answers 200 with an empty body, as REST Commander did; the cancelled
+// jobs are logged.
 func (s *Server) rcResetScheduler(c *gin.Context) {
 	ids, err := s.engine.ResetQueue(c.Request.Context())
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	if ids == nil {
-		ids = []string{}
-	}
-	c.JSON(http.StatusOK, gin.H{"cancelled": ids})
+	s.cfg.Logger.Info("resetScheduler cancelled the waiting jobs", "jobs", ids)
+	rcEmptyOK(c)
+}
+
+// rcEmptyOK answers 200 with an empty body, as REST Commander's actions
+// that render nothing.
+func rcEmptyOK(c *gin.Context) {
+	c.Status(http.StatusOK)
+	c.Writer.WriteHeaderNow()
 }
 
 // memberURL is how the compatible API names a member: its gossip address
@@ -370,22 +438,26 @@ func (s *Server) nodeName() string {
 	return "this node"
 }
 
-// rcShutdownNode answers 200, then asks the node to shut down gracefully.
+// rcShutdownNode answers 200 with an empty body, as REST Commander did,
+// then asks the node to shut down gracefully.
 func (s *Server) rcShutdownNode(c *gin.Context) {
 	if s.cfg.Shutdown == nil {
 		// Not a server fault: answered here, not logged as an error.
 		c.AbortWithStatusJSON(http.StatusNotImplemented, errBody{Error: "shutdownNode is not available: this server was started without a shutdown hook"})
 		return
 	}
-	c.JSON(http.StatusOK, fmt.Sprintf("%s is shutting down.", s.nodeName()))
+	s.cfg.Logger.Info("shutdownNode: shutting down", "node", s.nodeName())
+	rcEmptyOK(c)
 	c.Writer.Flush()
 	s.cfg.Shutdown()
 }
 
 // rcCreateNode joins this node to the cluster of the master at masterUrl,
 // or, on a master called without masterUrl, asks each of its configured
-// peers to join it (Config.CreateNode). Without that hook the node runs
-// alone and answers 501.
+// peers to join it (Config.CreateNode), and answers 200 with an empty
+// body, as REST Commander did; what it did is logged. A node without that
+// hook, or without a cluster (no member has a gossip address), runs alone
+// and answers 501.
 func (s *Server) rcCreateNode(c *gin.Context) {
 	p, ok := params(c)
 	if !ok {
@@ -393,18 +465,28 @@ func (s *Server) rcCreateNode(c *gin.Context) {
 	}
 	master, _ := p.str("masterUrl")
 	port, _ := p.str("port")
-	if s.cfg.CreateNode != nil {
-		msg, err := s.cfg.CreateNode(c.Request.Context(), port, master)
+	clustered := s.cfg.CreateNode != nil
+	if clustered && s.engine != nil { // a forwarding worker has no engine: it is clustered
+		ms, err := s.engine.Members(c.Request.Context())
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		c.String(http.StatusOK, msg)
+		clustered = slices.ContainsFunc(ms, func(m actors.Member) bool { return m.GossipAddr != "" })
+	}
+	if !clustered {
+		msg := "createNode: clustering is not enabled on this node: it runs as a single node (master and worker) and cannot join a cluster"
+		if master != "" {
+			msg += fmt.Sprintf(" (masterUrl %s)", master)
+		}
+		c.AbortWithStatusJSON(http.StatusNotImplemented, errBody{Error: msg}) // not a server fault: not logged as an error
 		return
 	}
-	msg := "createNode: clustering is not enabled on this node: it runs as a single node (master and worker) and cannot join a cluster"
-	if master != "" {
-		msg += fmt.Sprintf(" (masterUrl %s)", master)
+	msg, err := s.cfg.CreateNode(c.Request.Context(), port, master)
+	if err != nil {
+		fail(c, err)
+		return
 	}
-	c.AbortWithStatusJSON(http.StatusNotImplemented, errBody{Error: msg}) // not a server fault: not logged as an error
+	s.cfg.Logger.Info("createNode", "masterUrl", master, "port", port, "result", msg)
+	rcEmptyOK(c)
 }

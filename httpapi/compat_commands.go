@@ -63,11 +63,11 @@ func (s *Server) rcToNodeGroupSpec(ctx context.Context, p rcParams) (*job.Spec, 
 	if _, err := p.flag("localMode", false); err != nil {
 		return nil, err // accepted: a single node always runs its jobs locally
 	}
-	spec, err := s.rcCommand(ctx, name)
+	spec, name, err := s.rcCommand(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	hosts, err := s.rcNodeGroup(ctx, group)
+	hosts, group, err := s.rcNodeGroup(ctx, group)
 	if err != nil {
 		return nil, err
 	}
@@ -103,27 +103,29 @@ func (s *Server) rcMaxConc(p rcParams, spec *job.Spec) error {
 	return nil
 }
 
-// rcCommand reads a named command template.
-func (s *Server) rcCommand(ctx context.Context, name string) (*job.Spec, error) {
-	body, err := s.st.GetDefinition(ctx, store.KindCommand, name)
+// rcCommand reads a named command template and its stored name
+// (rcDefinition: the name's case may differ).
+func (s *Server) rcCommand(ctx context.Context, name string) (*job.Spec, string, error) {
+	body, stored, err := s.rcDefinition(ctx, store.KindCommand, "agentCommandType", name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, badRequest("agentCommandType", fmt.Sprintf("unknown command %q", name))
+		return nil, "", badRequest("agentCommandType", fmt.Sprintf("unknown command %q", name))
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	name = stored
 	spec, err := job.DecodeSpec(bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("stored command %q: %w", name, err)
+		return nil, "", fmt.Errorf("stored command %q: %w", name, err)
 	}
 	if spec.Name == "" {
 		spec.Name = name
 	}
 	if what := redactedPart(spec); what != "" {
-		return nil, badRequest("agentCommandType", fmt.Sprintf("command %q holds secrets, which are not stored (%s is %s): "+
+		return nil, "", badRequest("agentCommandType", fmt.Sprintf("command %q holds secrets, which are not stored (%s is %s): "+
 			"give the command in the request (useNewAgentCommand) with a header set, or submit it through /api/v1/jobs", name, what, job.Redacted))
 	}
-	return spec, nil
+	return spec, name, nil
 }
 
 // redactedPart names a part of a stored spec whose secret was redacted, or
@@ -147,28 +149,30 @@ func redactedPart(spec *job.Spec) string {
 	return ""
 }
 
-// rcNodeGroup reads a named node group's hosts.
-func (s *Server) rcNodeGroup(ctx context.Context, name string) ([]string, error) {
-	body, err := s.st.GetDefinition(ctx, store.KindNodeGroup, name)
+// rcNodeGroup reads a named node group's hosts and its stored name
+// (rcDefinition: the name's case may differ).
+func (s *Server) rcNodeGroup(ctx context.Context, name string) ([]string, string, error) {
+	body, stored, err := s.rcDefinition(ctx, store.KindNodeGroup, "nodeGroupType", name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, badRequest("nodeGroupType", fmt.Sprintf("unknown node group %q", name))
+		return nil, "", badRequest("nodeGroupType", fmt.Sprintf("unknown node group %q", name))
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var ng conf.NodeGroup
 	if err := json.Unmarshal(body, &ng); err != nil {
-		return nil, fmt.Errorf("stored node group %q: %w", name, err)
+		return nil, "", fmt.Errorf("stored node group %q: %w", stored, err)
 	}
 	if len(ng.Hosts) == 0 {
-		return nil, badRequest("nodeGroupType", fmt.Sprintf("node group %q has no hosts", name))
+		return nil, "", badRequest("nodeGroupType", fmt.Sprintf("node group %q has no hosts", stored))
 	}
-	return ng.Hosts, nil
+	return ng.Hosts, stored, nil
 }
 
-// rcAggregation reads a named aggregation rule's regex.
-func (s *Server) rcAggregation(ctx context.Context, name string) (string, bool, error) {
-	body, err := s.st.GetDefinition(ctx, store.KindAggregation, name)
+// rcAggregation reads a named aggregation rule's regex (rcDefinition:
+// the name's case may differ; field names the parameter in errors).
+func (s *Server) rcAggregation(ctx context.Context, field, name string) (string, bool, error) {
+	body, stored, err := s.rcDefinition(ctx, store.KindAggregation, field, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", false, nil
 	}
@@ -177,27 +181,43 @@ func (s *Server) rcAggregation(ctx context.Context, name string) (string, bool, 
 	}
 	var a conf.Aggregation
 	if err := json.Unmarshal(body, &a); err != nil {
-		return "", false, fmt.Errorf("stored aggregation %q: %w", name, err)
+		return "", false, fmt.Errorf("stored aggregation %q: %w", stored, err)
 	}
 	return a.Regex, true, nil
 }
 
-// rcLookup resolves header sets and aggregations from the store.
-func (s *Server) rcLookup(ctx context.Context) conf.RCLookup {
-	return conf.RCLookup{
+// rcLookup resolves the header sets and aggregations of newAgentCommandLine
+// from the store, names matched as rcDefinition does. failed returns the
+// first error met (an ambiguous name), which the lookup itself cannot
+// report.
+func (s *Server) rcLookup(ctx context.Context) (lk conf.RCLookup, failed func() error) {
+	var first error
+	keep := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	lk = conf.RCLookup{
 		HeaderSet: func(name string) (map[string]string, bool) {
-			body, err := s.st.GetDefinition(ctx, store.KindHeaderSet, name)
+			body, _, err := s.rcDefinition(ctx, store.KindHeaderSet, "newAgentCommandLine", name)
 			if err != nil {
+				if !errors.Is(err, store.ErrNotFound) {
+					keep(err)
+				}
 				return nil, false
 			}
 			var h map[string]string
 			return h, json.Unmarshal(body, &h) == nil
 		},
 		Aggregation: func(name string) (string, bool) {
-			re, ok, err := s.rcAggregation(ctx, name)
+			re, ok, err := s.rcAggregation(ctx, "newAgentCommandLine", name)
+			if err != nil {
+				keep(err)
+			}
 			return re, ok && err == nil
 		},
 	}
+	return lk, func() error { return first }
 }
 
 // rcFillUnknownVars defines every variable the templates use that has no
@@ -233,6 +253,10 @@ func rcFillUnknownVars(spec *job.Spec) {
 		}
 	}
 }
+
+// rcPrivateVar starts the salvo variable names given to replacement keys
+// that are no valid variable names.
+const rcPrivateVar = "_rc"
 
 // rcAdhoc is a synchronous request's job: its spec and, by target index,
 // the node names and replacements given.
@@ -315,7 +339,7 @@ func (s *Server) rcAdhocJob(ctx context.Context, p rcParams) (*rcAdhoc, error) {
 			if job.ValidVarName(k) {
 				names[k] = k
 			} else {
-				names[k] = "_rc" + strconv.Itoa(len(names))
+				names[k] = rcPrivateVar + strconv.Itoa(len(names))
 			}
 		}
 	}
@@ -401,7 +425,7 @@ func (s *Server) rcAdhocSpec(ctx context.Context, p rcParams, names map[string]s
 		if name == "" {
 			return nil, badRequest("agentCommandType", "give agentCommandType, or useNewAgentCommand with newAgentCommandLine")
 		}
-		spec, err := s.rcCommand(ctx, name)
+		spec, name, err := s.rcCommand(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -416,8 +440,12 @@ func (s *Server) rcAdhocSpec(ctx context.Context, p rcParams, names map[string]s
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := conf.ParseRCCommand(line, body, conf.RCVars{Keys: names}, s.rcLookup(ctx))
+	lk, failed := s.rcLookup(ctx)
+	cmd, err := conf.ParseRCCommand(line, body, conf.RCVars{Keys: names}, lk)
 	if err != nil {
+		if ferr := failed(); ferr != nil {
+			return nil, ferr
+		}
 		return nil, badRequest("newAgentCommandLine", err.Error())
 	}
 	if cmd.Name != "" {
@@ -468,19 +496,19 @@ func (s *Server) rcAdhocAggregation(ctx context.Context, p rcParams, spec *job.S
 		spec.Aggregation = &job.Aggregation{Name: typ, Regex: expr}
 		return nil
 	}
-	switch typ {
-	case conf.RCStatusCodeAggregation:
+	switch {
+	case strings.EqualFold(typ, conf.RCStatusCodeAggregation):
 		spec.Aggregation = nil
 		return nil
-	case conf.RCResponseTimeAggregation:
+	case strings.EqualFold(typ, conf.RCResponseTimeAggregation):
 		return badRequest("aggregationType", fmt.Sprintf("aggregationType %s is not supported", typ))
-	case "":
+	case typ == "":
 		if spec.Aggregation != nil {
 			return nil // the command's own rule
 		}
 		typ = conf.RCDefaultAggregation
 	}
-	re, ok, err := s.rcAggregation(ctx, typ)
+	re, ok, err := s.rcAggregation(ctx, "aggregationType", typ)
 	switch {
 	case err != nil:
 		return err

@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -32,13 +33,23 @@ type rcJobInfo struct {
 	// the job has ended.
 	CapacityUsage map[string]float64 `json:"capacityUsage"`
 	// State is waiting, processing, finishedNotGathered or gathered (and
-	// salvo's cancelled or failed).
+	// salvo's cancelled or failed; a job being cancelled reads cancelled).
 	State            string `json:"state"`
 	CollectedNum     int    `json:"collectedNum"`
 	MaxConcNum       int    `json:"maxConcNum"`
 	JobID            string `json:"jobId"`
 	NodeGroupType    string `json:"nodeGroupType"`
 	AgentCommandType string `json:"agentCommandType"`
+}
+
+// rcState is the state a REST Commander client reads: salvo's transient
+// cancelling (a cancel asked, the last results on their way) is cancelled,
+// the cancel the client asked for.
+func rcState(s string) string {
+	if s == actors.StateCancelling {
+		return store.JobCancelled
+	}
+	return s
 }
 
 func epochMs(t *time.Time) int64 {
@@ -60,7 +71,7 @@ func (s *Server) rcJobInfo(ctx context.Context, j *store.Job) (*rcJobInfo, error
 		WorkerRequestCount:  map[string]int64{},
 		WorkerResponseCount: map[string]int64{},
 		CapacityUsage:       map[string]float64{},
-		State:               st.State,
+		State:               rcState(st.State),
 		CollectedNum:        st.Done,
 		MaxConcNum:          st.MaxConcurrency,
 		JobID:               j.ID,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/url"
 	"strconv"
@@ -47,12 +48,14 @@ func readRCParams(c *gin.Context) (rcParams, error) {
 	body := bytes.TrimSpace(raw)
 	switch {
 	case len(body) == 0:
-	case body[0] == '{' || ct == "application/json" || strings.HasSuffix(ct, "+json"):
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			return nil, badRequest("", "invalid JSON body (want an object): "+err.Error())
+	case ct == "application/json" || strings.HasSuffix(ct, "+json") || looksLikeJSONObject(body):
+		v, err := rcDecodeJSON(body)
+		if err != nil {
+			return nil, badRequest("", "invalid JSON body: "+err.Error())
+		}
+		m, ok := v.(map[string]any)
+		if !ok && v != nil { // null is no parameter
+			return nil, badRequest("", "invalid JSON body: want an object")
 		}
 		for k, v := range m {
 			p[k] = v
@@ -65,6 +68,25 @@ func readRCParams(c *gin.Context) (rcParams, error) {
 		p.addValues(vals)
 	}
 	return p, nil
+}
+
+// looksLikeJSONObject reports whether a body of no JSON content type is
+// a JSON object: it starts with '{', maybe after comments or the prefix
+// )]}' that REST Commander's parser skipped.
+func looksLikeJSONObject(body []byte) bool {
+	p := &lenientParser{s: bytes.TrimPrefix(body, []byte("\uFEFF"))}
+	if p.skip() != nil {
+		return false
+	}
+	rest := bytes.TrimPrefix(p.s[p.i:], []byte(")]}'"))
+	if len(rest) < len(p.s[p.i:]) {
+		p = &lenientParser{s: rest}
+		if p.skip() != nil {
+			return false
+		}
+		rest = p.s[p.i:]
+	}
+	return len(rest) > 0 && rest[0] == '{'
 }
 
 // addValues merges query or form values, reading bracketed keys.
@@ -181,7 +203,8 @@ func (p rcParams) flag(name string, def bool) (bool, error) {
 	return b, nil
 }
 
-// integer returns an integer parameter and whether it was given.
+// integer returns an integer parameter and whether it was given. A number
+// with an integral value (500.0, 5e2) is taken, as Gson did.
 func (p rcParams) integer(name string) (int, bool, error) {
 	s, err := p.str(name)
 	if err != nil || s == "" {
@@ -189,7 +212,11 @@ func (p rcParams) integer(name string) (int, bool, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, false, badRequest(name, fmt.Sprintf("%s must be an integer, got %q", name, s))
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return 0, false, badRequest(name, fmt.Sprintf("%s must be an integer, got %q", name, s))
+		}
+		n = int(f)
 	}
 	return n, true, nil
 }
@@ -209,9 +236,8 @@ func (p rcParams) list(name string) ([]string, error) {
 				return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
 			}), nil
 		}
-		dec := json.NewDecoder(strings.NewReader(s))
-		dec.UseNumber()
-		if err := dec.Decode(&v); err != nil {
+		var err error
+		if v, err = rcDecodeJSON([]byte(s)); err != nil {
 			return nil, badRequest(name, name+" must be a list: "+err.Error())
 		}
 	}
@@ -241,9 +267,8 @@ func (p rcParams) object(name string) (map[string]any, error) {
 		if strings.TrimSpace(s) == "" {
 			return nil, nil
 		}
-		dec := json.NewDecoder(strings.NewReader(s))
-		dec.UseNumber()
-		if err := dec.Decode(&v); err != nil {
+		var err error
+		if v, err = rcDecodeJSON([]byte(s)); err != nil {
 			return nil, badRequest(name, name+" must be an object: "+err.Error())
 		}
 	}

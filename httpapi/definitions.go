@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -115,6 +116,19 @@ func (s *Server) putDefinition(k definitionKind) gin.HandlerFunc {
 		if !namePattern.MatchString(name) || store.CheckDefinitionName(name) != nil {
 			fail(c, badRequest("name", "a name is 1 to 128 letters, digits, '_', '.' or '-', and not \".\" or \"..\""))
 			return
+		}
+		// REST Commander's calls match names regardless of case: two names
+		// that differ only by case would make them ambiguous.
+		names, err := s.st.ListDefinitions(c.Request.Context(), k.kind)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		for _, other := range names {
+			if other != name && strings.EqualFold(other, name) {
+				fail(c, badRequest("name", fmt.Sprintf("%q differs from the existing %q only by case", name, other)))
+				return
+			}
 		}
 		raw, err := io.ReadAll(c.Request.Body)
 		if err != nil {
