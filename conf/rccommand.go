@@ -168,7 +168,11 @@ func isRCProtocol(s string) bool {
 //     An EXTRACT_START that is not a number names an aggregation rule.
 //   - HEADER_SET defaults to SUPERMAN_GLOBAL, which may be missing.
 func ParseRCCommand(line, body string, v RCVars, lk RCLookup) (*RCCommand, error) {
-	f := strings.Fields(line)
+	return parseRCCommand(strings.Fields(line), line, body, v, lk)
+}
+
+// parseRCCommand is ParseRCCommand on the line's fields f.
+func parseRCCommand(f []string, line, body string, v RCVars, lk RCLookup) (*RCCommand, error) {
 	switch {
 	case len(f) >= 7 && isRCProtocol(f[1]):
 		f = append([]string{""}, f...) // no NAME

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/salvo-sh/salvo/job"
 )
@@ -91,10 +92,14 @@ type RCImport struct {
 	Definitions
 	// Notes tell what was skipped or adapted, each starting with file:line.
 	Notes []string
+	// Warnings tell what was ignored, each starting with file:line: lines
+	// REST Commander ignored, and what it lost reading them its way.
+	Warnings []string
 }
 
-// ImportRC reads REST Commander's configuration files from dir, each in
-// REST Commander's own format (lines starting with % are comments):
+// ImportRC reads REST Commander's configuration files from dir line by
+// line as REST Commander did: blank lines, lines starting with % (comments)
+// and stray lines starting with ``` between entries are skipped.
 //
 //   - httpheader.conf: a header set name, then "```HTTP_HEADER_LIST_START",
 //     pairs of lines "Header-Name" and "```value", "```HTTP_HEADER_LIST_END".
@@ -102,18 +107,37 @@ type RCImport struct {
 //     the value).
 //   - nodegroup.conf: "ADHOC NAME NA NA", then the hosts, one a line,
 //     between "```ADHOC_NODE_LIST_START" and "```ADHOC_NODE_LIST_END";
-//     duplicate hosts are dropped.
+//     duplicate hosts are dropped. A line of fewer than 4 fields is ignored.
 //   - agentcommand.conf: two-line entries, "NAME METHOD PROTOCOL PORT
 //     URL_POSTFIX MAX_CONC EXTRACT_START EXTRACT_END [HEADER_SET]" (see
-//     ParseRCCommand) then "```BODY"; "${VAR}=value" lines between
-//     "```VARIABLES_PREDEFINED_LIST_START" and "..._END" after a
-//     "VARIABLES_PREDEFINED" line are replaced in the entries below them.
-//     Every other "$NAME" becomes the salvo variable NAME; a header set
-//     is copied into the command.
+//     ParseRCCommand) then the body line, "```BODY". A line of fewer than
+//     8 fields (counted as REST Commander's split at single spaces) is
+//     ignored with the line after it, which REST Commander read as its
+//     body. "${VAR}=value" lines between "```VARIABLES_PREDEFINED_LIST_START"
+//     and "..._END" after a "VARIABLES_PREDEFINED" line are replaced, at
+//     import, in the URL postfix and body of the entries below them.
+//     Every other "$NAME" becomes the salvo variable NAME; a header set is
+//     copied into the command.
 //
-// A missing file is skipped; at least one must exist. Every problem is
-// reported as "file:line: message", all of them joined in the error.
+// Lines REST Commander ignored are ignored and reported in Warnings; name
+// lines of aggregation.conf and httpheader.conf with spaces inside are
+// ignored the same way (no command can name them). A missing file is
+// skipped; at least one must exist. Every problem is reported as
+// "file:line: message", all of them joined in the error.
 func ImportRC(dir string) (*RCImport, error) {
+	return importRC(dir, false)
+}
+
+// ImportRCSkipping is ImportRC for a node's start: an entry REST Commander
+// loaded but salvo cannot use (a name, port or header set it refuses, a
+// regex Go's RE2 cannot compile, a node group without hosts) is left out
+// and reported in Warnings, so that a start never fails on a file REST
+// Commander loaded. Only an unreadable directory or file is an error.
+func ImportRCSkipping(dir string) (*RCImport, error) {
+	return importRC(dir, true)
+}
+
+func importRC(dir string, skip bool) (*RCImport, error) {
 	imp := &RCImport{Definitions: newDefinitions()}
 	var errs []error
 	found := 0
@@ -144,7 +168,13 @@ func ImportRC(dir string) (*RCImport, error) {
 			continue
 		}
 		f.parse(rf, imp)
-		errs = append(errs, rf.errs...)
+		if skip {
+			for _, e := range rf.errs {
+				imp.Warnings = append(imp.Warnings, e.Error()+" (left out)")
+			}
+		} else {
+			errs = append(errs, rf.errs...)
+		}
 	}
 	if found == 0 && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("%s: none of %s, %s, %s, %s found", dir,
@@ -210,9 +240,15 @@ func (f *rcFile) line() (string, int, bool) {
 	return f.lines[f.next-1], f.next, true
 }
 
-// entry returns the next line that starts an entry: not empty, not a
-// comment (%) and not a stray ``` line.
+// entry returns the next line that starts an entry, trimmed: not empty,
+// not a comment (%) and not a stray ``` line.
 func (f *rcFile) entry() (string, int, bool) {
+	l, n, ok := f.rawEntry()
+	return strings.TrimSpace(l), n, ok
+}
+
+// rawEntry is entry without the trimming.
+func (f *rcFile) rawEntry() (string, int, bool) {
 	for {
 		l, n, ok := f.line()
 		if !ok {
@@ -222,8 +258,19 @@ func (f *rcFile) entry() (string, int, bool) {
 		if t == "" || strings.HasPrefix(t, "%") || strings.HasPrefix(t, "```") {
 			continue
 		}
-		return t, n, true
+		return l, n, true
 	}
+}
+
+// rcFieldCount is the number of fields REST Commander saw in line: Java's
+// line.split(" "), which splits at every single space (so two spaces make
+// an empty field) and drops the trailing empty fields.
+func rcFieldCount(line string) int {
+	f := strings.Split(line, " ")
+	for len(f) > 0 && f[len(f)-1] == "" {
+		f = f[:len(f)-1]
+	}
+	return len(f)
 }
 
 func (f *rcFile) errorf(line int, format string, args ...any) {
@@ -232,6 +279,21 @@ func (f *rcFile) errorf(line int, format string, args ...any) {
 
 func (f *rcFile) notef(imp *RCImport, line int, format string, args ...any) {
 	imp.Notes = append(imp.Notes, fmt.Sprintf("%s:%d: %s", f.name, line, fmt.Sprintf(format, args...)))
+}
+
+func (f *rcFile) warnf(imp *RCImport, line int, format string, args ...any) {
+	imp.Warnings = append(imp.Warnings, fmt.Sprintf("%s:%d: %s", f.name, line, fmt.Sprintf(format, args...)))
+}
+
+// consumed describes line n, read as part of an ignored entry, for a
+// warning: "" when it is blank, a comment or a ``` line (skipped anyway),
+// else what REST Commander did with it.
+func (f *rcFile) consumed(n int, as string) string {
+	t := strings.TrimSpace(f.lines[n-1])
+	if t == "" || strings.HasPrefix(t, "%") || strings.HasPrefix(t, "```") {
+		return ""
+	}
+	return fmt.Sprintf("; REST Commander read line %d as its %s, so that line is ignored too", n, as)
 }
 
 // define records where a definition was read and notes a redefinition.
@@ -279,6 +341,15 @@ func parseRCHeaders(f *rcFile, imp *RCImport) {
 		if !ok {
 			return
 		}
+		if strings.ContainsFunc(name, unicode.IsSpace) {
+			skipped := f.block("```HTTP_HEADER_LIST_START", "```HTTP_HEADER_LIST_END", func(string, int) {})
+			what := ""
+			if skipped {
+				what = " with its header list"
+			}
+			f.warnf(imp, n, "ignored%s: %q has spaces, so it is no header set name a command can use", what, name)
+			continue
+		}
 		headers := map[string]string{}
 		var key string
 		keyLine := 0
@@ -319,6 +390,15 @@ func parseRCAggregations(f *rcFile, imp *RCImport) {
 		if !ok {
 			return
 		}
+		if strings.ContainsFunc(name, unicode.IsSpace) {
+			// REST Commander read the next line as its regex.
+			what := ""
+			if _, ln, ok := f.line(); ok {
+				what = f.consumed(ln, "regex")
+			}
+			f.warnf(imp, n, "ignored: %q has spaces, so it is no aggregation name%s", name, what)
+			continue
+		}
 		l, ln, ok := f.line()
 		t := strings.TrimSpace(l)
 		if !ok || !strings.HasPrefix(t, "```") {
@@ -354,18 +434,25 @@ func parseRCAggregations(f *rcFile, imp *RCImport) {
 
 func parseRCNodeGroups(f *rcFile, imp *RCImport) {
 	for {
-		l, n, ok := f.entry()
+		raw, n, ok := f.rawEntry()
 		if !ok {
 			return
 		}
+		l := strings.TrimSpace(raw)
 		w := strings.Fields(l)
-		if len(w) < 4 || !strings.EqualFold(w[0], "ADHOC") {
-			if len(w) >= 4 {
-				f.notef(imp, n, "node group %s skipped: source type %s is not supported (only ADHOC)", w[1], w[0])
-				f.block("```ADHOC_NODE_LIST_START", "```ADHOC_NODE_LIST_END", func(string, int) {})
-				continue
+		if rcFieldCount(raw) < 4 || len(w) < 4 {
+			// REST Commander ignored the line. The host list of such a
+			// group line is skipped with it: its lines are ignored too.
+			what := ""
+			if f.block("```ADHOC_NODE_LIST_START", "```ADHOC_NODE_LIST_END", func(string, int) {}) {
+				what = " with its host list"
 			}
-			f.errorf(n, "want \"ADHOC NAME NA NA\", got %q", l)
+			f.warnf(imp, n, "ignored%s: %d fields, a node group line has 4 (\"ADHOC NAME NA NA\")", what, len(w))
+			continue
+		}
+		if !strings.EqualFold(w[0], "ADHOC") {
+			f.notef(imp, n, "node group %s skipped: source type %s is not supported (only ADHOC)", w[1], w[0])
+			f.block("```ADHOC_NODE_LIST_START", "```ADHOC_NODE_LIST_END", func(string, int) {})
 			continue
 		}
 		name := w[1]
@@ -404,6 +491,14 @@ func parseRCNodeGroups(f *rcFile, imp *RCImport) {
 	}
 }
 
+// rcCommandFields is the number of fields of a command line REST
+// Commander read; it ignored shorter lines.
+const rcCommandFields = 8
+
+// parseRCCommands reads agentcommand.conf as REST Commander's
+// updateAgentCommandMetadatasFromConf did: every line that is not blank,
+// a comment or a ``` line is a command line, and the line after it, whatever
+// it holds, is its body.
 func parseRCCommands(f *rcFile, imp *RCImport) {
 	predefined := map[string]string{}
 	lk := RCLookup{
@@ -414,41 +509,50 @@ func parseRCCommands(f *rcFile, imp *RCImport) {
 		},
 	}
 	for {
-		l, n, ok := f.entry()
+		l, n, ok := f.rawEntry()
 		if !ok {
 			return
 		}
-		if strings.EqualFold(l, "VARIABLES_PREDEFINED") {
-			closed := f.block("```VARIABLES_PREDEFINED_LIST_START", "```VARIABLES_PREDEFINED_LIST_END", func(l string, ln int) {
-				t := strings.TrimSpace(l)
-				if t == "" || strings.HasPrefix(t, "%") {
-					return
-				}
-				k, v, ok := strings.Cut(t, "=")
-				if !ok || k == "" {
-					f.errorf(ln, "want a predefined variable as ${NAME}=value, got %q", t)
-					return
-				}
-				predefined[k] = v
-			})
-			if !closed {
-				f.errorf(n, "want the predefined variables between ```VARIABLES_PREDEFINED_LIST_START and ```VARIABLES_PREDEFINED_LIST_END")
+		if strings.EqualFold(strings.TrimSpace(l), "VARIABLES_PREDEFINED") {
+			if !f.rcVariables(imp, n, predefined) {
+				return
 			}
-			continue
+			// REST Commander took the next line that is neither empty nor
+			// a comment as a command line, even a ``` or blank one.
+			for {
+				if l, n, ok = f.line(); !ok {
+					return
+				}
+				if l != "" && !strings.HasPrefix(strings.TrimSpace(l), "%") {
+					break
+				}
+			}
 		}
-		body, _, ok := f.line()
-		if !ok || !strings.HasPrefix(strings.TrimSpace(body), "```") {
-			f.errorf(n, "want the request body on the line after the command, as \"```BODY\" (\"```$AM_FULL_CONTENT\" for none)")
+		body, bn, ok := f.line()
+		fields := strings.Fields(l)
+		if count := rcFieldCount(l); count < rcCommandFields || len(fields) < rcCommandFields {
+			what := ""
 			if ok {
-				f.next--
+				what = f.consumed(bn, "body")
 			}
+			f.warnf(imp, n, "ignored: %d fields, a command line has %d or %d (NAME METHOD PROTOCOL PORT URL_POSTFIX MAX_CONC EXTRACT_START EXTRACT_END [HEADER_SET])%s",
+				len(fields), rcCommandFields, rcCommandFields+1, what)
 			continue
 		}
+		if !ok {
+			f.warnf(imp, n, "command %s ignored: the file ends before its body line", fields[0])
+			return
+		}
+		if !strings.HasPrefix(strings.TrimSpace(body), "```") {
+			f.warnf(imp, bn, "command %s: this line is its body, as REST Commander read it, but it does not start with ``` (\"```$AM_FULL_CONTENT\" for none)", fields[0])
+		}
+		// Predefined variables are replaced in the URL postfix and the
+		// body only, as REST Commander did.
 		for _, k := range slices.SortedFunc(maps.Keys(predefined), byLengthDesc) {
-			l = strings.ReplaceAll(l, k, predefined[k])
+			fields[4] = strings.ReplaceAll(fields[4], k, predefined[k])
 			body = strings.ReplaceAll(body, k, predefined[k])
 		}
-		cmd, err := ParseRCCommand(l, body, RCVars{Words: true}, lk)
+		cmd, err := parseRCCommand(fields, strings.TrimSpace(l), body, RCVars{Words: true}, lk)
 		if err != nil {
 			f.errorf(n, "%v", err)
 			continue
@@ -462,6 +566,45 @@ func parseRCCommands(f *rcFile, imp *RCImport) {
 		}
 		if f.define(imp, DefCommand, cmd.Name, n) {
 			imp.Commands[cmd.Name] = cmd.Spec
+		}
+	}
+}
+
+// rcVariables reads a VARIABLES_PREDEFINED block (line n is its first line)
+// into vars, up to "```VARIABLES_PREDEFINED_LIST_END". Each line between the
+// tags is "NAME=value", split at the first '=' (REST Commander's (.*)=(.*)
+// split at the last one: a warning says when that differs). It reports
+// whether the end tag was found: REST Commander read no further without it.
+func (f *rcFile) rcVariables(imp *RCImport, n int, vars map[string]string) bool {
+	started := false
+	for {
+		l, ln, ok := f.line()
+		if !ok {
+			f.warnf(imp, n, "no ```VARIABLES_PREDEFINED_LIST_END after VARIABLES_PREDEFINED: the rest of the file is no commands")
+			return false
+		}
+		t := strings.TrimSpace(l)
+		switch {
+		case strings.EqualFold(t, "```VARIABLES_PREDEFINED_LIST_START"):
+			started = true
+		case strings.EqualFold(t, "```VARIABLES_PREDEFINED_LIST_END"):
+			if !started {
+				f.warnf(imp, n, "VARIABLES_PREDEFINED has no ```VARIABLES_PREDEFINED_LIST_START before its end")
+			}
+			return true
+		case t == "" || strings.HasPrefix(t, "%"):
+		case !started:
+			f.warnf(imp, ln, "ignored: before ```VARIABLES_PREDEFINED_LIST_START")
+		default:
+			k, v, ok := strings.Cut(t, "=")
+			if !ok || k == "" {
+				f.warnf(imp, ln, "ignored: want a predefined variable as ${NAME}=value, got %q", t)
+				continue
+			}
+			if last := strings.LastIndexByte(t, '='); last > len(k) {
+				f.warnf(imp, ln, "predefined variable %s: its value has a '='; REST Commander split at the last '=' (name %q) and did not replace %s", k, t[:last], k)
+			}
+			vars[k] = v
 		}
 	}
 }

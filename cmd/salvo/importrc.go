@@ -68,6 +68,9 @@ func runImportRC(args []string, stdout, stderr io.Writer) int {
 	for _, n := range imp.Notes {
 		fmt.Fprintln(stdout, "note:", n)
 	}
+	for _, w := range imp.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
 	if *dryRun {
 		fmt.Fprintf(stdout, "%s: %d header sets, %d aggregations, %d node groups, %d commands (dry run: nothing written)\n",
 			dirs[0], len(imp.HeaderSets), len(imp.Aggregations), len(imp.NodeGroups), len(imp.Commands))

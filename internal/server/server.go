@@ -261,12 +261,15 @@ func (s *Server) shutdown() error {
 func loadDefinitions(ctx context.Context, cfg *conf.Config, st store.Store, logger *slog.Logger) error {
 	defs := cfg.Definitions()
 	if cfg.RCConfDir != "" {
-		imp, err := conf.ImportRC(cfg.RCConfDir)
+		imp, err := conf.ImportRCSkipping(cfg.RCConfDir) // a start never fails on a file REST Commander loaded
 		if err != nil {
 			return fmt.Errorf("import REST Commander files from %s: %w", cfg.RCConfDir, err)
 		}
 		for _, n := range imp.Notes {
 			logger.Info("REST Commander import", "note", n)
+		}
+		for _, w := range imp.Warnings {
+			logger.Warn("REST Commander import", "warning", w)
 		}
 		if err := defs.Merge(imp.Definitions); err != nil {
 			return fmt.Errorf("import REST Commander files from %s: %w", cfg.RCConfDir, err)
