@@ -18,6 +18,7 @@ import (
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/store"
 )
 
 // The request bodies of REST Commander's distributed README, as it gives
@@ -175,14 +176,28 @@ func TestRCNamesIgnoreCase(t *testing.T) {
 	n := testutil.StartNode(t, nil)
 	group := map[string]any{"hosts": fleet.Targets(hosts, f.Addr().Port)}
 	cmd := map[string]any{"http": map[string]any{"path": "/version"}}
-	for _, name := range []string{"NODE_LIST", "web", "WEB"} {
+	agg := map[string]any{"regex": `version=(\S+)`}
+	for _, name := range []string{"NODE_LIST", "web"} {
 		putDef(t, n.URL, "nodegroups/"+name, group)
 	}
-	for _, name := range []string{"GET_VI", "cmd_a", "CMD_A"} {
+	for _, name := range []string{"GET_VI", "cmd_a"} {
 		putDef(t, n.URL, "commands/"+name, cmd)
 	}
-	for _, name := range []string{"PATTERN_V", "agg_x", "AGG_X"} {
-		putDef(t, n.URL, "aggregations/"+name, map[string]any{"regex": `version=(\S+)`})
+	for _, name := range []string{"PATTERN_V", "agg_x"} {
+		putDef(t, n.URL, "aggregations/"+name, agg)
+	}
+	// The API refuses a name that differs from another only by case; a
+	// config file or an older store can still hold such pairs: store them
+	// directly.
+	for kind, body := range map[string]any{store.KindNodeGroup: group, store.KindCommand: cmd, store.KindAggregation: agg} {
+		name := map[string]string{store.KindNodeGroup: "WEB", store.KindCommand: "CMD_A", store.KindAggregation: "AGG_X"}[kind]
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Store.PutDefinition(context.Background(), kind, name, b); err != nil {
+			t.Fatal(err)
+		}
 	}
 	async := "/commands/generateUpdateSendAgentCommandToNodeGroupForAsyncPolling"
 	adhoc := "/commands/genUpdateSendCommandWithReplaceVarMapAdhocJson"
