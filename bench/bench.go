@@ -8,7 +8,8 @@
 // file descriptors (docs/design.md §12). Last, the throttle comparison runs
 // one job with the adaptive throttle and the same job with "throttle":
 // false against a fleet in overload mode, and reports the errors and
-// timeouts of both (docs/design.md §8).
+// timeouts of both (docs/design.md §8); the mixed fleet comparison does the
+// same over healthy, refusing and hanging hosts.
 //
 // Every child process is started in its own process group and stopped
 // (SIGTERM, then SIGKILL, each wait bounded) before Run returns, also when
@@ -119,6 +120,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Throttle configures the throttle comparison.
 	Throttle ThrottleConfig
+	// Mixed configures the mixed fleet comparison.
+	Mixed MixedConfig
 
 	// fleetPID is the running target server's (fleet's or nginx's) pid,
 	// whose CPU time the samplers measure beside the scenario's own; set
@@ -178,6 +181,12 @@ func DefaultConfig() Config {
 			ConnectTimeout:   time.Second,
 			RequestTimeout:   2 * time.Second,
 		},
+		Mixed: MixedConfig{
+			Targets:        3000,
+			Latency:        "20ms",
+			ConnectTimeout: time.Second,
+			RequestTimeout: 2 * time.Second,
+		},
 	}
 }
 
@@ -190,7 +199,7 @@ func (c *Config) Validate() error {
 	if c.Binary == "" {
 		bad("no salvo binary")
 	}
-	if len(c.Sizes) == 0 && !c.Throttle.Only {
+	if len(c.Sizes) == 0 && !c.Throttle.Only && !c.Mixed.Only {
 		bad("no target counts")
 	}
 	for _, n := range c.Sizes {
@@ -230,6 +239,17 @@ func (c *Config) Validate() error {
 			bad("throttle comparison latencies and timeouts must be positive")
 		}
 	}
+	if mc := c.Mixed; mc.Targets != 0 || mc.Only {
+		if mc.Targets < 3 || mc.Targets > fleet.MaxHosts/3 {
+			bad("mixed fleet targets %d not in [3, %d]", mc.Targets, fleet.MaxHosts/3)
+		}
+		if _, _, err := fleet.ParseLatency(mc.Latency); err != nil {
+			bad("mixed fleet latency: %v", err)
+		}
+		if mc.ConnectTimeout <= 0 || mc.RequestTimeout <= 0 {
+			bad("mixed fleet timeouts must be positive")
+		}
+	}
 	if c.CPUProfileDir != "" && c.CPUProfileSeconds <= 0 {
 		bad("CPU profile seconds must be positive, got %d", c.CPUProfileSeconds)
 	}
@@ -266,13 +286,21 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		rep.fillRatios()
 		rep.Elapsed = time.Since(rep.Started).Round(time.Millisecond).Seconds()
 	}()
-	if !cfg.Throttle.Only {
+	only := cfg.Throttle.Only || cfg.Mixed.Only
+	if !only {
 		if err := runThroughput(ctx, cfg, rep); err != nil {
 			return rep, err
 		}
 	}
-	if cfg.Throttle.Targets > 0 {
+	if cfg.Throttle.Targets > 0 && (!only || cfg.Throttle.Only) {
 		if err := runThrottle(ctx, cfg, rep); err != nil {
+			return rep, err
+		}
+	}
+	// A full run has the mixed fleet comparison follow the throttle
+	// comparison (Throttle.Targets 0 skips both).
+	if cfg.Mixed.Targets > 0 && (cfg.Mixed.Only || !only && cfg.Throttle.Targets > 0) {
+		if err := runMixed(ctx, cfg, rep); err != nil {
 			return rep, err
 		}
 	}
@@ -457,6 +485,13 @@ func rateRange(rows []Row) (lo, hi float64) {
 func startFleet(ctx context.Context, cfg Config, hosts int) (*child, int, error) {
 	args := []string{"fleet", "--listen", "0.0.0.0:0", "--hosts", fmt.Sprint(hosts),
 		"--body-bytes", fmt.Sprint(cfg.BodyBytes), "--latency", cfg.Latency, "--log-level", "info"}
+	return startFleetWith(ctx, cfg, args)
+}
+
+// startFleetWith runs `salvo` with the fleet arguments args and returns it
+// with the port it listens on. On an error the child, if it started, is
+// returned stopped.
+func startFleetWith(ctx context.Context, cfg Config, args []string) (*child, int, error) {
 	c, addr, err := startChild(ctx, cfg, "fleet", args, matchFleetListening)
 	if err != nil {
 		return c, 0, err
@@ -481,7 +516,7 @@ func missingTools(names ...string) string {
 // reportConfig is the part of cfg a report shows.
 func reportConfig(cfg Config) ReportConfig {
 	var tc *ReportThrottle
-	if t := cfg.Throttle; t.Targets > 0 {
+	if t := cfg.Throttle; t.Targets > 0 && !cfg.Mixed.Only {
 		tc = &ReportThrottle{
 			Targets: t.Targets, FleetConcurrency: t.FleetConcurrency, RefuseAbove: 2 * t.FleetConcurrency,
 			Latency: t.Latency, OverloadLatency: t.OverloadLatency.String(),

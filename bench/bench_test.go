@@ -213,30 +213,7 @@ func TestRunThrottleCompare(t *testing.T) {
 	cfg.Throttle.Only = true
 	cfg.Throttle.Targets = 600
 	cfg.Throttle.FleetConcurrency = 10
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, cfg)
-	if rep != nil {
-		defer assertGone(t, rep.ChildPIDs)
-	}
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if len(rep.ChildPIDs) != 3 {
-		t.Errorf("child pids %v, want the fleet and two servers", rep.ChildPIDs)
-	}
-	var table bytes.Buffer
-	if err := rep.WriteTable(&table); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("\n%s", table.String())
-	on, off := rep.Row(ScenarioThrottleOn, 600), rep.Row(ScenarioThrottleOff, 600)
-	if on == nil || off == nil || len(rep.Rows) != 2 {
-		t.Fatalf("rows %+v, want one with and one without the throttle", rep.Rows)
-	}
-	if on.Throttle == nil || !*on.Throttle || off.Throttle == nil || *off.Throttle {
-		t.Errorf("throttle settings %v, %v", on.Throttle, off.Throttle)
-	}
+	on, off, rep, table := runOnOffScenario(t, cfg, 600)
 	if on.Errors >= off.Errors {
 		t.Errorf("errors with the throttle %d, without %d: want fewer with it", on.Errors, off.Errors)
 	}
@@ -248,7 +225,7 @@ func TestRunThrottleCompare(t *testing.T) {
 			on.MinConcurrency, off.MinConcurrency, cfg.Concurrency, cfg.Concurrency)
 	}
 	for _, s := range []string{ScenarioThrottleOn + " ", ScenarioThrottleOff + " ", "lowest concurrency", "capacity 10, resets past 20"} {
-		if !strings.Contains(table.String(), s) {
+		if !strings.Contains(table, s) {
 			t.Errorf("table lacks %q", s)
 		}
 	}
@@ -518,4 +495,38 @@ func TestMedianRows(t *testing.T) {
 	if loop.PeakRSS != 9 || loop.Errors != 2 || salvo.HWM != 7 || loop.Rounds != 3 || salvo.Rounds != 3 {
 		t.Errorf("loop %+v, salvo %+v: want the largest RSS, HWM and errors of any round", loop, salvo)
 	}
+}
+
+// runOnOffScenario runs a throttle-on/throttle-off comparison of cfg over
+// targets targets and returns its two rows and the report, after the
+// checks they share: three children (the fleet and two servers), both
+// gone at the end, and a row of each throttle setting.
+func runOnOffScenario(t *testing.T, cfg Config, targets int) (on, off *Row, rep *Report, table string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if rep != nil {
+		pids := rep.ChildPIDs
+		t.Cleanup(func() { assertGone(t, pids) })
+	}
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(rep.ChildPIDs) != 3 {
+		t.Errorf("child pids %v, want the fleet and two servers", rep.ChildPIDs)
+	}
+	var tb bytes.Buffer
+	if err := rep.WriteTable(&tb); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", tb.String())
+	on, off = rep.Row(ScenarioThrottleOn, targets), rep.Row(ScenarioThrottleOff, targets)
+	if on == nil || off == nil || len(rep.Rows) != 2 {
+		t.Fatalf("rows %+v, want one with and one without the throttle", rep.Rows)
+	}
+	if on.Throttle == nil || !*on.Throttle || off.Throttle == nil || *off.Throttle {
+		t.Errorf("throttle settings %v, %v", on.Throttle, off.Throttle)
+	}
+	return on, off, rep, tb.String()
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -28,30 +27,13 @@ func runThrottle(ctx context.Context, cfg Config, rep *Report) (err error) {
 		"capacity", tc.FleetConcurrency)
 
 	targets := fleet.Targets(tc.Targets, port)
-	var rows [2]Row
-	for i, on := range []bool{true, false} {
+	rows, err := runOnOff(ctx, cfg, rep, targets, "overloaded", tc.ConnectTimeout, tc.RequestTimeout, func() error {
 		// The previous job's abandoned requests must not overload the
 		// fleet for this one.
-		if err := waitFleetIdle(ctx, port, cfg.JobTimeout); err != nil {
-			return err
-		}
-		j := salvoJob{scenario: ScenarioThrottleOn, throttle: &on,
-			connectTimeout: tc.ConnectTimeout, requestTimeout: tc.RequestTimeout}
-		if !on {
-			j.scenario = ScenarioThrottleOff
-		}
-		cfg.Logger.Info("salvo job against the overloaded fleet", "throttle", on, "targets", len(targets),
-			"maxConcurrency", cfg.Concurrency)
-		row, pid, err := runSalvo(ctx, cfg, targets, j)
-		if pid > 0 {
-			rep.ChildPIDs = append(rep.ChildPIDs, pid)
-		}
-		if err != nil {
-			return err
-		}
-		rows[i] = row
-		cfg.Logger.Info("salvo job done", "throttle", on, "targetsPerSecond", int(row.Rate), "errors", row.Errors,
-			"timeouts", row.Timeouts, "lowestConcurrency", row.MinConcurrency)
+		return waitFleetIdle(ctx, port, cfg.JobTimeout)
+	})
+	if err != nil {
+		return err
 	}
 	if rows[0].Errors >= rows[1].Errors {
 		rows[0].Notes = append(rows[0].Notes, fmt.Sprintf("the throttle did not reduce errors: %d with it, %d without",
@@ -61,6 +43,38 @@ func runThrottle(ctx context.Context, cfg Config, rep *Report) (err error) {
 	return nil
 }
 
+// runOnOff runs the same salvo job over targets with the adaptive throttle
+// and with "throttle": false, each on a fresh server, and returns both
+// rows (on first). before, when set, runs before each job.
+func runOnOff(ctx context.Context, cfg Config, rep *Report, targets []string, fleetName string,
+	connect, request time.Duration, before func() error) ([2]Row, error) {
+	var rows [2]Row
+	for i, on := range []bool{true, false} {
+		if before != nil {
+			if err := before(); err != nil {
+				return rows, err
+			}
+		}
+		j := salvoJob{scenario: ScenarioThrottleOn, throttle: &on, connectTimeout: connect, requestTimeout: request}
+		if !on {
+			j.scenario = ScenarioThrottleOff
+		}
+		cfg.Logger.Info("salvo job against the "+fleetName+" fleet", "throttle", on, "targets", len(targets),
+			"maxConcurrency", cfg.Concurrency)
+		row, pid, err := runSalvo(ctx, cfg, targets, j)
+		if pid > 0 {
+			rep.ChildPIDs = append(rep.ChildPIDs, pid)
+		}
+		if err != nil {
+			return rows, err
+		}
+		rows[i] = row
+		cfg.Logger.Info("salvo job done", "throttle", on, "targetsPerSecond", int(row.Rate), "errors", row.Errors,
+			"timeouts", row.Timeouts, "lowestConcurrency", row.MinConcurrency)
+	}
+	return rows, nil
+}
+
 // startOverloadedFleet starts `salvo fleet` in overload mode on a free port.
 func startOverloadedFleet(ctx context.Context, cfg Config) (*child, int, error) {
 	tc := cfg.Throttle
@@ -68,15 +82,7 @@ func startOverloadedFleet(ctx context.Context, cfg Config) (*child, int, error) 
 		"--body-bytes", strconv.Itoa(cfg.BodyBytes), "--latency", tc.Latency,
 		"--max-concurrency", strconv.Itoa(tc.FleetConcurrency),
 		"--overload-latency", tc.OverloadLatency.String(), "--log-level", "info"}
-	c, addr, err := startChild(ctx, cfg, "fleet", args, matchFleetListening)
-	if err != nil {
-		return c, 0, err
-	}
-	port, err := portOf(addr)
-	if err != nil {
-		return c, 0, errors.Join(fmt.Errorf("bench: fleet address: %w", err), c.stop(cfg.StopTimeout))
-	}
-	return c, port, nil
+	return startFleetWith(ctx, cfg, args)
 }
 
 // waitFleetIdle polls the fleet's stats until no request is in flight, for

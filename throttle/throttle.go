@@ -23,8 +23,9 @@ import (
 // Throttle decision reasons: the four decrease signals of docs/design.md §8
 // and the additive increase.
 const (
-	// ReasonErrors: the share of connect errors, resets and timeouts in the
-	// window rose above the job's usual share by Config.ErrorShare.
+	// ReasonErrors: the share of refused and reset connections in the
+	// window rose above the job's usual share (a probe, see Controller), or
+	// timeouts spread while the hosts that answer slowed down.
 	ReasonErrors = "errors"
 	// ReasonLatency: the window's median latency is well above the job's
 	// baseline.
@@ -34,7 +35,8 @@ const (
 	ReasonBackpressure = "backpressure"
 	// ReasonFDs: the process's open file descriptors are near RLIMIT_NOFILE.
 	ReasonFDs = "fds"
-	// ReasonIncrease: a healthy window that used the whole limit.
+	// ReasonIncrease: a healthy window that used the whole limit, or an
+	// error probe undone (Decision.Undo).
 	ReasonIncrease = "increase"
 )
 
@@ -79,20 +81,37 @@ type Config struct {
 	// SoftDecrease multiplies the limit on high latency and backpressure,
 	// the milder signals.
 	SoftDecrease float64
-	// ErrorShare is how far the share of connect_refused, connect_timeout,
-	// reset and timeout outcomes in a window may rise above the job's usual
-	// share (a moving average over its windows without trouble, starting
-	// at 0) before the limit drops.
+	// ErrorShare is how far the share of fast failures (connect_refused and
+	// reset outcomes among those that are not timeouts) in a window may
+	// rise above the job's usual share (a moving average over its windows
+	// without trouble, starting at 0) before the limit drops. The rise must
+	// also exceed ErrorZ standard errors of the window's share, so that the
+	// noise of small windows is not taken for trouble.
 	ErrorShare float64
+	// ErrorZ is the number of standard errors (of a binomial share over
+	// the window's outcomes) a share must differ by: above the usual share
+	// to decrease, below a probe's share to confirm it.
+	ErrorZ float64
 	// ErrorBaseAlpha is the weight of each window without trouble in the
-	// usual error share.
+	// usual shares.
 	ErrorBaseAlpha float64
-	// RebaseAfter: a target-side signal (error share, latency) still high
-	// after this many decreases in a row for it is taken as the job's new
-	// usual level, so a fixed share of dead hosts or a slower part of the
-	// fleet does not pin the limit at 1. It bounds how far one stretch of
-	// target trouble lowers the limit: Decrease^RebaseAfter (1/16) of it on
-	// errors, SoftDecrease^RebaseAfter (0.32) on latency.
+	// SlowLatencyFactor: timeouts and connect timeouts (slow failures)
+	// count only in a window whose median latency of answered requests
+	// exceeds SlowLatencyFactor × the latency baseline and the baseline by
+	// LatencyMinExcess; their share must then rise by ErrorShare above its
+	// usual level. A host that hangs while the others answer at their usual
+	// latency says nothing about congestion.
+	SlowLatencyFactor float64
+	// ProbeWait bounds how long an error probe started from a window in
+	// which hosts answered at their usual latency waits for outcomes of
+	// requests started at its lower limit: when requests that hang hold
+	// the slots that long, the probe is undone.
+	ProbeWait time.Duration
+	// RebaseAfter bounds the target-side signals. An error probe that did
+	// not lower the share after this many decreases is undone. A latency
+	// signal still high after this many decreases in a row is taken as the
+	// job's new baseline, so that a slower part of the fleet lowers the
+	// limit by at most SoftDecrease^RebaseAfter (0.32).
 	RebaseAfter int
 	// LatencyFactor: the limit drops when a window's median latency of
 	// answered requests exceeds LatencyFactor × the baseline ...
@@ -126,22 +145,25 @@ type Config struct {
 // DefaultConfig returns the throttle settings salvo runs with.
 func DefaultConfig() Config {
 	return Config{
-		TickInterval:     20 * time.Millisecond,
-		Window:           250 * time.Millisecond,
-		MinSamples:       20,
-		Cooldown:         10 * time.Millisecond,
-		IncreaseFraction: 0.05,
-		Decrease:         0.5,
-		SoftDecrease:     0.75,
-		ErrorShare:       0.1,
-		ErrorBaseAlpha:   0.25,
-		RebaseAfter:      4,
-		LatencyFactor:    3,
-		LatencyMinExcess: 20 * time.Millisecond,
-		BaselineWindows:  2,
-		BaselineAlpha:    0.1,
-		FDHighWater:      0.9,
-		FDInterval:       250 * time.Millisecond,
+		TickInterval:      20 * time.Millisecond,
+		Window:            250 * time.Millisecond,
+		MinSamples:        20,
+		Cooldown:          10 * time.Millisecond,
+		IncreaseFraction:  0.05,
+		Decrease:          0.5,
+		SoftDecrease:      0.75,
+		ErrorShare:        0.1,
+		ErrorZ:            3,
+		ErrorBaseAlpha:    0.25,
+		SlowLatencyFactor: 1.5,
+		ProbeWait:         500 * time.Millisecond,
+		RebaseAfter:       4,
+		LatencyFactor:     3,
+		LatencyMinExcess:  20 * time.Millisecond,
+		BaselineWindows:   2,
+		BaselineAlpha:     0.1,
+		FDHighWater:       0.9,
+		FDInterval:        250 * time.Millisecond,
 	}
 }
 
@@ -159,8 +181,14 @@ type Signals struct {
 type Decision struct {
 	Reason   string
 	From, To int
-	// Samples is the number of outcomes in the window, Share the share of
-	// them with trouble and ErrorBase the job's usual share before it.
+	// Undo marks the end of an error probe whose decreases did not lower
+	// the share of fast failures: the limit goes back to where the probe
+	// started (Reason is ReasonIncrease).
+	Undo bool
+	// Samples is the number of outcomes in the window. Share is the share
+	// of fast failures among those that are not timeouts (for a decrease on
+	// slow failures, the share of timeouts among all), and ErrorBase the
+	// job's usual level of that share before the window.
 	Samples   int
 	Share     float64
 	ErrorBase float64
@@ -180,6 +208,43 @@ type Decision struct {
 // TickInterval, brings the local signals. Done, Observe and Tick close
 // windows and return the decisions they make. It is safe for concurrent
 // use.
+//
+// Per-host failures do not lower the limit; congestion does. Outcomes fall
+// in three kinds: fast failures (connect_refused, reset), slow failures
+// (connect_timeout, timeout) and the rest (answers, and failures such as
+// DNS or TLS errors, which do not count).
+//
+// Fast failures are judged by their share among the outcomes that are not
+// slow failures, counting only requests started at least twice the usual
+// answer latency before the window closes (at most 2 × TickInterval; the
+// later ones go to the next window): that share does not depend on how
+// long slow failures take, and a burst of restarts does not count its
+// refusals before its answers, so it is fair even just after a change of
+// the limit. A refusing host refuses at any concurrency, while a service
+// that sheds load stops resetting when the load falls, so a rise of the
+// share over the usual one (ErrorShare, and ErrorZ standard errors) starts
+// a probe: the limit halves, and the first window of requests started at
+// the lower limit decides. If the share fell (by ErrorShare/2 and ErrorZ
+// standard errors of the difference) the failures were load and the
+// decrease stands. If it did not fall while hosts answered at their usual
+// latency, or after RebaseAfter halvings, or if hosts answered as usual
+// and requests that hang keep the slots held for ProbeWait, the failures
+// are the hosts': the limit goes back to where the probe started and the
+// share becomes the usual one. A share that did not fall in a window with
+// too few answers, or slow ones, halves the limit again (a service that
+// sheds load below the halved limit). No increase happens while a probe
+// waits.
+//
+// Slow failures arrive a timeout after their start, so a share measured
+// just after a change misses them: they are never compared across a
+// change, and lower the limit (as errors, × Decrease) only while the
+// answers slow down too (SlowLatencyFactor × the baseline) and their share
+// over all outcomes, those of requests started before the change
+// included, rises above the usual one, learnt while answers are at their
+// usual latency. Connect timeouts spreading while answers slow down are
+// congestion; a hanging host among hosts that answer as usual is not.
+// While they rise, a lasting latency rise is not taken for the fleet's new
+// baseline.
 type Controller struct {
 	cfg   Config
 	max   int
@@ -191,20 +256,44 @@ type Controller struct {
 	waiters   list.List // of chan struct{}, first come first served
 	saturated bool      // the whole limit was in use during the window
 
-	winStart     time.Time
-	samples      int
-	trouble      int
+	winStart   time.Time
+	samples    int
+	slow       int // connect_timeout and timeout outcomes
+	allSamples int // outcomes, those started before the last change included
+	allSlow    int // of which slow failures
+	// recent holds the start times of the window's outcomes that are not
+	// slow failures, with whether they were fast failures: the fast share
+	// is judged on those started at least a usual answer latency before
+	// the window closes (the others go to the next window), so that a
+	// burst of restarts does not count its refusals before its answers.
+	recent       []recentOutcome
 	answered     int
 	hist         latencyHist
 	lastDecrease time.Time // starts the cooldown
 	lastChange   time.Time // outcomes of requests started before it are ignored
 	sig          Signals   // the local signals of the last Tick
 
-	errBase   float64 // the job's usual trouble share
-	errStreak int     // judged windows in a row with a high trouble share
+	errBase   float64 // the job's usual share of fast failures
+	slowBase  float64 // the job's usual share of slow failures
 	baseline  float64 // the latency baseline, in seconds
 	baselineN int
 	latStreak int // latency-judged windows in a row with a high median
+
+	// The error probe in progress: probeFrom (0 when none) is the limit
+	// before its first decrease, probeShare and probeN the fast failure
+	// share and outcome count that started it, probeSteps its decreases
+	// and probeIdle the judged windows since its last decrease without
+	// enough fast outcomes to judge it. probeAt is the time of its last
+	// decrease, and probeVouched tells whether the window behind it had
+	// hosts answering at their usual latency.
+	probeFrom    int
+	probeShare   float64
+	probeN       int
+	probeSteps   int
+	probeIdle    int
+	probeAt      time.Time
+	probeVouched bool
+	probeP50     time.Duration // the median answer latency behind it (0: none)
 }
 
 // New returns a throttle for a job with the given maxConcurrency.
@@ -294,14 +383,17 @@ func (t *Controller) grantLocked() {
 	}
 }
 
-// troubleClass reports whether an error class counts against the target:
-// the connect errors and timeouts an overloaded service causes.
-func troubleClass(class string) bool {
-	switch class {
-	case job.ClassConnectRefused, job.ClassConnectTimeout, job.ClassReset, job.ClassTimeout:
-		return true
-	}
-	return false
+// fastFailure reports whether an error class is a fast failure: refused
+// or reset connections, which an overloaded service and a broken host both
+// cause.
+func fastFailure(class string) bool {
+	return class == job.ClassConnectRefused || class == job.ClassReset
+}
+
+// slowFailure reports whether an error class is a slow failure: a connect
+// or request timeout, known only once the timeout has passed.
+func slowFailure(class string) bool {
+	return class == job.ClassConnectTimeout || class == job.ClassTimeout
 }
 
 // Done ends a hold taken by Acquire for a request started at started
@@ -331,12 +423,20 @@ func (t *Controller) observeLocked(started time.Time, r *job.Result) (Decision, 
 	if r.State == job.StateSkipped || r.State == job.StateCancelled {
 		return Decision{}, false
 	}
+	// Slow failures arrive a timeout after their start: those of requests
+	// started before the last change still say whether timeouts spread.
+	t.allSamples++
+	if slowFailure(r.ErrorClass) {
+		t.allSlow++
+	}
 	if !t.lastChange.IsZero() && !started.After(t.lastChange) {
 		return Decision{}, false
 	}
 	t.samples++
-	if troubleClass(r.ErrorClass) {
-		t.trouble++
+	if slowFailure(r.ErrorClass) {
+		t.slow++
+	} else {
+		t.recent = append(t.recent, recentOutcome{started: started, fast: fastFailure(r.ErrorClass)})
 	}
 	if r.State == job.StateOK {
 		t.answered++
@@ -388,15 +488,33 @@ func (t *Controller) roundLocked() bool {
 
 // decideLocked judges the current window with the last local signals and
 // starts the next one. Decreases, by priority: file descriptors near the
-// limit, backpressure, errors, latency. An increase needs a judged window
-// without trouble in which the whole limit was in use. A target-side
-// signal that stays high through RebaseAfter decreases in a row is not
-// caused by this job's load (dead hosts, a slower part of the fleet): it
-// becomes the job's usual level instead of lowering the limit further.
+// limit, backpressure, errors (fast failures by the probe of the
+// Controller's doc, slow failures with slow answers), latency. An increase
+// needs a judged window without trouble in which the whole limit was in
+// use, and no probe waiting for its judgement.
 func (t *Controller) decideLocked(now time.Time) (Decision, bool) {
 	s := t.sig
 	need := t.needLocked()
 	judged := t.samples >= need
+	// The fast share: of the outcomes that are not slow failures, those of
+	// requests started at least lag ago; the rest carry over.
+	var lag time.Duration
+	if t.baselineN >= t.cfg.BaselineWindows {
+		lag = min(2*t.cfg.TickInterval, seconds(2*t.baseline))
+	}
+	cutoff := now.Add(-lag)
+	fast, fastN, carry := 0, 0, 0
+	for _, o := range t.recent {
+		if o.started.After(cutoff) {
+			carry++
+			continue
+		}
+		fastN++
+		if o.fast {
+			fast++
+		}
+	}
+	errJudged := fastN >= need
 	d := Decision{
 		From: t.limit, Samples: t.samples, ErrorBase: t.errBase,
 		Unacked: s.Unacked, OpenFDs: s.OpenFDs, FDLimit: s.FDLimit,
@@ -404,47 +522,92 @@ func (t *Controller) decideLocked(now time.Time) (Decision, bool) {
 	if t.baselineN >= t.cfg.BaselineWindows {
 		d.Baseline = seconds(t.baseline)
 	}
-	if t.samples > 0 {
-		d.Share = float64(t.trouble) / float64(t.samples)
+	var fastShare, slowShare float64
+	if fastN > 0 {
+		fastShare = float64(fast) / float64(fastN)
 	}
+	if t.allSamples > 0 {
+		slowShare = float64(t.allSlow) / float64(t.allSamples)
+	}
+	d.Share = fastShare
 	latencyJudged := judged && t.answered >= need
 	if latencyJudged {
 		d.P50 = t.hist.quantile(0.5, t.answered)
 	}
 
-	errHigh := judged && d.Share >= t.errBase+t.cfg.ErrorShare
-	if errHigh && t.errStreak >= t.cfg.RebaseAfter {
-		t.errBase, t.errStreak, errHigh = d.Share, 0, false
+	// Latency: the hosts that answer, against the baseline.
+	above := func(factor float64) bool {
+		return latencyJudged && d.Baseline > 0 &&
+			float64(d.P50) > factor*float64(d.Baseline) && d.P50-d.Baseline >= t.cfg.LatencyMinExcess
 	}
-	latHigh := latencyJudged && d.Baseline > 0 &&
-		float64(d.P50) > t.cfg.LatencyFactor*float64(d.Baseline) && d.P50-d.Baseline >= t.cfg.LatencyMinExcess
-	if latHigh && t.latStreak >= t.cfg.RebaseAfter {
-		t.baseline, t.latStreak, latHigh = d.P50.Seconds(), 0, false
+	slowAnswers := above(t.cfg.SlowLatencyFactor)
+	latHigh := above(t.cfg.LatencyFactor)
+	// Slow failures count only while the answers slow down too; then the
+	// latency is not the fleet's new level but congestion.
+	slowRising := judged && slowShare >= t.slowBase+t.margin(t.slowBase, t.allSamples)
+	if latHigh && t.latStreak >= t.cfg.RebaseAfter && !slowRising {
+		t.baseline, t.latStreak, latHigh, slowAnswers = d.P50.Seconds(), 0, false, false
 	}
-	factor := 0.0
+	slowHigh := slowAnswers && slowRising
+
+	// Fast failures: a rise over the usual share, judged by the probe.
+	fastHigh := errJudged && fastShare >= t.errBase+t.margin(t.errBase, fastN)
+	probeStep, undo := false, false
+	if t.probeFrom > 0 {
+		switch {
+		case errJudged && t.dropped(fastShare, fastN):
+			t.probeFrom = 0 // load: the decrease stands
+		case errJudged && (t.usualAnswers(d, slowAnswers) || t.probeSteps >= t.cfg.RebaseAfter):
+			undo = true // the hosts': the share did not fall with the limit
+		case errJudged && fastHigh:
+			probeStep = true // not lower, and no healthy answers: lower still
+		case errJudged:
+			t.probeFrom = 0
+		case t.probeVouched && now.Sub(t.probeAt) >= t.cfg.ProbeWait:
+			// Hosts answered as usual, and the slots stay held by slow
+			// requests: a decrease the job cannot measure does not help it.
+			undo = true
+		case judged:
+			// Fresh outcomes, but too few that are not timeouts to judge
+			// the probe: after RebaseAfter such windows nothing says the
+			// decrease helped.
+			t.probeIdle++
+			undo = t.probeIdle >= t.cfg.RebaseAfter
+		}
+		if undo {
+			t.errBase, fastHigh = max(t.probeShare, fastShare), false
+		}
+	}
+
+	factor, byProbe := 0.0, false
 	switch {
 	case s.FDLimit > 0 && float64(s.OpenFDs) >= t.cfg.FDHighWater*float64(s.FDLimit):
 		d.Reason, factor = ReasonFDs, t.cfg.Decrease
 	case t.cfg.Backpressure > 0 && s.Unacked >= t.cfg.Backpressure:
 		d.Reason, factor = ReasonBackpressure, t.cfg.SoftDecrease
-	case errHigh:
+	case undo:
+		d.Reason, d.Undo = ReasonIncrease, true
+	case fastHigh && (t.probeFrom == 0 || probeStep):
+		d.Reason, factor, byProbe = ReasonErrors, t.cfg.Decrease, true
+	case slowHigh:
 		d.Reason, factor = ReasonErrors, t.cfg.Decrease
+		d.Share, d.ErrorBase = slowShare, t.slowBase
 	case latHigh:
 		d.Reason, factor = ReasonLatency, t.cfg.SoftDecrease
 	}
 
-	// Learn from the window: the usual error share and the latency
-	// baseline from windows where they were not high.
-	if judged {
-		if errHigh {
-			t.errStreak++
-		} else {
-			t.errStreak = 0
-			t.errBase += t.cfg.ErrorBaseAlpha * (d.Share - t.errBase)
-		}
+	// Learn from the window: the usual shares and the latency baseline
+	// from windows where they were not high.
+	if errJudged && !fastHigh && !undo {
+		t.errBase += t.cfg.ErrorBaseAlpha * (fastShare - t.errBase)
+	}
+	if latencyJudged && !slowAnswers {
+		// The usual share of slow failures: hosts that hang while the
+		// others answer at their usual latency.
+		t.slowBase += t.cfg.ErrorBaseAlpha * (slowShare - t.slowBase)
 	}
 	if latencyJudged {
-		if latHigh {
+		if latHigh || slowHigh {
 			t.latStreak++
 		} else {
 			t.latStreak = 0
@@ -454,28 +617,101 @@ func (t *Controller) decideLocked(now time.Time) (Decision, bool) {
 
 	changed := false
 	switch {
+	case d.Undo:
+		d.To = max(t.limit, t.probeFrom)
+		t.probeFrom = 0
+		if d.To > t.limit {
+			t.limit, changed = d.To, true
+			t.lastChange = now
+			t.grantLocked()
+		}
 	case d.Reason != "":
 		d.To = max(1, int(float64(t.limit)*factor))
 		if d.To < t.limit {
+			if byProbe {
+				if t.probeFrom == 0 {
+					t.probeFrom, t.probeShare, t.probeN, t.probeSteps = t.limit, fastShare, fastN, 0
+				}
+				t.probeSteps++
+				t.probeIdle = 0
+				t.probeAt, t.probeVouched, t.probeP50 = now, latencyJudged && !slowAnswers, d.P50
+			} else {
+				t.probeFrom = 0 // another signal: the probe is over
+			}
 			t.limit, changed = d.To, true
 			t.lastDecrease, t.lastChange = now, now
+		} else if byProbe && t.probeFrom > 0 {
+			t.probeSteps++ // at 1 already
 		}
-	case judged && t.saturated && t.limit < t.max:
+	case judged && (errJudged || carry == 0) && t.saturated && t.limit < t.max && t.probeFrom == 0:
 		step := max(1, int(float64(t.limit)*t.cfg.IncreaseFraction))
 		d.Reason, d.To = ReasonIncrease, min(t.max, t.limit+step)
 		t.limit, changed = d.To, true
 		t.lastChange = now
 		t.grantLocked()
 	}
-	// A window that was judged, or ended in a decrease, starts afresh; one
+	// A window that was judged, or ended in a change, starts afresh; one
 	// with too few outcomes carries them over.
+	if changed {
+		t.recent = t.recent[:0] // started before the change
+	}
+	if judged && !changed {
+		kept := t.recent[:0]
+		for _, o := range t.recent {
+			if o.started.After(cutoff) {
+				kept = append(kept, o)
+			}
+		}
+		t.recent = kept
+	}
 	if judged || changed {
-		t.samples, t.trouble, t.answered = 0, 0, 0
+		t.samples, t.slow, t.answered, t.allSamples, t.allSlow = 0, 0, 0, 0, 0
 		t.hist.reset()
 	}
 	t.winStart = now
 	t.saturated = t.active >= t.limit || t.waiters.Len() > 0
 	return d, changed
+}
+
+// usualAnswers reports whether the window's hosts answered at their usual
+// latency: judged against the baseline, or while it is being learnt
+// against the window that started the probe step; with neither, nothing
+// vouches for them.
+func (t *Controller) usualAnswers(d Decision, slowAnswers bool) bool {
+	switch {
+	case d.P50 == 0:
+		return false
+	case d.Baseline > 0:
+		return !slowAnswers
+	case t.probeP50 > 0:
+		return float64(d.P50) <= t.cfg.SlowLatencyFactor*float64(t.probeP50) || d.P50-t.probeP50 < t.cfg.LatencyMinExcess
+	}
+	return false
+}
+
+// recentOutcome is an outcome that is not a slow failure, for the fast
+// share.
+type recentOutcome struct {
+	started time.Time
+	fast    bool
+}
+
+// margin is how far a share over n outcomes must rise above a usual share
+// base to count: ErrorShare, or ErrorZ standard errors when more.
+func (t *Controller) margin(base float64, n int) float64 {
+	if n <= 0 {
+		return t.cfg.ErrorShare
+	}
+	return max(t.cfg.ErrorShare, t.cfg.ErrorZ*math.Sqrt(base*(1-base)/float64(n)))
+}
+
+// dropped reports whether a fast failure share over n outcomes is
+// significantly below the share that started the probe: by ErrorShare/2
+// and ErrorZ standard errors of the difference of the two shares.
+func (t *Controller) dropped(share float64, n int) bool {
+	p := (t.probeShare*float64(t.probeN) + share*float64(n)) / float64(t.probeN+n)
+	se := math.Sqrt(p * (1 - p) * (1/float64(max(1, t.probeN)) + 1/float64(max(1, n))))
+	return t.probeShare-share >= max(t.cfg.ErrorShare/2, t.cfg.ErrorZ*se)
 }
 
 // learnBaseline moves the latency baseline toward the median of a window

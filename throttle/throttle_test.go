@@ -1,10 +1,13 @@
 package throttle
 
 import (
+	"container/heap"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,11 +65,18 @@ func runWindow(t *testing.T, th *Controller, clk *fakeClock, w window) {
 	}
 	th.Tick(w.sig) // brings the local signals; the window is not due yet
 	start := th.Now()
-	clk.Advance(time.Millisecond)
 	lat := w.latency
 	if lat == 0 {
 		lat = 10 * time.Millisecond
 	}
+	// The outcomes arrive once the answers could have: the fast share
+	// leaves out requests started less than twice the usual answer
+	// latency ago.
+	wait := lat
+	if w.connect > 0 {
+		wait = w.connect
+	}
+	clk.Advance(2*wait + time.Millisecond)
 	class := w.class
 	if class == "" {
 		class = job.ClassReset
@@ -103,14 +113,32 @@ func TestThrottleAIMD(t *testing.T) {
 		{"idle does not grow", 10, nil, []window{
 			{idle: true, times: 5, want: 10},
 		}},
-		{"error burst halves", 0, nil, []window{
+		// A share of resets that does not fall when the limit halves,
+		// while hosts answer at their usual latency, is the hosts': the
+		// probe is undone and the share becomes the usual one.
+		{"error burst halves, and is undone when the share stays", 0, nil, []window{
 			{share: 0.5, want: 50},
-			{share: 0.5, want: 25},
+			{share: 0.5, want: 100},
+			{share: 0.5, times: 5, want: 100},
 		}},
-		{"timeouts and connect errors count", 0, nil, []window{
-			{share: 0.2, class: job.ClassTimeout, want: 50},
-			{share: 0.2, class: job.ClassConnectTimeout, want: 25},
-			{share: 0.2, class: job.ClassConnectRefused, want: 12},
+		{"an error burst that falls with the limit stands", 0, nil, []window{
+			{share: 0.5, want: 50},
+			{want: 52}, // confirmed, then the usual increase
+			{times: 3, want: 58},
+		}},
+		{"refused connections count", 0, nil, []window{
+			{share: 0.2, class: job.ClassConnectRefused, want: 50},
+		}},
+		// Timeouts while the others answer at their usual latency are
+		// hosts that hang; with slower answers they are congestion.
+		{"timeouts with steady answers do not count", 0, nil, []window{
+			{times: 3, want: 100},
+			{share: 0.3, class: job.ClassTimeout, times: 5, want: 100},
+			{share: 0.3, class: job.ClassConnectTimeout, times: 5, want: 100},
+		}},
+		{"timeouts with slower answers decrease", 0, nil, []window{
+			{times: 3, want: 100},
+			{share: 0.3, class: job.ClassConnectTimeout, latency: 40 * time.Millisecond, want: 50},
 		}},
 		{"other errors do not count", 0, nil, []window{
 			{share: 0.5, class: job.ClassTLS, want: 100},
@@ -167,10 +195,18 @@ func TestThrottleAIMD(t *testing.T) {
 			{times: 50, want: 100},
 		}},
 		// A fixed share of dead hosts is learned as the job's usual share
-		// after RebaseAfter halvings: the limit dips, then grows back.
+		// after one probe: the limit halves once and comes back.
 		{"steady dead hosts do not pin the limit", 0, nil, []window{
-			{share: 0.25, class: job.ClassConnectRefused, times: 4, want: 6},
+			{share: 0.25, class: job.ClassConnectRefused, want: 50},
+			{share: 0.25, class: job.ClassConnectRefused, want: 100},
 			{share: 0.25, class: job.ClassConnectRefused, times: 80, want: 100},
+		}},
+		// Without answers to vouch for the hosts the probe halves on, and
+		// is undone after RebaseAfter halvings that did not lower the share.
+		{"a probe without answers is undone after RebaseAfter halvings", 0, nil, []window{
+			{share: 1, class: job.ClassConnectRefused, times: 4, want: 6},
+			{share: 1, class: job.ClassConnectRefused, want: 100},
+			{share: 1, class: job.ClassConnectRefused, times: 5, want: 100},
 		}},
 		{"a rise over the usual share decreases", 0, nil, []window{
 			{share: 0.25, class: job.ClassConnectRefused, times: 90, want: 100},
@@ -486,5 +522,314 @@ func TestFDSampler(t *testing.T) {
 	}
 	if o, _ := s.Sample(now.Add(time.Hour)); o < open+1 {
 		t.Fatalf("sample after the interval = %d, want at least %d", o, open+1)
+	}
+}
+
+// simModel is a simulated set of targets: the outcome of a request to
+// target i started with n requests in flight at the service (itself
+// included), how long the request takes and how long the service stays
+// busy with it (a request the client timed out may still load it).
+type simModel func(i, n int) (r job.Result, took, busy time.Duration)
+
+// simStats is what a simulated job did.
+var simTrace = os.Getenv("THROTTLE_TRACE") != ""
+
+type simStats struct {
+	elapsed   time.Duration
+	minLimit  int
+	meanLimit float64 // time-weighted
+	final     int
+	classes   map[string]int // error classes, "" for answers
+	undos     int
+}
+
+func (s simStats) errors() int {
+	n := 0
+	for c, k := range s.classes {
+		if c != "" {
+			n += k
+		}
+	}
+	return n
+}
+
+type simEvent struct {
+	at      time.Time
+	kind    int // simDone, simFree or simTick
+	started time.Time
+	res     job.Result
+}
+
+const (
+	simFree = iota // the service is done with a request (first: then it answers)
+	simDone        // a request's outcome reaches the client
+	simTick        // the runner's Tick
+)
+
+type simQueue []simEvent
+
+func (q simQueue) Len() int { return len(q) }
+func (q simQueue) Less(i, j int) bool {
+	if q[i].at.Equal(q[j].at) {
+		return q[i].kind < q[j].kind
+	}
+	return q[i].at.Before(q[j].at)
+}
+func (q simQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *simQueue) Push(x any)   { *q = append(*q, x.(simEvent)) }
+func (q *simQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+// simulate runs a job of targets at maxConc against model on the fake
+// clock, with the throttle (on) or with every slot busy (off), the way the
+// runner drives it: a slot acquires, runs the request, and calls Done;
+// Tick comes every TickInterval.
+func simulate(t *testing.T, maxConc, targets int, model simModel, on bool) simStats {
+	t.Helper()
+	clk := newFakeClock()
+	cfg := DefaultConfig()
+	cfg.Clock, cfg.Backpressure = clk, 8
+	th := New(cfg, maxConc)
+	st := simStats{minLimit: maxConc, classes: map[string]int{}}
+	begin := clk.Now()
+	q := &simQueue{}
+	heap.Push(q, simEvent{at: begin.Add(cfg.TickInterval), kind: simTick})
+	next, done, running, busy := 0, 0, 0, 0
+	last, limitTime := begin, 0.0
+	for steps := 0; done < targets; steps++ {
+		if steps > 50_000_000 {
+			t.Fatalf("simulation did not end: %d of %d done", done, targets)
+		}
+		for next < targets {
+			if on {
+				th.mu.Lock()
+				free := th.active < th.limit && th.waiters.Len() == 0
+				th.mu.Unlock()
+				if !free {
+					break
+				}
+				if err := th.Acquire(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			} else if running >= maxConc {
+				break
+			}
+			busy++
+			r, took, hold := model(next, busy)
+			now := clk.Now()
+			heap.Push(q, simEvent{at: now.Add(took), kind: simDone, started: now, res: r})
+			heap.Push(q, simEvent{at: now.Add(max(took, hold)), kind: simFree})
+			next++
+			running++
+		}
+		e := heap.Pop(q).(simEvent)
+		if d := e.at.Sub(clk.Now()); d > 0 {
+			limit := maxConc
+			if on {
+				limit = th.Limit()
+			}
+			limitTime += float64(limit) * e.at.Sub(last).Seconds()
+			last = e.at
+			clk.Advance(d)
+		}
+		switch e.kind {
+		case simDone:
+			running--
+			done++
+			st.classes[e.res.ErrorClass]++
+			if on {
+				d, ok := th.Done(e.started, &e.res)
+				if ok && d.Undo {
+					st.undos++
+				}
+				if ok && simTrace && d.Reason != ReasonIncrease || d.Undo {
+					t.Logf("%s %+v", clk.Now().Sub(begin), d)
+				}
+			}
+		case simFree:
+			busy--
+		case simTick:
+			if on {
+				d, ok := th.Tick(Signals{})
+				if ok && d.Undo {
+					st.undos++
+				}
+				if ok && simTrace && (d.Reason != ReasonIncrease || d.Undo) {
+					t.Logf("%s tick %+v", clk.Now().Sub(begin), d)
+				}
+			}
+			heap.Push(q, simEvent{at: e.at.Add(cfg.TickInterval), kind: simTick})
+		}
+		if on {
+			st.minLimit = min(st.minLimit, th.Limit())
+		}
+	}
+	st.elapsed = clk.Now().Sub(begin)
+	st.meanLimit = limitTime / st.elapsed.Seconds()
+	st.final = maxConc
+	if on {
+		st.final = th.Limit()
+	}
+	return st
+}
+
+func ok(lat time.Duration) job.Result {
+	return job.Result{State: job.StateOK, LatencyMs: float64(lat) / float64(time.Millisecond)}
+}
+
+func failed(class string) job.Result {
+	return job.Result{State: job.StateForClass(class), ErrorClass: class}
+}
+
+// mixedFleet gives each target one of kinds, shuffled: "ok" answers in
+// 20ms, "refused" and "reset" fail in 200µs, "hang" times out after the
+// request timeout (2s) and "dead" after the connect timeout (1s). The
+// hosts are independent: the load does not change what they do.
+func mixedFleet(targets int, kinds ...string) simModel {
+	kind := make([]string, targets)
+	for i := range kind {
+		kind[i] = kinds[i%len(kinds)]
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(kind), func(i, j int) { kind[i], kind[j] = kind[j], kind[i] })
+	return func(i, _ int) (job.Result, time.Duration, time.Duration) {
+		switch kind[i] {
+		case "refused":
+			return failed(job.ClassConnectRefused), 200 * time.Microsecond, 0
+		case "reset":
+			return failed(job.ClassReset), 200 * time.Microsecond, 0
+		case "hang":
+			return failed(job.ClassTimeout), 2 * time.Second, 2 * time.Second
+		case "dead":
+			return failed(job.ClassConnectTimeout), time.Second, 0
+		}
+		return ok(20 * time.Millisecond), 20 * time.Millisecond, 20 * time.Millisecond
+	}
+}
+
+// overloaded is `salvo fleet --max-concurrency 100`: one service that
+// answers in 20ms up to 100 requests in flight, 2s more per 100 in excess
+// (a request timeout of 2s), and resets connections past 200.
+func overloaded(i, n int) (job.Result, time.Duration, time.Duration) {
+	return overloadedReset(2*time.Millisecond)(i, n)
+}
+
+// overloadedReset is overloaded with resets that take reset: with 25ms,
+// the first window holds answers (from before the latency rose) as well
+// as resets, and nothing vouches for them yet.
+func overloadedReset(reset time.Duration) simModel {
+	return func(_, n int) (job.Result, time.Duration, time.Duration) {
+		return overloadedAt(n, reset)
+	}
+}
+
+func overloadedAt(n int, reset time.Duration) (job.Result, time.Duration, time.Duration) {
+	if n > 200 {
+		return failed(job.ClassReset), reset, 0
+	}
+	lat := 20*time.Millisecond + time.Duration(max(0, n-100))*2*time.Second/100
+	if lat > 2*time.Second {
+		return failed(job.ClassTimeout), 2 * time.Second, lat
+	}
+	return ok(lat), lat, lat
+}
+
+// synDrops is a service whose listen queue drops SYNs beyond its capacity
+// (1,000 for the first 4,000 requests, then 100: another tenant came): a
+// share (n-capacity)/n of connections time out after the connect timeout
+// (1s), and the others answer more slowly the more are in flight beyond
+// it.
+func synDrops() simModel {
+	rng := rand.New(rand.NewPCG(3, 4))
+	started := 0
+	return func(_, n int) (job.Result, time.Duration, time.Duration) {
+		started++
+		capacity := 1000
+		if started > 4000 {
+			capacity = 100
+		}
+		if n > capacity && rng.Float64() < float64(n-capacity)/float64(n) {
+			return failed(job.ClassConnectTimeout), time.Second, 0
+		}
+		lat := 20*time.Millisecond + time.Duration(max(0, n-capacity))*time.Millisecond
+		return ok(lat), lat, lat
+	}
+}
+
+// TestThrottleSimulated drives the throttle with simulated fleets on the
+// fake clock: per-host failures (refused, reset, hanging, dead hosts) keep
+// the limit at maxConcurrency, while a service that slows down and resets
+// past its capacity, or drops SYNs, still drives it down.
+func TestThrottleSimulated(t *testing.T) {
+	const maxConc = 500
+	tests := []struct {
+		name    string
+		targets int
+		model   simModel
+		check   func(t *testing.T, on, off simStats)
+	}{}
+	perHost := func(t *testing.T, on, off simStats) {
+		if float64(on.elapsed) > 1.25*float64(off.elapsed) {
+			t.Errorf("throttled job took %s, unthrottled %s: below 0.8 of its rate", on.elapsed, off.elapsed)
+		}
+		if on.meanLimit < 0.8*maxConc || on.final != maxConc {
+			t.Errorf("limit: mean %.0f, final %d; want near %d", on.meanLimit, on.final, maxConc)
+		}
+	}
+	for _, kinds := range [][]string{
+		{"ok", "refused", "hang"},
+		{"ok", "reset", "hang"},
+		{"ok", "refused", "dead"},
+		{"ok", "refused", "reset", "hang", "dead"},
+		{"ok", "refused", "refused", "refused", "hang", "hang", "hang"},
+	} {
+		tests = append(tests, struct {
+			name    string
+			targets int
+			model   simModel
+			check   func(t *testing.T, on, off simStats)
+		}{"per host: " + strings.Join(kinds, ","), 3000, mixedFleet(3000, kinds...), perHost})
+	}
+	tests = append(tests, []struct {
+		name    string
+		targets int
+		model   simModel
+		check   func(t *testing.T, on, off simStats)
+	}{
+		{"overload: resets past 200, latency past 100", 20000, overloaded, func(t *testing.T, on, off simStats) {
+			if on.errors()*10 > off.errors() {
+				t.Errorf("throttled errors %d, unthrottled %d: want at most a tenth", on.errors(), off.errors())
+			}
+			if on.meanLimit > 250 {
+				t.Errorf("mean limit %.0f, want at most 250", on.meanLimit)
+			}
+		}},
+		{"overload: slow resets, answers in the first window", 20000, overloadedReset(25 * time.Millisecond), func(t *testing.T, on, off simStats) {
+			if on.errors()*10 > off.errors() {
+				t.Errorf("throttled errors %d, unthrottled %d: want at most a tenth", on.errors(), off.errors())
+			}
+		}},
+		{"congestion: connect timeouts spread while latency rises", 20000, synDrops(), func(t *testing.T, on, off simStats) {
+			ct := job.ClassConnectTimeout
+			if on.classes[ct]*3 > off.classes[ct] {
+				t.Errorf("throttled connect timeouts %d, unthrottled %d: want at most a third", on.classes[ct], off.classes[ct])
+			}
+			if on.meanLimit > 250 || on.minLimit > 150 {
+				t.Errorf("limit: mean %.0f, lowest %d; want it driven down", on.meanLimit, on.minLimit)
+			}
+		}},
+	}...)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			on := simulate(t, maxConc, tt.targets, tt.model, true)
+			off := simulate(t, maxConc, tt.targets, tt.model, false)
+			t.Logf("on: %s, limit mean %.0f lowest %d final %d, %d undos, %v; off: %s, %v",
+				on.elapsed, on.meanLimit, on.minLimit, on.final, on.undos, on.classes, off.elapsed, off.classes)
+			tt.check(t, on, off)
+		})
 	}
 }

@@ -28,7 +28,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			"target count (each on a fresh `salvo server`) and prints targets/s, the ratio to the\n"+
 			"loop, the server's peak RSS and errors. Then it runs one job with the adaptive throttle\n"+
 			"and one with \"throttle\": false against a fleet in overload mode and prints both jobs'\n"+
-			"errors and timeouts (--throttle-compare runs only that). Flags:\n")
+			"errors and timeouts, then the same over a mixed fleet of healthy, refusing and hanging hosts\n"+
+			"(--throttle-compare runs only the first, --mixed-compare only the second). Flags:\n")
 		fs.PrintDefaults()
 	}
 	sizes := intList(cfg.Sizes)
@@ -50,7 +51,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.CPUProfileDir, "cpu-profile", "", "directory to save a CPU profile of each salvo job to (starts servers with --pprof)")
 	fs.IntVar(&cfg.CPUProfileSeconds, "cpu-profile-seconds", cfg.CPUProfileSeconds, "length of each CPU profile")
 	tc := &cfg.Throttle
-	fs.BoolVar(&tc.Only, "throttle-compare", false, "run only the throttle comparison")
+	fs.BoolVar(&tc.Only, "throttle-compare", false, "run only the throttle comparison (with --mixed-compare, both comparisons)")
 	fs.IntVar(&tc.Targets, "throttle-targets", tc.Targets, "targets of the throttle comparison; 0 skips it")
 	fs.IntVar(&tc.FleetConcurrency, "throttle-fleet-concurrency", tc.FleetConcurrency,
 		"the overloaded fleet's capacity: slower past it, connections reset past twice it")
@@ -59,6 +60,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		"latency the overloaded fleet adds per capacity in excess")
 	fs.DurationVar(&tc.ConnectTimeout, "throttle-connect-timeout", tc.ConnectTimeout, "connect timeout of the throttle comparison's jobs")
 	fs.DurationVar(&tc.RequestTimeout, "throttle-request-timeout", tc.RequestTimeout, "request timeout of the throttle comparison's jobs")
+	mc := &cfg.Mixed
+	fs.BoolVar(&mc.Only, "mixed-compare", false, "run only the mixed fleet comparison")
+	fs.IntVar(&mc.Targets, "mixed-targets", mc.Targets,
+		"targets of the mixed fleet comparison (1/3 healthy, 1/3 refusing, 1/3 hanging); 0 skips it")
+	fs.DurationVar(&mc.RequestTimeout, "mixed-request-timeout", mc.RequestTimeout,
+		"request timeout of the mixed fleet comparison's jobs (the hanging hosts outlast it)")
 	sc := bench.DefaultSSHConfig()
 	sshOnly := fs.Bool("ssh", false, "run only the SSH benchmark: salvo fleet --ssh, a bare x/crypto/ssh loop,\n"+
 		"one salvo SSH job and parallel-ssh (Debian's pssh) on a subset, at --concurrency")
