@@ -682,15 +682,6 @@ func (m *Master) unservable(r *jobRun, tagged int) string {
 	return "waiting: every worker is disabled"
 }
 
-func (m *Master) allDisabled() bool {
-	for _, w := range m.workers {
-		if !m.disabled[w.name] {
-			return false
-		}
-	}
-	return true
-}
-
 func (m *Master) memberList() *memberList {
 	disabled := make(map[string]bool, len(m.disabled))
 	for n := range m.disabled {
