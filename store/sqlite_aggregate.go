@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -59,6 +61,10 @@ type groupHost struct {
 // most MaxGroupHosts hosts). ByBody groups bodies by a 64-bit hash seeded per
 // call and keeps no body in memory but the groups' first ones; when groups
 // tie in count at the cut, the earliest ones are kept.
+//
+// The groups of a terminal job (its results no longer change) are computed
+// once, for up to aggregateCacheLimit groups, and kept in aggregate_cache:
+// later answers read them back in time independent of the job's size.
 func (s *SQLite) Aggregate(ctx context.Context, jobID, by string, limit int) ([]Group, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -71,6 +77,46 @@ func (s *SQLite) Aggregate(ctx context.Context, jobID, by string, limit int) ([]
 	if limit <= 0 {
 		limit = DefaultGroupLimit
 	}
+	var state string
+	if err := s.r.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, jobID).Scan(&state); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("aggregate job %s: %w", jobID, err)
+	}
+	if !Terminal(state) || limit > aggregateCacheLimit {
+		return s.aggregate(ctx, jobID, by, expr, limit)
+	}
+	var blob []byte
+	err := s.r.QueryRowContext(ctx, `SELECT groups FROM aggregate_cache WHERE job_id = ? AND by_key = ?`, jobID, by).Scan(&blob)
+	switch {
+	case err == nil:
+		var gs []Group
+		if err := json.Unmarshal(blob, &gs); err != nil {
+			return nil, fmt.Errorf("aggregate job %s by %s: cached groups: %w", jobID, by, err)
+		}
+		return gs[:min(len(gs), limit)], nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("aggregate job %s by %s: cached groups: %w", jobID, by, err)
+	}
+	gs, err := s.aggregate(ctx, jobID, by, expr, aggregateCacheLimit)
+	if err != nil {
+		return nil, err
+	}
+	if blob, err = json.Marshal(gs); err == nil {
+		_, err = s.w.ExecContext(ctx, `INSERT INTO aggregate_cache (job_id, by_key, groups) VALUES (?, ?, ?)
+			ON CONFLICT (job_id, by_key) DO NOTHING`, jobID, by, blob)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("aggregate job %s by %s: keep the groups: %w", jobID, by, err)
+	}
+	s.wrote()
+	return gs[:min(len(gs), limit)], nil
+}
+
+// aggregateCacheLimit is how many groups a terminal job's cached aggregate
+// keeps: the API's largest limit.
+const aggregateCacheLimit = 1000
+
+// aggregate computes a job's groups: one pass over its results.
+func (s *SQLite) aggregate(ctx context.Context, jobID, by, expr string, limit int) ([]Group, error) {
 	// One read transaction: the groups' bodies are read from the same
 	// snapshot as the groups.
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})

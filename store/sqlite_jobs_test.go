@@ -74,3 +74,50 @@ func TestJobSecretsRedacted(t *testing.T) {
 		}
 	}
 }
+
+// The aggregate of a terminal job is computed once and read back after:
+// a result stored after the end (which the master never does) does not
+// show, and the groups are the same.
+func TestAggregateOfATerminalJobIsKept(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(DefaultSQLiteConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j := &Job{ID: "done", Spec: &job.Spec{}, State: JobProcessing, Total: 3, CreatedAt: time.Now()}
+	if err := s.CreateJob(ctx, j, []job.TargetSpec{{Host: "a"}, {Host: "b"}, {Host: "c"}}, 10); err != nil {
+		t.Fatal(err)
+	}
+	put := func(i int, v string) {
+		t.Helper()
+		if _, err := s.PutResults(ctx, "done", []job.Result{{Index: i, Host: string(rune('a' + i)), State: job.StateOK, Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0, "v1")
+	put(1, "v1")
+	live, err := s.Aggregate(ctx, "done", ByValue, 10)
+	if err != nil || len(live) != 1 || live[0].Count != 2 {
+		t.Fatalf("running job's aggregate: %+v %v", live, err)
+	}
+	put(2, "v2")
+	j.State = JobGathered
+	if err := s.UpdateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Aggregate(ctx, "done", ByValue, 10)
+	if err != nil || len(first) != 2 {
+		t.Fatalf("terminal job's aggregate: %+v %v", first, err)
+	}
+	put(3, "v3") // not a target of the job: only to show the answer is kept
+	again, err := s.Aggregate(ctx, "done", ByValue, 1)
+	if err != nil || len(again) != 1 || again[0].Value != first[0].Value || again[0].Count != first[0].Count ||
+		len(again[0].Indexes) != len(first[0].Indexes) {
+		t.Fatalf("kept aggregate %+v %v, want the first group of %+v", again, err, first)
+	}
+	all, _ := s.Aggregate(ctx, "done", ByValue, 10)
+	if len(all) != 2 {
+		t.Fatalf("the kept aggregate changed: %+v", all)
+	}
+}

@@ -68,7 +68,9 @@ func heapPeak(f func()) uint64 {
 //   - groupPage/absent: a page of a group with no result, the worst case:
 //     it reads MaxGroupScan indexes (or the whole job when smaller);
 //   - aggregate/value, aggregate/body: the eight groups by value, the
-//     groups by body, each with its first MaxGroupHosts hosts.
+//     groups by body, each with its first MaxGroupHosts hosts;
+//   - aggregate/value/finished: the same once the job is terminal, its
+//     groups kept after the first answer.
 //
 // Each reports the hosts or rows it answers; the aggregates also the peak
 // heap of one answer (heap-MiB): their time grows with the job (they read
@@ -143,6 +145,22 @@ func BenchmarkReadPath(b *testing.B) {
 					b.ReportMetric(float64(peak)/(1<<20), "heap-MiB")
 				})
 			}
+			// A terminal job: the first answer reads every result and keeps
+			// the groups, every later one reads them back.
+			b.Run("aggregate/value/finished", func(b *testing.B) {
+				jr := &Job{ID: benchJobID, State: JobGathered, Spec: &job.Spec{}, Counts: map[string]int{}, CreatedAt: time.Now()}
+				if err := s.CreateJob(ctx, jr, []job.TargetSpec{{Host: "h"}}, 10); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Aggregate(ctx, benchJobID, ByValue, 100); err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					if groups, err := s.Aggregate(ctx, benchJobID, ByValue, 100); err != nil || len(groups) == 0 {
+						b.Fatalf("Aggregate: %d groups, %v", len(groups), err)
+					}
+				}
+			})
 		})
 	}
 }

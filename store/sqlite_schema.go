@@ -73,6 +73,16 @@ CREATE INDEX IF NOT EXISTS results_host ON results (job_key, host, idx);
 CREATE INDEX IF NOT EXISTS results_state ON results (job_key, state, idx);
 DROP INDEX IF EXISTS results_value; -- no query filters by value: aggregation scans a job in index order
 
+-- aggregate_cache keeps the groups of a terminal job's aggregate by key
+-- (up to 1,000 groups, each with its first hosts): its results no longer
+-- change, so later answers need not read them all again.
+CREATE TABLE IF NOT EXISTS aggregate_cache (
+	job_id TEXT NOT NULL,
+	by_key TEXT NOT NULL,
+	groups BLOB NOT NULL,
+	PRIMARY KEY (job_id, by_key)
+);
+
 CREATE TABLE IF NOT EXISTS definitions (
 	kind TEXT NOT NULL,
 	name TEXT NOT NULL,

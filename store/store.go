@@ -89,10 +89,10 @@ type Group struct {
 	// Hosts are the hosts of the group's first MaxGroupHosts results, by index.
 	Hosts []string `json:"hosts"`
 	// Indexes are the result indexes of Hosts, in the same order.
-	Indexes []int `json:"-"`
+	Indexes []int `json:"indexes,omitempty"`
 	// NextCursor is the index of the group's first result after Hosts, the
 	// GroupQuery.Cursor of the rest of its hosts; 0 when Hosts lists them all.
-	NextCursor int `json:"-"`
+	NextCursor int `json:"nextCursor,omitempty"`
 	// IsError is true when the group's results have no response.
 	IsError bool `json:"isError"`
 }
