@@ -189,12 +189,20 @@ func (r *runner) control() {
 	}
 }
 
-// decided counts and logs a decrease of the throttle's limit.
+// decided counts and logs a decrease of the throttle's limit, and logs an
+// undone error probe.
 func (r *runner) decided(d throttle.Decision) {
+	wc := r.cfg.worker
+	if d.Undo {
+		// An error probe whose decrease did not lower the failures: the
+		// hosts' own, not congestion; the limit is back where it was.
+		wc.Logger.Debug("throttle probe undone: failures do not fall with the load", "job", r.cfg.jobID,
+			"from", d.From, "to", d.To, "troubleShare", d.Share, "usualShare", d.ErrorBase)
+		return
+	}
 	if d.Reason == throttle.ReasonIncrease {
 		return
 	}
-	wc := r.cfg.worker
 	if wc.Metrics != nil {
 		wc.Metrics.throttled(d.Reason)
 	}
