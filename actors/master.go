@@ -178,6 +178,9 @@ type leaseInfo struct {
 	// leases in flight, not the job's size.
 	pending int
 	done    bool // the worker sent every result of it
+	// counted holds the seqs of the lease's batches already counted: a
+	// batch sent again after its first copy was stored counts once.
+	counted map[int64]struct{}
 }
 
 type jobWorker struct {
@@ -791,22 +794,29 @@ func (m *Master) workerLost(ctx actor.Context, name, reason string) {
 			m.fillIfAllFinished(r, name)
 			continue
 		}
-		var lost []job.IndexedTarget
-		for id, l := range r.leases {
-			if l.worker == name {
-				lost = append(lost, l.targets...)
-				delete(r.leases, id)
-			}
-		}
-		if len(lost) > 0 {
-			// Which of them have a stored result is for the reader to say;
-			// the job's lease requests wait for its answer (filtered).
-			r.filtering++
-			m.reader.ops <- filterStored{jobID: r.job.ID, gen: r.gen, worker: name, reason: reason, targets: lost}
-		}
+		m.takeBack(r, name, reason, false)
 		m.relaunch(ctx, r)
 	}
 	m.schedule(ctx)
+}
+
+// takeBack takes a worker's leases of a job back: all of them for a lost
+// worker, and for one that finished its part (handBack) those it never
+// completed (a runner stopped before it ran a lease granted to it). Which
+// of their targets have a stored result is for the reader to say; the
+// job's lease requests wait for its answer (filtered).
+func (m *Master) takeBack(r *jobRun, name, reason string, handBack bool) {
+	var back []job.IndexedTarget
+	for id, l := range r.leases {
+		if l.worker == name && !(handBack && l.done) {
+			back = append(back, l.targets...)
+			delete(r.leases, id)
+		}
+	}
+	if len(back) > 0 {
+		r.filtering++
+		m.reader.ops <- filterStored{jobID: r.job.ID, gen: r.gen, worker: name, reason: reason, targets: back, handBack: handBack}
+	}
 }
 
 // filtered takes back a lost worker's targets that have no stored result:
@@ -824,7 +834,7 @@ func (m *Master) filtered(ctx actor.Context, msg *filtered) {
 		unstored = msg.targets
 	}
 	if len(unstored) > 0 && !r.cancelled {
-		if r.spec.FailOver == nil || *r.spec.FailOver {
+		if msg.handBack || r.spec.FailOver == nil || *r.spec.FailOver {
 			r.requeue = append(r.requeue, unstored...)
 			m.cfg.Logger.Info("targets of a lost worker go back to the queue", "job", r.job.ID, "worker", msg.worker, "targets", len(unstored))
 		} else {
@@ -931,6 +941,13 @@ func (m *Master) serve(ctx actor.Context, r *jobRun) {
 		p := r.parked[0]
 		r.parked[0] = parkedLease{}
 		r.parked = r.parked[1:]
+		if jw := r.workers[p.worker]; jw == nil || jw.finished {
+			// Parked before its worker was lost or finished: nothing more
+			// for it, and the targets stay for the others.
+			ctx.Send(p.to, &LeaseGrant{JobId: r.job.ID, Last: true})
+			r.requeue = append(targets, r.requeue...)
+			continue
+		}
 		m.lease++
 		r.leases[m.lease] = &leaseInfo{worker: p.worker, targets: targets, pending: len(targets)}
 		ctx.Send(p.to, &LeaseGrant{JobId: r.job.ID, LeaseId: m.lease, Targets: toWireTargets(targets)})
@@ -1056,7 +1073,13 @@ func (m *Master) stored(ctx actor.Context, msg *batchStored) {
 		jw.responses += int64(len(b.Results))
 	}
 	if l := r.leases[b.LeaseId]; l != nil {
-		l.pending -= len(b.Results)
+		if _, seen := l.counted[b.Seq]; !seen {
+			if l.counted == nil {
+				l.counted = map[int64]struct{}{}
+			}
+			l.counted[b.Seq] = struct{}{}
+			l.pending -= len(b.Results)
+		}
 		if l.pending <= 0 {
 			delete(r.leases, b.LeaseId)
 		}
@@ -1112,6 +1135,9 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 	}
 	jw.finished = true
 	m.release(r, msg.Worker)
+	if !r.cancelled {
+		m.takeBack(r, msg.Worker, "its part ended with leases not run", true)
+	}
 	for _, jw := range r.workers {
 		if !jw.finished {
 			m.schedule(ctx)

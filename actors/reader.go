@@ -52,6 +52,9 @@ type (
 		worker  string
 		reason  string
 		targets []job.IndexedTarget
+		// handBack: the worker finished its part (not lost): its targets
+		// go back to the queue whatever the job's failOver.
+		handBack bool
 	}
 	filtered struct {
 		filterStored

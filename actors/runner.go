@@ -446,7 +446,9 @@ func (r *runner) batch() {
 		}
 	}
 	handleAck := func(a *BatchAck) {
-		if _, ok := unacked[a.Seq]; ok {
+		// Seqs count per runner: an ack meant for an earlier runner of the
+		// job on this worker names another lease.
+		if b, ok := unackedBatch[a.Seq]; ok && b.LeaseId == a.LeaseId {
 			forget(a.Seq)
 		}
 	}
