@@ -55,11 +55,17 @@ type WorkerConfig struct {
 	Logger *slog.Logger
 	// Crashed, when set, is told when the worker panics (see supervise.go).
 	Crashed func(*Crash)
-	// BodyBudget bounds the response bytes the worker holds at once over
-	// all its jobs: a request reserves its job's maxBodyBytes before it
+	// BodyBudget bounds the memory response bodies take on the node, over
+	// all the worker's jobs. A quarter of it (bodyShare) bounds the bytes
+	// the worker holds: a request reserves its job's maxBodyBytes before it
 	// starts (and waits for it), keeps what its output takes until the
-	// result's batch is acknowledged, and gives back the rest at once.
-	// 0 means no bound. It must be at least job.MaxBodyBytesLimit × 2.
+	// result's batch is acknowledged, and gives back the rest at once. The
+	// rest is what held bodies cost beyond themselves: the garbage a body
+	// leaves until the collector reuses its memory (Go lets the heap grow
+	// to twice what is live) and the store's copies while it writes it
+	// (docs/operations.md has the figures). 0 means no bound. The worker
+	// holds at least one request of the largest cap (SSH output counting
+	// twice) whatever the budget.
 	BodyBudget int64
 }
 
@@ -110,10 +116,14 @@ func NewWorker(cfg WorkerConfig, master *actor.PID) *Worker {
 	w := &Worker{cfg: cfg, master: master, runners: map[string]*runner{}, restart: map[string]*JobStart{},
 		session: hex.EncodeToString(b[:])}
 	if cfg.BodyBudget > 0 {
-		w.budget = semaphore.NewWeighted(cfg.BodyBudget)
+		w.budget = semaphore.NewWeighted(max(cfg.BodyBudget/bodyShare, 2*job.MaxBodyBytesLimit))
 	}
 	return w
 }
+
+// bodyShare is the part of WorkerConfig.BodyBudget the worker's bodies may
+// hold at once: one in four.
+const bodyShare = 4
 
 // runnerDone is sent by a runner to its worker when it has finished.
 type runnerDone struct {

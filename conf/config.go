@@ -39,9 +39,10 @@ const (
 const (
 	MaxCapacity  = 1_000_000
 	MaxChunkSize = 100_000
-	// MinBodyMemory is the least --body-memory: two requests at the
-	// largest maxBodyBytes (SSH output counts twice) must fit.
-	MinBodyMemory = 2 * job.MaxBodyBytesLimit
+	// MinBodyMemory is the least --body-memory: the worker holds a
+	// quarter of it, where one SSH request at the largest maxBodyBytes
+	// (stdout and stderr) must fit.
+	MinBodyMemory = 8 * job.MaxBodyBytesLimit
 	// MaxHTTPHeaderBytes bounds --http-max-header-bytes.
 	MaxHTTPHeaderBytes = 16 << 20
 )

@@ -38,7 +38,7 @@ func (c *Config) flags() []flagDef {
 		{"chunk-size", "targets per lease (chunk) handed to a worker", &c.ChunkSize},
 		{"pprof", "serve net/http/pprof on the API address", &c.Pprof},
 		{"http-graceful-close", "close HTTP target connections with a FIN, not a reset, once read (targets then keep TIME_WAIT)", &c.HTTPGracefulClose},
-		{"body-memory", "response bytes a worker holds at once, in bytes (0: an eighth of the memory, 64 MiB to 4 GiB)", &c.BodyMemory},
+		{"body-memory", "memory response bodies may take on the node, in bytes (0: an eighth of the memory, 256 MiB to 4 GiB)", &c.BodyMemory},
 		{"http-max-header-bytes", "largest header block of a target's HTTP response, in bytes", &c.HTTPMaxHeaderBytes},
 		{"rc-conf-dir", "directory of REST Commander .conf files to import at start", &c.RCConfDir},
 		{"name", "node name in the cluster (default: the host name)", &c.Name},

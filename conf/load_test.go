@@ -60,7 +60,7 @@ func TestLoadPrecedence(t *testing.T) {
 			func(c *Config) string { return strconv.FormatBool(c.Pprof) }},
 		{"httpGracefulClose", "http-graceful-close", "false", "true", "true", "false", "true",
 			func(c *Config) string { return strconv.FormatBool(c.HTTPGracefulClose) }},
-		{"bodyMemory", "body-memory", "0", "33554432", "33554432", "67108864", "134217728",
+		{"bodyMemory", "body-memory", "0", "134217728", "134217728", "268435456", "536870912",
 			func(c *Config) string { return strconv.FormatInt(c.BodyMemory, 10) }},
 		{"httpMaxHeaderBytes", "http-max-header-bytes", "65536", "8192", "8192", "16384", "32768",
 			func(c *Config) string { return strconv.Itoa(c.HTTPMaxHeaderBytes) }},

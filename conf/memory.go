@@ -9,13 +9,13 @@ import (
 
 // Bounds of the automatic body memory.
 const (
-	autoBodyMemoryMin = 64 << 20
+	autoBodyMemoryMin = 256 << 20
 	autoBodyMemoryMax = 4 << 30
 )
 
 // BodyMemoryBytes returns the body memory to run with: BodyMemory when
 // set, else an eighth of the machine's memory (MemTotal of /proc/meminfo)
-// between 64 MiB and 4 GiB, and 1 GiB when the machine's memory is
+// between 256 MiB and 4 GiB, and 1 GiB when the machine's memory is
 // unknown.
 func (c *Config) BodyMemoryBytes() int64 {
 	if c.BodyMemory > 0 {

@@ -58,7 +58,7 @@ func TestValidate(t *testing.T) {
 		{"node group dot-dot", func(c *Config) { c.NodeGroups = map[string]NodeGroup{"..": {Hosts: []string{"a"}}} }, []string{"nodeGroups", `".."`}},
 		{"aggregation slash", func(c *Config) { c.Aggregations = map[string]Aggregation{"a/b": {Regex: "(x)"}} }, []string{"aggregations", "slash"}},
 		{"command dot", func(c *Config) { c.Commands = map[string]*job.Spec{".": {}} }, []string{"commands", `"."`}},
-		{"body memory too small", func(c *Config) { c.BodyMemory = 1 << 20 }, []string{"bodyMemory (--body-memory)", "33554432"}},
+		{"body memory too small", func(c *Config) { c.BodyMemory = 1 << 20 }, []string{"bodyMemory (--body-memory)", "134217728"}},
 		{"max header bytes", func(c *Config) { c.HTTPMaxHeaderBytes = 100 }, []string{"httpMaxHeaderBytes (--http-max-header-bytes)", "4096"}},
 		{"several at once", func(c *Config) { c.Capacity, c.LogFormat = -1, "yaml" }, []string{"capacity", "logFormat"}},
 	}

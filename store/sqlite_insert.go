@@ -50,6 +50,30 @@ func groupSize(n int) (size, slot int) {
 	return size, slot
 }
 
+// maxGroupBytes bounds the bodies one insert statement carries: the
+// driver copies every bound value out of the Go heap before SQLite runs
+// the statement, so a group of large bodies would be held twice at once.
+const maxGroupBytes = 4 << 20
+
+// groupFor returns the size and slot of the next group of rs: groupSize's,
+// halved until its bodies fit in maxGroupBytes (one result at least).
+func groupFor(rs []*job.Result) (size, slot int) {
+	size, slot = groupSize(len(rs))
+	for size > 1 && groupBytes(rs[:size]) > maxGroupBytes {
+		size >>= 1
+		slot--
+	}
+	return size, slot
+}
+
+func groupBytes(rs []*job.Result) int {
+	n := 0
+	for _, r := range rs {
+		n += len(r.Body) + len(r.Stderr)
+	}
+	return n
+}
+
 // insertColumns are the columns of results that the insert statements set.
 const insertColumns = `job_key, idx, host, state, status_code, exit_code, latency_ms, body_bytes, truncated,
 	error_class, attempts, worker, value, started_at, finished_at, target, error, stderr, body`
@@ -363,7 +387,7 @@ func (w *resultWriter) put(ctx, stmtCtx context.Context, plain bool, rs []*job.R
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, slot := groupSize(len(rest))
+		n, slot := groupFor(rest)
 		group := rest[:n]
 		rest = rest[n:]
 		// Almost every group is new: insert it as it is. A plain INSERT
@@ -384,7 +408,7 @@ func (w *resultWriter) put(ctx, stmtCtx context.Context, plain bool, rs []*job.R
 		}
 		for len(fresh) > 0 {
 			// Fresh results of a group with stored ones go in smaller groups.
-			m, slot := groupSize(len(fresh))
+			m, slot := groupFor(fresh)
 			if err := w.insert(stmtCtx, plain, slot, fresh[:m]); err != nil {
 				return err
 			}

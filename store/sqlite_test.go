@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -880,5 +881,37 @@ func TestPutResultsCancelled(t *testing.T) {
 	counts, err := s.CountResults(testCtx(t), "j")
 	if err != nil || len(counts) != 0 {
 		t.Errorf("CountResults = %v, %v; want nothing stored", counts, err)
+	}
+}
+
+// Large bodies go one insert statement at a time: the driver copies every
+// bound value, so a group must not carry more than maxGroupBytes of them.
+func TestGroupFor(t *testing.T) {
+	sized := func(sizes ...int) []*job.Result {
+		rs := make([]*job.Result, len(sizes))
+		for i, n := range sizes {
+			rs[i] = &job.Result{Index: i, Body: strings.Repeat("x", n)}
+		}
+		return rs
+	}
+	many := make([]int, 100)
+	tests := []struct {
+		name string
+		rs   []*job.Result
+		want int
+	}{
+		{"small results fill a group", sized(many...), resultGroup},
+		{"a few small ones", sized(1, 2, 3), 2},
+		{"one large body", sized(maxGroupBytes+1, 1, 1, 1), 1},
+		{"two that fit", sized(maxGroupBytes/2, maxGroupBytes/2, 1, 1), 2},
+		{"a large one further on", sized(1, 1, 1, maxGroupBytes), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, slot := groupFor(tt.rs)
+			if n != tt.want || 1<<slot != n {
+				t.Errorf("groupFor = %d (slot %d), want %d", n, slot, tt.want)
+			}
+		})
 	}
 }
