@@ -653,7 +653,7 @@ func (m *Master) scheduleOnce(ctx actor.Context) {
 			}
 			continue
 		}
-		picked := strategy.Order(eligible)
+		picked := ordered(strategy, eligible)
 		if r.chunks <= 1 && len(r.requeue) == 0 {
 			picked = picked[:1] // one lease: the strategy's first choice runs it
 		}

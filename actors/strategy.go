@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -60,6 +61,29 @@ func DefaultStrategies() map[string]Strategy {
 			return ws
 		}),
 	}
+}
+
+// ordered runs s over a copy of eligible and keeps what it returns of
+// eligible, each worker once and in its order. A strategy that returns no
+// worker gets eligible's order, and workers it was not given are dropped:
+// a user's strategy can neither leave a job unstarted nor start it on a
+// worker without room for it.
+func ordered(s Strategy, eligible []WorkerView) []WorkerView {
+	given := make(map[string]bool, len(eligible))
+	for _, w := range eligible {
+		given[w.Name] = true
+	}
+	var kept []WorkerView
+	for _, w := range s.Order(slices.Clone(eligible)) {
+		if given[w.Name] {
+			kept = append(kept, w)
+			delete(given, w.Name)
+		}
+	}
+	if len(kept) == 0 {
+		return eligible
+	}
+	return kept
 }
 
 // sharesTag reports whether a worker may run a job with these tags: a job

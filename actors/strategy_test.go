@@ -1,6 +1,10 @@
 package actors
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+)
 
 func TestStrategies(t *testing.T) {
 	ws := func() []WorkerView {
@@ -50,5 +54,35 @@ func TestSharesTag(t *testing.T) {
 		if got := sharesTag(tc.job, tc.worker); got != tc.want {
 			t.Errorf("sharesTag(%v, %v) = %v, want %v", tc.job, tc.worker, got, tc.want)
 		}
+	}
+}
+
+// A strategy's answer is kept to the workers it was given, each once; an
+// empty answer falls back to the given order.
+func TestOrderedKeepsTheEligible(t *testing.T) {
+	given := []WorkerView{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	tests := []struct {
+		name string
+		out  []WorkerView
+		want string
+	}{
+		{"as given", given, "a,b,c"},
+		{"reversed", []WorkerView{{Name: "c"}, {Name: "b"}, {Name: "a"}}, "c,b,a"},
+		{"empty", nil, "a,b,c"},
+		{"unknown workers", []WorkerView{{Name: "x"}, {Name: "b"}, {Name: "y"}}, "b"},
+		{"only unknown", []WorkerView{{Name: "x"}}, "a,b,c"},
+		{"duplicates", []WorkerView{{Name: "b"}, {Name: "b"}, {Name: "a"}}, "b,a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := StrategyFunc(func([]WorkerView) []WorkerView { return tt.out })
+			var names []string
+			for _, w := range ordered(s, slices.Clone(given)) {
+				names = append(names, w.Name)
+			}
+			if got := strings.Join(names, ","); got != tt.want {
+				t.Errorf("ordered = %s, want %s", got, tt.want)
+			}
+		})
 	}
 }

@@ -26,6 +26,9 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultClusterWatch is how often a clustered master checks its
+	// enabled members (enableClusterMember) and recreates those gone.
+	DefaultClusterWatch    = 10 * time.Second
 	DefaultMaxRequestBytes = 64 << 20
 	DefaultChunkSize       = job.DefaultChunkSize
 	// DefaultHTTPMaxHeaderBytes is the default bound on a target
@@ -70,6 +73,11 @@ type Config struct {
 	LogFormat string `yaml:"logFormat"`
 	// ShutdownTimeout bounds a graceful shutdown (YAML: a duration such as "30s").
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// ClusterWatch is how often a clustered master checks that every
+	// enabled worker member is alive and, for one that has left or died
+	// while its API still answers, calls that node's createNode (REST
+	// Commander's enableClusterMember). 0 turns the watch off.
+	ClusterWatch time.Duration `yaml:"clusterWatch"`
 	// MaxRequestBytes caps the body of an API request (a job spec with its
 	// target list).
 	MaxRequestBytes int64 `yaml:"maxRequestBytes"`
@@ -154,6 +162,7 @@ func DefaultConfig() *Config {
 		LogLevel:           DefaultLogLevel,
 		LogFormat:          DefaultLogFormat,
 		ShutdownTimeout:    DefaultShutdownTimeout,
+		ClusterWatch:       DefaultClusterWatch,
 		MaxRequestBytes:    DefaultMaxRequestBytes,
 		ChunkSize:          DefaultChunkSize,
 		HTTPMaxHeaderBytes: DefaultHTTPMaxHeaderBytes,

@@ -45,6 +45,7 @@ func (c *Config) flags() []flagDef {
 		{"roles", "node roles: master,worker, master or worker", &c.Roles},
 		{"gossip-addr", "host:port for cluster gossip (memberlist); set it or --join to cluster", &c.GossipAddr},
 		{"remote-addr", "host:port for messages between nodes (default: gossip port + 1)", &c.RemoteAddr},
+		{"cluster-watch", "how often a master brings back enabled workers that left while their API answers (0: never)", &c.ClusterWatch},
 		{"join", "gossip addresses of cluster members to join, comma-separated", &c.Join},
 		{"tags", "worker tags, comma-separated (a job with tags runs on workers sharing one)", &c.Tags},
 		{"gossip-key-file", "file of base64 gossip encryption keys, one a line (first is primary)", &c.GossipKeyFile},

@@ -74,6 +74,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad(c.label("shutdownTimeout", &c.ShutdownTimeout), "must be positive, got %s", c.ShutdownTimeout)
 	}
+	if c.ClusterWatch < 0 {
+		bad(c.label("clusterWatch", &c.ClusterWatch), "must be 0 (off) or positive, got %s", c.ClusterWatch)
+	}
 	if c.HTTPMaxHeaderBytes < 4096 || c.HTTPMaxHeaderBytes > MaxHTTPHeaderBytes {
 		bad(c.label("httpMaxHeaderBytes", &c.HTTPMaxHeaderBytes), "must be between 4096 and %d, got %d", MaxHTTPHeaderBytes, c.HTTPMaxHeaderBytes)
 	}

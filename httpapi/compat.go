@@ -439,14 +439,14 @@ func (s *Server) nodeName() string {
 }
 
 // rcShutdownNode answers 200 with an empty body, as REST Commander did,
-// then asks the node to shut down gracefully.
+// then asks the node to stop its cluster part (Config.Shutdown).
 func (s *Server) rcShutdownNode(c *gin.Context) {
 	if s.cfg.Shutdown == nil {
 		// Not a server fault: answered here, not logged as an error.
 		c.AbortWithStatusJSON(http.StatusNotImplemented, errBody{Error: "shutdownNode is not available: this server was started without a shutdown hook"})
 		return
 	}
-	s.cfg.Logger.Info("shutdownNode: shutting down", "node", s.nodeName())
+	s.cfg.Logger.Info("shutdownNode", "node", s.nodeName())
 	rcEmptyOK(c)
 	c.Writer.Flush()
 	s.cfg.Shutdown()
@@ -465,14 +465,14 @@ func (s *Server) rcCreateNode(c *gin.Context) {
 	}
 	master, _ := p.str("masterUrl")
 	port, _ := p.str("port")
+	invited, _ := p.str("invited")
 	clustered := s.cfg.CreateNode != nil
 	if clustered && s.engine != nil { // a forwarding worker has no engine: it is clustered
-		ms, err := s.engine.Members(c.Request.Context())
-		if err != nil {
-			fail(c, err)
-			return
+		// An engine that does not answer (its cluster part shut down)
+		// leaves it to the hook, which starts it again.
+		if ms, err := s.engine.Members(c.Request.Context()); err == nil {
+			clustered = slices.ContainsFunc(ms, func(m actors.Member) bool { return m.GossipAddr != "" })
 		}
-		clustered = slices.ContainsFunc(ms, func(m actors.Member) bool { return m.GossipAddr != "" })
 	}
 	if !clustered {
 		msg := "createNode: clustering is not enabled on this node: it runs as a single node (master and worker) and cannot join a cluster"
@@ -482,7 +482,7 @@ func (s *Server) rcCreateNode(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusNotImplemented, errBody{Error: msg}) // not a server fault: not logged as an error
 		return
 	}
-	msg, err := s.cfg.CreateNode(c.Request.Context(), port, master)
+	msg, err := s.cfg.CreateNode(c.Request.Context(), port, master, invited == "true")
 	if err != nil {
 		fail(c, err)
 		return

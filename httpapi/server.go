@@ -58,15 +58,18 @@ type Config struct {
 	EventInterval time.Duration
 	// Pprof serves net/http/pprof under /debug/pprof/.
 	Pprof bool
-	// CreateNode, when set, serves REST Commander's createNode: join the
-	// cluster of the master at masterURL, or (empty masterURL, on a master)
-	// ask the configured peers to join this one. It returns a message.
-	CreateNode func(ctx context.Context, port, masterURL string) (string, error)
+	// CreateNode, when set, serves REST Commander's createNode: start the
+	// node's cluster part again after Shutdown, join the cluster of the
+	// master at masterURL, or (empty masterURL, on a master) ask the
+	// configured peers to join this one. invited marks a master's call to
+	// its peers. It returns a message.
+	CreateNode func(ctx context.Context, port, masterURL string, invited bool) (string, error)
 	// Gatherer serves /metrics; nil serves the default registry.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
-	// Shutdown, when set, asks the node to shut down gracefully (REST
-	// Commander's /distributedAgents/shutdownNode). It must not block.
+	// Shutdown, when set, asks the node to stop its cluster part, the API
+	// staying up (REST Commander's /distributedAgents/shutdownNode). It
+	// must not block.
 	Shutdown func()
 }
 

@@ -138,10 +138,11 @@ func remoteTLS(cfg *conf.Config) (server, client *tls.Config, err error) {
 	return server, client, nil
 }
 
-// join starts memberlist with the node's metadata and joins the cluster.
-func (n *clusterNode) join(apiAddr string, capacity int) error {
+// join starts memberlist with the node's metadata and joins the members
+// at the gossip addresses of join.
+func (n *clusterNode) join(apiAddr string, capacity int, join []string) error {
 	cc := cluster.DefaultConfig()
-	cc.Name, cc.Join, cc.KeyFile, cc.Logger = n.cfg.Name, n.cfg.Join, n.cfg.GossipKeyFile, n.logger
+	cc.Name, cc.Join, cc.KeyFile, cc.Logger = n.cfg.Name, join, n.cfg.GossipKeyFile, n.logger
 	if n.cfg.GossipAddr != "" {
 		cc.BindAddr = n.cfg.GossipAddr
 	}

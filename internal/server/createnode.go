@@ -17,39 +17,91 @@ import (
 	"github.com/salvo-sh/salvo/job"
 )
 
-// createNode serves REST Commander's createNode. With a masterURL, this
-// node joins the cluster of that master (it must have been started with
-// --gossip-addr and no --join). Without one, on a master, it asks each
-// peer of cluster.peers in the config file to join this master: one call
-// builds the whole cluster.
-func (s *Server) createNode(ctx context.Context, port, masterURL string) (string, error) {
-	if s.cn == nil {
-		return "", &httpapi.Error{Status: http.StatusConflict,
-			Msg: "this node runs alone: start it with --gossip-addr (and --roles worker) to build a cluster"}
+// createNode serves REST Commander's createNode (docs/rest-commander.md).
+// It first starts the node's cluster part again when shutdownNode stopped
+// it. With a masterURL naming another node, a worker joins that master's
+// cluster (asking the master to start first when its own part is down),
+// and a master asks that node to rebuild the cluster around itself and
+// asks its own cluster.peers to join it. Without one, or with its own, a
+// master asks each peer of cluster.peers to join it: one call builds the
+// whole cluster. invited marks the calls a master makes to its peers: they
+// never call further.
+func (s *Server) createNode(ctx context.Context, port, masterURL string, invited bool) (string, error) {
+	if !s.cfg.Clustered() {
+		started, err := s.restartPart(ctx, nil)
+		if err != nil {
+			return "", err
+		}
+		if started {
+			return s.cfg.Name + " started again", nil
+		}
+		msg := "createNode: clustering is not enabled on this node: it runs as a single node (master and worker) and cannot join a cluster"
+		if masterURL != "" {
+			msg += fmt.Sprintf(" (masterUrl %s)", masterURL)
+		}
+		return "", &httpapi.Error{Status: http.StatusNotImplemented, Msg: msg}
 	}
+	master := s.cfg.HasRole(conf.RoleMaster)
 	if masterURL == "" || s.isSelf(masterURL) {
-		if !s.cfg.HasRole(conf.RoleMaster) {
+		if !master {
 			return "", &job.FieldError{Field: "masterUrl", Msg: "a worker needs the masterUrl of the master to join"}
 		}
-		return s.invitePeers(ctx)
-	}
-	if s.cfg.HasRole(conf.RoleMaster) {
-		return "", &httpapi.Error{Status: http.StatusConflict, Msg: "this node is a master: only nodes with --roles worker join another master"}
+		started, err := s.restartPart(ctx, s.cfg.Join)
+		if err != nil {
+			return "", err
+		}
+		if invited || (started && len(s.cfg.Cluster.Peers) == 0) {
+			return s.cfg.Name + " runs as the master", nil
+		}
+		return s.invitePeers(ctx, "http://"+s.ln.Addr().String(), "")
 	}
 	base, err := apiBase(masterURL)
 	if err != nil {
 		return "", &job.FieldError{Field: "masterUrl", Msg: err.Error()}
 	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	if master {
+		if invited {
+			return "", &httpapi.Error{Status: http.StatusConflict, Msg: "this node is a master: it does not join " + base}
+		}
+		// Rebuild the cluster around another master-capable node: it
+		// starts as the master, then this node's peers join it.
+		if err := callCreateNode(ctx, client, base, base, false); err != nil {
+			return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("ask %s to run as the master: %v", base, err)}
+		}
+		if len(s.cfg.Cluster.Peers) == 0 {
+			return base + " runs as the master", nil
+		}
+		return s.invitePeers(ctx, base, base)
+	}
 	gossip, err := masterGossip(ctx, base)
+	if err != nil && !invited {
+		// The master's cluster part may be shut down: ask it to start (it
+		// invites its peers, this node perhaps among them), then look again.
+		if cerr := callCreateNode(ctx, client, base, base, false); cerr != nil {
+			return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("%v; and asking it to start: %v", err, cerr)}
+		}
+		gossip, err = masterGossip(ctx, base)
+	}
 	if err != nil {
 		return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: err.Error()}
 	}
-	jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if _, err := s.cn.cl.Join(jctx, []string{gossip}); err != nil {
-		return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("join %s: %v", gossip, err)}
+	started, err := s.restartPart(ctx, []string{gossip})
+	if err != nil {
+		return "", err
 	}
-	s.logger.Info("joined a cluster through createNode", "master", base, "gossip", gossip, "port", port)
+	p := s.current()
+	if p == nil {
+		return "", errStopped
+	}
+	if !started {
+		jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if _, err := p.cn.cl.Join(jctx, []string{gossip}); err != nil {
+			return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("join %s: %v", gossip, err)}
+		}
+	}
+	s.logger.Info("joined a cluster through createNode", "master", base, "gossip", gossip, "port", port, "restarted", started)
 	return fmt.Sprintf("%s joined the cluster of %s (gossip %s)", s.cfg.Name, base, gossip), nil
 }
 
@@ -59,21 +111,26 @@ func (s *Server) isSelf(u string) bool {
 	return err == nil && strings.TrimPrefix(base, "http://") == s.ln.Addr().String()
 }
 
-// invitePeers calls createNode on every configured peer with this master's URL.
-func (s *Server) invitePeers(ctx context.Context) (string, error) {
+// invitePeers calls createNode on every configured peer with the master's
+// URL, skipping the peer at skip (the master itself).
+func (s *Server) invitePeers(ctx context.Context, masterBase, skip string) (string, error) {
 	peers := s.cfg.Cluster.Peers
 	if len(peers) == 0 {
 		return "", &job.FieldError{Field: "masterUrl",
 			Msg: "give masterUrl, or list the peers to invite under cluster.peers in the config file"}
 	}
-	self := "http://" + s.ln.Addr().String()
 	var lines []string
 	var errs []error
 	client := &http.Client{Timeout: 30 * time.Second}
+	asked := 0
 	for _, p := range peers {
 		base, err := apiBase(p)
+		if err == nil && base == skip {
+			continue
+		}
+		asked++
 		if err == nil {
-			err = callCreateNode(ctx, client, base, self)
+			err = callCreateNode(ctx, client, base, masterBase, true)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
@@ -83,15 +140,20 @@ func (s *Server) invitePeers(ctx context.Context) (string, error) {
 		lines = append(lines, p+": joined")
 	}
 	msg := strings.Join(lines, "\n")
-	if len(errs) == len(peers) {
+	if asked > 0 && len(errs) == asked {
 		return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: "no peer joined: " + errors.Join(errs...).Error()}
 	}
 	return msg, nil
 }
 
-func callCreateNode(ctx context.Context, client *http.Client, base, master string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		base+"/distributedAgents/createNode?masterUrl="+url.QueryEscape(master), nil)
+// callCreateNode calls createNode on the node at base with masterUrl
+// master; invited marks a master's call to its peers.
+func callCreateNode(ctx context.Context, client *http.Client, base, master string, invited bool) error {
+	u := base + "/distributedAgents/createNode?masterUrl=" + url.QueryEscape(master)
+	if invited {
+		u += "&invited=true"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,9 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -29,23 +29,27 @@ import (
 
 // Server is one running salvo node.
 type Server struct {
-	cfg    *conf.Config
-	logger *slog.Logger
-	st     store.Store
-	engine *actors.Engine
-	worker *actors.WorkerHost // a worker-only node's worker
-	cn     *clusterNode       // nil on a single node
-	api    *httpapi.Server
-	http   *http.Server
-	ln     net.Listener
-	served chan error
+	cfg      *conf.Config
+	logger   *slog.Logger
+	st       store.Store
+	metrics  *actors.Metrics
+	capacity int
+	api      *httpapi.Server
+	engines  *engineSwitch // the API's engine on a master
+	http     *http.Server
+	ln       net.Listener
+	served   chan error
 	// crashed receives the first panic of an actor (actors.Crash): the
 	// node shuts down and Wait returns it.
 	crashed chan *actors.Crash
-	// stop is closed when the API asks the node to shut down
-	// (REST Commander's shutdownNode).
-	stop     chan struct{}
-	stopOnce sync.Once
+
+	// transition serializes starting the cluster part again (createNode)
+	// and the node's shutdown.
+	transition sync.Mutex
+	closing    atomic.Bool
+	mu         sync.Mutex
+	part       *part         // the running cluster part; nil after shutdownNode
+	stopping   chan struct{} // closed once the part shutdownNode took is stopped
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -56,8 +60,8 @@ type Server struct {
 // worker and forwards the API to its master; a clustered node (--gossip-addr
 // or --join) also starts memberlist and proto.actor remote.
 func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Server, err error) {
-	s = &Server{cfg: cfg, logger: logger, served: make(chan error, 1), stop: make(chan struct{}),
-		crashed: make(chan *actors.Crash, 1)}
+	s = &Server{cfg: cfg, logger: logger, served: make(chan error, 1), crashed: make(chan *actors.Crash, 1),
+		engines: &engineSwitch{name: cfg.Name}}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -76,22 +80,12 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := actors.NewMetrics(reg)
-	capacity := fitCapacity(cfg.Capacity, logger)
-
-	var system *actor.ActorSystem
-	if cfg.Clustered() {
-		cn, err := startRemote(cfg, logger)
-		if err != nil {
-			return nil, err
-		}
-		s.cn, system = cn, cn.system
-		cleanup = append(cleanup, func() { _ = cn.leave(context.Background()) })
-	}
+	s.metrics = actors.NewMetrics(reg)
+	s.capacity = fitCapacity(cfg.Capacity, logger)
 
 	ac := httpapi.DefaultConfig()
 	ac.MaxRequestBytes, ac.Pprof, ac.Gatherer, ac.Logger = cfg.MaxRequestBytes, cfg.Pprof, reg, logger.With("component", "api")
-	ac.Shutdown = s.requestStop
+	ac.Shutdown = s.shutdownPart
 	ac.CreateNode = s.createNode
 
 	if cfg.HasRole(conf.RoleMaster) {
@@ -104,53 +98,16 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		if err := loadDefinitions(ctx, cfg, st, logger); err != nil {
 			return nil, err
 		}
-		ec := actors.DefaultConfig()
-		ec.Name, ec.Capacity, ec.ChunkSize, ec.Tags = cfg.Name, capacity, cfg.ChunkSize, cfg.Tags
-		ec.Metrics, ec.Logger, ec.APIAddr = metrics, logger, ln.Addr().String()
-		ec.OnCrash = s.crash
-		ec.System, ec.NoLocalWorker = system, !cfg.HasRole(conf.RoleWorker)
-		ec.Worker.SSH.DataDir = cfg.DataDir // accept-new remembers host keys here
-		ec.Worker.HTTP.GracefulClose = cfg.HTTPGracefulClose
-		ec.Worker.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
-		ec.Worker.BodyBudget = cfg.BodyMemoryBytes()
-		if s.cn != nil {
-			ec.Membership = s.cn
-		}
-		engine, err := actors.NewEngine(ctx, ec, st)
-		if err != nil {
-			return nil, fmt.Errorf("start engine: %w", err)
-		}
-		s.engine = engine
-		cleanup = append(cleanup, func() { _ = engine.Shutdown(context.Background()) })
-		s.api = httpapi.New(ac, engine, st)
-		if s.cn != nil {
-			s.cn.engine = engine
-		}
+		s.api = httpapi.New(ac, s.engines, st)
 	} else {
-		wc := actors.DefaultWorkerConfig()
-		wc.Name, wc.Capacity, wc.Tags, wc.Metrics, wc.Logger = cfg.Name, capacity, cfg.Tags, metrics, logger.With("component", "worker")
-		wc.SSH.DataDir = cfg.DataDir
-		wc.HTTP.GracefulClose = cfg.HTTPGracefulClose
-		wc.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
-		wc.BodyBudget = cfg.BodyMemoryBytes()
-		wc.Crashed = s.crash
-		wh, err := actors.StartWorker(system, wc, nil)
-		if err != nil {
-			return nil, err
-		}
-		s.worker = wh
-		s.cn.worker = wh
-		s.api = httpapi.NewForwarder(ac, s.cn.MasterAPI)
+		s.api = httpapi.NewForwarder(ac, s.masterAPI)
 	}
-	if s.cn != nil {
-		advertised := capacity
-		if !cfg.HasRole(conf.RoleWorker) {
-			advertised = 0 // a master-only node runs no requests
-		}
-		if err := s.cn.join(ln.Addr().String(), advertised); err != nil {
-			return nil, err
-		}
+	p, err := s.startPart(ctx, cfg.Join)
+	if err != nil {
+		return nil, err
 	}
+	s.part = p
+	s.engines.set(p.engine)
 
 	s.http = &http.Server{
 		Handler:           s.api.Handler(),
@@ -160,21 +117,12 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	}
 	go func() { s.served <- s.http.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "name", cfg.Name, "roles", cfg.Roles,
-		"dataDir", cfg.DataDir, "capacity", capacity, "bodyMemory", cfg.BodyMemoryBytes())
+		"dataDir", cfg.DataDir, "capacity", s.capacity, "bodyMemory", cfg.BodyMemoryBytes())
 	return s, nil
 }
 
 // Addr is the API's listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
-
-// requestStop makes Wait return and shut the node down. It is idempotent
-// and does not block.
-func (s *Server) requestStop() {
-	s.stopOnce.Do(func() {
-		s.logger.Info("shutdown requested through the API")
-		close(s.stop)
-	})
-}
 
 // crash takes an actor's panic: the first one makes Wait shut the node
 // down and return it. It does not block.
@@ -185,8 +133,8 @@ func (s *Server) crash(c *actors.Crash) {
 	}
 }
 
-// Wait blocks until ctx is done, the API asks for a shutdown, the HTTP
-// server fails or an actor panics, then shuts down. After a panic it
+// Wait blocks until ctx is done, the HTTP server fails or an actor
+// panics, then shuts down. After a panic it
 // returns the *actors.Crash: the process should exit non-zero, and the
 // next start resumes every unfinished job from the store.
 func (s *Server) Wait(ctx context.Context) error {
@@ -194,7 +142,6 @@ func (s *Server) Wait(ctx context.Context) error {
 	var crash *actors.Crash
 	select {
 	case <-ctx.Done():
-	case <-s.stop:
 	case serveErr = <-s.served:
 	case crash = <-s.crashed:
 		s.logger.Error("an actor panicked: shutting the node down", "err", crash)
@@ -223,23 +170,17 @@ func (s *Server) shutdown() error {
 	defer cancel()
 	s.logger.Info("shutting down")
 	var errs []error
-	if s.engine != nil {
-		if err := s.engine.Shutdown(ctx); err != nil {
+	s.closing.Store(true)
+	s.transition.Lock() // a createNode under way finishes first
+	defer s.transition.Unlock()
+	if p, done := s.takePart(); p != nil {
+		if err := s.stopPart(ctx, p); err != nil {
 			errs = append(errs, err)
 		}
+		close(done)
 	}
-	if s.worker != nil {
-		// Hand back: stop starting requests, send what ran; the master
-		// leases the rest again once this node has left.
-		if err := s.worker.Drain(ctx, true); err != nil {
-			errs = append(errs, err)
-		}
-		s.worker.Stop()
-	}
-	if s.cn != nil {
-		if err := s.cn.leave(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	if err := s.waitStopped(ctx); err != nil { // one shutdownNode took
+		errs = append(errs, err)
 	}
 	s.api.Close()
 	if err := s.http.Shutdown(ctx); err != nil {

@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/salvo-sh/salvo/fleet"
+	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/store"
+)
+
+// post calls a REST Commander route and returns its status.
+func post(t *testing.T, url string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitLog waits until a process's log has a line holding every one of parts.
+func waitLog(t *testing.T, p *testutil.Process, timeout time.Duration, parts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, line := range strings.Split(p.Log(), "\n") {
+			all := true
+			for _, s := range parts {
+				all = all && strings.Contains(line, s)
+			}
+			if all {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q after %s:\n%s", parts, timeout, p.Log())
+		}
+		time.Sleep(20 * time.Millisecond) // polling the log: the process has no other signal
+	}
+}
+
+// notAlive waits until the master no longer lists name as alive.
+func notAlive(t *testing.T, url, name string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m, ok := member(members(t, url), name); !ok || m.State != "alive" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still alive", name)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the API: gossip has no outside signal
+	}
+}
+
+// TestClusterControl: REST Commander's cluster control with real
+// processes. shutdownNode stops a node's cluster part and keeps its API;
+// the master brings an enabled member back and leaves a disabled one; with
+// every node shut down, one createNode call on a worker naming the master
+// rebuilds the cluster, which then runs a job.
+func TestClusterControl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := testutil.BuildSalvo(t)
+	w1 := testutil.StartServer(t, bin, gossipArgs("cc-1", "worker", "")...)
+	w2 := testutil.StartServer(t, bin, gossipArgs("cc-2", "worker", "")...)
+	cfgFile := filepath.Join(t.TempDir(), "master.yaml")
+	yaml := fmt.Sprintf("cluster:\n  peers: [%q, %q]\n", w1.Addr, w2.Addr)
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir(), "--config", cfgFile,
+		"--cluster-watch", "200ms"}, gossipArgs("cc-boss", "master", "")...)...)
+	if code := post(t, master.URL()+"/distributedAgents/createNode"); code != http.StatusOK {
+		t.Fatalf("createNode on the master: %d", code)
+	}
+	waitWorkers(t, master.URL(), "cc-1", "cc-2")
+
+	// An enabled member shut down is brought back by the master.
+	if code := post(t, w1.URL()+"/distributedAgents/shutdownNode"); code != http.StatusOK {
+		t.Fatalf("shutdownNode on cc-1: %d", code)
+	}
+	if code := testutil.DoJSON(t, "GET", w1.URL()+"/livez", nil, nil); code != http.StatusOK {
+		t.Errorf("cc-1's API after shutdownNode: /livez %d, want 200", code)
+	}
+	waitLog(t, master, 30*time.Second, "an enabled member is gone", "cc-1")
+	waitLog(t, master, 30*time.Second, "asked to join again", "cc-1")
+	waitWorkers(t, master.URL(), "cc-1")
+
+	// A disabled one is not; enabled again, it is.
+	if code := testutil.DoJSON(t, "POST", master.URL()+"/api/v1/cluster/members/cc-2/disable", nil, nil); code != http.StatusOK {
+		t.Fatalf("disable cc-2: %d", code)
+	}
+	if code := post(t, w2.URL()+"/distributedAgents/shutdownNode"); code != http.StatusOK {
+		t.Fatalf("shutdownNode on cc-2: %d", code)
+	}
+	waitLog(t, master, 30*time.Second, "a disabled member is gone", "cc-2")
+	notAlive(t, master.URL(), "cc-2")
+	if code := testutil.DoJSON(t, "POST", master.URL()+"/api/v1/cluster/members/cc-2/enable", nil, nil); code != http.StatusOK {
+		t.Fatalf("enable cc-2: %d", code)
+	}
+	waitLog(t, master, 30*time.Second, "asked to join again", "cc-2")
+	waitWorkers(t, master.URL(), "cc-2")
+
+	// Every node shut down, the master first: the APIs stay and say so.
+	for _, n := range []*testutil.Process{master, w1, w2} {
+		if code := post(t, n.URL()+"/distributedAgents/shutdownNode"); code != http.StatusOK {
+			t.Fatalf("shutdownNode on %s: %d", n.Addr, code)
+		}
+	}
+	for _, n := range []*testutil.Process{master, w1, w2} {
+		waitLog(t, n, 30*time.Second, "the cluster part is stopped")
+	}
+	var e struct {
+		Error string `json:"error"`
+	}
+	if code := testutil.DoJSON(t, "GET", master.URL()+"/api/v1/cluster/members", nil, &e); code != http.StatusServiceUnavailable || !strings.Contains(e.Error, "createNode") {
+		t.Errorf("members on a shut-down master: %d %+v, want 503 naming createNode", code, e)
+	}
+	if code := testutil.DoJSON(t, "GET", w1.URL()+"/readyz", nil, nil); code != http.StatusServiceUnavailable {
+		t.Errorf("a shut-down worker's /readyz: %d, want 503", code)
+	}
+
+	// One call on a worker, naming the master, brings the cluster back.
+	if code := post(t, w1.URL()+"/distributedAgents/createNode?masterUrl="+master.URL()); code != http.StatusOK {
+		t.Fatalf("createNode on cc-1 naming the master: %d\n%s", code, w1.Log())
+	}
+	waitWorkers(t, master.URL(), "cc-1", "cc-2")
+	const hosts = 200
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	id := submit(t, master.URL(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port), "maxConcurrency": 20})
+	st := waitFor(t, master.URL(), id, time.Minute, terminal)
+	if st.State != store.JobGathered || st.Counts["ok"] != hosts {
+		t.Fatalf("job on the rebuilt cluster: %+v", st)
+	}
+}

@@ -1,0 +1,330 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/conf"
+	"github.com/salvo-sh/salvo/httpapi"
+	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/store"
+)
+
+// part is a node's cluster part: its actor system (with remote when
+// clustered), its membership, and the engine (a master) or the worker (a
+// worker-only node), with the master's member watch. REST Commander's
+// shutdownNode stops it while the store and the API stay; createNode
+// starts it again (docs/rest-commander.md).
+type part struct {
+	cn     *clusterNode   // nil on a single node
+	engine *actors.Engine // a master's
+	worker *actors.WorkerHost
+	watch  *watcher // a clustered master's
+}
+
+// startPart starts the node's cluster part; a clustered node joins the
+// gossip addresses of join.
+func (s *Server) startPart(ctx context.Context, join []string) (p *part, err error) {
+	p = &part{}
+	defer func() {
+		if err != nil {
+			_ = s.stopPart(context.Background(), p)
+		}
+	}()
+	cfg := s.cfg
+	var system *actor.ActorSystem
+	if cfg.Clustered() {
+		if p.cn, err = startRemote(cfg, s.logger); err != nil {
+			return nil, err
+		}
+		system = p.cn.system
+	}
+	if cfg.HasRole(conf.RoleMaster) {
+		ec := actors.DefaultConfig()
+		ec.Name, ec.Capacity, ec.ChunkSize, ec.Tags = cfg.Name, s.capacity, cfg.ChunkSize, cfg.Tags
+		ec.Metrics, ec.Logger, ec.APIAddr = s.metrics, s.logger, s.ln.Addr().String()
+		ec.OnCrash = s.crash
+		ec.System, ec.NoLocalWorker = system, !cfg.HasRole(conf.RoleWorker)
+		ec.Worker.SSH.DataDir = cfg.DataDir // accept-new remembers host keys here
+		ec.Worker.HTTP.GracefulClose = cfg.HTTPGracefulClose
+		ec.Worker.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
+		ec.Worker.BodyBudget = cfg.BodyMemoryBytes()
+		if p.cn != nil {
+			ec.Membership = p.cn
+		}
+		if p.engine, err = actors.NewEngine(ctx, ec, s.st); err != nil {
+			return nil, fmt.Errorf("start engine: %w", err)
+		}
+		if p.cn != nil {
+			p.cn.engine = p.engine
+		}
+	} else {
+		wc := actors.DefaultWorkerConfig()
+		wc.Name, wc.Capacity, wc.Tags, wc.Metrics, wc.Logger = cfg.Name, s.capacity, cfg.Tags, s.metrics, s.logger.With("component", "worker")
+		wc.SSH.DataDir = cfg.DataDir
+		wc.HTTP.GracefulClose = cfg.HTTPGracefulClose
+		wc.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
+		wc.BodyBudget = cfg.BodyMemoryBytes()
+		wc.Crashed = s.crash
+		if p.worker, err = actors.StartWorker(system, wc, nil); err != nil {
+			return nil, err
+		}
+		p.cn.worker = p.worker
+	}
+	if p.cn != nil {
+		advertised := s.capacity
+		if !cfg.HasRole(conf.RoleWorker) {
+			advertised = 0 // a master-only node runs no requests
+		}
+		if err := p.cn.join(s.ln.Addr().String(), advertised, join); err != nil {
+			return nil, err
+		}
+		if p.engine != nil && cfg.ClusterWatch > 0 {
+			p.watch = startWatcher(p.engine, "http://"+s.ln.Addr().String(), cfg.ClusterWatch, s.logger)
+		}
+	}
+	return p, nil
+}
+
+// stopPart stops a cluster part: a master stops scheduling and lets
+// in-flight requests reach the store, a worker hands its leases back, and
+// the node leaves the cluster.
+func (s *Server) stopPart(ctx context.Context, p *part) error {
+	var errs []error
+	if p.watch != nil {
+		p.watch.stop()
+	}
+	if p.engine != nil {
+		if err := p.engine.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if p.worker != nil {
+		// Hand back: stop starting requests, send what ran; the master
+		// leases the rest again once this node has left.
+		if err := p.worker.Drain(ctx, true); err != nil {
+			errs = append(errs, err)
+		}
+		p.worker.Stop()
+	}
+	if p.cn != nil {
+		if err := p.cn.leave(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// current is the running cluster part, nil after shutdownNode.
+func (s *Server) current() *part {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.part
+}
+
+// takePart takes the running part away from the API and returns it with a
+// channel to close once it is stopped, and the channel of the part being
+// stopped before it (closed, or nil, when none).
+func (s *Server) takePart() (p *part, done chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p = s.part
+	if p == nil {
+		return nil, nil
+	}
+	s.part = nil
+	s.engines.set(nil)
+	done = make(chan struct{})
+	s.stopping = done
+	return p, done
+}
+
+// shutdownPart serves REST Commander's shutdownNode: it stops the cluster
+// part and keeps the API. It does not block: the part stops behind it,
+// and a createNode meanwhile waits for it to be gone.
+func (s *Server) shutdownPart() {
+	p, done := s.takePart()
+	if p == nil {
+		return
+	}
+	s.logger.Info("shutdownNode: stopping the node's cluster part; the API stays (createNode starts it again)")
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := s.stopPart(ctx, p); err != nil {
+			s.logger.Warn("shutdownNode: the cluster part stopped with errors", "err", err)
+		}
+		s.logger.Info("shutdownNode: the cluster part is stopped")
+	}()
+}
+
+// waitStopped waits until no part is being stopped, or ctx ends.
+func (s *Server) waitStopped(ctx context.Context) error {
+	s.mu.Lock()
+	stopping := s.stopping
+	s.mu.Unlock()
+	if stopping == nil {
+		return nil
+	}
+	select {
+	case <-stopping:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("the cluster part is still stopping: %w", context.Cause(ctx))
+	}
+}
+
+// restartPart starts the cluster part again after shutdownNode, joining
+// join. It reports whether it started one (false: one runs already).
+func (s *Server) restartPart(ctx context.Context, join []string) (bool, error) {
+	s.transition.Lock()
+	defer s.transition.Unlock()
+	if s.current() != nil {
+		return false, nil
+	}
+	if s.closing.Load() {
+		return false, &httpapi.Error{Status: http.StatusServiceUnavailable, Msg: "the node is shutting down"}
+	}
+	if err := s.waitStopped(ctx); err != nil {
+		return false, &httpapi.Error{Status: http.StatusServiceUnavailable, Msg: "createNode: " + err.Error()}
+	}
+	p, err := s.startPart(ctx, join)
+	if err != nil {
+		return false, &httpapi.Error{Status: http.StatusServiceUnavailable, Msg: "createNode: " + err.Error()}
+	}
+	s.mu.Lock()
+	s.part = p
+	s.engines.set(p.engine)
+	s.mu.Unlock()
+	s.logger.Info("createNode: the node's cluster part is started again", "join", join)
+	return true, nil
+}
+
+// masterAPI is the master's API address for a worker-only node's
+// forwarder ("" while unknown or while the cluster part is stopped).
+func (s *Server) masterAPI() string {
+	if p := s.current(); p != nil && p.cn != nil {
+		return p.cn.MasterAPI()
+	}
+	return ""
+}
+
+// errStopped answers the API while the cluster part is stopped.
+var errStopped = &httpapi.Error{Status: http.StatusServiceUnavailable,
+	Msg: "this node's cluster part is shut down (shutdownNode): createNode starts it again"}
+
+// engineSwitch is the API's engine: the running part's, or none after
+// shutdownNode, when calls answer 503 and stored jobs are read from the
+// store.
+type engineSwitch struct {
+	name string
+	mu   sync.RWMutex
+	e    *actors.Engine
+}
+
+var _ httpapi.Engine = (*engineSwitch)(nil)
+
+func (w *engineSwitch) set(e *actors.Engine) {
+	w.mu.Lock()
+	w.e = e
+	w.mu.Unlock()
+}
+
+func (w *engineSwitch) get() *actors.Engine {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.e
+}
+
+// Name is the node's name.
+func (w *engineSwitch) Name() string { return w.name }
+
+func (w *engineSwitch) Submit(ctx context.Context, spec *job.Spec) (*actors.JobStatus, error) {
+	if e := w.get(); e != nil {
+		return e.Submit(ctx, spec)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) SubmitStream(ctx context.Context, body io.Reader) (*actors.JobStatus, error) {
+	if e := w.get(); e != nil {
+		return e.SubmitStream(ctx, body)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) Status(ctx context.Context, id string) (*actors.JobStatus, error) {
+	if e := w.get(); e != nil {
+		return e.Status(ctx, id)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) Wait(ctx context.Context, id string) (*actors.JobStatus, error) {
+	if e := w.get(); e != nil {
+		return e.Wait(ctx, id)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) StatusOf(ctx context.Context, j *store.Job) *actors.JobStatus {
+	if e := w.get(); e != nil {
+		return e.StatusOf(ctx, j)
+	}
+	return actors.StatusFromJob(j)
+}
+
+func (w *engineSwitch) Cancel(ctx context.Context, id string) (*actors.JobStatus, error) {
+	if e := w.get(); e != nil {
+		return e.Cancel(ctx, id)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) Members(ctx context.Context) ([]actors.Member, error) {
+	if e := w.get(); e != nil {
+		return e.Members(ctx)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) SetEnabled(ctx context.Context, worker string, enabled bool) ([]actors.Member, error) {
+	if e := w.get(); e != nil {
+		return e.SetEnabled(ctx, worker, enabled)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) ResetQueue(ctx context.Context) ([]string, error) {
+	if e := w.get(); e != nil {
+		return e.ResetQueue(ctx)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) Accepting() bool {
+	e := w.get()
+	return e != nil && e.Accepting()
+}
+
+func (w *engineSwitch) Ready() error {
+	if e := w.get(); e != nil {
+		return e.Ready()
+	}
+	return errStopped
+}
+
+func (w *engineSwitch) Capacity() int {
+	if e := w.get(); e != nil {
+		return e.Capacity()
+	}
+	return 0
+}
