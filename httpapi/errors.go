@@ -76,7 +76,9 @@ func errorMiddleware(logger *slog.Logger) gin.HandlerFunc {
 		}
 		err := c.Errors.Last().Err
 		ae := toAPIError(err)
-		if ae.Status >= 500 {
+		// 503 and 507 are the node's state (shutting down, shut down, a
+		// full disk), logged where it changes, not per request.
+		if ae.Status >= 500 && ae.Status != http.StatusServiceUnavailable && ae.Status != http.StatusInsufficientStorage {
 			logger.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 		}
 		c.JSON(ae.Status, errBody{Error: ae.Msg, Field: ae.Field})

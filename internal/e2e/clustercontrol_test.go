@@ -147,3 +147,86 @@ func TestClusterControl(t *testing.T) {
 		t.Fatalf("job on the rebuilt cluster: %+v", st)
 	}
 }
+
+// A single node: shutdownNode stops its engine and keeps its API (submits
+// 503, stored jobs still read); createNode starts the engine again.
+func TestSingleNodeShutdownNodeAndCreateNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := testutil.BuildSalvo(t)
+	srv := testutil.StartServer(t, bin, "--data-dir", t.TempDir())
+	const hosts = 50
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	spec := map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port)}
+	first := submit(t, srv.URL(), spec)
+	waitFor(t, srv.URL(), first, time.Minute, terminal)
+
+	if code := post(t, srv.URL()+"/distributedAgents/createNode"); code != http.StatusNotImplemented {
+		t.Errorf("createNode on a running single node: %d, want 501", code)
+	}
+	if code := post(t, srv.URL()+"/distributedAgents/shutdownNode"); code != http.StatusOK {
+		t.Fatalf("shutdownNode: %d", code)
+	}
+	waitLog(t, srv, 30*time.Second, "the cluster part is stopped")
+	var e struct {
+		Error string `json:"error"`
+	}
+	if code := testutil.DoJSON(t, "POST", srv.URL()+"/api/v1/jobs", spec, &e); code != http.StatusServiceUnavailable || !strings.Contains(e.Error, "createNode") {
+		t.Errorf("submit while shut down: %d %+v, want 503 naming createNode", code, e)
+	}
+	if code := testutil.DoJSON(t, "GET", srv.URL()+"/readyz", nil, nil); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while shut down: %d, want 503", code)
+	}
+	if st := status(t, srv.URL(), first); st.State != store.JobGathered {
+		t.Errorf("a stored job while shut down: %+v", st)
+	}
+	if code := post(t, srv.URL()+"/distributedAgents/createNode"); code != http.StatusOK {
+		t.Fatalf("createNode after shutdownNode: %d", code)
+	}
+	id := submit(t, srv.URL(), spec)
+	if st := waitFor(t, srv.URL(), id, time.Minute, terminal); st.State != store.JobGathered || st.Counts["ok"] != hosts {
+		t.Fatalf("job after createNode: %+v", st)
+	}
+}
+
+// A master whose config lists the peers, asked with another master-capable
+// node's masterUrl, rebuilds the cluster around that node: it runs as the
+// master, the peers leave the old master and join it.
+func TestCreateNodeRebuildsAroundAnotherMaster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := testutil.BuildSalvo(t)
+	w1 := testutil.StartServer(t, bin, gossipArgs("rb-1", "worker", "")...)
+	w2 := testutil.StartServer(t, bin, gossipArgs("rb-2", "worker", "")...)
+	cfgFile := filepath.Join(t.TempDir(), "master.yaml")
+	yaml := fmt.Sprintf("cluster:\n  peers: [%q, %q]\n", w1.Addr, w2.Addr)
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir(), "--config", cfgFile},
+		gossipArgs("rb-old", "master", "")...)...)
+	next := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir()}, gossipArgs("rb-new", "master", "")...)...)
+	if code := post(t, old.URL()+"/distributedAgents/createNode"); code != http.StatusOK {
+		t.Fatalf("createNode on the old master: %d", code)
+	}
+	waitWorkers(t, old.URL(), "rb-1", "rb-2")
+
+	if code := post(t, old.URL()+"/distributedAgents/createNode?masterUrl="+next.URL()); code != http.StatusOK {
+		t.Fatalf("createNode naming the new master: %d\n%s", code, old.Log())
+	}
+	waitWorkers(t, next.URL(), "rb-1", "rb-2")
+	notAlive(t, old.URL(), "rb-1")
+	notAlive(t, old.URL(), "rb-2")
+	if _, ok := member(members(t, next.URL()), "rb-old"); ok {
+		t.Errorf("the old master is a member of the new cluster: %+v", members(t, next.URL()))
+	}
+	const hosts = 200
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	id := submit(t, w1.URL(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port), "maxConcurrency": 20})
+	st := waitFor(t, next.URL(), id, time.Minute, terminal)
+	if st.State != store.JobGathered || st.Counts["ok"] != hosts {
+		t.Fatalf("job on the rebuilt cluster: %+v", st)
+	}
+}

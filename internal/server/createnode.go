@@ -28,7 +28,7 @@ import (
 // never call further.
 func (s *Server) createNode(ctx context.Context, port, masterURL string, invited bool) (string, error) {
 	if !s.cfg.Clustered() {
-		started, err := s.restartPart(ctx, nil)
+		started, err := s.restartPart(ctx, nil, false)
 		if err != nil {
 			return "", err
 		}
@@ -46,11 +46,15 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 		if !master {
 			return "", &job.FieldError{Field: "masterUrl", Msg: "a worker needs the masterUrl of the master to join"}
 		}
-		started, err := s.restartPart(ctx, s.cfg.Join)
+		started, err := s.restartPart(ctx, s.cfg.Join, false)
 		if err != nil {
 			return "", err
 		}
-		if invited || (started && len(s.cfg.Cluster.Peers) == 0) {
+		if len(s.cfg.Cluster.Peers) == 0 && masterURL == "" && !started {
+			return "", &job.FieldError{Field: "masterUrl",
+				Msg: "give masterUrl, or list the peers to invite under cluster.peers in the config file"}
+		}
+		if invited || len(s.cfg.Cluster.Peers) == 0 {
 			return s.cfg.Name + " runs as the master", nil
 		}
 		return s.invitePeers(ctx, "http://"+s.ln.Addr().String(), "")
@@ -86,7 +90,11 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 	if err != nil {
 		return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: err.Error()}
 	}
-	started, err := s.restartPart(ctx, []string{gossip})
+	// A worker in another master's cluster leaves it first: one
+	// membership holds one master.
+	known := s.masterAPI()
+	moving := known != "" && "http://"+known != base
+	started, err := s.restartPart(ctx, []string{gossip}, moving)
 	if err != nil {
 		return "", err
 	}

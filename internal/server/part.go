@@ -183,15 +183,25 @@ func (s *Server) waitStopped(ctx context.Context) error {
 }
 
 // restartPart starts the cluster part again after shutdownNode, joining
-// join. It reports whether it started one (false: one runs already).
-func (s *Server) restartPart(ctx context.Context, join []string) (bool, error) {
+// join. A part that runs is kept, unless replace is set: it is then
+// stopped first (a worker moving to another master). It reports whether it
+// started one.
+func (s *Server) restartPart(ctx context.Context, join []string, replace bool) (bool, error) {
 	s.transition.Lock()
 	defer s.transition.Unlock()
-	if s.current() != nil {
-		return false, nil
-	}
 	if s.closing.Load() {
 		return false, &httpapi.Error{Status: http.StatusServiceUnavailable, Msg: "the node is shutting down"}
+	}
+	if s.current() != nil {
+		if !replace {
+			return false, nil
+		}
+		p, done := s.takePart()
+		err := s.stopPart(ctx, p)
+		close(done)
+		if err != nil {
+			s.logger.Warn("createNode: the cluster part stopped with errors", "err", err)
+		}
 	}
 	if err := s.waitStopped(ctx); err != nil {
 		return false, &httpapi.Error{Status: http.StatusServiceUnavailable, Msg: "createNode: " + err.Error()}
@@ -204,7 +214,7 @@ func (s *Server) restartPart(ctx context.Context, join []string) (bool, error) {
 	s.part = p
 	s.engines.set(p.engine)
 	s.mu.Unlock()
-	s.logger.Info("createNode: the node's cluster part is started again", "join", join)
+	s.logger.Info("createNode: the node's cluster part is started", "join", join)
 	return true, nil
 }
 
@@ -226,6 +236,7 @@ var errStopped = &httpapi.Error{Status: http.StatusServiceUnavailable,
 // store.
 type engineSwitch struct {
 	name string
+	st   store.Store
 	mu   sync.RWMutex
 	e    *actors.Engine
 }
@@ -265,14 +276,23 @@ func (w *engineSwitch) Status(ctx context.Context, id string) (*actors.JobStatus
 	if e := w.get(); e != nil {
 		return e.Status(ctx, id)
 	}
-	return nil, errStopped
+	return w.stored(ctx, id)
+}
+
+// stored is a job's status as the store has it.
+func (w *engineSwitch) stored(ctx context.Context, id string) (*actors.JobStatus, error) {
+	j, err := w.st.GetJob(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return actors.StatusFromJob(j), nil
 }
 
 func (w *engineSwitch) Wait(ctx context.Context, id string) (*actors.JobStatus, error) {
 	if e := w.get(); e != nil {
 		return e.Wait(ctx, id)
 	}
-	return nil, errStopped
+	return w.stored(ctx, id)
 }
 
 func (w *engineSwitch) StatusOf(ctx context.Context, j *store.Job) *actors.JobStatus {

@@ -98,6 +98,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		if err := loadDefinitions(ctx, cfg, st, logger); err != nil {
 			return nil, err
 		}
+		s.engines.st = st
 		s.api = httpapi.New(ac, s.engines, st)
 	} else {
 		s.api = httpapi.NewForwarder(ac, s.masterAPI)

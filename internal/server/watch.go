@@ -13,7 +13,7 @@ import (
 
 // watcher is a clustered master's watch of its enabled members (REST
 // Commander's enableClusterMember): every interval it looks at the worker
-// members it has seen alive, and for one that has left or died, is not
+// members it has seen listed, and for one that has left or died, is not
 // disabled and whose API answers /livez again, it calls that node's
 // createNode with the master's API, so that it joins again. A disabled
 // member is not watched (disableClusterMember).
@@ -80,9 +80,6 @@ func (w *watcher) check(ctx context.Context) {
 		}
 		ws := w.seen[m.Name]
 		if ws == nil {
-			if m.State != "alive" {
-				continue // never seen alive: nothing to bring back
-			}
 			ws = &watched{}
 			w.seen[m.Name] = ws
 		}
