@@ -289,15 +289,7 @@ func TestCreateNodeBuildsTheCluster(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	bin := testutil.BuildSalvo(t)
-	w1 := testutil.StartServer(t, bin, gossipArgs("lone-1", "worker", "")...)
-	w2 := testutil.StartServer(t, bin, gossipArgs("lone-2", "worker", "")...)
-	cfgFile := filepath.Join(t.TempDir(), "master.yaml")
-	yaml := fmt.Sprintf("cluster:\n  peers: [%q, %q]\n", w1.Addr, w2.Addr)
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir(), "--config", cfgFile},
-		gossipArgs("boss", "master", "")...)...)
+	master, w1, w2 := peersCluster(t, bin, "lone")
 
 	var e struct {
 		Error string `json:"error"`

@@ -65,6 +65,22 @@ func notAlive(t *testing.T, url, name string) {
 	}
 }
 
+// peersCluster starts two workers alone (no --join) and a master whose
+// config lists their APIs under cluster.peers; nothing is joined yet.
+func peersCluster(t *testing.T, bin, prefix string, masterArgs ...string) (master, w1, w2 *testutil.Process) {
+	t.Helper()
+	w1 = testutil.StartServer(t, bin, gossipArgs(prefix+"-1", "worker", "")...)
+	w2 = testutil.StartServer(t, bin, gossipArgs(prefix+"-2", "worker", "")...)
+	cfgFile := filepath.Join(t.TempDir(), "master.yaml")
+	yaml := fmt.Sprintf("cluster:\n  peers: [%q, %q]\n", w1.Addr, w2.Addr)
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--data-dir", t.TempDir(), "--config", cfgFile}, masterArgs...)
+	master = testutil.StartServer(t, bin, append(args, gossipArgs(prefix+"-boss", "master", "")...)...)
+	return master, w1, w2
+}
+
 // TestClusterControl: REST Commander's cluster control with real
 // processes. shutdownNode stops a node's cluster part and keeps its API;
 // the master brings an enabled member back and leaves a disabled one; with
@@ -75,15 +91,7 @@ func TestClusterControl(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	bin := testutil.BuildSalvo(t)
-	w1 := testutil.StartServer(t, bin, gossipArgs("cc-1", "worker", "")...)
-	w2 := testutil.StartServer(t, bin, gossipArgs("cc-2", "worker", "")...)
-	cfgFile := filepath.Join(t.TempDir(), "master.yaml")
-	yaml := fmt.Sprintf("cluster:\n  peers: [%q, %q]\n", w1.Addr, w2.Addr)
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	master := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir(), "--config", cfgFile,
-		"--cluster-watch", "200ms"}, gossipArgs("cc-boss", "master", "")...)...)
+	master, w1, w2 := peersCluster(t, bin, "cc", "--cluster-watch", "200ms")
 	if code := post(t, master.URL()+"/distributedAgents/createNode"); code != http.StatusOK {
 		t.Fatalf("createNode on the master: %d", code)
 	}
@@ -198,15 +206,7 @@ func TestCreateNodeRebuildsAroundAnotherMaster(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	bin := testutil.BuildSalvo(t)
-	w1 := testutil.StartServer(t, bin, gossipArgs("rb-1", "worker", "")...)
-	w2 := testutil.StartServer(t, bin, gossipArgs("rb-2", "worker", "")...)
-	cfgFile := filepath.Join(t.TempDir(), "master.yaml")
-	yaml := fmt.Sprintf("cluster:\n  peers: [%q, %q]\n", w1.Addr, w2.Addr)
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	old := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir(), "--config", cfgFile},
-		gossipArgs("rb-old", "master", "")...)...)
+	old, w1, _ := peersCluster(t, bin, "rb")
 	next := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir()}, gossipArgs("rb-new", "master", "")...)...)
 	if code := post(t, old.URL()+"/distributedAgents/createNode"); code != http.StatusOK {
 		t.Fatalf("createNode on the old master: %d", code)
@@ -219,7 +219,7 @@ func TestCreateNodeRebuildsAroundAnotherMaster(t *testing.T) {
 	waitWorkers(t, next.URL(), "rb-1", "rb-2")
 	notAlive(t, old.URL(), "rb-1")
 	notAlive(t, old.URL(), "rb-2")
-	if _, ok := member(members(t, next.URL()), "rb-old"); ok {
+	if _, ok := member(members(t, next.URL()), "rb-boss"); ok {
 		t.Errorf("the old master is a member of the new cluster: %+v", members(t, next.URL()))
 	}
 	const hosts = 200
