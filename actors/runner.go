@@ -219,6 +219,14 @@ func (r *runner) stop() {
 	r.stopCancel()
 }
 
+// isStopped reports whether stop was called: the runner starts nothing
+// more and only finishes what it has.
+func (r *runner) isStopped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopped
+}
+
 // cancel is stop plus no more retries or backoff waits.
 func (r *runner) cancel() {
 	r.stop()

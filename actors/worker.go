@@ -101,6 +101,7 @@ type Worker struct {
 	set      *runnerSet          // shared with the WorkerHost; nil without one
 	budget   *semaphore.Weighted // BodyBudget; nil without a bound
 	leaving  bool
+	draining bool   // drain was asked: no part starts any more
 	stopped  bool   // Stopping was handled
 	session  string // random per start (RegisterWorker.session)
 	stopTick func()
@@ -155,8 +156,8 @@ func (w *Worker) Receive(ctx actor.Context) {
 		w.register(ctx)
 		w.startTicker(ctx)
 	case *JobStart:
-		if w.leaving {
-			return // the master forgot this worker; it will not lease to it
+		if w.leaving || w.draining {
+			return // the master forgot this worker, or the node stops
 		}
 		w.start(ctx, m)
 	case *BatchAck:
@@ -179,6 +180,9 @@ func (w *Worker) Receive(ctx actor.Context) {
 		}
 		if w.set != nil {
 			w.set.remove(m.r)
+		}
+		if js := w.restart[m.jobID]; js != nil && (w.leaving || w.draining) {
+			delete(w.restart, m.jobID) // nothing starts while the worker goes
 		}
 		if js := w.restart[m.jobID]; js != nil && w.runners[m.jobID] == nil {
 			// The part for the earlier master is done: start the new one.
@@ -233,6 +237,7 @@ func (w *Worker) Receive(ctx actor.Context) {
 // the channels of the answer outside this actor, so that acknowledgements
 // keep arriving meanwhile.
 func (w *Worker) drain(ctx actor.Context) {
+	w.draining = true
 	done := make([]<-chan struct{}, 0, len(w.runners))
 	for _, r := range w.runners {
 		r.stop()
@@ -253,8 +258,15 @@ type drained struct {
 
 func (w *Worker) start(ctx actor.Context, m *JobStart) {
 	if r, ok := w.runners[m.JobId]; ok {
-		if r.cfg.session == m.MasterSession {
+		if r.cfg.session == m.MasterSession && !r.isStopped() {
 			return // already running: a duplicate start changes nothing
+		}
+		if r.cfg.session == m.MasterSession {
+			// The master stopped this part (JobStop) and gives the job to
+			// this worker again: the new part starts once the old one
+			// has finished.
+			w.restart[m.JobId] = m
+			return
 		}
 		// A new master (it restarted): the part run for the earlier one
 		// stops, sends its unacknowledged results to the new master at
