@@ -489,6 +489,11 @@ func TestLeaveRightAfterJoin(t *testing.T) {
 	b := mustStart(t, "b", joining(a.addr()))
 	c := mustStart(t, "c", joining(a.addr()))
 	a.waitJoined(t, "b", "c")
+	// c tells the members it knows that it leaves: it must know b (and b
+	// it) first, or b can only see c fail. Under load b's gossip reaches c
+	// after a's answer to the join.
+	c.waitJoined(t, "b")
+	b.waitJoined(t, "c")
 	start := time.Now()
 	if err := c.Leave(2 * time.Second); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ package conf
 import (
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -85,6 +86,14 @@ type Config struct {
 	ChunkSize int `yaml:"chunkSize"`
 	// Pprof serves net/http/pprof on the API address.
 	Pprof bool `yaml:"pprof"`
+	// Auth says whether API calls need a token: on, off or auto (on
+	// whenever HTTPAddr is not a loopback address). docs/security.md.
+	Auth string `yaml:"auth"`
+	// InsecureNoAuth lets --auth off stand on a non-loopback address.
+	InsecureNoAuth bool `yaml:"insecureNoAuth"`
+	// APIHosts are further Host header values the API answers with
+	// authentication off (names it is reached by behind a proxy).
+	APIHosts []string `yaml:"apiHosts"`
 	// HTTPGracefulClose ends HTTP target connections with a FIN handshake
 	// instead of a reset once the response is read (see
 	// commands.HTTPConfig.GracefulClose).
@@ -163,11 +172,44 @@ func DefaultConfig() *Config {
 		LogFormat:          DefaultLogFormat,
 		ShutdownTimeout:    DefaultShutdownTimeout,
 		ClusterWatch:       DefaultClusterWatch,
+		Auth:               AuthAuto,
 		MaxRequestBytes:    DefaultMaxRequestBytes,
 		ChunkSize:          DefaultChunkSize,
 		HTTPMaxHeaderBytes: DefaultHTTPMaxHeaderBytes,
 		Roles:              []string{RoleMaster, RoleWorker},
 	}
+}
+
+// Values of --auth.
+const (
+	AuthOn   = "on"
+	AuthOff  = "off"
+	AuthAuto = "auto"
+)
+
+// AuthEnabled reports whether API calls need a token: --auth on, or auto on an
+// address that is not loopback (a name, or 0.0.0.0, counts as not).
+func (c *Config) AuthEnabled() bool {
+	switch strings.ToLower(c.Auth) {
+	case AuthOn:
+		return true
+	case AuthOff:
+		return false
+	}
+	return !IsLoopbackAddr(c.HTTPAddr)
+}
+
+// IsLoopbackAddr reports whether a host:port listens on loopback only.
+func IsLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // Node roles.

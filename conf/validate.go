@@ -74,6 +74,15 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad(c.label("shutdownTimeout", &c.ShutdownTimeout), "must be positive, got %s", c.ShutdownTimeout)
 	}
+	switch strings.ToLower(c.Auth) {
+	case AuthOn, AuthAuto:
+	case AuthOff:
+		if !IsLoopbackAddr(c.HTTPAddr) && !c.InsecureNoAuth {
+			bad(c.label("auth", &c.Auth), "off on %s, which is not a loopback address: anyone who reaches it could run commands on every host; give --insecure-no-auth as well to mean it", c.HTTPAddr)
+		}
+	default:
+		bad(c.label("auth", &c.Auth), "must be on, off or auto, got %q", c.Auth)
+	}
 	if c.ClusterWatch < 0 {
 		bad(c.label("clusterWatch", &c.ClusterWatch), "must be 0 (off) or positive, got %s", c.ClusterWatch)
 	}

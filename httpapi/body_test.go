@@ -34,7 +34,7 @@ func stallingSubmit(t *testing.T, url string) (net.Conn, *bufio.Reader) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	req := "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"targets\": [\"a\""
+	req := "POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"targets\": [\"a\""
 	if _, err := c.Write([]byte(req)); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/salvo-sh/salvo/auth"
+
 	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
@@ -22,28 +25,28 @@ import (
 func (s *Server) compatRoutes(r *gin.Engine) {
 	routes := []struct {
 		path string
+		need auth.Role
 		h    gin.HandlerFunc
 	}{
-		{"/commands/generateUpdateSendAgentCommandToNodeGroupForAsyncPolling", s.rcSendToNodeGroup},
-		{"/commands/genUpdateSendCommandWithReplaceVarMapAdhocJson", s.rcSendAdhoc},
-		{"/commands/genUpdateSendCommandWithReplaceVarMapNodeSpecificAdhocJson", s.rcSendAdhoc},
-		{"/distributedAgents/queryJobInfo", s.rcQueryJobInfo},
-		{"/distributedAgents/queryJobQ", s.rcQueryJobQ},
-		{"/distributedAgents/searchFqdn", s.rcSearchFqdn},
-		{"/distributedAgents/queryProgress", s.rcQueryProgress},
-		{"/distributedAgents/queryWorkerLoad", s.rcQueryWorkerLoad},
-		{"/distributedAgents/resetScheduler", s.rcResetScheduler},
-		{"/distributedAgents/getClusterList", s.rcGetClusterList},
-		{"/distributedAgents/enableClusterMember", s.rcSetMember(true)},
-		{"/distributedAgents/disableClusterMember", s.rcSetMember(false)},
-		{"/distributedAgents/shutdownNode", s.rcShutdownNode},
-		{"/distributedAgents/createNode", s.rcCreateNode},
+		{"/commands/generateUpdateSendAgentCommandToNodeGroupForAsyncPolling", auth.Operator, s.rcSendToNodeGroup},
+		{"/commands/genUpdateSendCommandWithReplaceVarMapAdhocJson", auth.Operator, s.rcSendAdhoc},
+		{"/commands/genUpdateSendCommandWithReplaceVarMapNodeSpecificAdhocJson", auth.Operator, s.rcSendAdhoc},
+		{"/distributedAgents/queryJobInfo", auth.Viewer, s.rcQueryJobInfo},
+		{"/distributedAgents/queryJobQ", auth.Viewer, s.rcQueryJobQ},
+		{"/distributedAgents/searchFqdn", auth.Viewer, s.rcSearchFqdn},
+		{"/distributedAgents/queryProgress", auth.Viewer, s.rcQueryProgress},
+		{"/distributedAgents/queryWorkerLoad", auth.Viewer, s.rcQueryWorkerLoad},
+		{"/distributedAgents/resetScheduler", auth.Admin, s.rcResetScheduler},
+		{"/distributedAgents/getClusterList", auth.Viewer, s.rcGetClusterList},
+		{"/distributedAgents/enableClusterMember", auth.Admin, s.rcSetMember(true)},
+		{"/distributedAgents/disableClusterMember", auth.Admin, s.rcSetMember(false)},
+		{"/distributedAgents/shutdownNode", auth.Admin, s.rcShutdownNode},
+		{"/distributedAgents/createNode", auth.Admin, s.rcCreateNode},
 	}
-	methods := []string{http.MethodGet, http.MethodPost}
 	for _, rt := range routes {
-		r.Match(methods, rt.path, rt.h)
+		s.routeAny(&r.RouterGroup, rt.need, rt.path, rt.h)
 		if lower := strings.ToLower(rt.path); lower != rt.path {
-			r.Match(methods, lower, rt.h)
+			s.routeAny(&r.RouterGroup, rt.need, lower, rt.h)
 		}
 	}
 }
@@ -482,7 +485,8 @@ func (s *Server) rcCreateNode(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusNotImplemented, errBody{Error: msg}) // not a server fault: not logged as an error
 		return
 	}
-	msg, err := s.cfg.CreateNode(c.Request.Context(), port, master, invited == "true")
+	ctx := context.WithValue(c.Request.Context(), credentialKey{}, Credential(c.Request))
+	msg, err := s.cfg.CreateNode(ctx, port, master, invited == "true")
 	if err != nil {
 		fail(c, err)
 		return

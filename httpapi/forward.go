@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/salvo-sh/salvo/auth"
 )
 
 // NewForwarder returns the API of a worker-only node: /livez, /readyz
@@ -20,33 +22,30 @@ func NewForwarder(cfg Config, master func() string) *Server {
 		cfg.Logger = DefaultConfig().Logger
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, router: gin.New(), done: make(chan struct{})}
+	s := &Server{cfg: cfg, router: gin.New(), done: make(chan struct{}), roles: map[string]auth.Role{}, mutating: map[string]bool{}}
 	r := s.router
 	r.Use(gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, rec any) {
 		s.cfg.Logger.Error("panic in handler", "path", c.Request.URL.Path, "panic", rec)
 		c.AbortWithStatusJSON(http.StatusInternalServerError, errBody{Error: "internal error"})
 	}))
-	r.GET("/livez", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", func(c *gin.Context) {
+	r.Use(s.access)
+	s.healthRoutes(&r.RouterGroup, func() error {
 		if master() == "" {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "no master known yet"})
-			return
+			return errors.New("no master known yet")
 		}
-		c.JSON(http.StatusOK, gin.H{"status": "ready", "master": master()})
+		return nil
 	})
 	s.metricsRoutes()
 	r.Use(errorMiddleware(s.cfg.Logger))
 	// Node-local calls are answered here, not by the master.
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
-		r.Handle(m, "/distributedAgents/createNode", s.rcCreateNode)
-		r.Handle(m, "/distributedAgents/shutdownNode", s.rcShutdownNode)
-	}
+	s.routeAny(&r.RouterGroup, auth.Admin, "/distributedAgents/createNode", s.rcCreateNode)
+	s.routeAny(&r.RouterGroup, auth.Admin, "/distributedAgents/shutdownNode", s.rcShutdownNode)
 	proxy := &httputil.ReverseProxy{
 		// The master's address is read per request: it is learnt, and may
 		// change, after the node starts.
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&url.URL{Scheme: "http", Host: master()})
-			pr.Out.Host = pr.In.Host
+			pr.Out.Host = master() // the browser guards ran here, on the node's own Host
 		},
 		Transport: &http.Transport{
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -62,6 +61,16 @@ func NewForwarder(cfg Config, master func() string) *Server {
 		},
 	}
 	r.NoRoute(func(c *gin.Context) {
+		if !s.cfg.Access.On() {
+			// The master authenticates what it is sent; without
+			// authentication the browser guards run here, where the
+			// browser's Host is.
+			mutates := c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead
+			if err := s.browserGuard(c.Request, mutates); err != nil {
+				c.JSON(http.StatusForbidden, errBody{Error: err.Error()})
+				return
+			}
+		}
 		if master() == "" {
 			c.JSON(http.StatusServiceUnavailable, errBody{Error: "this worker node does not know its master yet"})
 			return

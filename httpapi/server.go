@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/auth"
 	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
@@ -67,6 +68,12 @@ type Config struct {
 	// Gatherer serves /metrics; nil serves the default registry.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
+	// Access is who may call the API: tokens and roles, or the browser
+	// guards without them (access.go).
+	Access Access
+	// Addr is the API's listening address (host:port): the Host header
+	// the browser guards accept besides localhost and loopback IPs.
+	Addr string
 	// Shutdown, when set, asks the node to stop its cluster part, the API
 	// staying up (REST Commander's /distributedAgents/shutdownNode). It
 	// must not block.
@@ -97,6 +104,9 @@ type Server struct {
 	closeOnce sync.Once
 	// submits holds a token per submit being read (MaxSubmits).
 	submits chan struct{}
+	// roles is the role each route needs, by "METHOD /path" (route).
+	roles    map[string]auth.Role
+	mutating map[string]bool // routes that change something (route)
 }
 
 // New returns a Server for an engine and a store.
@@ -112,7 +122,7 @@ func New(cfg Config, engine Engine, st store.Store) *Server {
 		cfg.MaxSubmits = DefaultConfig().MaxSubmits
 	}
 	s := &Server{cfg: cfg, engine: engine, st: st, router: gin.New(), done: make(chan struct{}),
-		submits: make(chan struct{}, cfg.MaxSubmits)}
+		submits: make(chan struct{}, cfg.MaxSubmits), roles: map[string]auth.Role{}, mutating: map[string]bool{}}
 	s.routes()
 	return s
 }
@@ -132,7 +142,7 @@ func (s *Server) routes() {
 		s.cfg.Logger.Error("panic in handler", "path", c.Request.URL.Path, "panic", rec)
 		c.AbortWithStatusJSON(http.StatusInternalServerError, errBody{Error: "internal error"})
 	}))
-	r.Use(s.limitBody, errorMiddleware(s.cfg.Logger))
+	r.Use(s.access, s.limitBody, errorMiddleware(s.cfg.Logger))
 	r.NoRoute(func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, errBody{Error: "no such endpoint: " + c.Request.URL.Path})
 	})
@@ -140,9 +150,37 @@ func (s *Server) routes() {
 		c.JSON(http.StatusMethodNotAllowed, errBody{Error: "method not allowed: " + c.Request.Method})
 	})
 
-	r.GET("/livez", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", func(c *gin.Context) {
-		switch err := s.engine.Ready(); {
+	s.healthRoutes(&r.RouterGroup, func() error { return s.engine.Ready() })
+	s.metricsRoutes()
+
+	v1 := r.Group("/api/v1")
+	s.route(v1, auth.Operator, http.MethodPost, "/jobs", s.submit)
+	s.route(v1, auth.Viewer, http.MethodGet, "/jobs", s.listJobs)
+	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id", s.status)
+	s.route(v1, auth.Operator, http.MethodPost, "/jobs/:id/cancel", s.cancel)
+	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/results", s.results)
+	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/aggregate", s.aggregate)
+	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/events", s.events)
+	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/group", s.group)
+	s.route(v1, auth.Viewer, http.MethodGet, "/cluster/members", s.members)
+	s.route(v1, auth.Admin, http.MethodPost, "/cluster/members/:name/enable", s.setMemberEnabled(true))
+	s.route(v1, auth.Admin, http.MethodPost, "/cluster/members/:name/disable", s.setMemberEnabled(false))
+	for _, k := range definitionKinds {
+		s.route(v1, auth.Viewer, http.MethodGet, "/"+k.path, s.listDefinitions(k))
+		s.route(v1, auth.Viewer, http.MethodGet, "/"+k.path+"/:name", s.getDefinition(k))
+		s.route(v1, auth.Operator, http.MethodPut, "/"+k.path+"/:name", s.putDefinition(k))
+		s.route(v1, auth.Operator, http.MethodDelete, "/"+k.path+"/:name", s.deleteDefinition(k))
+	}
+	s.tokenRoutes(v1)
+	s.compatRoutes(r)
+	s.uiRoutes(r)
+}
+
+// healthRoutes serves /livez and /readyz, which need no token.
+func (s *Server) healthRoutes(g *gin.RouterGroup, ready func() error) {
+	s.route(g, auth.Public, http.MethodGet, "/livez", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	s.route(g, auth.Public, http.MethodGet, "/readyz", func(c *gin.Context) {
+		switch err := ready(); {
 		case errors.Is(err, actors.ErrNotAccepting):
 			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "shutting down", "reason": err.Error()})
 		case err != nil:
@@ -151,28 +189,6 @@ func (s *Server) routes() {
 			c.JSON(http.StatusOK, gin.H{"status": "ready"})
 		}
 	})
-	s.metricsRoutes()
-
-	v1 := r.Group("/api/v1")
-	v1.POST("/jobs", s.submit)
-	v1.GET("/jobs", s.listJobs)
-	v1.GET("/jobs/:id", s.status)
-	v1.POST("/jobs/:id/cancel", s.cancel)
-	v1.GET("/jobs/:id/results", s.results)
-	v1.GET("/jobs/:id/aggregate", s.aggregate)
-	v1.GET("/jobs/:id/events", s.events)
-	v1.GET("/cluster/members", s.members)
-	v1.POST("/cluster/members/:name/enable", s.setMemberEnabled(true))
-	v1.POST("/cluster/members/:name/disable", s.setMemberEnabled(false))
-	v1.GET("/jobs/:id/group", s.group)
-	for _, k := range definitionKinds {
-		v1.GET("/"+k.path, s.listDefinitions(k))
-		v1.GET("/"+k.path+"/:name", s.getDefinition(k))
-		v1.PUT("/"+k.path+"/:name", s.putDefinition(k))
-		v1.DELETE("/"+k.path+"/:name", s.deleteDefinition(k))
-	}
-	s.compatRoutes(r)
-	s.uiRoutes(r)
 }
 
 // metricsRoutes serves /metrics and, when enabled, /debug/pprof.
@@ -182,9 +198,9 @@ func (s *Server) metricsRoutes() {
 	if g == nil {
 		g = prometheus.DefaultGatherer
 	}
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
+	s.route(&r.RouterGroup, auth.Viewer, http.MethodGet, "/metrics", gin.WrapH(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
 	if s.cfg.Pprof {
-		r.GET("/debug/pprof/*name", servePprof)
+		s.route(&r.RouterGroup, auth.Admin, http.MethodGet, "/debug/pprof/*name", servePprof)
 	}
 }
 

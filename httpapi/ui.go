@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/salvo-sh/salvo/auth"
 )
 
 // uiFiles holds the dashboard: plain HTML, CSS and JavaScript modules, served
@@ -29,7 +31,7 @@ func (s *Server) uiRoutes(r *gin.Engine) {
 		panic("httpapi: embedded ui directory: " + err.Error())
 	}
 	files := http.StripPrefix("/ui", http.FileServerFS(sub))
-	r.GET("/ui/*filepath", func(c *gin.Context) {
+	s.route(&r.RouterGroup, auth.Public, http.MethodGet, "/ui/*filepath", func(c *gin.Context) {
 		h := c.Writer.Header()
 		h.Set("Cache-Control", "no-cache")
 		h.Set("Content-Security-Policy", uiCSP)
@@ -37,5 +39,5 @@ func (s *Server) uiRoutes(r *gin.Engine) {
 		h.Set("Referrer-Policy", "no-referrer")
 		files.ServeHTTP(c.Writer, c.Request)
 	})
-	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/ui/") })
+	s.route(&r.RouterGroup, auth.Public, http.MethodGet, "/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/ui/") })
 }

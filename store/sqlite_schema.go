@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // schema is the SQLite layout of docs/design.md §9, with one change: results
 // are keyed by (job_key, idx), job_key being the job's integer in job_keys.
@@ -136,7 +136,8 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("migrate schema to version 3: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, schema); err != nil {
+	// Version 4 adds the tokens and audit tables (authSchema).
+	if _, err := tx.ExecContext(ctx, schema+authSchema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

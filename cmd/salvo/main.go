@@ -1,6 +1,6 @@
 // Command salvo is a distributed fan-out command engine: one HTTP request (or
 // SSH command) sent to many hosts, every response gathered, stored and
-// aggregated. Subcommands: server, run, fleet, version.
+// aggregated. Subcommands: server, run, token, fleet, import-rc, bench, version.
 package main
 
 import (
@@ -17,6 +17,7 @@ const usage = `salvo: send one command to many hosts and gather every answer.
 Usage:
   salvo server [flags]   start a node (master and worker, embedded store)
   salvo run [flags]      submit a job to a server and show its progress and summary
+  salvo token create|list|revoke  manage the server's API tokens
   salvo fleet [flags]    simulate a fleet of HTTP (and SSH) hosts on 127.0.0.0/8 for tests and demos
   salvo import-rc [flags] DIR  import REST Commander's .conf files into a data dir
   salvo bench [flags]    measure salvo against a bare fasthttp loop and xargs/curl
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stderr)
 	case "run":
 		return runRun(args[1:], stdout, stderr)
+	case "token":
+		return runToken(args[1:], stdout, stderr)
 	case "fleet":
 		if err := runFleet(args[1:], stdout, stderr); err != nil {
 			fmt.Fprintln(stderr, "salvo fleet:", err)

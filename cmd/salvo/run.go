@@ -49,10 +49,7 @@ Flags:
 func runRun(args []string, stdout, stderr io.Writer) int {
 	var opts cli.RunOptions
 	var headers headerFlags
-	server := os.Getenv("SALVO_SERVER")
-	if server == "" {
-		server = cli.DefaultServer
-	}
+	var access cli.Access
 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -60,7 +57,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, runUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&opts.Server, "server", server, "server base URL (env SALVO_SERVER)")
+	accessFlags(fs, &access)
 	fs.StringVar(&opts.SpecFile, "spec", "", "JSON job spec `file` (- = stdin)")
 	fs.StringVar(&opts.TargetsFile, "targets-file", "", "`file` of targets, one per line, # comments (- = stdin)")
 	fs.StringVar(&opts.Name, "name", "", "job name")
@@ -103,6 +100,13 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "salvo run: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return cli.ExitUsage
 	}
+	if err := access.Resolve(); err != nil {
+		fmt.Fprintf(stderr, "salvo run: %v\n", err)
+		return cli.ExitUsage
+	}
+	opts.Server = access.Server
+	opts.Client = new(cli.DefaultClientConfig())
+	opts.Client.Token = access.Token
 	opts.Headers = headers
 	opts.Stdin = os.Stdin
 	var err error

@@ -233,6 +233,8 @@ type ClientConfig struct {
 	// Logger receives debug messages (the fallback to polling); nil
 	// discards them.
 	Logger *slog.Logger
+	// Token is the API token sent with every request ("" none).
+	Token string
 }
 
 // DefaultClientConfig returns the configuration NewClient uses.
@@ -285,6 +287,13 @@ func NewClientWithConfig(base string, conf ClientConfig) *Client {
 	return &Client{base: base, http: &http.Client{Transport: tr}, conf: conf, log: log}
 }
 
+// authorize adds the client's token to a request.
+func (c *Client) authorize(req *http.Request) {
+	if c.conf.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.conf.Token)
+	}
+}
+
 // BaseURL returns the server's base URL.
 func (c *Client) BaseURL() string { return c.base }
 
@@ -317,6 +326,7 @@ func (c *Client) do(ctx context.Context, method, u string, body any, out any) er
 		return fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
+	c.authorize(req)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -462,6 +472,7 @@ func (c *Client) openStream(ctx context.Context, u, accept string) (*http.Respon
 		return nil, nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", accept)
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		stop()

@@ -70,7 +70,7 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 		}
 		// Rebuild the cluster around another master-capable node: it
 		// starts as the master, then this node's peers join it.
-		if err := callCreateNode(ctx, client, base, base, false); err != nil {
+		if err := callCreateNode(ctx, client, base, base, false, s.credential(ctx)); err != nil {
 			return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("ask %s to run as the master: %v", base, err)}
 		}
 		if len(s.cfg.Cluster.Peers) == 0 {
@@ -78,14 +78,14 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 		}
 		return s.invitePeers(ctx, base, base)
 	}
-	gossip, err := masterGossip(ctx, base)
+	gossip, err := masterGossip(ctx, base, s.credential(ctx))
 	if err != nil && !invited {
 		// The master's cluster part may be shut down: ask it to start (it
 		// invites its peers, this node perhaps among them), then look again.
-		if cerr := callCreateNode(ctx, client, base, base, false); cerr != nil {
+		if cerr := callCreateNode(ctx, client, base, base, false, s.credential(ctx)); cerr != nil {
 			return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("%v; and asking it to start: %v", err, cerr)}
 		}
-		gossip, err = masterGossip(ctx, base)
+		gossip, err = masterGossip(ctx, base, s.credential(ctx))
 	}
 	if err != nil {
 		return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: err.Error()}
@@ -138,7 +138,7 @@ func (s *Server) invitePeers(ctx context.Context, masterBase, skip string) (stri
 		}
 		asked++
 		if err == nil {
-			err = callCreateNode(ctx, client, base, masterBase, true)
+			err = callCreateNode(ctx, client, base, masterBase, true, s.credential(ctx))
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
@@ -156,7 +156,7 @@ func (s *Server) invitePeers(ctx context.Context, masterBase, skip string) (stri
 
 // callCreateNode calls createNode on the node at base with masterUrl
 // master; invited marks a master's call to its peers.
-func callCreateNode(ctx context.Context, client *http.Client, base, master string, invited bool) error {
+func callCreateNode(ctx context.Context, client *http.Client, base, master string, invited bool, secret string) error {
 	u := base + "/distributedAgents/createNode?masterUrl=" + url.QueryEscape(master)
 	if invited {
 		u += "&invited=true"
@@ -165,6 +165,7 @@ func callCreateNode(ctx context.Context, client *http.Client, base, master strin
 	if err != nil {
 		return err
 	}
+	authorize(req, secret)
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -190,13 +191,14 @@ func apiBase(u string) (string, error) {
 }
 
 // masterGossip asks a node's API for the gossip address of the cluster's master.
-func masterGossip(ctx context.Context, base string) (string, error) {
+func masterGossip(ctx context.Context, base, secret string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/cluster/members", nil)
 	if err != nil {
 		return "", err
 	}
+	authorize(req, secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("ask %s for its members: %w", base, err)

@@ -87,7 +87,7 @@ func (s *Server) startPart(ctx context.Context, join []string) (p *part, err err
 			return nil, err
 		}
 		if p.engine != nil && cfg.ClusterWatch > 0 {
-			p.watch = startWatcher(p.engine, "http://"+s.ln.Addr().String(), cfg.ClusterWatch, s.logger)
+			p.watch = startWatcher(p.engine, "http://"+s.ln.Addr().String(), s.nodeToken, cfg.ClusterWatch, s.logger)
 		}
 	}
 	return p, nil

@@ -50,6 +50,11 @@ type Server struct {
 	mu         sync.Mutex
 	part       *part         // the running cluster part; nil after shutdownNode
 	stopping   chan struct{} // closed once the part shutdownNode took is stopped
+	lastMaster string        // a worker-only node's last known master API
+
+	// nodeToken is a master's own token with authentication on, carried
+	// by its calls to other nodes (auth.go).
+	nodeToken string
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -87,6 +92,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	ac.MaxRequestBytes, ac.Pprof, ac.Gatherer, ac.Logger = cfg.MaxRequestBytes, cfg.Pprof, reg, logger.With("component", "api")
 	ac.Shutdown = s.shutdownPart
 	ac.CreateNode = s.createNode
+	ac.Addr, ac.Access.Hosts = ln.Addr().String(), cfg.APIHosts
 
 	if cfg.HasRole(conf.RoleMaster) {
 		st, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
@@ -98,9 +104,19 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		if err := loadDefinitions(ctx, cfg, st, logger); err != nil {
 			return nil, err
 		}
+		ac.Access.Audit = st
+		if cfg.AuthEnabled() {
+			if err := s.bootstrapTokens(ctx, st); err != nil {
+				return nil, err
+			}
+			ac.Access.Tokens = st
+		}
 		s.engines.st = st
 		s.api = httpapi.New(ac, s.engines, st)
 	} else {
+		if cfg.AuthEnabled() {
+			ac.Access.Verify = s.verifyAtMaster
+		}
 		s.api = httpapi.NewForwarder(ac, s.masterAPI)
 	}
 	p, err := s.startPart(ctx, cfg.Join)
@@ -117,7 +133,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	go func() { s.served <- s.http.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String(), "name", cfg.Name, "roles", cfg.Roles,
+	logger.Info("listening", "addr", ln.Addr().String(), "name", cfg.Name, "roles", cfg.Roles, "auth", cfg.AuthEnabled(),
 		"dataDir", cfg.DataDir, "capacity", s.capacity, "bodyMemory", cfg.BodyMemoryBytes())
 	return s, nil
 }

@@ -20,6 +20,7 @@ import (
 type watcher struct {
 	engine   *actors.Engine
 	self     string // the master's API base URL
+	secret   string // the master's node token ("" without authentication)
 	interval time.Duration
 	logger   *slog.Logger
 	client   *http.Client
@@ -37,9 +38,9 @@ type watched struct {
 }
 
 // startWatcher starts a watcher; stop ends it.
-func startWatcher(e *actors.Engine, self string, interval time.Duration, logger *slog.Logger) *watcher {
+func startWatcher(e *actors.Engine, self, secret string, interval time.Duration, logger *slog.Logger) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{engine: e, self: self, interval: interval, logger: logger.With("component", "watch"),
+	w := &watcher{engine: e, self: self, secret: secret, interval: interval, logger: logger.With("component", "watch"),
 		client: &http.Client{Timeout: 5 * time.Second}, seen: map[string]*watched{}, cancel: cancel, done: make(chan struct{})}
 	go w.run(ctx)
 	return w
@@ -123,7 +124,7 @@ func (w *watcher) bringBack(ctx context.Context, name, base string) {
 	if resp.StatusCode != http.StatusOK {
 		return
 	}
-	if err := callCreateNode(ctx, w.client, base, w.self, true); err != nil {
+	if err := callCreateNode(ctx, w.client, base, w.self, true, w.secret); err != nil {
 		w.logger.Warn("cluster watch: createNode on a gone member failed", "member", name, "err", err)
 		return
 	}

@@ -1,0 +1,310 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/salvo-sh/salvo/auth"
+)
+
+// Tokens keeps API tokens (store.SQLite).
+type Tokens interface {
+	PutToken(ctx context.Context, t auth.Token) error
+	ListTokens(ctx context.Context) ([]auth.Token, error)
+	TokenByHash(ctx context.Context, hash string) (auth.Token, error)
+	DeleteToken(ctx context.Context, name string) error
+}
+
+// AuditLog keeps audit entries (store.SQLite).
+type AuditLog interface {
+	PutAudit(ctx context.Context, e auth.Entry) error
+	ListAudit(ctx context.Context, q auth.Query) ([]auth.Entry, int64, error)
+}
+
+// Access is who may call the API (docs/security.md).
+type Access struct {
+	// Tokens, when set, turns authentication on: every route but /livez,
+	// /readyz and the dashboard's files needs a token whose role allows
+	// it. Nil leaves the API open to whoever reaches it, with the browser
+	// guards: Host must be the API's address, localhost or a loopback IP,
+	// and cross-site requests may not change anything.
+	Tokens Tokens
+	// Audit stores an entry per mutating call and login; nil logs them only.
+	Audit AuditLog
+	// Hosts are further Host header values the API answers with
+	// authentication off (the address it is reached by, behind a proxy).
+	Hosts []string
+	// Verify, when set on a node without Tokens (a worker-only node
+	// forwarding to its master), checks a request's credentials
+	// elsewhere: it returns the caller's token or an error.
+	Verify func(r *http.Request) (*auth.Token, error)
+}
+
+// On reports whether requests must carry a token.
+func (a *Access) On() bool { return a.Tokens != nil || a.Verify != nil }
+
+// Context keys of the access layer.
+const (
+	callerKey      = "salvo.caller"      // *auth.Token of the request
+	auditTargetKey = "salvo.auditTarget" // the job id or name a handler touched
+)
+
+// route registers a handler with the role it needs; every route of the API
+// goes through it, so that none lacks a guard (TestEveryRouteHasARole).
+// A route that is not a GET changes something: it is audited and, with
+// authentication off, refused to other sites.
+func (s *Server) route(g *gin.RouterGroup, need auth.Role, method, path string, h ...gin.HandlerFunc) {
+	key := method + " " + joinPath(g.BasePath(), path)
+	s.roles[key] = need
+	s.mutating[key] = method != http.MethodGet && method != http.MethodHead && need > auth.Public
+	g.Handle(method, path, h...)
+}
+
+// routeAny registers a handler for GET and POST (REST Commander's routes);
+// one that needs operator or admin changes something under either method.
+func (s *Server) routeAny(g *gin.RouterGroup, need auth.Role, path string, h gin.HandlerFunc) {
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		s.route(g, need, m, path, h)
+		s.mutating[m+" "+joinPath(g.BasePath(), path)] = need >= auth.Operator
+	}
+}
+
+func joinPath(base, path string) string {
+	if base == "/" || base == "" {
+		return path
+	}
+	return strings.TrimSuffix(base, "/") + path
+}
+
+// RouteRoles returns the role each registered route needs, keyed by
+// "METHOD /path/:param".
+func (s *Server) RouteRoles() map[string]auth.Role {
+	out := make(map[string]auth.Role, len(s.roles))
+	for k, v := range s.roles {
+		out[k] = v
+	}
+	return out
+}
+
+// access is the guard in front of every route: it finds the route's role,
+// authenticates the caller when authentication is on (401, then 403 naming
+// the role needed), applies the browser guards when it is off, and writes
+// the audit entry of mutating calls.
+func (s *Server) access(c *gin.Context) {
+	key := c.Request.Method + " " + c.FullPath()
+	need, ok := s.roles[key]
+	if !ok {
+		c.Next() // no route: 404 or 405
+		return
+	}
+	mutates := s.mutating[key]
+	start := time.Now()
+	caller, status, refusal := s.admit(c, need, mutates)
+	if caller != nil {
+		c.Set(callerKey, caller)
+	}
+	if refusal != nil {
+		if c.Request.ContentLength != 0 {
+			// The body is not read: close rather than wait for it.
+			c.Header("Connection", "close")
+		}
+		c.AbortWithStatusJSON(status, refusal)
+	} else {
+		c.Next()
+	}
+	if mutates {
+		s.audit(c, caller, start, refusal)
+	}
+}
+
+// admit decides on one request: the caller's token (nil with
+// authentication off), or the status and body of the refusal.
+func (s *Server) admit(c *gin.Context, need auth.Role, mutates bool) (*auth.Token, int, *errBody) {
+	a := &s.cfg.Access
+	if !a.On() {
+		if err := s.browserGuard(c.Request, mutates); err != nil {
+			return nil, http.StatusForbidden, &errBody{Error: err.Error()}
+		}
+		return nil, 0, nil
+	}
+	if need == auth.Public {
+		return nil, 0, nil
+	}
+	t, err := s.authenticate(c.Request)
+	if err != nil {
+		c.Header("WWW-Authenticate", `Bearer realm="salvo", Basic realm="salvo"`)
+		return nil, http.StatusUnauthorized, &errBody{Error: err.Error()}
+	}
+	if !t.Role.Allows(need) {
+		return t, http.StatusForbidden, &errBody{Error: "this call needs the " + need.String() + " role; token " + t.Name + " is " + t.Role.String(), Field: "role"}
+	}
+	return t, 0, nil
+}
+
+// authenticate returns the token a request carries: Authorization Bearer,
+// HTTP Basic with the token as password (any user), or the dashboard's
+// session cookie.
+func (s *Server) authenticate(r *http.Request) (*auth.Token, error) {
+	a := &s.cfg.Access
+	if a.Tokens == nil {
+		return a.Verify(r)
+	}
+	secret := Credential(r)
+	if secret == "" {
+		return nil, auth.ErrNoCredentials
+	}
+	t, err := a.Tokens.TokenByHash(r.Context(), auth.Hash(secret))
+	if err != nil {
+		if errors.Is(err, auth.ErrUnknownToken) {
+			return nil, err
+		}
+		s.cfg.Logger.Error("read token", "err", err)
+		return nil, errors.New("tokens cannot be read now: try again")
+	}
+	if t.Expired(time.Now()) {
+		return nil, auth.ErrExpired
+	}
+	return &t, nil
+}
+
+// sessionCookie is the dashboard's session cookie: it holds the token
+// the login page was given (HttpOnly, SameSite=Strict).
+const sessionCookie = "salvo_session"
+
+// Credential is the token secret a request carries, or "".
+func Credential(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(tok)
+		}
+		if _, pass, ok := r.BasicAuth(); ok {
+			return pass
+		}
+		return ""
+	}
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		return ck.Value
+	}
+	return ""
+}
+
+type credentialKey struct{}
+
+// CredentialFrom is the credential of the API call a hook serves (the
+// createNode hook passes it on to the nodes it calls), or "".
+func CredentialFrom(ctx context.Context) string {
+	v, _ := ctx.Value(credentialKey{}).(string)
+	return v
+}
+
+// browserGuard keeps web pages from using an API without authentication:
+// a Host that is not this API's address (DNS rebinding) is refused, and
+// so is a cross-site request to a route that changes anything, or an
+// /api/v1 write whose content type a form can send.
+func (s *Server) browserGuard(r *http.Request, mutates bool) error {
+	if !s.hostAllowed(r.Host) {
+		return errors.New("host " + r.Host + " is not this API's address: with authentication off the API answers only its own address, localhost and loopback IPs (--api-hosts adds names)")
+	}
+	if !mutates {
+		return nil
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return errors.New("cross-site request refused (Sec-Fetch-Site: " + site + ")")
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host != r.Host {
+			return errors.New("cross-site request refused (Origin: " + o + ")")
+		}
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/v1/") && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, _, _ := mime.ParseMediaType(ct)
+			switch mt {
+			case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
+				return errors.New("content type " + mt + " refused on /api/v1 writes: send application/json")
+			}
+		}
+	}
+	return nil
+}
+
+// hostAllowed reports whether a Host header names this API: its listening
+// address, localhost, a loopback IP, or one of Access.Hosts.
+func (s *Server) hostAllowed(host string) bool {
+	if host == "" {
+		return true // HTTP/1.0: no Host, no rebinding
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.Trim(name, "[]")
+	if strings.EqualFold(name, "localhost") || strings.HasSuffix(strings.ToLower(name), ".localhost") {
+		return true
+	}
+	if ip := net.ParseIP(name); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, h := range s.cfg.Access.Hosts {
+		if strings.EqualFold(h, host) || strings.EqualFold(h, name) {
+			return true
+		}
+	}
+	return s.cfg.Addr != "" && strings.EqualFold(host, s.cfg.Addr)
+}
+
+// audit logs and stores the entry of one call.
+func (s *Server) audit(c *gin.Context, caller *auth.Token, start time.Time, refusal *errBody) {
+	e := auth.Entry{
+		Time:   start.UTC(),
+		Remote: c.ClientIP(),
+		Method: c.Request.Method,
+		Route:  c.FullPath(),
+		Status: c.Writer.Status(),
+		Target: c.GetString(auditTargetKey),
+	}
+	if e.Target == "" {
+		e.Target = c.Param("id")
+	}
+	if e.Target == "" {
+		e.Target = c.Param("name")
+	}
+	if caller != nil {
+		e.Actor, e.Role = caller.Name, caller.Role.String()
+	}
+	switch {
+	case refusal != nil:
+		e.Outcome = "refused: " + refusal.Error
+	case e.Status >= 400:
+		e.Outcome = "failed"
+	default:
+		e.Outcome = "allowed"
+	}
+	s.writeAudit(c.Request.Context(), e)
+}
+
+// writeAudit logs an entry and stores it; a store that cannot take it is
+// logged, and the call it records stands.
+func (s *Server) writeAudit(ctx context.Context, e auth.Entry) {
+	s.cfg.Logger.Info("audit", slog.String("actor", e.Actor), slog.String("role", e.Role), slog.String("remote", e.Remote),
+		slog.String("method", e.Method), slog.String("route", e.Route), slog.String("target", e.Target),
+		slog.Int("status", e.Status), slog.String("outcome", e.Outcome))
+	if s.cfg.Access.Audit == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Access.Audit.PutAudit(ctx, e); err != nil {
+		s.cfg.Logger.Error("cannot store an audit entry", "route", e.Route, "err", err)
+	}
+}
