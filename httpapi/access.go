@@ -144,6 +144,11 @@ func (s *Server) admit(c *gin.Context, need auth.Role, mutates bool) (*auth.Toke
 		c.Header("WWW-Authenticate", `Bearer realm="salvo", Basic realm="salvo"`)
 		return nil, http.StatusUnauthorized, &errBody{Error: err.Error()}
 	}
+	if mutates && c.Request.Header.Get("Authorization") == "" && c.Request.Header.Get(csrfHeader) != "1" {
+		// The session cookie goes with every request to this site, a
+		// forged one included: a write needs the dashboard's header too.
+		return t, http.StatusForbidden, &errBody{Error: "a write with the session cookie needs the " + csrfHeader + ": 1 header (the dashboard sends it)"}
+	}
 	if !t.Role.Allows(need) {
 		return t, http.StatusForbidden, &errBody{Error: "this call needs the " + need.String() + " role; token " + t.Name + " is " + t.Role.String(), Field: "role"}
 	}
@@ -179,6 +184,10 @@ func (s *Server) authenticate(r *http.Request) (*auth.Token, error) {
 // sessionCookie is the dashboard's session cookie: it holds the token
 // the login page was given (HttpOnly, SameSite=Strict).
 const sessionCookie = "salvo_session"
+
+// csrfHeader marks the dashboard's own calls (ui/js/api.js): another
+// site's page cannot send it without a CORS consent the API never gives.
+const csrfHeader = "X-Salvo-CSRF"
 
 // Credential is the token secret a request carries, or "".
 func Credential(r *http.Request) string {

@@ -48,6 +48,7 @@ func (s *Server) rcSendToNodeGroup(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	c.Set(auditTargetKey, st.ID)
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(st.ID))
 }
 
@@ -288,6 +289,7 @@ func (s *Server) rcSendAdhoc(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	c.Set(auditTargetKey, st.ID)
 	c.Header(JobIDHeader, st.ID)
 	if err := s.rcWait(ctx, st.ID); err != nil {
 		if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {

@@ -49,6 +49,7 @@ func (s *Server) submit(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	c.Set(auditTargetKey, st.ID)
 	c.JSON(http.StatusAccepted, st)
 }
 

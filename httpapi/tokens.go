@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -218,6 +219,11 @@ func (s *Server) listAudit(c *gin.Context) {
 // sets the session cookie: HttpOnly, SameSite=Strict, Secure under TLS.
 // Every login, good or not, is audited.
 func (s *Server) login(c *gin.Context) {
+	if mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type")); mt != "application/json" {
+		// A form of another site cannot send JSON: no login forged there.
+		fail(c, &Error{Status: http.StatusUnsupportedMediaType, Msg: "login takes application/json: {\"token\": \"...\"}"})
+		return
+	}
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		fail(c, err)

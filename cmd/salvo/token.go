@@ -49,6 +49,10 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 		return cli.ExitUsage
 	}
 	verb, rest := args[0], args[1:]
+	var revokeName string
+	if verb == "revoke" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		revokeName, rest = rest[0], rest[1:] // the name before the flags
+	}
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cli.ExitOK
@@ -87,12 +91,15 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 			cli.PrintTokens(stdout, ts)
 		}
 	case "revoke":
-		if fs.NArg() != 1 {
-			fmt.Fprintln(stderr, "salvo token revoke: give the token's name")
+		if revokeName == "" && fs.NArg() == 1 {
+			revokeName = fs.Arg(0)
+		}
+		if revokeName == "" || fs.NArg() > 1 || (fs.NArg() == 1 && revokeName != fs.Arg(0)) {
+			fmt.Fprintln(stderr, "salvo token revoke: give one token's name")
 			return cli.ExitUsage
 		}
-		if err = client.RevokeToken(ctx, fs.Arg(0)); err == nil {
-			fmt.Fprintf(stderr, "token %s revoked\n", fs.Arg(0))
+		if err = client.RevokeToken(ctx, revokeName); err == nil {
+			fmt.Fprintf(stderr, "token %s revoked\n", revokeName)
 		}
 	default:
 		fs.Usage()

@@ -9,8 +9,11 @@ export class ApiError extends Error {
   }
 }
 
+// X-Salvo-CSRF marks the dashboard's own calls: a page of another site
+// cannot send it without the API's consent (which it never gives), so the
+// server accepts a session cookie on a write only with it.
 async function call(method, path, body, signal) {
-  const init = { method, signal, headers: { Accept: 'application/json' } };
+  const init = { method, signal, headers: { Accept: 'application/json', 'X-Salvo-CSRF': '1' } };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -24,6 +27,10 @@ async function call(method, path, body, signal) {
     } catch {
       data = null;
     }
+  }
+  if (resp.status === 401 && path !== '/api/v1/login') {
+    // No session, or it expired: the login page takes a token.
+    window.dispatchEvent(new CustomEvent('salvo:login'));
   }
   if (!resp.ok) {
     const msg = (data && data.error) || `${method} ${path}: HTTP ${resp.status}`;

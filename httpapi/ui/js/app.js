@@ -1,7 +1,7 @@
 // The dashboard's router: #/cluster, #/jobs, #/job/ID, #/submit. Each page
 // module exports mount(root, ctx, params); ctx owns the page's timers,
 // fetches and event streams and stops them when the page is left.
-import { isAbort } from './api.js';
+import { get, isAbort, post } from './api.js';
 import { h, replace } from './dom.js';
 import * as cluster from './cluster.js';
 import * as jobs from './jobs.js';
@@ -59,7 +59,61 @@ export function status(msg, isError) {
   el.classList.toggle('error', !!isError);
 }
 
+// login is the page that takes a token when the API asks for one: the
+// server answers with an HttpOnly session cookie.
+const login = {
+  mount(root) {
+    const input = h('input', { type: 'password', name: 'token', id: 'login-token', autocomplete: 'off', required: true });
+    const msg = h('p', { class: 'error', id: 'login-error' });
+    const form = h('form', { id: 'login-form' },
+      h('label', { for: 'login-token' }, 'API token'), input,
+      h('button', { type: 'submit', id: 'login-btn' }, 'Log in'), msg);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      msg.textContent = '';
+      try {
+        await post('/api/v1/login', { token: input.value });
+        input.value = '';
+        await whoami();
+        location.hash = '#/jobs';
+      } catch (err) {
+        msg.textContent = err.message;
+      }
+    });
+    replace(root, h('h1', {}, 'Log in'),
+      h('p', { class: 'muted' }, 'This salvo server needs a token (salvo token create, or DATA_DIR/admin.token).'), form);
+  },
+};
+
+// whoami shows who is logged in, and a log-out link with a session.
+async function whoami() {
+  const el = document.getElementById('who');
+  if (!el) return;
+  try {
+    const me = await get('/api/v1/whoami');
+    if (!me.auth) {
+      replace(el);
+      return;
+    }
+    const out = h('a', { href: '#/login', id: 'logout' }, 'log out');
+    out.addEventListener('click', async (ev) => {
+      ev.preventDefault();
+      await post('/api/v1/logout').catch(() => {});
+      replace(el);
+      location.hash = '#/login';
+    });
+    replace(el, `${me.name} (${me.role}) `, out);
+  } catch {
+    replace(el);
+  }
+}
+
+window.addEventListener('salvo:login', () => {
+  if (location.hash !== '#/login') location.hash = '#/login';
+});
+
 const routes = [
+  { re: /^#\/login$/, nav: 'login', page: login },
   { re: /^#\/cluster$/, nav: 'cluster', page: cluster },
   { re: /^#\/jobs(?:\?(.*))?$/, nav: 'jobs', page: jobs },
   { re: /^#\/job\/([^/?]+)$/, nav: 'jobs', page: job },
@@ -100,3 +154,4 @@ function route() {
 window.addEventListener('hashchange', route);
 if (!location.hash) history.replaceState(null, '', '#/jobs');
 route();
+whoami();
