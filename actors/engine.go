@@ -36,6 +36,10 @@ type Config struct {
 	ChunkSize int
 	// APIAddr is this node's API address, shown in its member entry.
 	APIAddr string
+	// Policy, when set, refuses submitted targets outside the target
+	// policy (a 400 naming the target and the rule). Workers check the
+	// addresses they dial with their own (commands.HTTPConfig.Policy).
+	Policy *job.Policy
 	// Tags are the local worker's tags.
 	Tags []string
 	// Membership is the cluster's view of its nodes; nil on a single node.
@@ -271,7 +275,7 @@ func (e *Engine) Submit(ctx context.Context, spec *job.Spec) (*JobStatus, error)
 	if err := e.resolve(ctx, spec); err != nil {
 		return nil, err
 	}
-	if err := spec.Normalize(e.cfg.Capacity); err != nil {
+	if err := spec.NormalizeFor(e.cfg.Capacity, e.cfg.Policy); err != nil {
 		return nil, err
 	}
 	targets := spec.Targets

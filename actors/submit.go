@@ -40,6 +40,7 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 	if err != nil {
 		return nil, err
 	}
+	checker.Policy = e.cfg.Policy
 	if err := sp.Rewind(); err != nil {
 		return nil, err
 	}

@@ -75,6 +75,8 @@ func classifyCause(err error, phase string) string {
 	var smallBuf *fasthttp.ErrSmallBuffer
 	var brokenChunk fasthttp.ErrBrokenChunk
 	switch {
+	case errors.Is(err, job.ErrPolicy):
+		return job.ClassPolicy
 	case errors.Is(err, fasthttp.ErrDialTimeout):
 		return job.ClassConnectTimeout
 	case errors.Is(err, fasthttp.ErrNoFreeConns):

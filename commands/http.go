@@ -52,6 +52,10 @@ type HTTPConfig struct {
 	DialDualStack bool
 	// RootCAs verifies servers' certificates; nil means the system roots.
 	RootCAs *x509.CertPool
+	// Policy, when set, refuses a connection whose address the target
+	// policy denies (a name resolving into a denied range): the result
+	// is error, errorClass policy, and no byte is sent.
+	Policy *job.Policy
 	// GracefulClose closes connections with a FIN handshake. By default
 	// an exchange, once over, closes its connection with SO_LINGER 0 (a
 	// reset): the response has been read, and neither side then keeps
@@ -381,19 +385,42 @@ func (e *HTTPExecutor) dialIP(network, addr string, timeout time.Duration) (net.
 }
 
 // dial connects to addr: IP literals without DNS, names through the
-// caching resolver.
+// caching resolver; then the target policy checks the address reached.
 func (e *HTTPExecutor) dial(host, addr string, timeout time.Duration) (net.Conn, error) {
-	if a, err := netip.ParseAddr(host); err == nil {
+	var conn net.Conn
+	var err error
+	if a, perr := netip.ParseAddr(host); perr == nil {
 		network := "tcp"
 		if a.Is4() {
 			network = "tcp4"
 		}
-		return e.dialIP(network, addr, timeout)
+		conn, err = e.dialIP(network, addr, timeout)
+	} else if e.cfg.DialDualStack {
+		conn, err = e.nameDialer.DialDualStackTimeout(addr, timeout)
+	} else {
+		conn, err = e.nameDialer.DialTimeout(addr, timeout)
 	}
-	if e.cfg.DialDualStack {
-		return e.nameDialer.DialDualStackTimeout(addr, timeout)
+	if err != nil {
+		return nil, err
 	}
-	return e.nameDialer.DialTimeout(addr, timeout)
+	return checkConn(e.cfg.Policy, host, conn)
+}
+
+// checkConn closes conn, before a byte is sent, when the target policy
+// denies the address it reached.
+func checkConn(p *job.Policy, host string, conn net.Conn) (net.Conn, error) {
+	if p == nil {
+		return conn, nil
+	}
+	ta, ok := conn.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return conn, nil
+	}
+	if err := p.CheckAddr(host, ta.AddrPort().Addr()); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // readBody reads at most MaxBodyBytes of the streamed body into x.Body. It

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/salvo-sh/salvo/job"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -28,6 +29,10 @@ var ErrSSHExecutorClosed = errors.New("commands: ssh executor closed")
 
 // SSHConfig configures an SSHExecutor.
 type SSHConfig struct {
+	// Policy, when set, refuses a connection whose address the target
+	// policy denies (errorClass policy). Targets reached through a
+	// bastion are checked at submit only: the bastion resolves them.
+	Policy *job.Policy
 	// DataDir is the worker's data directory: the accept-new policy keeps
 	// the host keys it learns in DataDir/ssh_known_hosts when a job names
 	// no knownHostsFile. Empty: such jobs fail with errorClass host_key.

@@ -331,6 +331,10 @@ func (sp *sshPlan) connect(ctx context.Context, user, addr string, connect time.
 		if conn, err = d.DialContext(ctx, "tcp", addr); err != nil {
 			return nil, done, &ExchangeError{Phase: PhaseDial, Err: err}
 		}
+		host, _, _ := net.SplitHostPort(addr)
+		if conn, err = checkConn(sp.x.cfg.Policy, host, conn); err != nil {
+			return nil, done, &ExchangeError{Phase: PhaseDial, Err: err}
+		}
 	}
 	client, err = sp.handshake(conn, user, addr, methods, connect)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,6 +92,12 @@ type Config struct {
 	Auth string `yaml:"auth"`
 	// InsecureNoAuth lets --auth off stand on a non-loopback address.
 	InsecureNoAuth bool `yaml:"insecureNoAuth"`
+	// AllowTargets, when set, are the only targets jobs may reach: CIDRs
+	// and host globs (job.Policy). DenyTargets are refused; by default
+	// the cloud metadata ranges (job.DefaultDenyTargets); "none" denies
+	// nothing.
+	AllowTargets []string `yaml:"allowTargets"`
+	DenyTargets  []string `yaml:"denyTargets"`
 	// APIHosts are further Host header values the API answers with
 	// authentication off (names it is reached by behind a proxy).
 	APIHosts []string `yaml:"apiHosts"`
@@ -173,6 +180,7 @@ func DefaultConfig() *Config {
 		ShutdownTimeout:    DefaultShutdownTimeout,
 		ClusterWatch:       DefaultClusterWatch,
 		Auth:               AuthAuto,
+		DenyTargets:        slices.Clone(job.DefaultDenyTargets),
 		MaxRequestBytes:    DefaultMaxRequestBytes,
 		ChunkSize:          DefaultChunkSize,
 		HTTPMaxHeaderBytes: DefaultHTTPMaxHeaderBytes,
@@ -197,6 +205,15 @@ func (c *Config) AuthEnabled() bool {
 		return false
 	}
 	return !IsLoopbackAddr(c.HTTPAddr)
+}
+
+// Policy is the target policy of --allow-targets and --deny-targets.
+func (c *Config) Policy() (*job.Policy, error) {
+	deny := c.DenyTargets
+	if len(deny) == 1 && strings.EqualFold(deny[0], "none") {
+		deny = nil
+	}
+	return job.NewPolicy(c.AllowTargets, deny)
 }
 
 // IsLoopbackAddr reports whether a host:port listens on loopback only.

@@ -38,6 +38,8 @@ func (c *Config) flags() []flagDef {
 		{"chunk-size", "targets per lease (chunk) handed to a worker", &c.ChunkSize},
 		{"auth", "API tokens: on, off, or auto (on unless --http-addr is loopback)", &c.Auth},
 		{"insecure-no-auth", "allow --auth off on a non-loopback --http-addr", &c.InsecureNoAuth},
+		{"allow-targets", "the only targets jobs may reach: CIDRs and host globs, comma-separated (default: any)", &c.AllowTargets},
+		{"deny-targets", "targets jobs may not reach: CIDRs and host globs, comma-separated (default: the cloud metadata ranges; none: nothing)", &c.DenyTargets},
 		{"api-hosts", "more Host names the API answers with authentication off, comma-separated", &c.APIHosts},
 		{"pprof", "serve net/http/pprof on the API address", &c.Pprof},
 		{"http-graceful-close", "close HTTP target connections with a FIN, not a reset, once read (targets then keep TIME_WAIT)", &c.HTTPGracefulClose},

@@ -83,6 +83,13 @@ func (c *Config) Validate() error {
 	default:
 		bad(c.label("auth", &c.Auth), "must be on, off or auto, got %q", c.Auth)
 	}
+	if _, err := c.Policy(); err != nil {
+		field := c.label("denyTargets", &c.DenyTargets)
+		if strings.HasPrefix(err.Error(), "allow") {
+			field = c.label("allowTargets", &c.AllowTargets)
+		}
+		bad(field, "%v", err)
+	}
 	if c.ClusterWatch < 0 {
 		bad(c.label("clusterWatch", &c.ClusterWatch), "must be 0 (off) or positive, got %s", c.ClusterWatch)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,6 +180,28 @@ func (s *Server) authenticate(r *http.Request) (*auth.Token, error) {
 		return nil, auth.ErrExpired
 	}
 	return &t, nil
+}
+
+// callerOf is the request's token, nil with authentication off.
+func callerOf(c *gin.Context) *auth.Token {
+	if v, ok := c.Get(callerKey); ok {
+		return v.(*auth.Token)
+	}
+	return nil
+}
+
+// checkScope refuses a job of a scoped token that does not name one of
+// its node groups, or that lists targets of its own.
+func checkScope(c *gin.Context, nodeGroup string, targets int) error {
+	t := callerOf(c)
+	if t == nil || len(t.Scope) == 0 {
+		return nil
+	}
+	if targets > 0 || !slices.Contains(t.Scope, nodeGroup) {
+		return &Error{Status: http.StatusForbidden, Field: "nodeGroup",
+			Msg: "token " + t.Name + " may send only to the node groups " + strings.Join(t.Scope, ", ") + ", by nodeGroup"}
+	}
+	return nil
 }
 
 // sessionCookie is the dashboard's session cookie: it holds the token

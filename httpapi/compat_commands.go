@@ -43,6 +43,10 @@ func (s *Server) rcSendToNodeGroup(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if err := checkScope(c, spec.NodeGroup, 0); err != nil {
+		fail(c, err)
+		return
+	}
 	st, err := s.engine.Submit(ctx, spec)
 	if err != nil {
 		fail(c, err)
@@ -281,6 +285,10 @@ func (s *Server) rcSendAdhoc(c *gin.Context) {
 	ctx := c.Request.Context()
 	j, err := s.rcAdhocJob(ctx, p)
 	if err != nil {
+		fail(c, err)
+		return
+	}
+	if err := checkScope(c, j.spec.NodeGroup, len(j.spec.Targets)); err != nil {
 		fail(c, err)
 		return
 	}

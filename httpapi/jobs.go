@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,7 +45,27 @@ func (s *Server) submit(c *gin.Context) {
 		fail(c, &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("%d job submits are being read: try again", cap(s.submits))})
 		return
 	}
-	st, err := s.engine.SubmitStream(c.Request.Context(), c.Request.Body)
+	body := io.Reader(c.Request.Body)
+	if t := callerOf(c); t != nil && len(t.Scope) > 0 {
+		// A scoped token sends to its node groups only: read the spec
+		// (bounded by MaxRequestBytes) to see where.
+		b, err := io.ReadAll(c.Request.Body)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		var probe struct {
+			NodeGroup string            `json:"nodeGroup"`
+			Targets   []json.RawMessage `json:"targets"`
+		}
+		_ = json.Unmarshal(b, &probe) // a bad spec is the engine's to report
+		if err := checkScope(c, probe.NodeGroup, len(probe.Targets)); err != nil {
+			fail(c, err)
+			return
+		}
+		body = bytes.NewReader(b)
+	}
+	st, err := s.engine.SubmitStream(c.Request.Context(), body)
 	if err != nil {
 		fail(c, err)
 		return

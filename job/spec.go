@@ -45,6 +45,7 @@ const (
 	ClassProtocol       = "protocol"
 	ClassTooLarge       = "too_large"
 	ClassWorkerLost     = "worker_lost"
+	ClassPolicy         = "policy" // the target policy refused the resolved address
 	ClassOther          = "other"
 )
 

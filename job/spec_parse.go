@@ -344,7 +344,10 @@ func (h *HTTPSpec) UnmarshalJSON(b []byte) error {
 // capacity is the worker capacity that bounds maxConcurrency (0: no
 // bound). Errors are *FieldError naming the offending field. A spec with
 // a nodeGroup must have it resolved to targets first (ResolveNodeGroup).
-func (s *Spec) Normalize(capacity int) error {
+func (s *Spec) Normalize(capacity int) error { return s.NormalizeFor(capacity, nil) }
+
+// NormalizeFor is Normalize with a target policy (nil: none).
+func (s *Spec) NormalizeFor(capacity int, p *Policy) error {
 	switch {
 	case len(s.Targets) > 0 && s.NodeGroup != "":
 		return fieldErrorf("targets", "give exactly one of targets and nodeGroup")
@@ -357,6 +360,7 @@ func (s *Spec) Normalize(capacity int) error {
 	if err != nil {
 		return err
 	}
+	c.Policy = p
 	for i, ts := range s.Targets {
 		if err := c.Check(i, ts); err != nil {
 			return err
@@ -643,10 +647,12 @@ func (s *Spec) normalizeAggregation() error {
 // (NormalizeTemplate): the target's form, its variable names, every
 // variable its templates use, and the port they expand to.
 type TargetChecker struct {
-	s     *Spec
-	tmpls []fieldTemplate
-	used  []string
-	buf   []byte
+	// Policy, when set, refuses targets outside the target policy.
+	Policy *Policy
+	s      *Spec
+	tmpls  []fieldTemplate
+	used   []string
+	buf    []byte
 }
 
 // Check validates target i. Errors are *FieldError naming the field:
@@ -656,6 +662,9 @@ func (c *TargetChecker) Check(i int, ts TargetSpec) error {
 	s := c.s
 	t, err := ParseTarget(ts.Host, s.Protocol)
 	if err != nil {
+		return fieldErrorf(fmt.Sprintf("targets[%d]", i), "%v", err)
+	}
+	if err := c.Policy.CheckHost(t.Host); err != nil {
 		return fieldErrorf(fmt.Sprintf("targets[%d]", i), "%v", err)
 	}
 	for name := range ts.Vars {

@@ -56,6 +56,7 @@ func (s *Server) startPart(ctx context.Context, join []string) (p *part, err err
 		ec.Worker.HTTP.GracefulClose = cfg.HTTPGracefulClose
 		ec.Worker.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
 		ec.Worker.BodyBudget = cfg.BodyMemoryBytes()
+		ec.Policy, ec.Worker.HTTP.Policy, ec.Worker.SSH.Policy = s.policy, s.policy, s.policy
 		if p.cn != nil {
 			ec.Membership = p.cn
 		}
@@ -72,6 +73,7 @@ func (s *Server) startPart(ctx context.Context, join []string) (p *part, err err
 		wc.HTTP.GracefulClose = cfg.HTTPGracefulClose
 		wc.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
 		wc.BodyBudget = cfg.BodyMemoryBytes()
+		wc.HTTP.Policy, wc.SSH.Policy = s.policy, s.policy
 		wc.Crashed = s.crash
 		if p.worker, err = actors.StartWorker(system, wc, nil); err != nil {
 			return nil, err

@@ -24,6 +24,7 @@ import (
 	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/httpapi"
+	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -52,6 +53,8 @@ type Server struct {
 	stopping   chan struct{} // closed once the part shutdownNode took is stopped
 	lastMaster string        // a worker-only node's last known master API
 
+	// policy is the target policy (--allow-targets, --deny-targets).
+	policy *job.Policy
 	// nodeToken is a master's own token with authentication on, carried
 	// by its calls to other nodes (auth.go).
 	nodeToken string
@@ -86,6 +89,9 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = actors.NewMetrics(reg)
+	if s.policy, err = cfg.Policy(); err != nil {
+		return nil, err
+	}
 	s.capacity = fitCapacity(cfg.Capacity, logger)
 
 	ac := httpapi.DefaultConfig()
