@@ -36,6 +36,12 @@ type Config struct {
 	ChunkSize int
 	// APIAddr is this node's API address, shown in its member entry.
 	APIAddr string
+	// Credentials, when set, reads the SSH credential a job names
+	// (ssh.credential): store.ErrNotFound for an unknown one.
+	Credentials func(ctx context.Context, name string) (*job.Credential, error)
+	// KeyDir is where a job that is not an admin's may name SSH key and
+	// known_hosts files itself (job.CheckPaths).
+	KeyDir string
 	// Policy, when set, refuses submitted targets outside the target
 	// policy (a 400 naming the target and the rule). Workers check the
 	// addresses they dial with their own (commands.HTTPConfig.Policy).
@@ -173,12 +179,23 @@ func (e *Engine) resume(ctx context.Context) error {
 			}
 			continue
 		}
+		spec := j.Spec
+		if spec != nil && spec.SSH != nil && spec.SSH.Credential != "" {
+			spec = spec.Clone()
+			if err := e.credential(ctx, spec.SSH); err != nil {
+				j.State, j.Reason, j.FinishedAt = store.JobFailed, "restarted: "+err.Error(), time.Now().UTC()
+				if err := e.st.UpdateJob(ctx, j); err != nil {
+					return fmt.Errorf("engine: fail job %s: %w", j.ID, err)
+				}
+				continue
+			}
+		}
 		chunks, err := e.st.ChunkCount(ctx, j.ID)
 		if err != nil {
 			return fmt.Errorf("engine: count chunks of %s: %w", j.ID, err)
 		}
 		e.cfg.Logger.Info("resuming job", "job", j.ID, "state", j.State, "stored", sum(counts), "total", j.Total)
-		if _, err := e.ask(ctx, &enqueueJob{job: j, spec: j.Spec, chunks: chunks}); err != nil {
+		if _, err := e.ask(ctx, &enqueueJob{job: j, spec: spec, chunks: chunks}); err != nil {
 			return fmt.Errorf("engine: resume %s: %w", j.ID, err)
 		}
 	}
@@ -287,7 +304,14 @@ func (e *Engine) Submit(ctx context.Context, spec *job.Spec) (*JobStatus, error)
 
 // create stores a normalized job (its targets written by put) and queues it.
 func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, put func(*store.Job) error) (*JobStatus, error) {
-	stored, redacted := spec.RedactSecrets()
+	src := spec
+	if spec.SSH != nil && spec.SSH.Credential != "" {
+		// The store keeps the credential's name, read again at a resume,
+		// not what it gave.
+		src = spec.Clone()
+		src.SSH.Auth, src.SSH.KnownHostsFile = job.SSHAuth{}, ""
+	}
+	stored, redacted := src.RedactSecrets()
 	stored.Targets = nil
 	jr := &store.Job{
 		ID:              newJobID(),
@@ -327,7 +351,34 @@ func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, put func
 
 // resolve replaces a node group and a named aggregation by their stored
 // definitions.
+// credential fills an SSH spec from the credential it names.
+func (e *Engine) credential(ctx context.Context, s *job.SSHSpec) error {
+	if e.cfg.Credentials == nil {
+		return &job.FieldError{Field: "ssh.credential", Msg: "this node keeps no credentials"}
+	}
+	c, err := e.cfg.Credentials(ctx, s.Credential)
+	if errors.Is(err, store.ErrNotFound) {
+		return &job.FieldError{Field: "ssh.credential", Msg: fmt.Sprintf("unknown credential %q", s.Credential)}
+	}
+	if err != nil {
+		return fmt.Errorf("read credential %q: %w", s.Credential, err)
+	}
+	return c.Apply(s)
+}
+
 func (e *Engine) resolve(ctx context.Context, spec *job.Spec) error {
+	if spec.SSH != nil {
+		// The paths a spec names on its own first: a credential's are
+		// an admin's choice.
+		if err := job.CheckPaths(ctx, spec.SSH, e.cfg.KeyDir); err != nil {
+			return err
+		}
+		if spec.SSH.Credential != "" {
+			if err := e.credential(ctx, spec.SSH); err != nil {
+				return err
+			}
+		}
+	}
 	if spec.NodeGroup != "" && len(spec.Targets) == 0 {
 		body, err := e.st.GetDefinition(ctx, store.KindNodeGroup, spec.NodeGroup)
 		if errors.Is(err, store.ErrNotFound) {

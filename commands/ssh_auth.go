@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,11 +39,12 @@ const agentDialTimeout = 2 * time.Second
 // is read and parsed on first use (at run time, on the worker), once per
 // job; secrets stay in memory only.
 type sshAuth struct {
-	keyFile    string
-	passphrase string
-	password   string
-	agent      bool // use the agent (asked for, or no credentials given)
-	x          *SSHExecutor
+	keyFile        string
+	passphrase     string
+	passphraseFile string
+	password       string
+	agent          bool // use the agent: only when the job or its credential asks
+	x              *SSHExecutor
 
 	keyOnce   sync.Once
 	keySigner ssh.Signer
@@ -51,18 +53,29 @@ type sshAuth struct {
 
 func newSSHAuth(a job.SSHAuth, x *SSHExecutor) *sshAuth {
 	return &sshAuth{
-		keyFile:    expandHome(a.PrivateKeyFile),
-		passphrase: a.Passphrase,
-		password:   a.Password,
-		agent:      a.Agent || (a.PrivateKeyFile == "" && a.Password == ""),
-		x:          x,
+		keyFile:        expandHome(a.PrivateKeyFile),
+		passphrase:     a.Passphrase,
+		passphraseFile: a.PassphraseFile,
+		password:       a.Password,
+		agent:          a.Agent,
+		x:              x,
 	}
 }
 
 // signer returns the parsed private key.
 func (a *sshAuth) signer() (ssh.Signer, error) {
 	a.keyOnce.Do(func() {
-		a.keySigner, a.keyErr = loadKey(a.keyFile, a.passphrase)
+		pass := a.passphrase
+		if pass == "" && a.passphraseFile != "" {
+			b, err := os.ReadFile(a.passphraseFile)
+			if err != nil {
+				a.keyErr = &AuthError{Msg: "read the passphrase file", Err: err}
+				return
+			}
+			line, _, _ := strings.Cut(string(b), "\n")
+			pass = strings.TrimSuffix(line, "\r")
+		}
+		a.keySigner, a.keyErr = loadKey(a.keyFile, pass)
 	})
 	return a.keySigner, a.keyErr
 }
@@ -99,6 +112,9 @@ func loadKey(path, passphrase string) (ssh.Signer, error) {
 // close releases the agent connection; call it once the handshake is over.
 func (a *sshAuth) methods() (methods []ssh.AuthMethod, closeFn func(), err error) {
 	closeFn = func() {}
+	if !a.agent && a.keyFile == "" && a.password == "" {
+		return nil, closeFn, &AuthError{Msg: "no credentials: give ssh.credential, or ssh.auth.privateKeyFile, ssh.auth.password or ssh.auth.agent"}
+	}
 	var signers []ssh.Signer
 	if a.agent {
 		sock := a.x.agentSocket()
@@ -116,8 +132,6 @@ func (a *sshAuth) methods() (methods []ssh.AuthMethod, closeFn func(), err error
 				return nil, func() {}, &AuthError{Msg: "ssh-agent: list keys", Err: err}
 			}
 			signers = append(signers, ss...)
-		case a.keyFile == "" && a.password == "":
-			return nil, closeFn, &AuthError{Msg: "no credentials: give ssh.auth.privateKeyFile, ssh.auth.password or ssh.auth.agent (with SSH_AUTH_SOCK set on the worker)"}
 		default:
 			return nil, closeFn, &AuthError{Msg: "ssh.auth.agent is set but the worker has no SSH_AUTH_SOCK"}
 		}

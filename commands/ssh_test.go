@@ -397,13 +397,18 @@ func TestSSHAgentAndPassphrase(t *testing.T) {
 		s.SSH.User, s.SSH.Port, s.SSH.KnownHostsFile = d.User, d.Port, kh
 		s.SSH.Command = "whoami"
 	}
+	passFile := filepath.Join(t.TempDir(), "passphrase")
+	if err := os.WriteFile(passFile, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		auth  job.SSHAuth
 		class string
 	}{
 		{"agent", job.SSHAuth{Agent: true}, ""},
-		{"no credentials: the agent", job.SSHAuth{}, ""},
+		{"no credentials: not the agent", job.SSHAuth{}, job.ClassAuth},
+		{"passphrase file", job.SSHAuth{PrivateKeyFile: locked.File, PassphraseFile: passFile}, ""},
 		{"passphrase", job.SSHAuth{PrivateKeyFile: locked.File, Passphrase: "correct horse"}, ""},
 		{"wrong passphrase", job.SSHAuth{PrivateKeyFile: locked.File, Passphrase: "wrong"}, job.ClassAuth},
 		{"missing passphrase", job.SSHAuth{PrivateKeyFile: locked.File}, job.ClassAuth},

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -98,6 +99,10 @@ type Config struct {
 	// nothing.
 	AllowTargets []string `yaml:"allowTargets"`
 	DenyTargets  []string `yaml:"denyTargets"`
+	// SSHKeyDir is where a job spec may name SSH key and known_hosts
+	// files on its own when its token is not an admin's (default
+	// DATA_DIR/ssh).
+	SSHKeyDir string `yaml:"sshKeyDir"`
 	// APIHosts are further Host header values the API answers with
 	// authentication off (names it is reached by behind a proxy).
 	APIHosts []string `yaml:"apiHosts"`
@@ -205,6 +210,18 @@ func (c *Config) AuthEnabled() bool {
 		return false
 	}
 	return !IsLoopbackAddr(c.HTTPAddr)
+}
+
+// SSHKeyDirPath is SSHKeyDir, or DATA_DIR/ssh when it is empty.
+func (c *Config) SSHKeyDirPath() string {
+	if c.SSHKeyDir != "" {
+		return c.SSHKeyDir
+	}
+	dir, err := filepath.Abs(filepath.Join(c.DataDir, "ssh"))
+	if err != nil {
+		return filepath.Join(c.DataDir, "ssh")
+	}
+	return dir
 }
 
 // Policy is the target policy of --allow-targets and --deny-targets.

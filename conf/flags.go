@@ -40,6 +40,7 @@ func (c *Config) flags() []flagDef {
 		{"insecure-no-auth", "allow --auth off on a non-loopback --http-addr", &c.InsecureNoAuth},
 		{"allow-targets", "the only targets jobs may reach: CIDRs and host globs, comma-separated (default: any)", &c.AllowTargets},
 		{"deny-targets", "targets jobs may not reach: CIDRs and host globs, comma-separated (default: the cloud metadata ranges; none: nothing)", &c.DenyTargets},
+		{"ssh-key-dir", "directory where a non-admin job may name SSH key and known_hosts files (default DATA_DIR/ssh)", &c.SSHKeyDir},
 		{"api-hosts", "more Host names the API answers with authentication off, comma-separated", &c.APIHosts},
 		{"pprof", "serve net/http/pprof on the API address", &c.Pprof},
 		{"http-graceful-close", "close HTTP target connections with a FIN, not a reset, once read (targets then keep TIME_WAIT)", &c.HTTPGracefulClose},

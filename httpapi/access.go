@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/salvo-sh/salvo/auth"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // Tokens keeps API tokens (store.SQLite).
@@ -188,6 +189,14 @@ func callerOf(c *gin.Context) *auth.Token {
 		return v.(*auth.Token)
 	}
 	return nil
+}
+
+// submitContext is the context of a submit: whether its caller may name
+// server paths in the job (job.CheckPaths): an admin token, or a node
+// without authentication.
+func (s *Server) submitContext(c *gin.Context) context.Context {
+	t := callerOf(c)
+	return job.WithPathAuthority(c.Request.Context(), t == nil || t.Role.Allows(auth.Admin))
 }
 
 // checkScope refuses a job of a scoped token that does not name one of

@@ -47,7 +47,7 @@ func (s *Server) rcSendToNodeGroup(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	st, err := s.engine.Submit(ctx, spec)
+	st, err := s.engine.Submit(s.submitContext(c), spec)
 	if err != nil {
 		fail(c, err)
 		return
@@ -292,7 +292,7 @@ func (s *Server) rcSendAdhoc(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	st, err := s.engine.Submit(ctx, j.spec)
+	st, err := s.engine.Submit(s.submitContext(c), j.spec)
 	if err != nil {
 		fail(c, err)
 		return

@@ -65,7 +65,7 @@ func (s *Server) submit(c *gin.Context) {
 		}
 		body = bytes.NewReader(b)
 	}
-	st, err := s.engine.SubmitStream(c.Request.Context(), body)
+	st, err := s.engine.SubmitStream(s.submitContext(c), body)
 	if err != nil {
 		fail(c, err)
 		return

@@ -71,6 +71,8 @@ type Config struct {
 	// Access is who may call the API: tokens and roles, or the browser
 	// guards without them (access.go).
 	Access Access
+	// Credentials, when set, keeps the SSH credentials jobs name.
+	Credentials Credentials
 	// Addr is the API's listening address (host:port): the Host header
 	// the browser guards accept besides localhost and loopback IPs.
 	Addr string
@@ -172,6 +174,7 @@ func (s *Server) routes() {
 		s.route(v1, auth.Operator, http.MethodDelete, "/"+k.path+"/:name", s.deleteDefinition(k))
 	}
 	s.tokenRoutes(v1)
+	s.credentialRoutes(v1)
 	s.compatRoutes(r)
 	s.uiRoutes(r)
 }

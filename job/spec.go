@@ -176,11 +176,19 @@ type SSHSpec struct {
 	KnownHostsFile string  `json:"knownHostsFile,omitempty"`
 	Sudo           bool    `json:"sudo,omitempty"`
 	ProxyJump      string  `json:"proxyJump,omitempty"`
+	// Credential names a credential kept by the server (PUT
+	// /api/v1/credentials/NAME): it gives the user when the job has
+	// none, the auth, and the known_hosts file. A job with a credential
+	// sets neither auth nor knownHostsFile itself.
+	Credential string `json:"credential,omitempty"`
 }
 
 // SSHAuth holds SSH credentials. Password and Passphrase are secrets.
 type SSHAuth struct {
 	PrivateKeyFile string `json:"privateKeyFile,omitempty"`
+	// PassphraseFile is a file on the worker holding the key's passphrase
+	// (its first line); a credential's way of giving one.
+	PassphraseFile string `json:"passphraseFile,omitempty"`
 	Passphrase     string `json:"passphrase,omitempty"`
 	Password       string `json:"password,omitempty"`
 	Agent          bool   `json:"agent,omitempty"`

@@ -129,6 +129,9 @@ const (
 	KindCommand     = "command"
 	KindAggregation = "aggregation"
 	KindHeaderSet   = "headerset"
+	// KindCredential is an SSH credential; its password is sealed
+	// (auth.Sealer) before it is stored.
+	KindCredential = "credential"
 )
 
 // Store is the persistence layer. Every method is safe for concurrent use.

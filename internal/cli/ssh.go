@@ -25,6 +25,8 @@ type SSHOptions struct {
 	Password string
 	// Agent uses the worker's ssh-agent (SSH_AUTH_SOCK).
 	Agent bool
+	// Credential names a credential kept by the server (ssh.credential).
+	Credential string
 	// KnownHosts is the known_hosts file of the strict and accept-new policies.
 	KnownHosts string
 	// HostKeyPolicy is strict, accept-new or off.
@@ -41,7 +43,7 @@ func (o SSHOptions) Enabled() bool { return o.On || o.Command != "" }
 // set reports whether any SSH setting was given.
 func (o SSHOptions) set() bool {
 	return o.Enabled() || o.User != "" || o.Identity != "" || o.Passphrase != "" || o.Password != "" ||
-		o.Agent || o.KnownHosts != "" || o.HostKeyPolicy != "" || o.Sudo || o.ProxyJump != ""
+		o.Agent || o.Credential != "" || o.KnownHosts != "" || o.HostKeyPolicy != "" || o.Sudo || o.ProxyJump != ""
 }
 
 // applySSHFlags writes the SSH flags that are set into spec.
@@ -84,6 +86,9 @@ func applySSHFlags(spec *job.Spec, o RunOptions) error {
 	}
 	if so.Password != "" {
 		s.Auth.Password = so.Password
+	}
+	if so.Credential != "" {
+		s.Credential = so.Credential
 	}
 	if so.Agent {
 		s.Auth.Agent = true

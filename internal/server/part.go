@@ -57,6 +57,7 @@ func (s *Server) startPart(ctx context.Context, join []string) (p *part, err err
 		ec.Worker.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
 		ec.Worker.BodyBudget = cfg.BodyMemoryBytes()
 		ec.Policy, ec.Worker.HTTP.Policy, ec.Worker.SSH.Policy = s.policy, s.policy, s.policy
+		ec.Credentials, ec.KeyDir = s.creds.GetCredential, cfg.SSHKeyDirPath()
 		if p.cn != nil {
 			ec.Membership = p.cn
 		}

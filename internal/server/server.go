@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/auth"
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/job"
@@ -53,6 +55,8 @@ type Server struct {
 	stopping   chan struct{} // closed once the part shutdownNode took is stopped
 	lastMaster string        // a worker-only node's last known master API
 
+	// creds keeps a master's SSH credentials.
+	creds *credentialStore
 	// policy is the target policy (--allow-targets, --deny-targets).
 	policy *job.Policy
 	// nodeToken is a master's own token with authentication on, carried
@@ -111,6 +115,12 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 			return nil, err
 		}
 		ac.Access.Audit = st
+		sealer, err := auth.LoadSealer(filepath.Join(cfg.DataDir, SecretKeyFile))
+		if err != nil {
+			return nil, err
+		}
+		s.creds = &credentialStore{st: st, sealer: sealer}
+		ac.Credentials = s.creds
 		if cfg.AuthEnabled() {
 			if err := s.bootstrapTokens(ctx, st); err != nil {
 				return nil, err
