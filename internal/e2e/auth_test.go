@@ -49,6 +49,19 @@ func call(t *testing.T, method, url, token string, body any, out any) (int, stri
 	return resp.StatusCode, string(raw)
 }
 
+// startAuthServer starts a node with --auth on and returns it, its data
+// dir and the admin token its first start wrote.
+func startAuthServer(t *testing.T, bin string, args ...string) (*testutil.Process, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	srv := testutil.StartServer(t, bin, append([]string{"--data-dir", dir, "--auth", "on"}, args...)...)
+	raw, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, dir, strings.TrimSpace(string(raw))
+}
+
 // salvoCmd runs the salvo binary and returns its stdout; it fails the test
 // when the command does.
 func salvoCmd(t *testing.T, bin string, args ...string) string {

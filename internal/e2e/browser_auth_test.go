@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -107,13 +105,7 @@ func TestDashboardLogin(t *testing.T) {
 	}
 	chromium := chromiumPath(t)
 	bin := testutil.BuildSalvo(t)
-	dir := t.TempDir()
-	srv := testutil.StartServer(t, bin, "--data-dir", dir, "--auth", "on")
-	raw, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := strings.TrimSpace(string(raw))
+	srv, _, admin := startAuthServer(t, bin)
 	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = 10 })
 
 	b := startBrowser(t, chromium, 60*time.Second)

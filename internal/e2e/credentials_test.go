@@ -38,13 +38,7 @@ func TestSSHCredentials(t *testing.T) {
 	}
 
 	bin := testutil.BuildSalvo(t)
-	dir := t.TempDir()
-	srv := testutil.StartServer(t, bin, "--data-dir", dir, "--auth", "on")
-	raw, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := strings.TrimSpace(string(raw))
+	srv, dir, admin := startAuthServer(t, bin)
 	var tok struct{ Token string }
 	if code, body := call(t, "POST", srv.URL()+"/api/v1/tokens", admin, map[string]any{"name": "ops", "role": "operator"}, &tok); code != http.StatusCreated {
 		t.Fatalf("operator token: %d %s", code, body)
@@ -108,7 +102,9 @@ func TestSSHCredentials(t *testing.T) {
 	if done.State != "gathered" || done.Counts["ok"] != 1 {
 		t.Fatalf("the credential's job: %+v", done)
 	}
-	var res struct{ Items []struct{ Body, Error string } }
+	var res struct {
+		Items []struct{ Body, Error string }
+	}
 	call(t, "GET", srv.URL()+"/api/v1/jobs/"+st.ID+"/results?limit=1", operator, nil, &res)
 	if len(res.Items) != 1 || res.Items[0].Body != d.User+"\n" {
 		t.Errorf("result: %+v", res.Items)

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,16 +32,9 @@ func TestTargetPolicy(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
 	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = 4 })
 	port := strconv.Itoa(f.Addr().Port)
-	srv := testutil.StartServer(t, bin, "--data-dir", dir, "--auth", "on",
-		"--deny-targets", "169.254.0.0/16,127.0.0.1/32,*.blocked.test")
-	raw, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := strings.TrimSpace(string(raw))
+	srv, _, admin := startAuthServer(t, bin, "--deny-targets", "169.254.0.0/16,127.0.0.1/32,*.blocked.test")
 	for target, rule := range map[string]string{"127.0.0.1:" + port: "127.0.0.1/32", "db.blocked.test": "*.blocked.test"} {
 		code, _ := call(t, "POST", srv.URL()+"/api/v1/jobs", admin, map[string]any{"targets": []string{target}}, &e)
 		if code != http.StatusBadRequest || e.Field != "targets[0]" || !strings.Contains(e.Error, rule) {
