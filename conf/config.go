@@ -99,6 +99,12 @@ type Config struct {
 	// nothing.
 	AllowTargets []string `yaml:"allowTargets"`
 	DenyTargets  []string `yaml:"denyTargets"`
+	// RateLimit bounds the API requests per second of each token (each
+	// client address without authentication); 0: no bound.
+	RateLimit int `yaml:"rateLimit"`
+	// InsecureCluster lets a node gossip on an address that is not
+	// loopback without a gossip key and remote TLS.
+	InsecureCluster bool `yaml:"insecureCluster"`
 	// SSHKeyDir is where a job spec may name SSH key and known_hosts
 	// files on its own when its token is not an admin's (default
 	// DATA_DIR/ssh).
@@ -231,6 +237,18 @@ func (c *Config) Policy() (*job.Policy, error) {
 		deny = nil
 	}
 	return job.NewPolicy(c.AllowTargets, deny)
+}
+
+// clusterExposed reports whether the node's gossip or remote address is
+// not loopback (no --gossip-addr binds every interface).
+func (c *Config) clusterExposed() bool {
+	if !c.Clustered() {
+		return false
+	}
+	if c.GossipAddr == "" || !IsLoopbackAddr(c.GossipAddr) {
+		return true
+	}
+	return c.RemoteAddr != "" && !IsLoopbackAddr(c.RemoteAddr)
 }
 
 // IsLoopbackAddr reports whether a host:port listens on loopback only.

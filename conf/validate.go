@@ -53,6 +53,9 @@ func (c *Config) Validate() error {
 			bad(c.label("join", &c.Join), "invalid address %q: %s", j, msg)
 		}
 	}
+	if c.clusterExposed() && !c.InsecureCluster && (c.GossipKeyFile == "" || c.TLSCert == "") {
+		bad(c.label("gossipAddr", &c.GossipAddr), "%q is not a loopback address: a cluster on a network needs --gossip-key-file (encrypted gossip) and --tls-cert/--tls-key/--tls-ca (remote TLS), which carry jobs and their secrets; give --insecure-cluster to go without", c.GossipAddr)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad(c.label("tlsCert", &c.TLSCert), "give both --tls-cert and --tls-key, or neither")
 	}
@@ -89,6 +92,9 @@ func (c *Config) Validate() error {
 			field = c.label("allowTargets", &c.AllowTargets)
 		}
 		bad(field, "%v", err)
+	}
+	if c.RateLimit < 0 {
+		bad(c.label("rateLimit", &c.RateLimit), "must be 0 (no bound) or positive, got %d", c.RateLimit)
 	}
 	if c.ClusterWatch < 0 {
 		bad(c.label("clusterWatch", &c.ClusterWatch), "must be 0 (off) or positive, got %s", c.ClusterWatch)

@@ -29,6 +29,11 @@ func TestValidate(t *testing.T) {
 		{"chunk size zero", func(c *Config) { c.ChunkSize = 0 }, []string{"chunkSize (--chunk-size)"}},
 		{"chunk size too big", func(c *Config) { c.ChunkSize = MaxChunkSize + 1 }, []string{"chunkSize", "100001"}},
 		{"log level", func(c *Config) { c.LogLevel = "trace" }, []string{"logLevel (--log-level)", "trace"}},
+		{"cluster off loopback without key and TLS", func(c *Config) { c.GossipAddr = "10.0.0.1:7946" }, []string{"gossipAddr (--gossip-addr)", "--insecure-cluster"}},
+		{"join without a gossip address binds everything", func(c *Config) { c.Join = []string{"127.0.0.1:7946"} }, []string{"gossipAddr", "--gossip-key-file"}},
+		{"auth off off loopback", func(c *Config) { c.Auth, c.HTTPAddr = AuthOff, "0.0.0.0:8080" }, []string{"auth (--auth)", "--insecure-no-auth"}},
+		{"auth value", func(c *Config) { c.Auth = "maybe" }, []string{"auth (--auth)", "maybe"}},
+		{"deny rule", func(c *Config) { c.DenyTargets = []string{"10.0.0.0/99"} }, []string{"denyTargets (--deny-targets)"}},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, []string{"logFormat (--log-format)", "xml"}},
 		{"shutdown timeout zero", func(c *Config) { c.ShutdownTimeout = 0 }, []string{"shutdownTimeout (--shutdown-timeout)"}},
 		{"shutdown timeout negative", func(c *Config) { c.ShutdownTimeout = -time.Second }, []string{"shutdownTimeout", "-1s"}},
@@ -86,5 +91,30 @@ func TestValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// What the security checks let through.
+func TestValidateSecurityAllows(t *testing.T) {
+	for name, mod := range map[string]func(*Config){
+		"loopback cluster":             func(c *Config) { c.GossipAddr, c.RemoteAddr = "127.0.0.1:0", "127.0.0.1:0" },
+		"a network cluster with TLS":   func(c *Config) { c.GossipAddr, c.GossipKeyFile, c.TLSCert, c.TLSKey = "10.0.0.1:7946", "k", "c", "k" },
+		"--insecure-cluster":           func(c *Config) { c.GossipAddr, c.InsecureCluster = "10.0.0.1:7946", true },
+		"auth off on loopback":         func(c *Config) { c.Auth = AuthOff },
+		"--insecure-no-auth":           func(c *Config) { c.Auth, c.HTTPAddr, c.InsecureNoAuth = AuthOff, "0.0.0.0:8080", true },
+		"no deny rule at all (none)":   func(c *Config) { c.DenyTargets = []string{"none"} },
+		"allow rules, globs and CIDRs": func(c *Config) { c.AllowTargets = []string{"10.0.0.0/8", "*.prod.example"} },
+	} {
+		c := DefaultConfig()
+		mod(c)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if c := DefaultConfig(); c.AuthEnabled() {
+		t.Error("auth is on by default on loopback")
+	}
+	if c := DefaultConfig(); func() bool { c.HTTPAddr = "0.0.0.0:8080"; return !c.AuthEnabled() }() {
+		t.Error("auth auto is off on 0.0.0.0")
 	}
 }

@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/time/rate"
 
 	"github.com/salvo-sh/salvo/auth"
 	"github.com/salvo-sh/salvo/job"
@@ -111,6 +115,10 @@ func (s *Server) access(c *gin.Context) {
 	mutates := s.mutating[key]
 	start := time.Now()
 	caller, status, refusal := s.admit(c, need, mutates)
+	if refusal == nil && need > auth.Public && !s.limits.allow(limitKey(c, caller)) {
+		c.Header("Retry-After", s.limits.retryAfter())
+		status, refusal = http.StatusTooManyRequests, &errBody{Error: "rate limit: at most " + s.limits.String() + " requests/s per token (--rate-limit)"}
+	}
 	if caller != nil {
 		c.Set(callerKey, caller)
 	}
@@ -127,6 +135,59 @@ func (s *Server) access(c *gin.Context) {
 		s.audit(c, caller, start, refusal)
 	}
 }
+
+// limitKey is whose budget a request spends: its token's, or without
+// authentication its client address's.
+func limitKey(c *gin.Context, caller *auth.Token) string {
+	if caller != nil {
+		return "token:" + caller.Name
+	}
+	return "ip:" + c.ClientIP()
+}
+
+// maxLimiters bounds the rate limiters kept: past it they start afresh.
+const maxLimiters = 10000
+
+// limiters is the per-token rate limit (Config.RateLimit); a nil one
+// allows everything.
+type limiters struct {
+	rate  rate.Limit
+	burst int
+	mu    sync.Mutex
+	m     map[string]*rate.Limiter
+}
+
+func newLimiters(perSecond float64) *limiters {
+	if perSecond <= 0 {
+		return nil
+	}
+	return &limiters{rate: rate.Limit(perSecond), burst: max(1, int(math.Ceil(2*perSecond))), m: map[string]*rate.Limiter{}}
+}
+
+func (l *limiters) allow(key string) bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	lim := l.m[key]
+	if lim == nil {
+		if len(l.m) >= maxLimiters {
+			clear(l.m)
+		}
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.m[key] = lim
+	}
+	l.mu.Unlock()
+	return lim.Allow()
+}
+
+// retryAfter is the Retry-After of a refusal: the seconds one request's
+// budget takes to come back.
+func (l *limiters) retryAfter() string {
+	return strconv.Itoa(max(1, int(math.Ceil(1/float64(l.rate)))))
+}
+
+func (l *limiters) String() string { return strconv.FormatFloat(float64(l.rate), 'g', -1, 64) }
 
 // admit decides on one request: the caller's token (nil with
 // authentication off), or the status and body of the refusal.

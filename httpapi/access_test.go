@@ -152,3 +152,55 @@ func TestEveryRouteHasARole(t *testing.T) {
 		}
 	}
 }
+
+// Past its rate, a token gets 429 with Retry-After; another token and the
+// public routes are not held back.
+func TestRateLimitPerToken(t *testing.T) {
+	n := testutil.StartNode(t, nil)
+	st := n.Store.(*store.SQLite)
+	cfg := httpapi.DefaultConfig()
+	cfg.Logger = testutil.Logger(t)
+	cfg.Access = httpapi.Access{Tokens: st}
+	cfg.RateLimit = 2 // a burst of 4
+	api := httpapi.New(cfg, n.Engine, st)
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(func() { api.Close(); srv.Close() })
+	secret := func(name string) string {
+		s, hash, _ := auth.NewSecret()
+		if err := st.PutToken(context.Background(), auth.Token{Name: name, Role: auth.Viewer, Hash: hash, Created: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := secret("a"), secret("b")
+	get := func(path, token string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	limited := 0
+	for range 10 {
+		if resp := get("/api/v1/jobs", a); resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+		}
+	}
+	if limited < 5 {
+		t.Errorf("%d of 10 quick requests limited at 2/s with a burst of 4, want at least 5", limited)
+	}
+	if resp := get("/api/v1/jobs", b); resp.StatusCode != http.StatusOK {
+		t.Errorf("another token: %d", resp.StatusCode)
+	}
+	if resp := get("/livez", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("/livez: %d", resp.StatusCode)
+	}
+}

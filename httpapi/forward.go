@@ -22,7 +22,8 @@ func NewForwarder(cfg Config, master func() string) *Server {
 		cfg.Logger = DefaultConfig().Logger
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, router: gin.New(), done: make(chan struct{}), roles: map[string]auth.Role{}, mutating: map[string]bool{}}
+	s := &Server{cfg: cfg, router: gin.New(), done: make(chan struct{}), roles: map[string]auth.Role{}, mutating: map[string]bool{},
+		limits: newLimiters(cfg.RateLimit)}
 	r := s.router
 	r.Use(gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, rec any) {
 		s.cfg.Logger.Error("panic in handler", "path", c.Request.URL.Path, "panic", rec)

@@ -71,6 +71,10 @@ type Config struct {
 	// Access is who may call the API: tokens and roles, or the browser
 	// guards without them (access.go).
 	Access Access
+	// RateLimit bounds the requests per second of each token (of each
+	// client address without authentication); 0 is no bound. Past it the
+	// answer is 429 with Retry-After.
+	RateLimit float64
 	// Credentials, when set, keeps the SSH credentials jobs name.
 	Credentials Credentials
 	// Addr is the API's listening address (host:port): the Host header
@@ -109,6 +113,7 @@ type Server struct {
 	// roles is the role each route needs, by "METHOD /path" (route).
 	roles    map[string]auth.Role
 	mutating map[string]bool // routes that change something (route)
+	limits   *limiters       // Config.RateLimit
 }
 
 // New returns a Server for an engine and a store.
@@ -124,7 +129,8 @@ func New(cfg Config, engine Engine, st store.Store) *Server {
 		cfg.MaxSubmits = DefaultConfig().MaxSubmits
 	}
 	s := &Server{cfg: cfg, engine: engine, st: st, router: gin.New(), done: make(chan struct{}),
-		submits: make(chan struct{}, cfg.MaxSubmits), roles: map[string]auth.Role{}, mutating: map[string]bool{}}
+		submits: make(chan struct{}, cfg.MaxSubmits), roles: map[string]auth.Role{}, mutating: map[string]bool{},
+		limits: newLimiters(cfg.RateLimit)}
 	s.routes()
 	return s
 }

@@ -102,7 +102,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	ac.MaxRequestBytes, ac.Pprof, ac.Gatherer, ac.Logger = cfg.MaxRequestBytes, cfg.Pprof, reg, logger.With("component", "api")
 	ac.Shutdown = s.shutdownPart
 	ac.CreateNode = s.createNode
-	ac.Addr, ac.Access.Hosts = ln.Addr().String(), cfg.APIHosts
+	ac.Addr, ac.Access.Hosts, ac.RateLimit = ln.Addr().String(), cfg.APIHosts, float64(cfg.RateLimit)
 
 	if cfg.HasRole(conf.RoleMaster) {
 		st, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
