@@ -99,6 +99,13 @@ type Config struct {
 	// nothing.
 	AllowTargets []string `yaml:"allowTargets"`
 	DenyTargets  []string `yaml:"denyTargets"`
+	// APITLSCert and APITLSKey serve the API over TLS; APITLSClientCA
+	// also requires clients to show a certificate it signed (mutual
+	// TLS). A cluster's nodes serve their APIs alike: all over TLS, or
+	// none, with certificates the cluster's --tls-ca signs.
+	APITLSCert     string `yaml:"apiTLSCert"`
+	APITLSKey      string `yaml:"apiTLSKey"`
+	APITLSClientCA string `yaml:"apiTLSClientCA"`
 	// RateLimit bounds the API requests per second of each token (each
 	// client address without authentication); 0: no bound.
 	RateLimit int `yaml:"rateLimit"`
@@ -216,6 +223,14 @@ func (c *Config) AuthEnabled() bool {
 		return false
 	}
 	return !IsLoopbackAddr(c.HTTPAddr)
+}
+
+// APIScheme is "https" when the API is served over TLS, else "http".
+func (c *Config) APIScheme() string {
+	if c.APITLSCert != "" {
+		return "https"
+	}
+	return "http"
 }
 
 // SSHKeyDirPath is SSHKeyDir, or DATA_DIR/ssh when it is empty.

@@ -56,6 +56,12 @@ func (c *Config) Validate() error {
 	if c.clusterExposed() && !c.InsecureCluster && (c.GossipKeyFile == "" || c.TLSCert == "") {
 		bad(c.label("gossipAddr", &c.GossipAddr), "%q is not a loopback address: a cluster on a network needs --gossip-key-file (encrypted gossip) and --tls-cert/--tls-key/--tls-ca (remote TLS), which carry jobs and their secrets; give --insecure-cluster to go without", c.GossipAddr)
 	}
+	if (c.APITLSCert == "") != (c.APITLSKey == "") {
+		bad(c.label("apiTLSCert", &c.APITLSCert), "give both --api-tls-cert and --api-tls-key, or neither")
+	}
+	if c.APITLSClientCA != "" && c.APITLSCert == "" {
+		bad(c.label("apiTLSClientCA", &c.APITLSClientCA), "mutual TLS needs --api-tls-cert and --api-tls-key")
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad(c.label("tlsCert", &c.TLSCert), "give both --tls-cert and --tls-key, or neither")
 	}

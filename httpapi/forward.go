@@ -41,18 +41,25 @@ func NewForwarder(cfg Config, master func() string) *Server {
 	// Node-local calls are answered here, not by the master.
 	s.routeAny(&r.RouterGroup, auth.Admin, "/distributedAgents/createNode", s.rcCreateNode)
 	s.routeAny(&r.RouterGroup, auth.Admin, "/distributedAgents/shutdownNode", s.rcShutdownNode)
+	scheme, transport := cfg.ForwardScheme, cfg.Forward
+	if scheme == "" {
+		scheme = "http"
+	}
+	if transport == nil {
+		transport = &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ResponseHeaderTimeout: 35 * time.Minute, // compat calls wait for their job
+			IdleConnTimeout:       time.Minute,
+		}
+	}
 	proxy := &httputil.ReverseProxy{
 		// The master's address is read per request: it is learnt, and may
 		// change, after the node starts.
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(&url.URL{Scheme: "http", Host: master()})
+			pr.SetURL(&url.URL{Scheme: scheme, Host: master()})
 			pr.Out.Host = master() // the browser guards ran here, on the node's own Host
 		},
-		Transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ResponseHeaderTimeout: 35 * time.Minute, // compat calls wait for their job
-			IdleConnTimeout:       time.Minute,
-		},
+		Transport:     transport,
 		FlushInterval: -1, // stream server-sent events and NDJSON as they come
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.cfg.Logger.Warn("forward to master failed", "master", r.URL.Host, "err", err)

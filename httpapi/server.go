@@ -75,6 +75,10 @@ type Config struct {
 	// client address without authentication); 0 is no bound. Past it the
 	// answer is 429 with Retry-After.
 	RateLimit float64
+	// Forward carries a worker-only node's requests to its master
+	// (nil: a default transport), with ForwardScheme ("http" or "https").
+	Forward       http.RoundTripper
+	ForwardScheme string
 	// Credentials, when set, keeps the SSH credentials jobs name.
 	Credentials Credentials
 	// Addr is the API's listening address (host:port): the Host header

@@ -106,11 +106,14 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return cli.ExitUsage
 	}
 	opts.Server = access.Server
-	opts.Client = new(cli.DefaultClientConfig())
-	opts.Client.Token = access.Token
+	conf, err := access.Config()
+	if err != nil {
+		fmt.Fprintf(stderr, "salvo run: %v\n", err)
+		return cli.ExitUsage
+	}
+	opts.Client = &conf
 	opts.Headers = headers
 	opts.Stdin = os.Stdin
-	var err error
 	if so.Password, err = secret(*passwordFile, "SALVO_SSH_PASSWORD"); err != nil {
 		fmt.Fprintf(stderr, "salvo run: --password-file: %v\n", err)
 		return cli.ExitUsage

@@ -28,6 +28,9 @@ func accessFlags(fs *flag.FlagSet, a *cli.Access) {
 	fs.StringVar(&a.Server, "server", "", "server base URL (env SALVO_SERVER; default "+cli.DefaultServer+")")
 	fs.StringVar(&a.Token, "token", "", "API token (env SALVO_TOKEN; --token-file keeps it out of ps)")
 	fs.StringVar(&a.TokenFile, "token-file", "", "`file` holding the API token")
+	fs.StringVar(&a.CA, "ca", "", "PEM `file` of the CA that signs the server's certificate (https)")
+	fs.StringVar(&a.Cert, "cert", "", "client certificate `file` for a server that asks for one")
+	fs.StringVar(&a.Key, "key", "", "private key `file` of --cert")
 }
 
 // runToken is `salvo token`.
@@ -63,13 +66,15 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "salvo token: %v\n", err)
 		return cli.ExitUsage
 	}
-	conf := cli.DefaultClientConfig()
-	conf.Token = a.Token
+	conf, err := a.Config()
+	if err != nil {
+		fmt.Fprintf(stderr, "salvo token: %v\n", err)
+		return cli.ExitUsage
+	}
 	client := cli.NewClientWithConfig(a.Server, conf)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var err error
 	switch verb {
 	case "create":
 		if *name == "" || *role == "" || fs.NArg() > 0 {

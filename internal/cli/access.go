@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +21,12 @@ type UserConfig struct {
 	Server string `yaml:"server"`
 	// TokenFile holds the API token (its first line).
 	TokenFile string `yaml:"tokenFile"`
+	// CA is a PEM bundle the server's certificate must be signed by.
+	CA string `yaml:"ca"`
+	// Cert and Key are a client certificate for a server that asks for
+	// one (mutual TLS).
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // UserConfigPath is where the CLI's config file is read from.
@@ -64,6 +72,8 @@ type Access struct {
 	Server    string
 	Token     string
 	TokenFile string
+	CA        string
+	Cert, Key string
 }
 
 // Resolve fills what the flags left empty from the environment and the
@@ -82,6 +92,12 @@ func (a *Access) Resolve() error {
 	if a.Server == "" {
 		a.Server = DefaultServer
 	}
+	if a.CA == "" {
+		a.CA = uc.CA
+	}
+	if a.Cert == "" && a.Key == "" {
+		a.Cert, a.Key = uc.Cert, uc.Key
+	}
 	if a.Token == "" && a.TokenFile == "" {
 		a.Token = os.Getenv("SALVO_TOKEN")
 	}
@@ -97,4 +113,34 @@ func (a *Access) Resolve() error {
 		a.Token = strings.TrimSpace(line)
 	}
 	return nil
+}
+
+// Config returns a client configuration with the token and the TLS
+// settings of a.
+func (a *Access) Config() (ClientConfig, error) {
+	conf := DefaultClientConfig()
+	conf.Token = a.Token
+	if a.CA == "" && a.Cert == "" {
+		return conf, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if a.CA != "" {
+		pem, err := os.ReadFile(a.CA)
+		if err != nil {
+			return conf, fmt.Errorf("--ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return conf, fmt.Errorf("--ca %s: no certificate found", a.CA)
+		}
+	}
+	if a.Cert != "" || a.Key != "" {
+		cert, err := tls.LoadX509KeyPair(a.Cert, a.Key)
+		if err != nil {
+			return conf, fmt.Errorf("--cert/--key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	conf.TLS = tc
+	return conf, nil
 }

@@ -6,6 +6,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -235,6 +236,9 @@ type ClientConfig struct {
 	Logger *slog.Logger
 	// Token is the API token sent with every request ("" none).
 	Token string
+	// TLS, when set, is the TLS configuration of https servers (a CA, a
+	// client certificate).
+	TLS *tls.Config
 }
 
 // DefaultClientConfig returns the configuration NewClient uses.
@@ -279,6 +283,7 @@ func NewClientWithConfig(base string, conf ClientConfig) *Client {
 		DialContext:           (&net.Dialer{Timeout: conf.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		ResponseHeaderTimeout: conf.ResponseHeaderTimeout,
 		TLSHandshakeTimeout:   conf.DialTimeout,
+		TLSClientConfig:       conf.TLS,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   4,
 	}

@@ -10,7 +10,9 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,4 +116,51 @@ func TestClusterOverTLS(t *testing.T) {
 	if m, ok := member(members(t, master.URL()), "plain-worker"); ok && m.Capacity > 0 && m.Reserved > 0 {
 		t.Errorf("the worker without TLS took work: %+v", m)
 	}
+}
+
+// The API over TLS, with the CLI (--ca) and curl; with a client CA, a
+// client without a certificate is refused and one with a certificate the
+// CA signed is served.
+func TestAPIOverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dir := t.TempDir()
+	caFile, issue := newTestCA(t, dir)
+	serverCert, serverKey := issue("api")
+	clientCert, clientKey := issue("client")
+	bin := testutil.BuildSalvo(t)
+	srv := testutil.StartServer(t, bin, "--data-dir", t.TempDir(), "--api-tls-cert", serverCert, "--api-tls-key", serverKey)
+	base := "https://" + srv.Addr
+	curl := func(args ...string) (string, error) {
+		out, err := exec.Command("curl", append([]string{"-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code}"}, args...)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	if out, err := curl("--cacert", caFile, base+"/api/v1/jobs"); err != nil || out != "200" {
+		t.Errorf("curl over TLS: %s %v", out, err)
+	}
+	if _, err := curl(base + "/api/v1/jobs"); err == nil {
+		t.Error("curl trusted the server without the CA")
+	}
+	if out, err := curl("http://" + srv.Addr + "/api/v1/jobs"); err == nil && out == "200" {
+		t.Error("plain HTTP served on a TLS API")
+	}
+	hosts := 5
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	targets := filepath.Join(t.TempDir(), "targets")
+	if err := os.WriteFile(targets, []byte(strings.Join(fleet.Targets(hosts, f.Addr().Port), "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	salvoCmd(t, bin, "run", "--server", base, "--ca", caFile, "--targets-file", targets, "--no-progress")
+
+	mtls := testutil.StartServer(t, bin, "--data-dir", t.TempDir(), "--api-tls-cert", serverCert, "--api-tls-key", serverKey,
+		"--api-tls-client-ca", caFile)
+	mbase := "https://" + mtls.Addr
+	if out, err := curl("--cacert", caFile, mbase+"/api/v1/jobs"); err == nil && out == "200" {
+		t.Error("mutual TLS served a client without a certificate")
+	}
+	if out, err := curl("--cacert", caFile, "--cert", clientCert, "--key", clientKey, mbase+"/api/v1/jobs"); err != nil || out != "200" {
+		t.Errorf("mutual TLS with a client certificate: %s %v", out, err)
+	}
+	salvoCmd(t, bin, "run", "--server", mbase, "--ca", caFile, "--cert", clientCert, "--key", clientKey, "--targets-file", targets, "--no-progress")
 }

@@ -128,12 +128,12 @@ func (s *Server) verifyAtMaster(r *http.Request) (*auth.Token, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+master+"/api/v1/whoami", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.apiURL(master)+"/api/v1/whoami", nil)
 	if err != nil {
 		return nil, err
 	}
 	authorize(req, secret)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client(5 * time.Second).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("the token cannot be checked with the master: %w", err)
 	}

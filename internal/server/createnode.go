@@ -57,13 +57,13 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 		if invited || len(s.cfg.Cluster.Peers) == 0 {
 			return s.cfg.Name + " runs as the master", nil
 		}
-		return s.invitePeers(ctx, "http://"+s.ln.Addr().String(), "")
+		return s.invitePeers(ctx, s.apiURL(s.ln.Addr().String()), "")
 	}
-	base, err := apiBase(masterURL)
+	base, err := s.apiBase(masterURL)
 	if err != nil {
 		return "", &job.FieldError{Field: "masterUrl", Msg: err.Error()}
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := s.client(30 * time.Second)
 	if master {
 		if invited {
 			return "", &httpapi.Error{Status: http.StatusConflict, Msg: "this node is a master: it does not join " + base}
@@ -78,14 +78,14 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 		}
 		return s.invitePeers(ctx, base, base)
 	}
-	gossip, err := masterGossip(ctx, base, s.credential(ctx))
+	gossip, err := s.masterGossip(ctx, base, s.credential(ctx))
 	if err != nil && !invited {
 		// The master's cluster part may be shut down: ask it to start (it
 		// invites its peers, this node perhaps among them), then look again.
 		if cerr := callCreateNode(ctx, client, base, base, false, s.credential(ctx)); cerr != nil {
 			return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("%v; and asking it to start: %v", err, cerr)}
 		}
-		gossip, err = masterGossip(ctx, base, s.credential(ctx))
+		gossip, err = s.masterGossip(ctx, base, s.credential(ctx))
 	}
 	if err != nil {
 		return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: err.Error()}
@@ -93,7 +93,7 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 	// A worker in another master's cluster leaves it first: one
 	// membership holds one master.
 	known := s.masterAPI()
-	moving := known != "" && "http://"+known != base
+	moving := known != "" && s.apiURL(known) != base
 	started, err := s.restartPart(ctx, []string{gossip}, moving)
 	if err != nil {
 		return "", err
@@ -115,8 +115,8 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 
 // isSelf reports whether u names this node's API.
 func (s *Server) isSelf(u string) bool {
-	base, err := apiBase(u)
-	return err == nil && strings.TrimPrefix(base, "http://") == s.ln.Addr().String()
+	base, err := s.apiBase(u)
+	return err == nil && base == s.apiURL(s.ln.Addr().String())
 }
 
 // invitePeers calls createNode on every configured peer with the master's
@@ -129,10 +129,10 @@ func (s *Server) invitePeers(ctx context.Context, masterBase, skip string) (stri
 	}
 	var lines []string
 	var errs []error
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := s.client(30 * time.Second)
 	asked := 0
 	for _, p := range peers {
-		base, err := apiBase(p)
+		base, err := s.apiBase(p)
 		if err == nil && base == skip {
 			continue
 		}
@@ -178,10 +178,11 @@ func callCreateNode(ctx context.Context, client *http.Client, base, master strin
 	return nil
 }
 
-// apiBase turns "host:port" or a URL into "http://host:port".
-func apiBase(u string) (string, error) {
+// apiBase turns "host:port" or a URL into "scheme://host:port", the
+// node's own scheme when u has none.
+func (s *Server) apiBase(u string) (string, error) {
 	if !strings.Contains(u, "://") {
-		u = "http://" + u
+		u = s.apiURL(u)
 	}
 	pu, err := url.Parse(u)
 	if err != nil || pu.Host == "" {
@@ -191,7 +192,7 @@ func apiBase(u string) (string, error) {
 }
 
 // masterGossip asks a node's API for the gossip address of the cluster's master.
-func masterGossip(ctx context.Context, base, secret string) (string, error) {
+func (s *Server) masterGossip(ctx context.Context, base, secret string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/cluster/members", nil)
@@ -199,7 +200,7 @@ func masterGossip(ctx context.Context, base, secret string) (string, error) {
 		return "", err
 	}
 	authorize(req, secret)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client(10 * time.Second).Do(req)
 	if err != nil {
 		return "", fmt.Errorf("ask %s for its members: %w", base, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -90,7 +91,7 @@ func (s *Server) startPart(ctx context.Context, join []string) (p *part, err err
 			return nil, err
 		}
 		if p.engine != nil && cfg.ClusterWatch > 0 {
-			p.watch = startWatcher(p.engine, "http://"+s.ln.Addr().String(), s.nodeToken, cfg.ClusterWatch, s.logger)
+			p.watch = startWatcher(p.engine, s.apiURL(s.ln.Addr().String()), s.nodeToken, s.client(5*time.Second), s.apiURL, cfg.ClusterWatch, s.logger)
 		}
 	}
 	return p, nil

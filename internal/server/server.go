@@ -55,6 +55,8 @@ type Server struct {
 	stopping   chan struct{} // closed once the part shutdownNode took is stopped
 	lastMaster string        // a worker-only node's last known master API
 
+	// transport carries the node's calls to other nodes' APIs (apitls.go).
+	transport *http.Transport
 	// creds keeps a master's SSH credentials.
 	creds *credentialStore
 	// policy is the target policy (--allow-targets, --deny-targets).
@@ -90,6 +92,22 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	s.ln = ln
 	cleanup = append(cleanup, func() { _ = ln.Close() })
 
+	serverTLS, err := apiTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	clientTLS, err := apiClientTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.transport = &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       clientTLS,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 35 * time.Minute, // the forwarder's compat calls wait for their job
+		IdleConnTimeout:       time.Minute,
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = actors.NewMetrics(reg)
@@ -103,6 +121,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	ac.Shutdown = s.shutdownPart
 	ac.CreateNode = s.createNode
 	ac.Addr, ac.Access.Hosts, ac.RateLimit = ln.Addr().String(), cfg.APIHosts, float64(cfg.RateLimit)
+	ac.Forward, ac.ForwardScheme = s.transport, cfg.APIScheme()
 
 	if cfg.HasRole(conf.RoleMaster) {
 		st, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
@@ -147,8 +166,13 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         serverTLS,
 	}
-	go func() { s.served <- s.http.Serve(ln) }()
+	if serverTLS != nil {
+		go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { s.served <- s.http.Serve(ln) }()
+	}
 	logger.Info("listening", "addr", ln.Addr().String(), "name", cfg.Name, "roles", cfg.Roles, "auth", cfg.AuthEnabled(),
 		"dataDir", cfg.DataDir, "capacity", s.capacity, "bodyMemory", cfg.BodyMemoryBytes())
 	return s, nil

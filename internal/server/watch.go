@@ -24,6 +24,7 @@ type watcher struct {
 	interval time.Duration
 	logger   *slog.Logger
 	client   *http.Client
+	apiURL   func(addr string) string // a member's API base URL
 	seen     map[string]*watched
 
 	cancel context.CancelFunc
@@ -38,10 +39,11 @@ type watched struct {
 }
 
 // startWatcher starts a watcher; stop ends it.
-func startWatcher(e *actors.Engine, self, secret string, interval time.Duration, logger *slog.Logger) *watcher {
+func startWatcher(e *actors.Engine, self, secret string, client *http.Client, apiURL func(string) string,
+	interval time.Duration, logger *slog.Logger) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{engine: e, self: self, secret: secret, interval: interval, logger: logger.With("component", "watch"),
-		client: &http.Client{Timeout: 5 * time.Second}, seen: map[string]*watched{}, cancel: cancel, done: make(chan struct{})}
+		client: client, apiURL: apiURL, seen: map[string]*watched{}, cancel: cancel, done: make(chan struct{})}
 	go w.run(ctx)
 	return w
 }
@@ -105,7 +107,7 @@ func (w *watcher) check(ctx context.Context) {
 			w.logger.Info("cluster watch: an enabled member is gone; it is brought back once its API answers", "member", name, "api", ws.api)
 			ws.said = true
 		}
-		w.bringBack(ctx, name, "http://"+ws.api)
+		w.bringBack(ctx, name, w.apiURL(ws.api))
 	}
 }
 
