@@ -247,3 +247,68 @@ func TestAuthOffRefusedOffLoopback(t *testing.T) {
 		t.Errorf("refusal does not name --insecure-no-auth:\n%s", out)
 	}
 }
+
+// A cluster with authentication on: a worker-only node forwards with the
+// caller's token (the master decides), checks the calls it answers itself
+// with the master, and the master's own calls (createNode invitations,
+// the member watch) carry its node token.
+func TestClusterWithAuth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := testutil.BuildSalvo(t)
+	w := testutil.StartServer(t, bin, append([]string{"--auth", "on"}, gossipArgs("aw-1", "worker", "")...)...)
+	cfgFile := filepath.Join(t.TempDir(), "master.yaml")
+	if err := os.WriteFile(cfgFile, []byte("cluster:\n  peers: [\""+w.Addr+"\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	master, _, admin := startAuthServer(t, bin, append([]string{"--config", cfgFile, "--cluster-watch", "200ms"},
+		gossipArgs("aw-boss", "master", "")...)...)
+	if code, body := call(t, "POST", master.URL()+"/distributedAgents/createNode", admin, nil, nil); code != http.StatusOK {
+		t.Fatalf("createNode with the admin token: %d %s", code, body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var pg struct{ Items []struct{ Name, State string } }
+		call(t, "GET", master.URL()+"/api/v1/cluster/members", admin, nil, &pg)
+		alive := false
+		for _, m := range pg.Items {
+			alive = alive || m.Name == "aw-1" && m.State == "alive"
+		}
+		if alive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker did not join: %+v", pg.Items)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the API: gossip has no outside signal
+	}
+	var tok struct{ Token string }
+	call(t, "POST", master.URL()+"/api/v1/tokens", admin, map[string]any{"name": "peek", "role": "viewer"}, &tok)
+
+	// Through the worker: the master decides.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		code, _ := call(t, "GET", w.URL()+"/api/v1/jobs", tok.Token, nil, nil)
+		if code == http.StatusOK {
+			break
+		}
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("a viewer through the worker: %d", code)
+		}
+		time.Sleep(20 * time.Millisecond) // the worker learns its master by gossip
+	}
+	if code, _ := call(t, "GET", w.URL()+"/api/v1/jobs", "", nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("no token through the worker: %d, want 401", code)
+	}
+	// The worker's own calls: checked with the master.
+	if code, _ := call(t, "POST", w.URL()+"/distributedAgents/shutdownNode", tok.Token, nil, nil); code != http.StatusForbidden {
+		t.Errorf("shutdownNode on the worker as viewer: %d, want 403", code)
+	}
+	if code, body := call(t, "POST", w.URL()+"/distributedAgents/shutdownNode", admin, nil, nil); code != http.StatusOK {
+		t.Fatalf("shutdownNode on the worker as admin: %d %s", code, body)
+	}
+	// The master's watch brings it back with its node token.
+	waitLog(t, master, 30*time.Second, "asked to join again", "aw-1")
+	waitLog(t, w, 30*time.Second, "createNode: the node's cluster part is started")
+}

@@ -122,13 +122,25 @@ func (s *Server) verifyAtMaster(r *http.Request) (*auth.Token, error) {
 	if secret == "" {
 		return nil, auth.ErrNoCredentials
 	}
-	master := s.lastMasterAPI()
-	if master == "" {
+	base := ""
+	if master := s.lastMasterAPI(); master != "" {
+		base = s.apiURL(master)
+	} else if mu := r.URL.Query().Get("masterUrl"); mu != "" && strings.Contains(strings.ToLower(r.URL.Path), "createnode") {
+		// A worker that has never had a master is invited by one: the
+		// token is checked with the master it is asked to join, whose
+		// cluster it can join only with the gossip key.
+		b, err := s.apiBase(mu)
+		if err != nil {
+			return nil, err
+		}
+		base = b
+	}
+	if base == "" {
 		return nil, errors.New("the master is not known yet: the token cannot be checked")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.apiURL(master)+"/api/v1/whoami", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/whoami", nil)
 	if err != nil {
 		return nil, err
 	}
