@@ -269,7 +269,9 @@ func TestClusterWithAuth(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var pg struct{ Items []struct{ Name, State string } }
+		var pg struct {
+			Items []struct{ Name, State string }
+		}
 		call(t, "GET", master.URL()+"/api/v1/cluster/members", admin, nil, &pg)
 		alive := false
 		for _, m := range pg.Items {
