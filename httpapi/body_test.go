@@ -91,7 +91,7 @@ func TestSlowBodiesAndSubmitBound(t *testing.T) {
 	})
 	t.Run("submit bound", func(t *testing.T) {
 		url := startAPI(t, n, func(c *httpapi.Config) { c.MaxSubmits, c.BodyIdleTimeout = 1, 10*time.Second })
-		stallingSubmit(t, url) // holds the only submit slot while its body stalls
+		c, rd := stallingSubmit(t, url) // holds the only submit slot while its body stalls
 		for i := 0; ; i++ {
 			req, _ := http.NewRequest("POST", url+"/api/v1/jobs", strings.NewReader(`{"targets":["127.0.0.1"]}`))
 			req.Header.Set("Content-Type", "application/json")
@@ -108,6 +108,14 @@ func TestSlowBodiesAndSubmitBound(t *testing.T) {
 			}
 			if i == 100 {
 				t.Fatalf("submit while another is read: %d, want 503", resp.StatusCode)
+			}
+			// The stalled submit may have reached the handler while this
+			// one held the slot: it was then answered 503 itself. Stall
+			// another.
+			_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+			if resp, err := http.ReadResponse(rd, nil); err == nil {
+				resp.Body.Close()
+				c, rd = stallingSubmit(t, url)
 			}
 			time.Sleep(10 * time.Millisecond) // the stalled submit reaches the handler asynchronously
 		}
