@@ -29,7 +29,7 @@ func authAPI(t *testing.T, n *testutil.Node) (string, *httpapi.Server, map[auth.
 	cfg.Pprof = true
 	cfg.Access = httpapi.Access{Tokens: st, Audit: st}
 	cfg.Shutdown = func() {}
-	cfg.CreateNode = func(context.Context, string, string, bool) (string, error) { return "", nil }
+	cfg.CreateNode = func(context.Context, string, string, string) (string, error) { return "", nil }
 	api := httpapi.New(cfg, n.Engine, st)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(func() { api.Close(); srv.Close() })

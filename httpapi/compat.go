@@ -486,7 +486,14 @@ func (s *Server) rcCreateNode(c *gin.Context) {
 		return
 	}
 	ctx := context.WithValue(c.Request.Context(), credentialKey{}, Credential(c.Request))
-	msg, err := s.cfg.CreateNode(ctx, port, master, invited == "true")
+	by := ""
+	switch invited {
+	case "true", CreateNodeInvite:
+		by = CreateNodeInvite
+	case CreateNodeWatch:
+		by = CreateNodeWatch
+	}
+	msg, err := s.cfg.CreateNode(ctx, port, master, by)
 	if err != nil {
 		fail(c, err)
 		return

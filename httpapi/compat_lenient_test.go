@@ -317,7 +317,7 @@ func TestRCCreateNodeAnswers(t *testing.T) {
 			var calls []call
 			cfg := httpapi.DefaultConfig()
 			cfg.Logger = testutil.Logger(t)
-			cfg.CreateNode = func(_ context.Context, port, master string, _ bool) (string, error) {
+			cfg.CreateNode = func(_ context.Context, port, master, _ string) (string, error) {
 				mu.Lock()
 				defer mu.Unlock()
 				calls = append(calls, call{port, master})

@@ -62,9 +62,10 @@ type Config struct {
 	// CreateNode, when set, serves REST Commander's createNode: start the
 	// node's cluster part again after Shutdown, join the cluster of the
 	// master at masterURL, or (empty masterURL, on a master) ask the
-	// configured peers to join this one. invited marks a master's call to
-	// its peers. It returns a message.
-	CreateNode func(ctx context.Context, port, masterURL string, invited bool) (string, error)
+	// configured peers to join this one. by says who calls: "" a user,
+	// CreateNodeInvite a master inviting its peers, CreateNodeWatch a
+	// master's member watch. It returns a message.
+	CreateNode func(ctx context.Context, port, masterURL, by string) (string, error)
 	// Gatherer serves /metrics; nil serves the default registry.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
@@ -89,6 +90,12 @@ type Config struct {
 	// must not block.
 	Shutdown func()
 }
+
+// Who calls createNode (the invited parameter of salvo's own calls).
+const (
+	CreateNodeInvite = "invite" // a master inviting the peers of its config
+	CreateNodeWatch  = "watch"  // a master's member watch bringing a member back
+)
 
 // DefaultConfig returns the API defaults.
 func DefaultConfig() Config {

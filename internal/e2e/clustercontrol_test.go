@@ -206,7 +206,7 @@ func TestCreateNodeRebuildsAroundAnotherMaster(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	bin := testutil.BuildSalvo(t)
-	old, w1, _ := peersCluster(t, bin, "rb")
+	old, w1, w2 := peersCluster(t, bin, "rb")
 	next := testutil.StartServer(t, bin, append([]string{"--data-dir", t.TempDir()}, gossipArgs("rb-new", "master", "")...)...)
 	if code := post(t, old.URL()+"/distributedAgents/createNode"); code != http.StatusOK {
 		t.Fatalf("createNode on the old master: %d", code)
@@ -228,5 +228,24 @@ func TestCreateNodeRebuildsAroundAnotherMaster(t *testing.T) {
 	st := waitFor(t, next.URL(), id, time.Minute, terminal)
 	if st.State != store.JobGathered || st.Counts["ok"] != hosts {
 		t.Fatalf("job on the rebuilt cluster: %+v", st)
+	}
+
+	// Every node shut down: one call on the old master rebuilds the
+	// cluster around the new one, which runs a job.
+	for _, n := range []*testutil.Process{old, next, w1, w2} {
+		if code := post(t, n.URL()+"/distributedAgents/shutdownNode"); code != http.StatusOK {
+			t.Fatalf("shutdownNode on %s: %d", n.Addr, code)
+		}
+	}
+	for _, n := range []*testutil.Process{old, next, w1, w2} {
+		waitLog(t, n, 30*time.Second, "the cluster part is stopped")
+	}
+	if code := post(t, old.URL()+"/distributedAgents/createNode?masterUrl="+next.URL()); code != http.StatusOK {
+		t.Fatalf("createNode on the shut-down old master naming the new one: %d\n%s", code, old.Log())
+	}
+	waitWorkers(t, next.URL(), "rb-1", "rb-2")
+	id = submit(t, next.URL(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port), "maxConcurrency": 20})
+	if st := waitFor(t, next.URL(), id, time.Minute, terminal); st.State != store.JobGathered || st.Counts["ok"] != hosts {
+		t.Fatalf("job on the cluster rebuilt from nothing: %+v", st)
 	}
 }

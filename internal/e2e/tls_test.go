@@ -6,12 +6,15 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -163,4 +166,60 @@ func TestAPIOverTLS(t *testing.T) {
 		t.Errorf("mutual TLS with a client certificate: %s %v", out, err)
 	}
 	salvoCmd(t, bin, "run", "--server", mbase, "--ca", caFile, "--cert", clientCert, "--key", clientKey, "--targets-file", targets, "--no-progress")
+}
+
+// A cluster whose APIs are served over mutual TLS: the worker-only node
+// forwards to the master's API over TLS with the cluster's certificate.
+func TestClusterAPIOverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dir := t.TempDir()
+	ca, issue := newTestCA(t, dir)
+	nodeArgs := func(name string) []string {
+		cert, key := issue(name)
+		return []string{"--tls-cert", cert, "--tls-key", key, "--tls-ca", ca,
+			"--api-tls-cert", cert, "--api-tls-key", key, "--api-tls-client-ca", ca}
+	}
+	clientCert, clientKey := issue("operator")
+	curl := func(url string) (int, string) {
+		out, err := exec.Command("curl", "-sS", "--max-time", "20", "--cacert", ca, "--cert", clientCert, "--key", clientKey,
+			"-w", "\n%{http_code}", url).Output()
+		if err != nil {
+			t.Fatalf("curl %s: %v", url, err)
+		}
+		i := strings.LastIndex(string(out), "\n") // the status follows the body's last line
+		n, _ := strconv.Atoi(strings.TrimSpace(string(out[i+1:])))
+		return n, string(out[:max(i, 0)])
+	}
+	bin := testutil.BuildSalvo(t)
+	master := testutil.StartServer(t, bin, append(append([]string{"--data-dir", t.TempDir()},
+		gossipArgs("mtls-master", "master", "")...), nodeArgs("mtls-master")...)...)
+	var gossip string
+	if code, body := curl("https://" + master.Addr + "/api/v1/cluster/members"); code == http.StatusOK {
+		var pg struct {
+			Items []struct{ Name, GossipAddr string }
+		}
+		_ = json.Unmarshal([]byte(body), &pg)
+		for _, m := range pg.Items {
+			if m.Name == "mtls-master" {
+				gossip = m.GossipAddr
+			}
+		}
+	}
+	if gossip == "" {
+		t.Fatal("no gossip address from the master's API over TLS")
+	}
+	worker := testutil.StartServer(t, bin, append(gossipArgs("mtls-worker", "worker", gossip), nodeArgs("mtls-worker")...)...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := curl("https://" + worker.Addr + "/api/v1/cluster/members")
+		if code == http.StatusOK && strings.Contains(body, `"mtls-worker"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members through the worker over TLS: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond) // the worker learns its master by gossip
+	}
 }

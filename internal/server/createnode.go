@@ -24,9 +24,11 @@ import (
 // and a master asks that node to rebuild the cluster around itself and
 // asks its own cluster.peers to join it. Without one, or with its own, a
 // master asks each peer of cluster.peers to join it: one call builds the
-// whole cluster. invited marks the calls a master makes to its peers: they
-// never call further.
-func (s *Server) createNode(ctx context.Context, port, masterURL string, invited bool) (string, error) {
+// whole cluster. by marks the calls of a master (httpapi.CreateNodeInvite,
+// httpapi.CreateNodeWatch): they never call further, and a watch does not
+// take a worker away from another live master.
+func (s *Server) createNode(ctx context.Context, port, masterURL, by string) (string, error) {
+	invited := by != ""
 	if !s.cfg.Clustered() {
 		started, err := s.restartPart(ctx, nil, false)
 		if err != nil {
@@ -70,7 +72,7 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 		}
 		// Rebuild the cluster around another master-capable node: it
 		// starts as the master, then this node's peers join it.
-		if err := callCreateNode(ctx, client, base, base, false, s.credential(ctx)); err != nil {
+		if err := callCreateNode(ctx, client, base, base, "", s.credential(ctx)); err != nil {
 			return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("ask %s to run as the master: %v", base, err)}
 		}
 		if len(s.cfg.Cluster.Peers) == 0 {
@@ -82,7 +84,7 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 	if err != nil && !invited {
 		// The master's cluster part may be shut down: ask it to start (it
 		// invites its peers, this node perhaps among them), then look again.
-		if cerr := callCreateNode(ctx, client, base, base, false, s.credential(ctx)); cerr != nil {
+		if cerr := callCreateNode(ctx, client, base, base, "", s.credential(ctx)); cerr != nil {
 			return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: fmt.Sprintf("%v; and asking it to start: %v", err, cerr)}
 		}
 		gossip, err = s.masterGossip(ctx, base, s.credential(ctx))
@@ -91,9 +93,13 @@ func (s *Server) createNode(ctx context.Context, port, masterURL string, invited
 		return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: err.Error()}
 	}
 	// A worker in another master's cluster leaves it first: one
-	// membership holds one master.
+	// membership holds one master. A member watch does not move it: the
+	// master it left may watch it still.
 	known := s.masterAPI()
 	moving := known != "" && s.apiURL(known) != base
+	if moving && by == httpapi.CreateNodeWatch {
+		return "", &httpapi.Error{Status: http.StatusConflict, Msg: fmt.Sprintf("%s serves the master at %s now", s.cfg.Name, known)}
+	}
 	started, err := s.restartPart(ctx, []string{gossip}, moving)
 	if err != nil {
 		return "", err
@@ -138,7 +144,7 @@ func (s *Server) invitePeers(ctx context.Context, masterBase, skip string) (stri
 		}
 		asked++
 		if err == nil {
-			err = callCreateNode(ctx, client, base, masterBase, true, s.credential(ctx))
+			err = callCreateNode(ctx, client, base, masterBase, httpapi.CreateNodeInvite, s.credential(ctx))
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
@@ -155,11 +161,12 @@ func (s *Server) invitePeers(ctx context.Context, masterBase, skip string) (stri
 }
 
 // callCreateNode calls createNode on the node at base with masterUrl
-// master; invited marks a master's call to its peers.
-func callCreateNode(ctx context.Context, client *http.Client, base, master string, invited bool, secret string) error {
+// master; by marks a master's own call (httpapi.CreateNodeInvite,
+// httpapi.CreateNodeWatch).
+func callCreateNode(ctx context.Context, client *http.Client, base, master, by, secret string) error {
 	u := base + "/distributedAgents/createNode?masterUrl=" + url.QueryEscape(master)
-	if invited {
-		u += "&invited=true"
+	if by != "" {
+		u += "&invited=" + by
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {

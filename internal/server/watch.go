@@ -9,6 +9,7 @@ import (
 
 	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/conf"
+	"github.com/salvo-sh/salvo/httpapi"
 )
 
 // watcher is a clustered master's watch of its enabled members (REST
@@ -36,6 +37,8 @@ type watched struct {
 	api     string
 	enabled bool
 	said    bool // its departure is logged
+	// refusalSaid: a createNode it refused is logged.
+	refusalSaid bool
 }
 
 // startWatcher starts a watcher; stop ends it.
@@ -89,7 +92,7 @@ func (w *watcher) check(ctx context.Context) {
 		ws.api, ws.enabled = m.APIAddr, m.Enabled
 		if m.State == "alive" {
 			alive[m.Name] = true
-			ws.said = false
+			ws.said, ws.refusalSaid = false, false
 		}
 	}
 	for name, ws := range w.seen {
@@ -107,12 +110,13 @@ func (w *watcher) check(ctx context.Context) {
 			w.logger.Info("cluster watch: an enabled member is gone; it is brought back once its API answers", "member", name, "api", ws.api)
 			ws.said = true
 		}
-		w.bringBack(ctx, name, w.apiURL(ws.api))
+		w.bringBack(ctx, name, w.apiURL(ws.api), ws)
 	}
 }
 
-// bringBack calls createNode on a gone member whose API answers.
-func (w *watcher) bringBack(ctx context.Context, name, base string) {
+// bringBack calls createNode on a gone member whose API answers. A refusal
+// (the member serves another master now) is said once per departure.
+func (w *watcher) bringBack(ctx context.Context, name, base string, ws *watched) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/livez", nil)
 	if err != nil {
 		return
@@ -126,8 +130,11 @@ func (w *watcher) bringBack(ctx context.Context, name, base string) {
 	if resp.StatusCode != http.StatusOK {
 		return
 	}
-	if err := callCreateNode(ctx, w.client, base, w.self, true, w.secret); err != nil {
-		w.logger.Warn("cluster watch: createNode on a gone member failed", "member", name, "err", err)
+	if err := callCreateNode(ctx, w.client, base, w.self, httpapi.CreateNodeWatch, w.secret); err != nil {
+		if !ws.refusalSaid {
+			w.logger.Warn("cluster watch: createNode on a gone member failed", "member", name, "err", err)
+			ws.refusalSaid = true
+		}
 		return
 	}
 	w.logger.Info("cluster watch: a gone member was asked to join again (createNode)", "member", name)
