@@ -654,8 +654,12 @@ func (e *Engine) ResetQueue(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("ask master: %w", err)
 	}
 	ids := res.(*resetQueue).cancelled
+	// Read-your-writes: each reads cancelled when this returns. One
+	// deadline bounds the whole wait, not one per job.
+	wctx, cancel := context.WithTimeout(ctx, e.cfg.AskTimeout)
+	defer cancel()
 	for _, id := range ids {
-		e.waitEnd(ctx, id, nil) // read-your-writes: each reads cancelled
+		_, _ = e.Wait(wctx, id)
 	}
 	return ids, nil
 }
@@ -704,7 +708,19 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 	}
 	if e.master != nil && masterUp {
-		_ = e.system.Root.PoisonFuture(e.master).Wait()
+		// The master stops once its queued messages are handled, within
+		// ctx: a stuck one does not hold the shutdown past its bound.
+		f := e.system.Root.PoisonFuture(e.master)
+		stopped := make(chan struct{})
+		go func() {
+			_ = f.Wait()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("stop the master: %w", context.Cause(ctx)))
+		}
 	}
 	err := errors.Join(errs...)
 	if e.ownSystem {
