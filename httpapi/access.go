@@ -333,7 +333,7 @@ func (s *Server) browserGuard(r *http.Request, mutates bool) error {
 			mt, _, _ := mime.ParseMediaType(ct)
 			switch mt {
 			case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
-				return errors.New("content type " + mt + " refused on /api/v1 writes: send application/json")
+				return errors.New("content type " + mt + " refused on /api/v1 writes (a web form can send it): send Content-Type: application/json")
 			}
 		}
 	}
