@@ -549,6 +549,17 @@ type Member struct {
 	RunningJobs int      `json:"runningJobs"`
 	InFlight    int      `json:"inFlight"`
 	Tags        []string `json:"tags"`
+	// Usage is what the member's node uses of its machine, from its
+	// worker's load reports (absent for a node without a worker).
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Usage is a node's resource use (internal/procstat).
+type Usage struct {
+	CPUPercent float64 `json:"cpuPercent"`
+	RSSBytes   int64   `json:"rssBytes"`
+	OpenFDs    int     `json:"openFds"`
+	Load1      float64 `json:"load1"`
 }
 
 // NodeInfo is what the cluster's membership says of a node.
@@ -609,6 +620,7 @@ func (e *Engine) merge(ml *memberList) []Member {
 			continue
 		}
 		m.Enabled, m.Capacity, m.Reserved, m.RunningJobs, m.InFlight = w.Enabled, w.Capacity, w.Reserved, w.RunningJobs, w.InFlight
+		m.Usage = w.Usage
 	}
 	for i := range out {
 		if ml.disabled[out[i].Name] {

@@ -285,3 +285,23 @@ func TestWaitReturnsAtTheEnd(t *testing.T) {
 		t.Errorf("wait on a finished job: %+v, %v", got, err)
 	}
 }
+
+// A worker's load reports carry its node's resource use, and the members
+// list shows it (Submarine's resource usage).
+func TestMembersShowResourceUse(t *testing.T) {
+	n := testutil.StartNode(t, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ms, err := n.Engine.Members(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) == 1 && ms[0].Usage != nil && ms[0].Usage.RSSBytes > 1<<20 && ms[0].Usage.OpenFDs > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members after 10 s: %+v", ms)
+		}
+		time.Sleep(50 * time.Millisecond) // load reports come every 500 ms: nothing signals one
+	}
+}

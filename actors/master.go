@@ -697,10 +697,14 @@ func (m *Master) memberList() *memberList {
 func (m *Master) members() []Member {
 	out := make([]Member, 0, len(m.workers))
 	for _, w := range m.workers {
-		out = append(out, Member{
+		mb := Member{
 			Name: w.name, Enabled: !m.disabled[w.name], State: "alive", Capacity: w.capacity, Tags: w.tags,
 			Reserved: w.reserved, RunningJobs: len(w.running), InFlight: int(w.load.GetInFlight()),
-		})
+		}
+		if u := w.load.GetUsage(); u != nil {
+			mb.Usage = &Usage{CPUPercent: u.GetCpuPercent(), RSSBytes: u.GetRssBytes(), OpenFDs: int(u.GetOpenFds()), Load1: u.GetLoad1()}
+		}
+		out = append(out, mb)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

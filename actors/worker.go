@@ -10,7 +10,9 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/salvo-sh/salvo/actors/wire"
 	"github.com/salvo-sh/salvo/commands"
+	"github.com/salvo-sh/salvo/internal/procstat"
 	"github.com/salvo-sh/salvo/job"
 )
 
@@ -105,7 +107,11 @@ type Worker struct {
 	stopped  bool   // Stopping was handled
 	session  string // random per start (RegisterWorker.session)
 	stopTick func()
+	usage    *procstat.Sampler // the node's resource use, sampled beside the actor
 }
+
+// usageInterval is how often a worker reads its node's resource use.
+const usageInterval = 2 * time.Second
 
 // NewWorker returns a Worker that registers with master when it starts.
 func NewWorker(cfg WorkerConfig, master *actor.PID) *Worker {
@@ -153,6 +159,7 @@ func (w *Worker) Receive(ctx actor.Context) {
 	case *actor.Started:
 		w.exec = commands.NewHTTPExecutor(w.cfg.HTTP)
 		w.ssh = commands.NewSSHExecutor(w.cfg.SSH)
+		w.usage = procstat.Start(usageInterval)
 		w.register(ctx)
 		w.startTicker(ctx)
 	case *JobStart:
@@ -228,6 +235,9 @@ func (w *Worker) Receive(ctx actor.Context) {
 		}
 		if w.ssh != nil {
 			_ = w.ssh.Close()
+		}
+		if w.usage != nil {
+			w.usage.Stop()
 		}
 	}
 }
@@ -343,6 +353,10 @@ func (w *Worker) reportLoad(ctx actor.Context) {
 		Jobs:        make(map[string]*JobLoad, len(w.runners)),
 		Tags:        w.cfg.Tags,
 		Session:     w.session,
+	}
+	if w.usage != nil {
+		u := w.usage.Latest()
+		load.Usage = &wire.Usage{CpuPercent: u.CPUPercent, RssBytes: u.RSSBytes, OpenFds: int32(u.OpenFDs), Load1: u.Load1}
 	}
 	for id, r := range w.runners {
 		jl := r.load()

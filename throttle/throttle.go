@@ -10,13 +10,13 @@ import (
 	"container/list"
 	"context"
 	"errors"
-	"io"
 	"math"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/salvo-sh/salvo/internal/procstat"
 	"github.com/salvo-sh/salvo/job"
 )
 
@@ -806,7 +806,7 @@ func (s *FDSampler) Sample(now time.Time) (open, limit int) {
 		}
 		s.limit = l
 	}
-	n, err := countFDs("/proc/self/fd")
+	n, err := procstat.CountFDs("/proc/self/fd")
 	if err != nil {
 		s.off = true
 		s.open, s.limit = 0, 0
@@ -819,27 +819,6 @@ func (s *FDSampler) Sample(now time.Time) (open, limit int) {
 	}
 	s.next = now.Add(every)
 	return s.open, s.limit
-}
-
-// countFDs counts the entries of dir (less the descriptor reading it).
-func countFDs(dir string) (int, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	n := 0
-	for {
-		names, err := f.Readdirnames(1024)
-		n += len(names)
-		if errors.Is(err, io.EOF) || (err == nil && len(names) == 0) {
-			break
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-	return max(0, n-1), nil
 }
 
 // readFDLimit reads the soft "Max open files" limit from a

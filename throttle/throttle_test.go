@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/salvo-sh/salvo/internal/procstat"
 	"github.com/salvo-sh/salvo/job"
 )
 
@@ -498,8 +499,8 @@ func TestFDSampler(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := countFDs(dir); err != nil || n != 5 { // 6 entries less one
-		t.Fatalf("countFDs = %d, %v; want 5", n, err)
+	if n, err := procstat.CountFDs(dir); err != nil || n != 5 { // 6 entries less one
+		t.Fatalf("CountFDs = %d, %v; want 5", n, err)
 	}
 
 	if _, err := os.Stat("/proc/self/fd"); err != nil {

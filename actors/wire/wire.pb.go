@@ -1022,7 +1022,9 @@ type WorkerLoad struct {
 	// without losing them.
 	Tags []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
 	// session is the worker's RegisterWorker.session.
-	Session       string `protobuf:"bytes,8,opt,name=session,proto3" json:"session,omitempty"`
+	Session string `protobuf:"bytes,8,opt,name=session,proto3" json:"session,omitempty"`
+	// usage is what the worker's node uses of its machine.
+	Usage         *Usage `protobuf:"bytes,9,opt,name=usage,proto3" json:"usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1113,6 +1115,84 @@ func (x *WorkerLoad) GetSession() string {
 	return ""
 }
 
+func (x *WorkerLoad) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+// Usage is a node's resource use (internal/procstat): the process's CPU
+// in percent of one core, its resident memory and open descriptors, and
+// the machine's one-minute load average.
+type Usage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CpuPercent    float64                `protobuf:"fixed64,1,opt,name=cpu_percent,json=cpuPercent,proto3" json:"cpu_percent,omitempty"`
+	RssBytes      int64                  `protobuf:"varint,2,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
+	OpenFds       int32                  `protobuf:"varint,3,opt,name=open_fds,json=openFds,proto3" json:"open_fds,omitempty"`
+	Load1         float64                `protobuf:"fixed64,4,opt,name=load1,proto3" json:"load1,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Usage) Reset() {
+	*x = Usage{}
+	mi := &file_wire_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Usage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Usage) ProtoMessage() {}
+
+func (x *Usage) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Usage.ProtoReflect.Descriptor instead.
+func (*Usage) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Usage) GetCpuPercent() float64 {
+	if x != nil {
+		return x.CpuPercent
+	}
+	return 0
+}
+
+func (x *Usage) GetRssBytes() int64 {
+	if x != nil {
+		return x.RssBytes
+	}
+	return 0
+}
+
+func (x *Usage) GetOpenFds() int32 {
+	if x != nil {
+		return x.OpenFds
+	}
+	return 0
+}
+
+func (x *Usage) GetLoad1() float64 {
+	if x != nil {
+		return x.Load1
+	}
+	return 0
+}
+
 // WorkerLeaving tells the master that a worker is about to stop (worker →
 // master, answered by LeavingAck): the master takes back its leases and
 // starts nothing new on it.
@@ -1125,7 +1205,7 @@ type WorkerLeaving struct {
 
 func (x *WorkerLeaving) Reset() {
 	*x = WorkerLeaving{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1217,7 @@ func (x *WorkerLeaving) String() string {
 func (*WorkerLeaving) ProtoMessage() {}
 
 func (x *WorkerLeaving) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1230,7 @@ func (x *WorkerLeaving) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerLeaving.ProtoReflect.Descriptor instead.
 func (*WorkerLeaving) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WorkerLeaving) GetWorker() string {
@@ -1169,7 +1249,7 @@ type LeavingAck struct {
 
 func (x *LeavingAck) Reset() {
 	*x = LeavingAck{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1261,7 @@ func (x *LeavingAck) String() string {
 func (*LeavingAck) ProtoMessage() {}
 
 func (x *LeavingAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1274,7 @@ func (x *LeavingAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeavingAck.ProtoReflect.Descriptor instead.
 func (*LeavingAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 var File_wire_proto protoreflect.FileDescriptor
@@ -1287,7 +1367,7 @@ const file_wire_proto_rawDesc = "" +
 	"\aJobLoad\x12\x18\n" +
 	"\astarted\x18\x01 \x01(\x03R\astarted\x12\x1b\n" +
 	"\tin_flight\x18\x02 \x01(\x05R\binFlight\x12 \n" +
-	"\vconcurrency\x18\x03 \x01(\x05R\vconcurrency\"\xce\x02\n" +
+	"\vconcurrency\x18\x03 \x01(\x05R\vconcurrency\"\xf7\x02\n" +
 	"\n" +
 	"WorkerLoad\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\tR\x06worker\x12\x1a\n" +
@@ -1297,10 +1377,17 @@ const file_wire_proto_rawDesc = "" +
 	"\frunning_jobs\x18\x05 \x01(\x05R\vrunningJobs\x124\n" +
 	"\x04jobs\x18\x06 \x03(\v2 .salvo.wire.WorkerLoad.JobsEntryR\x04jobs\x12\x12\n" +
 	"\x04tags\x18\a \x03(\tR\x04tags\x12\x18\n" +
-	"\asession\x18\b \x01(\tR\asession\x1aL\n" +
+	"\asession\x18\b \x01(\tR\asession\x12'\n" +
+	"\x05usage\x18\t \x01(\v2\x11.salvo.wire.UsageR\x05usage\x1aL\n" +
 	"\tJobsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.salvo.wire.JobLoadR\x05value:\x028\x01\"'\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.salvo.wire.JobLoadR\x05value:\x028\x01\"v\n" +
+	"\x05Usage\x12\x1f\n" +
+	"\vcpu_percent\x18\x01 \x01(\x01R\n" +
+	"cpuPercent\x12\x1b\n" +
+	"\trss_bytes\x18\x02 \x01(\x03R\brssBytes\x12\x19\n" +
+	"\bopen_fds\x18\x03 \x01(\x05R\aopenFds\x12\x14\n" +
+	"\x05load1\x18\x04 \x01(\x01R\x05load1\"'\n" +
 	"\rWorkerLeaving\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\tR\x06worker\"\f\n" +
 	"\n" +
@@ -1318,7 +1405,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_wire_proto_goTypes = []any{
 	(*RegisterWorker)(nil), // 0: salvo.wire.RegisterWorker
 	(*JobStart)(nil),       // 1: salvo.wire.JobStart
@@ -1335,26 +1422,28 @@ var file_wire_proto_goTypes = []any{
 	(*JobWorkerDone)(nil),  // 12: salvo.wire.JobWorkerDone
 	(*JobLoad)(nil),        // 13: salvo.wire.JobLoad
 	(*WorkerLoad)(nil),     // 14: salvo.wire.WorkerLoad
-	(*WorkerLeaving)(nil),  // 15: salvo.wire.WorkerLeaving
-	(*LeavingAck)(nil),     // 16: salvo.wire.LeavingAck
-	nil,                    // 17: salvo.wire.Target.VarsEntry
-	nil,                    // 18: salvo.wire.WorkerLoad.JobsEntry
-	(*actor.PID)(nil),      // 19: actor.PID
+	(*Usage)(nil),          // 15: salvo.wire.Usage
+	(*WorkerLeaving)(nil),  // 16: salvo.wire.WorkerLeaving
+	(*LeavingAck)(nil),     // 17: salvo.wire.LeavingAck
+	nil,                    // 18: salvo.wire.Target.VarsEntry
+	nil,                    // 19: salvo.wire.WorkerLoad.JobsEntry
+	(*actor.PID)(nil),      // 20: actor.PID
 }
 var file_wire_proto_depIdxs = []int32{
-	19, // 0: salvo.wire.RegisterWorker.pid:type_name -> actor.PID
-	19, // 1: salvo.wire.JobStart.master:type_name -> actor.PID
-	17, // 2: salvo.wire.Target.vars:type_name -> salvo.wire.Target.VarsEntry
+	20, // 0: salvo.wire.RegisterWorker.pid:type_name -> actor.PID
+	20, // 1: salvo.wire.JobStart.master:type_name -> actor.PID
+	18, // 2: salvo.wire.Target.vars:type_name -> salvo.wire.Target.VarsEntry
 	3,  // 3: salvo.wire.LeaseGrant.targets:type_name -> salvo.wire.Target
 	5,  // 4: salvo.wire.ResultBatch.results:type_name -> salvo.wire.Result
-	19, // 5: salvo.wire.ResultBatch.from:type_name -> actor.PID
-	18, // 6: salvo.wire.WorkerLoad.jobs:type_name -> salvo.wire.WorkerLoad.JobsEntry
-	13, // 7: salvo.wire.WorkerLoad.JobsEntry.value:type_name -> salvo.wire.JobLoad
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	20, // 5: salvo.wire.ResultBatch.from:type_name -> actor.PID
+	19, // 6: salvo.wire.WorkerLoad.jobs:type_name -> salvo.wire.WorkerLoad.JobsEntry
+	15, // 7: salvo.wire.WorkerLoad.usage:type_name -> salvo.wire.Usage
+	13, // 8: salvo.wire.WorkerLoad.JobsEntry.value:type_name -> salvo.wire.JobLoad
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1369,7 +1458,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

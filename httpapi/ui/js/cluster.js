@@ -15,6 +15,7 @@ export function mount(root, ctx) {
       h('thead', {}, h('tr', {},
         h('th', {}, 'Member'), h('th', {}, 'State'), h('th', {}, 'Roles'), h('th', {}, 'Tags'),
         h('th', { class: 'wide' }, 'Capacity · reserved · in flight'), h('th', { class: 'num' }, 'Running jobs'),
+        h('th', {}, 'Resources'),
         h('th', {}, 'Addresses'), h('th', {}, ''))),
       tbody),
     h('p', { class: 'muted' }, 'A drained worker takes no new job (jobs wait while every worker is drained); ',
@@ -78,7 +79,7 @@ export function mount(root, ctx) {
     for (const tr of [...tbody.children]) {
       if (!seen.has(tr.dataset.member)) tr.remove();
     }
-    if (!members.length) replace(tbody, h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No members.')));
+    if (!members.length) replace(tbody, h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No members.')));
   }
 
   function row(m, sig) {
@@ -96,6 +97,7 @@ export function mount(root, ctx) {
       h('td', {}, (m.tags || []).length ? m.tags.map((t) => h('span', { class: 'chip tag' }, t)) : h('span', { class: 'muted' }, '–')),
       h('td', { class: 'wide' }, capacityBar(m)),
       h('td', { class: 'num' }, fmtInt(m.runningJobs)),
+      h('td', { class: 'usage' }, usageText(m.usage)),
       h('td', { class: 'addrs' },
         m.apiAddr ? h('div', {}, 'api ', h('code', {}, m.apiAddr)) : null,
         m.gossipAddr ? h('div', {}, 'gossip ', h('code', {}, m.gossipAddr)) : null,
@@ -104,6 +106,15 @@ export function mount(root, ctx) {
   }
 
   ctx.every(2000, load);
+}
+
+// usageText shows a member's resource use: CPU, resident memory, open
+// descriptors, load average.
+function usageText(u) {
+  if (!u) return h('span', { class: 'muted' }, '–');
+  const mib = Math.round((u.rssBytes || 0) / (1 << 20));
+  return h('span', { title: 'process CPU (100% = one core), resident memory, open descriptors, load average (1 min)' },
+    `cpu ${Math.round(u.cpuPercent || 0)}% · rss ${fmtInt(mib)} MiB · fds ${fmtInt(u.openFds || 0)} · load ${(u.load1 || 0).toFixed(2)}`);
 }
 
 function card(label, value) {
