@@ -708,6 +708,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 	}
 	if e.worker != nil {
+		if !masterUp {
+			e.worker.Abandon() // no master acknowledges anything now
+		}
 		if !e.isCrashed("worker") {
 			if err := e.worker.Drain(ctx, false); err != nil {
 				errs = append(errs, err)

@@ -64,6 +64,10 @@ type runner struct {
 	// resendNow asks the batcher to send every unacknowledged batch again
 	// at once (a new master session started).
 	resendNow chan struct{}
+	// abandonCh, closed by abandon, makes the batcher give up its
+	// unacknowledged batches at once: their master is gone for good.
+	abandonCh   chan struct{}
+	abandonOnce sync.Once
 
 	// runCtx is cancelled by cancel: it stops retries and backoffs.
 	runCtx    context.Context
@@ -100,6 +104,7 @@ func newRunner(cfg runnerConfig) *runner {
 		results:    make(chan leased, cfg.worker.BatchSize),
 		acks:       make(chan *BatchAck, 2*cfg.worker.MaxUnacked+2),
 		resendNow:  make(chan struct{}, 1),
+		abandonCh:  make(chan struct{}),
 		leaseSizes: map[int64]int{},
 		slotsDone:  make(chan struct{}),
 		ctlDone:    make(chan struct{}),
@@ -217,6 +222,14 @@ func (r *runner) stop() {
 	r.stopped = true
 	r.mu.Unlock()
 	r.stopCancel()
+}
+
+// abandon makes the batcher give up its unacknowledged batches without
+// waiting for AckTimeout: the master that would acknowledge them is gone
+// (it crashed, and the node shuts down). Their targets have no stored
+// result and run again at the next start. It never blocks.
+func (r *runner) abandon() {
+	r.abandonOnce.Do(func() { close(r.abandonCh) })
 }
 
 // isStopped reports whether stop was called: the runner starts nothing
@@ -490,6 +503,11 @@ func (r *runner) batch() {
 				handleAck(a)
 			case <-r.resendNow:
 				resend(time.Now(), true)
+			case <-r.abandonCh:
+				wc.Logger.Warn("master gone: abandoning unacknowledged batches", "job", r.cfg.jobID, "batches", len(unacked))
+				for s := range unacked {
+					forget(s)
+				}
 			case <-t.C:
 			}
 			t.Stop()

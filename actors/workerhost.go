@@ -54,6 +54,15 @@ func (s *runnerSet) remove(r *runner) {
 	delete(s.m, r)
 }
 
+// abandon makes every runner give up its unacknowledged batches.
+func (s *runnerSet) abandon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for r := range s.m {
+		r.abandon()
+	}
+}
+
 func (s *runnerSet) finished() []<-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -94,6 +103,12 @@ func (h *WorkerHost) Wait(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Abandon makes the worker's runners give up their unacknowledged result
+// batches at once, for a shutdown after the master crashed: nobody will
+// acknowledge them, and waiting AckTimeout would outlast the shutdown's
+// bound.
+func (h *WorkerHost) Abandon() { h.runners.abandon() }
 
 // PID is the worker's actor.
 func (h *WorkerHost) PID() *actor.PID { return h.pid }
