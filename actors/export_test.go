@@ -12,5 +12,9 @@ func CrashNow(reason string) any { return &crashNow{reason: reason} }
 // registration, as if the master had restarted.
 func ForgetWorker(name string) any { return &forgetWorker{name: name} }
 
+// DropJobStarts returns a message that makes a worker drop its next n
+// JobStarts, as if they had been lost.
+func DropJobStarts(n int) any { return &dropJobStarts{n: n} }
+
 // WorkerPID is the local worker's actor.
 func (e *Engine) WorkerPID() *actor.PID { return e.worker.PID() }

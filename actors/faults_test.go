@@ -558,3 +558,27 @@ func TestFullDiskPausesTheJob(t *testing.T) {
 		t.Errorf("/readyz %d after space returned", code)
 	}
 }
+
+// A JobStart lost on its way leaves the master counting a part the worker
+// never runs: the worker's load reports leave the job out, and the master
+// takes the part as finished and starts it again, so the job completes.
+func TestLostJobStartIsReconciled(t *testing.T) {
+	const hosts = 50
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	n := testutil.StartNode(t, func(c *actors.Config) {
+		c.Master.PartGrace = 500 * time.Millisecond
+		c.Worker.LoadInterval = 100 * time.Millisecond
+	})
+	// Queued in the worker's mailbox ahead of the job's JobStart.
+	n.Engine.System().Root.Send(n.Engine.WorkerPID(), actors.DropJobStarts(1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	jr, err := n.Engine.Submit(ctx, spec(fleet.Targets(hosts, f.Addr().Port), 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin := testutil.WaitJob(t, n.Engine, jr.ID, 30*time.Second)
+	if fin.State != store.JobGathered || fin.Counts[job.StateOK] != hosts {
+		t.Fatalf("job after a lost JobStart: %+v", fin)
+	}
+}

@@ -35,6 +35,11 @@ type MasterConfig struct {
 	Logger *slog.Logger
 	// Ends, when set, is told each time a job's terminal state is stored.
 	Ends *JobEnds
+	// PartGrace is how long after a job's start on a worker its load
+	// reports may leave the job out: past it, a part missing from three
+	// reports in a row is taken as finished (its JobStart or its
+	// JobWorkerDone was lost), so that the job goes on.
+	PartGrace time.Duration
 	// LeaseHold is how long a lease request waits for targets (a chunk
 	// being read, a congested writer) before it is answered empty and the
 	// worker asks again. It must stay below the workers' LeaseTimeout.
@@ -64,6 +69,7 @@ func DefaultMasterConfig() MasterConfig {
 		WriteQueue:      256,
 		MaxSweeps:       3,
 		LeaseHold:       5 * time.Second,
+		PartGrace:       5 * time.Second,
 		FullRetry:       2 * time.Second,
 		ResumeGrace:     5 * time.Second,
 		PrefetchChunks:  2,
@@ -190,7 +196,13 @@ type jobWorker struct {
 	finished  bool
 	load      *JobLoad
 	responses int64
+	startedAt time.Time // JobStart sent
+	missing   int       // load reports in a row without the job (PartGrace)
 }
+
+// partMisses is how many load reports in a row may leave out a part
+// before the master takes it as finished.
+const partMisses = 3
 
 // NewMaster returns a Master.
 func NewMaster(cfg MasterConfig) *Master {
@@ -406,6 +418,9 @@ func (m *Master) Receive(ctx actor.Context) {
 				// leases went to others, so it stops.
 				ctx.Send(ctx.Sender(), &JobStop{JobId: id})
 			}
+		}
+		if w != nil {
+			m.reconcileParts(ctx, msg)
 		}
 	case *cancelFilled:
 		m.cancelFilled(ctx, msg)
@@ -883,8 +898,35 @@ func (m *Master) startOn(ctx actor.Context, r *jobRun, w *workerInfo) {
 	need := r.spec.MaxConcurrency
 	w.reserved += need
 	w.running[r.job.ID] = true
-	r.workers[w.name] = &jobWorker{pid: w.pid, reserved: need}
+	r.workers[w.name] = &jobWorker{pid: w.pid, reserved: need, startedAt: time.Now()}
 	ctx.Send(w.pid, &JobStart{JobId: r.job.ID, Spec: r.specJSON, Master: ctx.Self(), MasterSession: m.session})
+}
+
+// reconcileParts is the other side of a load report: a part the master
+// counts on the worker that the report leaves out, three times in a row
+// and PartGrace after its start, is not running there (its JobStart or
+// its JobWorkerDone was lost). It is taken as finished, so that its
+// leases go back and the job goes on.
+func (m *Master) reconcileParts(ctx actor.Context, msg *WorkerLoad) {
+	for id, r := range m.jobs {
+		jw := r.workers[msg.Worker]
+		if jw == nil || jw.finished {
+			continue
+		}
+		if _, ok := msg.Jobs[id]; ok {
+			jw.missing = 0
+			continue
+		}
+		if time.Since(jw.startedAt) < m.cfg.PartGrace {
+			continue
+		}
+		if jw.missing++; jw.missing < partMisses {
+			continue
+		}
+		m.cfg.Logger.Warn("a worker does not run a part of a job the master counts on it: taking the part as finished",
+			"job", id, "worker", msg.Worker, "reports", jw.missing)
+		m.workerDone(ctx, &JobWorkerDone{JobId: id, Worker: msg.Worker})
+	}
 }
 
 // release returns a job's reservation on a worker. It is idempotent.

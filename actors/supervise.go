@@ -60,3 +60,7 @@ type crashNow struct{ reason string }
 // forgetWorker makes the master drop a worker's registration as if it had
 // restarted (a test's injected fault; not a wire message either).
 type forgetWorker struct{ name string }
+
+// dropJobStarts makes a worker drop its next n JobStarts, as if they had
+// been lost on the way (a test's injected fault; not a wire message).
+type dropJobStarts struct{ n int }

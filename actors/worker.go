@@ -108,6 +108,8 @@ type Worker struct {
 	session  string // random per start (RegisterWorker.session)
 	stopTick func()
 	usage    *procstat.Sampler // the node's resource use, sampled beside the actor
+	// dropStarts is how many JobStarts a test makes the worker lose.
+	dropStarts int
 }
 
 // usageInterval is how often a worker reads its node's resource use.
@@ -166,6 +168,10 @@ func (w *Worker) Receive(ctx actor.Context) {
 		if w.leaving || w.draining {
 			return // the master forgot this worker, or the node stops
 		}
+		if w.dropStarts > 0 {
+			w.dropStarts-- // a test's lost message
+			return
+		}
 		w.start(ctx, m)
 	case *BatchAck:
 		if r := w.runners[m.JobId]; r != nil {
@@ -221,6 +227,8 @@ func (w *Worker) Receive(ctx actor.Context) {
 		w.drain(ctx)
 	case *crashNow:
 		panic(m.reason) // a test's injected fault (supervise.go)
+	case *dropJobStarts:
+		w.dropStarts = m.n // a test's injected fault (supervise.go)
 	case *actor.Stopping:
 		w.stopped = true
 		if w.stopTick != nil {
