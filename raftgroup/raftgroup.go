@@ -203,6 +203,10 @@ func (g *Group) Apply(ctx context.Context, data []byte) (any, error) {
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))
 	}
+	if timeout <= 0 {
+		// raft.Apply waits without a bound when given none.
+		return nil, fmt.Errorf("raft apply: %w", context.Cause(ctx))
+	}
 	f := g.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {

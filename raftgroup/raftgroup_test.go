@@ -258,3 +258,16 @@ func TestTransferLeadership(t *testing.T) {
 		t.Fatalf("leader %s", got.cfg.Name)
 	}
 }
+
+// An Apply whose context is over fails at once (raft.Apply with no time
+// left would wait without a bound).
+func TestApplyWithExpiredContext(t *testing.T) {
+	ms := startGroup(t, 1, nil)
+	l := leader(t, ms, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	if _, err := l.g.Apply(ctx, []byte("late")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("apply with an expired context: %v", err)
+	}
+}
