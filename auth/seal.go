@@ -31,15 +31,7 @@ func LoadSealer(path string) (*Sealer, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, fmt.Errorf("secret key: %w", err)
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("secret key %s: %w", path, err)
-		}
-		if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("secret key %s: %w", path, err)
-		}
-		if err := f.Close(); err != nil {
+		if err := WriteSecretFile(path, base64.StdEncoding.EncodeToString(key)); err != nil {
 			return nil, fmt.Errorf("secret key %s: %w", path, err)
 		}
 		return NewSealer(key)
@@ -52,6 +44,24 @@ func LoadSealer(path string) (*Sealer, error) {
 		return nil, fmt.Errorf("secret key %s: %w", path, err)
 	}
 	return NewSealer(key)
+}
+
+// WriteSecretFile writes a secret and a newline to a file only its owner
+// may read (mode 0600, an older file's mode included).
+func WriteSecretFile(path, secret string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // NewSealer returns a sealer with a 32-byte key.

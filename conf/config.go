@@ -272,6 +272,12 @@ func IsLoopbackAddr(addr string) bool {
 	if err != nil {
 		return false
 	}
+	return IsLoopbackHost(host)
+}
+
+// IsLoopbackHost reports whether a host (no port; an IPv6 address may be
+// bracketed) is localhost or a loopback IP.
+func IsLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

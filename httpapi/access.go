@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"math"
 	"mime"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/salvo-sh/salvo/auth"
+	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/job"
 )
 
@@ -69,19 +71,24 @@ const (
 // A route that is not a GET changes something: it is audited and, with
 // authentication off, refused to other sites.
 func (s *Server) route(g *gin.RouterGroup, need auth.Role, method, path string, h ...gin.HandlerFunc) {
-	key := method + " " + joinPath(g.BasePath(), path)
-	s.roles[key] = need
-	s.mutating[key] = method != http.MethodGet && method != http.MethodHead && need > auth.Public
-	g.Handle(method, path, h...)
+	mutates := method != http.MethodGet && method != http.MethodHead && need > auth.Public
+	s.register(g, need, mutates, method, path, h...)
 }
 
 // routeAny registers a handler for GET and POST (REST Commander's routes);
 // one that needs operator or admin changes something under either method.
 func (s *Server) routeAny(g *gin.RouterGroup, need auth.Role, path string, h gin.HandlerFunc) {
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
-		s.route(g, need, m, path, h)
-		s.mutating[m+" "+joinPath(g.BasePath(), path)] = need >= auth.Operator
+		s.register(g, need, need >= auth.Operator, m, path, h)
 	}
+}
+
+// register records a route's role and whether it changes something, and
+// registers it with gin.
+func (s *Server) register(g *gin.RouterGroup, need auth.Role, mutates bool, method, path string, h ...gin.HandlerFunc) {
+	key := method + " " + joinPath(g.BasePath(), path)
+	s.roles[key], s.mutating[key] = need, mutates
+	g.Handle(method, path, h...)
 }
 
 func joinPath(base, path string) string {
@@ -93,13 +100,7 @@ func joinPath(base, path string) string {
 
 // RouteRoles returns the role each registered route needs, keyed by
 // "METHOD /path/:param".
-func (s *Server) RouteRoles() map[string]auth.Role {
-	out := make(map[string]auth.Role, len(s.roles))
-	for k, v := range s.roles {
-		out[k] = v
-	}
-	return out
-}
+func (s *Server) RouteRoles() map[string]auth.Role { return maps.Clone(s.roles) }
 
 // access is the guard in front of every route: it finds the route's role,
 // authenticates the caller when authentication is on (401, then 403 naming
@@ -226,11 +227,16 @@ func (s *Server) authenticate(r *http.Request) (*auth.Token, error) {
 	if a.Tokens == nil {
 		return a.Verify(r)
 	}
-	secret := Credential(r)
+	return s.tokenFor(r.Context(), Credential(r))
+}
+
+// tokenFor returns the stored token of a secret, refusing an unknown,
+// revoked or expired one.
+func (s *Server) tokenFor(ctx context.Context, secret string) (*auth.Token, error) {
 	if secret == "" {
 		return nil, auth.ErrNoCredentials
 	}
-	t, err := a.Tokens.TokenByHash(r.Context(), auth.Hash(secret))
+	t, err := s.cfg.Access.Tokens.TokenByHash(ctx, auth.Hash(secret))
 	if err != nil {
 		if errors.Is(err, auth.ErrUnknownToken) {
 			return nil, err
@@ -351,10 +357,7 @@ func (s *Server) hostAllowed(host string) bool {
 		name = h
 	}
 	name = strings.Trim(name, "[]")
-	if strings.EqualFold(name, "localhost") || strings.HasSuffix(strings.ToLower(name), ".localhost") {
-		return true
-	}
-	if ip := net.ParseIP(name); ip != nil && ip.IsLoopback() {
+	if conf.IsLoopbackHost(name) || strings.HasSuffix(strings.ToLower(name), ".localhost") {
 		return true
 	}
 	for _, h := range s.cfg.Access.Hosts {
@@ -367,14 +370,8 @@ func (s *Server) hostAllowed(host string) bool {
 
 // audit logs and stores the entry of one call.
 func (s *Server) audit(c *gin.Context, caller *auth.Token, start time.Time, refusal *errBody) {
-	e := auth.Entry{
-		Time:   start.UTC(),
-		Remote: c.ClientIP(),
-		Method: c.Request.Method,
-		Route:  c.FullPath(),
-		Status: c.Writer.Status(),
-		Target: c.GetString(auditTargetKey),
-	}
+	e := entryOf(c, start)
+	e.Status, e.Target = c.Writer.Status(), c.GetString(auditTargetKey)
 	if e.Target == "" {
 		e.Target = c.Param("id")
 	}
@@ -393,6 +390,12 @@ func (s *Server) audit(c *gin.Context, caller *auth.Token, start time.Time, refu
 		e.Outcome = "allowed"
 	}
 	s.writeAudit(c.Request.Context(), e)
+}
+
+// entryOf starts the audit entry of a request: its time, client address,
+// method and route.
+func entryOf(c *gin.Context, at time.Time) auth.Entry {
+	return auth.Entry{Time: at.UTC(), Remote: c.ClientIP(), Method: c.Request.Method, Route: c.FullPath()}
 }
 
 // writeAudit logs an entry and stores it; a store that cannot take it is

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -102,14 +101,8 @@ func (s *Server) putCredential(c *gin.Context) {
 		fail(c, badRequest("name", "credential names are 1 to 128 letters, digits, '.', '_' or '-'"))
 		return
 	}
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		fail(c, err)
-		return
-	}
 	var cr job.Credential
-	if err := decodeStrict(body, &cr); err != nil {
-		fail(c, err)
+	if !bindStrict(c, &cr) {
 		return
 	}
 	if err := cr.Check(); err != nil {

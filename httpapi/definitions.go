@@ -32,6 +32,20 @@ var definitionKinds = []definitionKind{
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 
+// bindStrict reads the request's JSON body into v (unknown fields are
+// refused); on error it fails the request and returns false.
+func bindStrict(c *gin.Context, v any) bool {
+	body, err := io.ReadAll(c.Request.Body)
+	if err == nil {
+		err = decodeStrict(body, v)
+	}
+	if err != nil {
+		fail(c, err)
+		return false
+	}
+	return true
+}
+
 func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -84,8 +84,8 @@ func (p *Policy) CheckHost(host string) error {
 			return fmt.Errorf("%s is denied by the target policy (rule %s)", host, g)
 		}
 	}
-	if len(p.allowGlobs)+len(p.allowNets) == 0 || p.allowedName(host) || len(p.allowNets) > 0 {
-		return nil // an allow CIDR may still let its address through at dial
+	if len(p.allowGlobs) == 0 || len(p.allowNets) > 0 || p.allowedName(host) {
+		return nil // no name rule to pass, or an allow CIDR may let its address through at dial
 	}
 	return fmt.Errorf("%s is not allowed by the target policy (allowed: %s)", host, strings.Join(p.allowGlobs, ", "))
 }

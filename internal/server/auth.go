@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,7 +43,7 @@ func (s *Server) bootstrapTokens(ctx context.Context, st *store.SQLite) error {
 			return err
 		}
 		path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
-		if err := writeSecretFile(path, secret); err != nil {
+		if err := auth.WriteSecretFile(path, secret); err != nil {
 			return fmt.Errorf("write the admin token: %w", err)
 		}
 		if err := st.PutToken(ctx, auth.Token{Name: "admin", Role: auth.Admin, Hash: hash, Created: time.Now().UTC()}); err != nil {
@@ -80,23 +79,6 @@ func nodeTokenName(name string) string {
 		b = b[:64]
 	}
 	return string(b)
-}
-
-// writeSecretFile writes a secret to a file only its owner may read.
-func writeSecretFile(path, secret string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil { // an older file kept its mode
-		f.Close()
-		return err
-	}
-	if _, err := f.WriteString(secret + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // credential is what the node's own calls to other nodes carry: its node

@@ -53,11 +53,8 @@ func (s *Server) startPart(ctx context.Context, join []string) (p *part, err err
 		ec.Metrics, ec.Logger, ec.APIAddr = s.metrics, s.logger, s.ln.Addr().String()
 		ec.OnCrash = s.crash
 		ec.System, ec.NoLocalWorker = system, !cfg.HasRole(conf.RoleWorker)
-		ec.Worker.SSH.DataDir = cfg.DataDir // accept-new remembers host keys here
-		ec.Worker.HTTP.GracefulClose = cfg.HTTPGracefulClose
-		ec.Worker.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
-		ec.Worker.BodyBudget = cfg.BodyMemoryBytes()
-		ec.Policy, ec.Worker.HTTP.Policy, ec.Worker.SSH.Policy = s.policy, s.policy, s.policy
+		s.fillWorker(&ec.Worker)
+		ec.Policy = s.policy
 		ec.Credentials, ec.KeyDir = s.creds.GetCredential, cfg.SSHKeyDirPath()
 		if p.cn != nil {
 			ec.Membership = p.cn
@@ -71,11 +68,7 @@ func (s *Server) startPart(ctx context.Context, join []string) (p *part, err err
 	} else {
 		wc := actors.DefaultWorkerConfig()
 		wc.Name, wc.Capacity, wc.Tags, wc.Metrics, wc.Logger = cfg.Name, s.capacity, cfg.Tags, s.metrics, s.logger.With("component", "worker")
-		wc.SSH.DataDir = cfg.DataDir
-		wc.HTTP.GracefulClose = cfg.HTTPGracefulClose
-		wc.HTTP.MaxHeaderBytes = cfg.HTTPMaxHeaderBytes
-		wc.BodyBudget = cfg.BodyMemoryBytes()
-		wc.HTTP.Policy, wc.SSH.Policy = s.policy, s.policy
+		s.fillWorker(&wc)
 		wc.Crashed = s.crash
 		if p.worker, err = actors.StartWorker(system, wc, nil); err != nil {
 			return nil, err
@@ -95,6 +88,16 @@ func (s *Server) startPart(ctx context.Context, join []string) (p *part, err err
 		}
 	}
 	return p, nil
+}
+
+// fillWorker sets what a node's worker takes from the node's config, the
+// master's local worker and a worker-only node's alike.
+func (s *Server) fillWorker(wc *actors.WorkerConfig) {
+	wc.SSH.DataDir = s.cfg.DataDir // accept-new remembers host keys here
+	wc.HTTP.GracefulClose = s.cfg.HTTPGracefulClose
+	wc.HTTP.MaxHeaderBytes = s.cfg.HTTPMaxHeaderBytes
+	wc.BodyBudget = s.cfg.BodyMemoryBytes()
+	wc.HTTP.Policy, wc.SSH.Policy = s.policy, s.policy
 }
 
 // stopPart stops a cluster part: a master stops scheduling and lets
