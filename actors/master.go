@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -55,6 +56,9 @@ type MasterConfig struct {
 	// FullRetry is how long the writer waits before it tries again a write
 	// refused for lack of space.
 	FullRetry time.Duration
+	// Term is the Raft term the master leads in (0 without Raft); its job
+	// starts carry it (docs/ha.md).
+	Term uint64
 	// ResumeGrace is how long a job resumed at start grants no lease:
 	// workers that ran on while the master was away send their results
 	// first (WorkerConfig.ResendAfter), so that those targets are not run
@@ -899,7 +903,7 @@ func (m *Master) startOn(ctx actor.Context, r *jobRun, w *workerInfo) {
 	w.reserved += need
 	w.running[r.job.ID] = true
 	r.workers[w.name] = &jobWorker{pid: w.pid, reserved: need, startedAt: time.Now()}
-	ctx.Send(w.pid, &JobStart{JobId: r.job.ID, Spec: r.specJSON, Master: ctx.Self(), MasterSession: m.session})
+	ctx.Send(w.pid, &JobStart{JobId: r.job.ID, Spec: r.specJSON, Master: ctx.Self(), MasterSession: m.session, Term: m.cfg.Term})
 }
 
 // reconcileParts is the other side of a load report: a part the master
@@ -1091,6 +1095,12 @@ func (m *Master) stored(ctx actor.Context, msg *batchStored) {
 	if r != nil {
 		delete(r.inWriter, batchKey{b.LeaseId, b.Seq})
 	}
+	if errors.Is(msg.err, store.ErrNotLeader) {
+		// Deposed (docs/ha.md): no ack, so that the worker delivers the
+		// batch to the new leader, and the job is left as it is stored.
+		m.cfg.Logger.Warn("not the raft leader any more: results left to the new leader", "job", b.JobId, "results", len(b.Results))
+		return
+	}
 	if msg.err != nil {
 		m.cfg.Logger.Error("cannot store results", "job", b.JobId, "results", len(b.Results), "err", msg.err)
 		if m.cfg.Metrics != nil {
@@ -1174,6 +1184,9 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 	r := m.jobs[msg.JobId]
 	if r == nil {
 		return
+	}
+	if msg.MasterSession != "" && msg.MasterSession != m.session {
+		return // the end of a part an earlier master started
 	}
 	jw := r.workers[msg.Worker]
 	if jw == nil {

@@ -24,6 +24,9 @@ type runnerConfig struct {
 	worker WorkerConfig
 	system *actor.ActorSystem
 	self   *actor.PID // the worker actor
+	// master is the master the runner is started for. It may change while
+	// the runner runs (handOver): the runner's goroutines read
+	// runner.master(), never this.
 	master *actor.PID
 	// budget is the worker's budget of response bytes in flight; nil
 	// without one.
@@ -53,7 +56,11 @@ type leased struct {
 // goroutine ticks it. Memory is bounded by the lease size, the concurrency
 // and the unacknowledged batches, never by the target count.
 type runner struct {
-	cfg      runnerConfig
+	cfg runnerConfig
+	// to is the master the runner's batches, LeaseDones, lease requests
+	// and JobWorkerDone go to: cfg.master at first, the new master after
+	// handOver. The feeder and the batcher read it at every send.
+	to       atomic.Pointer[actor.PID]
 	maxConc  int
 	limiter  *rate.Limiter        // nil when ratePerSecond is 0
 	throttle *throttle.Controller // nil when the spec turns the throttle off
@@ -126,8 +133,12 @@ func newRunner(cfg runnerConfig) *runner {
 	}
 	r.runCtx, r.runCancel = context.WithCancel(context.Background())
 	r.stopCtx, r.stopCancel = context.WithCancel(r.runCtx)
+	r.to.Store(cfg.master)
 	return r
 }
+
+// master returns the runner's current master.
+func (r *runner) master() *actor.PID { return r.to.Load() }
 
 func leaseSize(cfg runnerConfig) int {
 	n := 2 * cfg.spec.MaxConcurrency
@@ -224,6 +235,21 @@ func (r *runner) stop() {
 	r.stopCancel()
 }
 
+// handOver makes master the runner's master and stops the runner: the
+// earlier master lost the lead. No lease request goes out once it returns
+// (the feeder sends under mu after checking stopped); requests in flight
+// finish; every batch, the unacknowledged ones at once, goes to master, and
+// so does the runner's JobWorkerDone. The new master leases the targets
+// this part did not run to the job's new part. It never blocks.
+func (r *runner) handOver(master *actor.PID) {
+	r.mu.Lock()
+	r.to.Store(master)
+	r.stopped = true
+	r.mu.Unlock()
+	r.stopCancel()
+	r.requestResend() // after the store: the batcher's forced resend reads master
+}
+
 // abandon makes the batcher give up its unacknowledged batches without
 // waiting for AckTimeout: the master that would acknowledge them is gone
 // (it crashed, and the node shuts down). Their targets have no stored
@@ -286,12 +312,19 @@ func (r *runner) feed() {
 	defer close(r.queue)
 	root := r.cfg.system.Root
 	for {
-		if r.stopCtx.Err() != nil {
+		// The lease gate: the check and the send hold mu, so that once stop
+		// or handOver returns no request goes out, to the deposed master
+		// least of all. A send only enqueues: nothing waits under mu.
+		r.mu.Lock()
+		if r.stopped {
+			r.mu.Unlock()
 			return
 		}
-		res, err := root.RequestFuture(r.cfg.master, &LeaseRequest{
+		f := root.RequestFuture(r.master(), &LeaseRequest{
 			JobId: r.cfg.jobID, Worker: r.cfg.worker.Name,
-		}, r.cfg.worker.LeaseTimeout).Result()
+		}, r.cfg.worker.LeaseTimeout)
+		r.mu.Unlock()
+		res, err := f.Result()
 		if err != nil {
 			r.cfg.worker.Logger.Warn("lease request failed", "job", r.cfg.jobID, "err", err)
 			return
@@ -458,11 +491,20 @@ func (r *runner) batch() {
 		delete(lastSend, s)
 		r.unacked.Store(int32(len(unacked)))
 	}
+	// resend sends unacknowledged batches again: those due after
+	// ResendAfter, or all of them at once (all) when a new master (a new
+	// session, or a new leader after handOver) never saw them. Those get
+	// the whole AckTimeout from now: the clock of the earlier master's
+	// acknowledgement does not bind the new one.
 	resend := func(now time.Time, all bool) {
+		to := r.master()
 		for s, b := range unackedBatch {
 			if all || (wc.ResendAfter > 0 && now.Sub(lastSend[s]) >= wc.ResendAfter) {
 				lastSend[s] = now
-				root.Send(r.cfg.master, b)
+				if all {
+					unacked[s] = now
+				}
+				root.Send(to, b)
 			}
 		}
 	}
@@ -526,8 +568,8 @@ func (r *runner) batch() {
 		delete(pendingHold, lease)
 		r.unacked.Store(int32(len(unacked)))
 		b := &ResultBatch{JobId: r.cfg.jobID, Worker: wc.Name, LeaseId: lease, Seq: seq, Results: ws, From: r.cfg.self}
-		unackedBatch[seq] = b
-		root.Send(r.cfg.master, b)
+		unackedBatch[seq] = b // before the send: a handOver's forced resend covers it
+		root.Send(r.master(), b)
 		delete(pending, lease)
 		delete(pendingBytes, lease)
 		sent[lease] += len(ws)
@@ -539,7 +581,7 @@ func (r *runner) batch() {
 		r.mu.Unlock()
 		if ok && sent[lease] >= size {
 			delete(sent, lease)
-			root.Send(r.cfg.master, &LeaseDone{JobId: r.cfg.jobID, Worker: wc.Name, LeaseId: lease})
+			root.Send(r.master(), &LeaseDone{JobId: r.cfg.jobID, Worker: wc.Name, LeaseId: lease})
 		}
 	}
 	flushAll := func() {

@@ -92,11 +92,18 @@ func DefaultWorkerConfig() WorkerConfig {
 
 // Worker is the actor that runs leased targets. It owns one runner per job.
 type Worker struct {
-	cfg     WorkerConfig
-	exec    *commands.HTTPExecutor
-	ssh     *commands.SSHExecutor
-	master  *actor.PID
+	cfg    WorkerConfig
+	exec   *commands.HTTPExecutor
+	ssh    *commands.SSHExecutor
+	master *actor.PID
+	// term is the highest Raft term of a master announcement the worker
+	// accepted (0: none yet, or a cluster without Raft). It never goes
+	// down, so that a deposed leader cannot take the worker back.
+	term    uint64
 	runners map[string]*runner
+	// refused holds the masters whose JobStarts the worker refused (they
+	// are not its master), so that each is logged once.
+	refused map[string]struct{}
 	// restart holds a JobStart from a new master session, kept until the
 	// job's part for the earlier session has finished.
 	restart  map[string]*JobStart
@@ -123,7 +130,7 @@ func NewWorker(cfg WorkerConfig, master *actor.PID) *Worker {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	w := &Worker{cfg: cfg, master: master, runners: map[string]*runner{}, restart: map[string]*JobStart{},
-		session: hex.EncodeToString(b[:])}
+		refused: map[string]struct{}{}, session: hex.EncodeToString(b[:])}
 	if cfg.BodyBudget > 0 {
 		w.budget = semaphore.NewWeighted(max(cfg.BodyBudget/bodyShare, 2*job.MaxBodyBytesLimit))
 	}
@@ -172,6 +179,9 @@ func (w *Worker) Receive(ctx actor.Context) {
 			w.dropStarts-- // a test's lost message
 			return
 		}
+		if w.fenced(ctx, m) {
+			return
+		}
 		w.start(ctx, m)
 	case *BatchAck:
 		if r := w.runners[m.JobId]; r != nil {
@@ -198,19 +208,20 @@ func (w *Worker) Receive(ctx actor.Context) {
 			delete(w.restart, m.jobID) // nothing starts while the worker goes
 		}
 		if js := w.restart[m.jobID]; js != nil && w.runners[m.jobID] == nil {
-			// The part for the earlier master is done: start the new one.
+			// The part for the earlier master is done: start the new one,
+			// unless its master lost the lead meanwhile (fenced answers it).
 			delete(w.restart, m.jobID)
-			w.start(ctx, js)
-			return
+			if !w.fenced(ctx, js) {
+				w.start(ctx, js)
+				return
+			}
 		}
-		ctx.Send(m.r.cfg.master, &JobWorkerDone{JobId: m.jobID, Worker: w.cfg.Name})
+		// To the runner's current master: the one it was handed over to
+		// when the master changed.
+		ctx.Send(m.r.master(), &JobWorkerDone{JobId: m.jobID, Worker: w.cfg.Name, MasterSession: m.r.cfg.session})
 		w.reportLoad(ctx)
 	case *MasterFound:
-		if w.master == nil || !w.master.Equal(m.Master) {
-			w.master = m.Master
-			w.cfg.Logger.Info("master found", "master", m.Master.String())
-		}
-		w.register(ctx)
+		w.masterFound(ctx, m)
 	case *loadTick:
 		w.reportLoad(ctx)
 	case *drainWorker:
@@ -309,7 +320,7 @@ func (w *Worker) start(ctx actor.Context, m *JobStart) {
 	if err != nil {
 		// The master validated the spec; this is a bug or a version skew.
 		w.cfg.Logger.Error("cannot run job", "job", m.JobId, "err", err)
-		ctx.Send(master, &JobWorkerDone{JobId: m.JobId, Worker: w.cfg.Name})
+		ctx.Send(master, &JobWorkerDone{JobId: m.JobId, Worker: w.cfg.Name, MasterSession: m.MasterSession})
 		return
 	}
 	r := newRunner(runnerConfig{
@@ -333,7 +344,105 @@ func (w *Worker) start(ctx actor.Context, m *JobStart) {
 // MasterFound tells a worker where the master is (membership → worker);
 // the worker registers with it.
 type MasterFound struct {
+	// Master is the master's actor.
 	Master *actor.PID
+	// Term is the master's Raft term; 0 in a cluster without Raft. An
+	// announcement with a lower term than one the worker accepted is stale
+	// (a deposed leader's) and ignored.
+	Term uint64
+}
+
+// masterFound takes a master announcement. A new master gets the runners
+// of the earlier one (handOver) before the worker registers with it.
+func (w *Worker) masterFound(ctx actor.Context, m *MasterFound) {
+	if m.Master == nil {
+		return // nothing to register with
+	}
+	if m.Term < w.term {
+		// A deposed leader's announcement delivered late: following it
+		// would lease the worker's capacity to a master that no longer
+		// owns the jobs. Term 0 falls here once any term was seen.
+		w.cfg.Logger.Info("ignoring the announcement of a master of an earlier term",
+			"master", m.Master.String(), "term", m.Term, "knownTerm", w.term, "current", pidString(w.master))
+		return
+	}
+	// At an equal term the latest announcement wins: without Raft every
+	// announcement has term 0, and SetMaster must move the worker as before.
+	w.term = m.Term
+	if !samePID(w.master, m.Master) {
+		prev := w.master
+		w.master = m.Master
+		w.cfg.Logger.Info("master found", "master", m.Master.String(), "term", m.Term, "previous", pidString(prev))
+		// First: once the new master sees the registration, no runner
+		// leases from the earlier one any more.
+		w.handOver(m.Master)
+	}
+	w.register(ctx)
+}
+
+// handOver gives every runner started for another master to master: the
+// runner stops (no new lease or request, in-flight requests finish), and
+// its batches, those unacknowledged at once and those still to come, and
+// its JobWorkerDone go to master. The results a worker held when the
+// leader died thus reach the new leader, whose JobStart (a new session)
+// starts the job's new part once this one has finished (start).
+func (w *Worker) handOver(master *actor.PID) {
+	for id, r := range w.runners {
+		if samePID(r.master(), master) {
+			continue
+		}
+		w.cfg.Logger.Info("master changed: the job's part stops and sends its results to the new master",
+			"job", id, "from", pidString(r.master()), "to", master.String())
+		r.handOver(master)
+	}
+}
+
+// maxRefused bounds the masters remembered as refused; beyond it the
+// memory starts again (a refusal is then logged once more).
+const maxRefused = 64
+
+// fenced refuses a JobStart from a master that is not the worker's (a stray
+// second master, or a deposed leader still sending) and reports whether it
+// did. Nothing runs; the sender gets JobWorkerDone, so that it does not
+// wait for the worker. A JobStart without a master, or one while the
+// worker knows no master, is not fenced (as before leader terms).
+func (w *Worker) fenced(ctx actor.Context, m *JobStart) bool {
+	if m.Master == nil || w.master == nil || samePID(m.Master, w.master) {
+		return false
+	}
+	if m.Term > w.term {
+		// A leader of a later term than any seen: its job start proves
+		// its leadership before the membership's announcement arrives.
+		w.masterFound(ctx, &MasterFound{Master: m.Master, Term: m.Term})
+		return false
+	}
+	from := m.Master.String()
+	if _, seen := w.refused[from]; !seen {
+		if len(w.refused) >= maxRefused {
+			clear(w.refused)
+		}
+		w.refused[from] = struct{}{}
+		w.cfg.Logger.Warn("refusing job starts from a master that is not this worker's",
+			"job", m.JobId, "from", from, "master", w.master.String(), "term", w.term)
+	}
+	ctx.Send(m.Master, &JobWorkerDone{JobId: m.JobId, Worker: w.cfg.Name, MasterSession: m.MasterSession})
+	return true
+}
+
+// samePID reports whether a and b name the same actor; nil equals only nil.
+func samePID(a, b *actor.PID) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(b)
+}
+
+// pidString is pid for a log, "" for nil.
+func pidString(pid *actor.PID) string {
+	if pid == nil {
+		return ""
+	}
+	return pid.String()
 }
 
 // register announces the worker to its master, if it knows one.

@@ -113,9 +113,18 @@ func (h *WorkerHost) Abandon() { h.runners.abandon() }
 // PID is the worker's actor.
 func (h *WorkerHost) PID() *actor.PID { return h.pid }
 
-// SetMaster tells the worker where its master is; it registers there.
-func (h *WorkerHost) SetMaster(master *actor.PID) {
-	h.system.Root.Send(h.pid, &MasterFound{Master: master})
+// SetMaster tells the worker where its master is; it registers there. It
+// is SetLeader with term 0, for a cluster without Raft.
+func (h *WorkerHost) SetMaster(master *actor.PID) { h.SetLeader(master, 0) }
+
+// SetLeader tells the worker that master leads with Raft term term; the
+// membership layer calls it whenever the leader changes. The worker
+// registers with master and gives it the results of the parts it ran for
+// the earlier master; from then on it refuses JobStarts from any other
+// master. An announcement with a lower term than one the worker has seen
+// is stale and ignored, and term 0 counts only until a term is seen.
+func (h *WorkerHost) SetLeader(master *actor.PID, term uint64) {
+	h.system.Root.Send(h.pid, &MasterFound{Master: master, Term: term})
 }
 
 // Drain stops every job on the worker: no request starts, in-flight ones

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -278,6 +279,8 @@ func (w *writer) retry(f func(ctx context.Context) error) error {
 			if !w.pause(w.fullRetry) {
 				return err
 			}
+		case errors.Is(err, store.ErrNotLeader):
+			return err // deposed: the new leader's master takes over
 		default:
 			failures++
 			if failures >= 3 || !w.pause(time.Duration(failures)*100*time.Millisecond) {

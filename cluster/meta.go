@@ -35,6 +35,12 @@ type NodeMeta struct {
 	// Version is the node's protocol version, so that mixed versions can be
 	// told apart during an upgrade.
 	Version int
+	// RaftAddr is a master's Raft transport address, empty on a master
+	// outside a Raft group (docs/ha.md).
+	RaftAddr string
+	// Leader is set while the master leads its Raft group, in Term.
+	Leader bool
+	Term   uint64
 }
 
 // wireMeta is NodeMeta's compact JSON form: short keys, empty fields omitted.
@@ -46,6 +52,9 @@ type wireMeta struct {
 	Capacity   int      `json:"c,omitempty"`
 	Tags       []string `json:"t,omitempty"`
 	Version    int      `json:"v,omitempty"`
+	RaftAddr   string   `json:"rf,omitempty"`
+	Leader     bool     `json:"l,omitempty"`
+	Term       uint64   `json:"tm,omitempty"`
 }
 
 // Encode returns the compact form of m. It fails with ErrMetaTooLarge when

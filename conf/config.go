@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,6 +147,20 @@ type Config struct {
 	RemoteAddr string `yaml:"remoteAddr"`
 	// Join lists gossip addresses of members to join at start.
 	Join []string `yaml:"join"`
+	// RaftAddr is the host:port of a master-capable node's Raft transport
+	// (default: the gossip port + 2). Setting it, or BootstrapExpect above
+	// 1, makes the master part of a Raft group (docs/ha.md).
+	RaftAddr string `yaml:"raftAddr"`
+	// BootstrapExpect is how many master-capable members form the Raft
+	// group: it bootstraps once that many are seen through gossip. 1 (the
+	// default) is one master without Raft, unless RaftAddr is set.
+	BootstrapExpect int `yaml:"bootstrapExpect"`
+	// RaftSnapshotThreshold is how many log entries since the last
+	// snapshot make a master snapshot its store and compact its log;
+	// RaftTrailingLogs how many entries the compacted log keeps for a
+	// follower that lags (0: the defaults, docs/ha.md).
+	RaftSnapshotThreshold int `yaml:"raftSnapshotThreshold"`
+	RaftTrailingLogs      int `yaml:"raftTrailingLogs"`
 	// Tags restrict which jobs this worker takes (a job's tags).
 	Tags []string `yaml:"tags"`
 	// GossipKeyFile holds base64 gossip keys, one a line, the first the
@@ -203,7 +218,30 @@ func DefaultConfig() *Config {
 		ChunkSize:          DefaultChunkSize,
 		HTTPMaxHeaderBytes: DefaultHTTPMaxHeaderBytes,
 		Roles:              []string{RoleMaster, RoleWorker},
+		BootstrapExpect:    1,
 	}
+}
+
+// HA reports whether the node is a master of a Raft group (docs/ha.md).
+func (c *Config) HA() bool {
+	return c.HasRole(RoleMaster) && (c.BootstrapExpect > 1 || c.RaftAddr != "")
+}
+
+// RaftAddress is the Raft transport's address: RaftAddr, or the gossip
+// port + 2 on the gossip host.
+func (c *Config) RaftAddress() string {
+	if c.RaftAddr != "" {
+		return c.RaftAddr
+	}
+	host, port, err := net.SplitHostPort(c.GossipAddr)
+	if err != nil || c.GossipAddr == "" {
+		host, port = "127.0.0.1", "7946"
+	}
+	p, _ := strconv.Atoi(port)
+	if p == 0 {
+		return net.JoinHostPort(host, "0")
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+2))
 }
 
 // Values of --auth.
@@ -263,7 +301,10 @@ func (c *Config) clusterExposed() bool {
 	if c.GossipAddr == "" || !IsLoopbackAddr(c.GossipAddr) {
 		return true
 	}
-	return c.RemoteAddr != "" && !IsLoopbackAddr(c.RemoteAddr)
+	if c.RemoteAddr != "" && !IsLoopbackAddr(c.RemoteAddr) {
+		return true
+	}
+	return c.HA() && !IsLoopbackAddr(c.RaftAddress())
 }
 
 // IsLoopbackAddr reports whether a host:port listens on loopback only.

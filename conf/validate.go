@@ -41,7 +41,7 @@ func (c *Config) Validate() error {
 	for _, a := range []struct {
 		key string
 		ptr *string
-	}{{"gossipAddr", &c.GossipAddr}, {"remoteAddr", &c.RemoteAddr}} {
+	}{{"gossipAddr", &c.GossipAddr}, {"remoteAddr", &c.RemoteAddr}, {"raftAddr", &c.RaftAddr}} {
 		if *a.ptr != "" {
 			if msg := checkAddr(*a.ptr); msg != "" {
 				bad(c.label(a.key, a.ptr), "invalid address %q: %s", *a.ptr, msg)
@@ -101,6 +101,20 @@ func (c *Config) Validate() error {
 	}
 	if c.RateLimit < 0 {
 		bad(c.label("rateLimit", &c.RateLimit), "must be 0 (no bound) or positive, got %d", c.RateLimit)
+	}
+	if c.BootstrapExpect < 1 || c.BootstrapExpect > 9 {
+		bad(c.label("bootstrapExpect", &c.BootstrapExpect), "must be between 1 and 9 master-capable members, got %d", c.BootstrapExpect)
+	} else if c.BootstrapExpect > 1 && !c.HasRole(RoleMaster) {
+		bad(c.label("bootstrapExpect", &c.BootstrapExpect), "only a master-capable node (--roles master or master,worker) is part of the Raft group")
+	}
+	if c.HA() && c.GossipAddr == "" && len(c.Join) == 0 {
+		bad(c.label("bootstrapExpect", &c.BootstrapExpect), "a Raft group finds its members through gossip: give --gossip-addr or --join")
+	}
+	if c.RaftSnapshotThreshold < 0 {
+		bad(c.label("raftSnapshotThreshold", &c.RaftSnapshotThreshold), "must be 0 (the default) or positive, got %d", c.RaftSnapshotThreshold)
+	}
+	if c.RaftTrailingLogs < 0 {
+		bad(c.label("raftTrailingLogs", &c.RaftTrailingLogs), "must be 0 (the default) or positive, got %d", c.RaftTrailingLogs)
 	}
 	if c.ClusterWatch < 0 {
 		bad(c.label("clusterWatch", &c.ClusterWatch), "must be 0 (off) or positive, got %s", c.ClusterWatch)

@@ -59,7 +59,7 @@ func toAPIError(err error) *Error {
 		return &Error{Status: http.StatusNotFound, Msg: "not found"}
 	case errors.Is(err, store.ErrFull):
 		return &Error{Status: http.StatusInsufficientStorage, Msg: err.Error()}
-	case errors.Is(err, actors.ErrNotAccepting), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, actors.ErrNotAccepting), errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrNotLeader):
 		return &Error{Status: http.StatusServiceUnavailable, Msg: err.Error()}
 	case errors.Is(err, actors.ErrJobFinished):
 		return &Error{Status: http.StatusConflict, Msg: err.Error()}

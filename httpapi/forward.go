@@ -41,33 +41,7 @@ func NewForwarder(cfg Config, master func() string) *Server {
 	// Node-local calls are answered here, not by the master.
 	s.routeAny(&r.RouterGroup, auth.Admin, "/distributedAgents/createNode", s.rcCreateNode)
 	s.routeAny(&r.RouterGroup, auth.Admin, "/distributedAgents/shutdownNode", s.rcShutdownNode)
-	scheme, transport := cfg.ForwardScheme, cfg.Forward
-	if scheme == "" {
-		scheme = "http"
-	}
-	if transport == nil {
-		transport = &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ResponseHeaderTimeout: 35 * time.Minute, // compat calls wait for their job
-			IdleConnTimeout:       time.Minute,
-		}
-	}
-	proxy := &httputil.ReverseProxy{
-		// The master's address is read per request: it is learnt, and may
-		// change, after the node starts.
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(&url.URL{Scheme: scheme, Host: master()})
-			pr.Out.Host = master() // the browser guards ran here, on the node's own Host
-		},
-		Transport:     transport,
-		FlushInterval: -1, // stream server-sent events and NDJSON as they come
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.cfg.Logger.Warn("forward to master failed", "master", r.URL.Host, "err", err)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadGateway)
-			_, _ = w.Write([]byte(`{"error":"the master at ` + r.URL.Host + ` did not answer"}`))
-		},
-	}
+	proxy := newProxy(cfg, master, "master")
 	r.NoRoute(func(c *gin.Context) {
 		if !s.cfg.Access.On() {
 			// The master authenticates what it is sent; without
@@ -86,4 +60,37 @@ func NewForwarder(cfg Config, master func() string) *Server {
 		proxy.ServeHTTP(c.Writer, c.Request)
 	})
 	return s
+}
+
+// newProxy is a reverse proxy to the node that target names, read per
+// request (it is learnt, and may change, after the node starts): a
+// worker-only node's master, a follower's leader.
+func newProxy(cfg Config, target func() string, what string) *httputil.ReverseProxy {
+	scheme, transport := cfg.ForwardScheme, cfg.Forward
+	if scheme == "" {
+		scheme = "http"
+	}
+	if transport == nil {
+		transport = &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ResponseHeaderTimeout: 35 * time.Minute, // compat calls wait for their job
+			IdleConnTimeout:       time.Minute,
+		}
+	}
+	logger := cfg.Logger
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			host := target()
+			pr.SetURL(&url.URL{Scheme: scheme, Host: host})
+			pr.Out.Host = host // the browser guards ran here, on the node's own Host
+		},
+		Transport:     transport,
+		FlushInterval: -1, // stream server-sent events and NDJSON as they come
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			logger.Warn("forward failed", "to", what, "addr", r.URL.Host, "err", err)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = w.Write([]byte(`{"error":"the ` + what + ` at ` + r.URL.Host + ` did not answer"}`))
+		},
+	}
 }

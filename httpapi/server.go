@@ -89,6 +89,14 @@ type Config struct {
 	// staying up (REST Commander's /distributedAgents/shutdownNode). It
 	// must not block.
 	Shutdown func()
+	// Follower, when set, says whether this master follows a Raft group's
+	// leader, and the leader's API address ("" while there is none): a
+	// follower serves reads from its store and forwards the rest
+	// (follower.go).
+	Follower func() (leaderAPI string, follower bool)
+	// Raft, when set, serves the operator's calls on the Raft group
+	// (raft.go).
+	Raft Raft
 }
 
 // Who calls createNode (the invited parameter of salvo's own calls).
@@ -161,6 +169,10 @@ func (s *Server) routes() {
 		s.cfg.Logger.Error("panic in handler", "path", c.Request.URL.Path, "panic", rec)
 		c.AbortWithStatusJSON(http.StatusInternalServerError, errBody{Error: "internal error"})
 	}))
+	if s.cfg.Follower != nil {
+		leader := func() string { a, _ := s.cfg.Follower(); return a }
+		r.Use(s.followerProxy(newProxy(s.cfg, leader, "raft leader")))
+	}
 	r.Use(s.access, s.limitBody, errorMiddleware(s.cfg.Logger))
 	r.NoRoute(func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, errBody{Error: "no such endpoint: " + c.Request.URL.Path})
@@ -190,6 +202,7 @@ func (s *Server) routes() {
 		s.route(v1, auth.Operator, http.MethodPut, "/"+k.path+"/:name", s.putDefinition(k))
 		s.route(v1, auth.Operator, http.MethodDelete, "/"+k.path+"/:name", s.deleteDefinition(k))
 	}
+	s.raftRoutes(v1)
 	s.tokenRoutes(v1)
 	s.credentialRoutes(v1)
 	s.compatRoutes(r)

@@ -8,6 +8,7 @@ package raftgroup
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +58,14 @@ type Config struct {
 	TrailingLogs      uint64
 	// ApplyTimeout bounds an Apply waiting for the log.
 	ApplyTimeout time.Duration
-	Logger       *slog.Logger
+	// FSMPersists says the FSM keeps its state across restarts (and skips
+	// the entries it applied before): a start does not restore the last
+	// snapshot into it, Raft replays only the log after that snapshot.
+	FSMPersists bool
+	// ServerTLS and ClientTLS, when set, secure the transport (mutual TLS
+	// between the members).
+	ServerTLS, ClientTLS *tls.Config
+	Logger               *slog.Logger
 }
 
 // DefaultConfig returns LAN-tuned defaults: a leader lost is replaced in
@@ -76,8 +84,8 @@ func DefaultConfig() Config {
 
 // Peer is a member of the group.
 type Peer struct {
-	Name string
-	Addr string
+	Name string `json:"name"`
+	Addr string `json:"addr"`
 }
 
 // Errors of a Group.
@@ -142,6 +150,7 @@ func Start(cfg Config, fsm FSM) (*Group, error) {
 	if cfg.TrailingLogs > 0 {
 		rc.TrailingLogs = cfg.TrailingLogs
 	}
+	rc.NoSnapshotRestoreOnStart = cfg.FSMPersists
 	adv := cfg.Advertise
 	if adv == "" {
 		adv = cfg.BindAddr
@@ -153,7 +162,15 @@ func Start(cfg Config, fsm FSM) (*Group, error) {
 	if advAddr.IP.IsUnspecified() {
 		return nil, fmt.Errorf("raft advertise address %q: give an address the other members can dial", adv)
 	}
-	transport, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advAddr, 3, 10*time.Second, hl)
+	var transport *raft.NetworkTransport
+	if cfg.ServerTLS != nil {
+		var layer *tlsLayer
+		if layer, err = listenTLS(cfg.BindAddr, advAddr, cfg.ServerTLS, cfg.ClientTLS); err == nil {
+			transport = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, hl)
+		}
+	} else {
+		transport, err = raft.NewTCPTransportWithLogger(cfg.BindAddr, advAddr, 3, 10*time.Second, hl)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.BindAddr, err)
 	}
@@ -217,6 +234,35 @@ func (g *Group) Apply(ctx context.Context, data []byte) (any, error) {
 	return f.Response(), nil
 }
 
+// Barrier waits until every entry committed before it is applied here: a
+// new leader calls it before it serves from its state.
+func (g *Group) Barrier(ctx context.Context) error {
+	timeout := g.cfg.ApplyTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	if timeout <= 0 {
+		return fmt.Errorf("raft barrier: %w", context.Cause(ctx))
+	}
+	if err := g.raft.Barrier(timeout).Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return &NotLeaderError{Leader: g.Leader()}
+		}
+		return fmt.Errorf("raft barrier: %w", err)
+	}
+	return nil
+}
+
+// Term is the member's current Raft term.
+func (g *Group) Term() uint64 { return g.raft.CurrentTerm() }
+
+// Bootstrapped reports whether the member has a group: stored state, or
+// a configuration it knows.
+func (g *Group) Bootstrapped() bool {
+	f := g.raft.GetConfiguration()
+	return f.Error() == nil && len(f.Configuration().Servers) > 0
+}
+
 // IsLeader reports whether this member leads now.
 func (g *Group) IsLeader() bool { return g.raft.State() == raft.Leader }
 
@@ -239,6 +285,19 @@ type Status struct {
 	AppliedIndex uint64 `json:"appliedIndex"`
 	LastIndex    uint64 `json:"lastIndex"`
 	Voters       []Peer `json:"voters"`
+}
+
+// Servers lists the group's members and whether each votes.
+func (g *Group) Servers() ([]Peer, error) {
+	f := g.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("raft configuration: %w", err)
+	}
+	var out []Peer
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Peer{Name: string(s.ID), Addr: string(s.Address)})
+	}
+	return out, nil
 }
 
 // Status reads the member's Raft state.
@@ -342,3 +401,27 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// tlsLayer is a raft.StreamLayer over mutual TLS.
+type tlsLayer struct {
+	net.Listener
+	advertise net.Addr
+	client    *tls.Config
+}
+
+func listenTLS(bind string, advertise net.Addr, server, client *tls.Config) (*tlsLayer, error) {
+	ln, err := tls.Listen("tcp", bind, server)
+	if err != nil {
+		return nil, err
+	}
+	return &tlsLayer{Listener: ln, advertise: advertise, client: client}, nil
+}
+
+// Dial implements raft.StreamLayer.
+func (l *tlsLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	return tls.DialWithDialer(d, "tcp", string(address), l.client)
+}
+
+// Addr implements net.Listener with the advertised address.
+func (l *tlsLayer) Addr() net.Addr { return l.advertise }

@@ -15,14 +15,19 @@ const jobColumns = `id, name, spec, secrets, state, reason, total, counts, worke
 
 // CreateJob stores a job and its targets; see Store.
 func (s *SQLite) CreateJob(ctx context.Context, jr *Job, targets []job.TargetSpec, chunkSize int) error {
+	return s.CreateJobFrom(ctx, jr, chunkSize, Yield(targets))
+}
+
+// Yield is a CreateJobFrom next function that yields targets at once.
+func Yield(targets []job.TargetSpec) func() ([]job.TargetSpec, error) {
 	done := false
-	return s.CreateJobFrom(ctx, jr, chunkSize, func() ([]job.TargetSpec, error) {
+	return func() ([]job.TargetSpec, error) {
 		if done {
 			return nil, nil
 		}
 		done = true
 		return targets, nil
-	})
+	}
 }
 
 // CreateJobFrom stores a job and the targets next yields; see Store.
@@ -34,28 +39,17 @@ func (s *SQLite) CreateJobFrom(ctx context.Context, jr *Job, chunkSize int, next
 	if jr == nil || jr.ID == "" {
 		return errors.New("create job: empty id")
 	}
-	if chunkSize <= 0 {
-		chunkSize = DefaultChunkSize
-	}
-	spec, counts, workers, err := marshalJob(jr)
-	if err != nil {
-		return fmt.Errorf("create job %s: %w", jr.ID, err)
-	}
 	created := jr.CreatedAt
 	if created.IsZero() {
 		created = time.Now()
 	}
-	total := jr.Total
 
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("create job %s: begin: %w", jr.ID, err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		jr.ID, jr.Name, string(spec), jr.SecretsRedacted, jr.State, jr.Reason, total, string(counts), string(workers),
-		unixMilli(created), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt))
-	if err != nil {
+	if err := insertJob(ctx, tx, jr, created, false); err != nil {
 		return fmt.Errorf("create job %s: %w", jr.ID, err)
 	}
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO target_chunks (job_id, chunk, targets) VALUES (?, ?, ?)`)
@@ -63,46 +57,17 @@ func (s *SQLite) CreateJobFrom(ctx context.Context, jr *Job, chunkSize int, next
 		return fmt.Errorf("create job %s: prepare chunks: %w", jr.ID, err)
 	}
 	defer ins.Close()
-	buf := make([]job.IndexedTarget, 0, chunkSize)
-	index, chunk := 0, 0
-	var b []byte
-	flush := func() error {
-		b, err = job.AppendIndexedTargets(b[:0], buf)
-		if err != nil {
-			return fmt.Errorf("create job %s: encode chunk %d: %w", jr.ID, chunk, err)
+	total, err := ChunkTargets(chunkSize, next, func(chunk int, text string) error {
+		if _, err := ins.ExecContext(ctx, jr.ID, chunk, text); err != nil {
+			return fmt.Errorf("chunk %d: %w", chunk, err)
 		}
-		if _, err := ins.ExecContext(ctx, jr.ID, chunk, string(b)); err != nil {
-			return fmt.Errorf("create job %s: chunk %d: %w", jr.ID, chunk, err)
-		}
-		chunk++
-		buf = buf[:0]
 		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create job %s: %w", jr.ID, err)
 	}
-	for {
-		targets, err := next()
-		if err != nil {
-			return fmt.Errorf("create job %s: %w", jr.ID, err)
-		}
-		if len(targets) == 0 {
-			break
-		}
-		for _, t := range targets {
-			buf = append(buf, job.IndexedTarget{Index: index, Target: t})
-			index++
-			if len(buf) == chunkSize {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if len(buf) > 0 {
-		if err := flush(); err != nil {
-			return err
-		}
-	}
-	if total == 0 && index > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET total = ? WHERE id = ?`, index, jr.ID); err != nil {
+	if jr.Total == 0 && total > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET total = ? WHERE id = ?`, total, jr.ID); err != nil {
 			return fmt.Errorf("create job %s: total: %w", jr.ID, err)
 		}
 	}
@@ -111,6 +76,76 @@ func (s *SQLite) CreateJobFrom(ctx context.Context, jr *Job, chunkSize int, next
 	}
 	s.wrote()
 	return nil
+}
+
+// ChunkTargets numbers the targets next yields from index 0 (next returns
+// an empty slice at the end), cuts them into chunks of chunkSize targets
+// (DefaultChunkSize when chunkSize <= 0) and calls emit once per chunk, in
+// order, with the chunk's number and its encoding as target_chunks stores
+// it (job.AppendIndexedTargets). It returns the number of targets, and the
+// first error of next, of an encoding or of emit.
+func ChunkTargets(chunkSize int, next func() ([]job.TargetSpec, error), emit func(chunk int, text string) error) (total int, err error) {
+	if chunkSize <= 0 {
+		chunkSize = DefaultChunkSize
+	}
+	buf := make([]job.IndexedTarget, 0, chunkSize)
+	chunk := 0
+	var b []byte
+	flush := func() error {
+		var err error
+		if b, err = job.AppendIndexedTargets(b[:0], buf); err != nil {
+			return fmt.Errorf("encode chunk %d: %w", chunk, err)
+		}
+		if err := emit(chunk, string(b)); err != nil {
+			return err
+		}
+		chunk++
+		clear(buf) // drop the targets' vars
+		buf = buf[:0]
+		return nil
+	}
+	for {
+		targets, err := next()
+		if err != nil {
+			return total, err
+		}
+		if len(targets) == 0 {
+			break
+		}
+		for _, t := range targets {
+			buf = append(buf, job.IndexedTarget{Index: total, Target: t})
+			total++
+			if len(buf) == chunkSize {
+				if err := flush(); err != nil {
+					return total, err
+				}
+			}
+		}
+	}
+	if len(buf) > 0 {
+		if err := flush(); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// insertJob writes the row of jr, created at created, with jr.Total as
+// given. A stored row of the same id makes it fail, unless keep is set:
+// then that row stays as it is (a replayed entry changes nothing).
+func insertJob(ctx context.Context, tx *sql.Tx, jr *Job, created time.Time, keep bool) error {
+	spec, counts, workers, err := marshalJob(jr)
+	if err != nil {
+		return err
+	}
+	insert := `INSERT`
+	if keep {
+		insert = `INSERT OR IGNORE`
+	}
+	_, err = tx.ExecContext(ctx, insert+` INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		jr.ID, jr.Name, string(spec), jr.SecretsRedacted, jr.State, jr.Reason, jr.Total, string(counts), string(workers),
+		unixMilli(created), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt))
+	return err
 }
 
 // UpdateJob writes the job's name, state, reason, total, counts and times.

@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // schema is the SQLite layout of docs/design.md §9, with one change: results
 // are keyed by (job_key, idx), job_key being the job's integer in job_keys.
@@ -89,6 +89,13 @@ CREATE TABLE IF NOT EXISTS definitions (
 	body BLOB NOT NULL,
 	PRIMARY KEY (kind, name)
 );
+
+-- raft_state holds the Raft state machine's own figures, such as the index
+-- of the last log entry applied to this store (sqlite_replica.go).
+CREATE TABLE IF NOT EXISTS raft_state (
+	key   TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+);
 `
 
 // createSchema creates the tables and indexes when missing and checks the
@@ -136,7 +143,8 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("migrate schema to version 3: %w", err)
 		}
 	}
-	// Version 4 adds the tokens and audit tables (authSchema).
+	// Version 4 adds the tokens and audit tables (authSchema), version 5
+	// raft_state.
 	if _, err := tx.ExecContext(ctx, schema+authSchema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}

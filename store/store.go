@@ -17,6 +17,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrClosed is returned by every call after Close.
 	ErrClosed = errors.New("store closed")
+	// ErrNotLeader is returned by a replicated store's writes on a master
+	// that is not the Raft leader (docs/ha.md).
+	ErrNotLeader = errors.New("this master is not the raft leader")
 )
 
 // Job states (docs/design.md §4).

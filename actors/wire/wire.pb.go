@@ -119,6 +119,10 @@ type JobStart struct {
 	// job for an earlier master stops that part (its results in flight are
 	// sent again to the new master) before it starts the new one.
 	MasterSession string `protobuf:"bytes,4,opt,name=master_session,json=masterSession,proto3" json:"master_session,omitempty"`
+	// term is the master's Raft term (0 without Raft): a worker takes a
+	// master whose term is higher than any it has seen as its new leader,
+	// and refuses job starts from any other master (docs/ha.md).
+	Term          uint64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -179,6 +183,13 @@ func (x *JobStart) GetMasterSession() string {
 		return x.MasterSession
 	}
 	return ""
+}
+
+func (x *JobStart) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
 }
 
 // LeaseRequest asks for the next chunk of a job's targets (worker →
@@ -896,9 +907,13 @@ func (x *JobStop) GetJobId() string {
 
 // JobWorkerDone: a worker has finished its part of a job (worker → master).
 type JobWorkerDone struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Worker        string                 `protobuf:"bytes,2,opt,name=worker,proto3" json:"worker,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Worker string                 `protobuf:"bytes,2,opt,name=worker,proto3" json:"worker,omitempty"`
+	// master_session is the session of the JobStart the part ran for: a
+	// master ignores the end of a part an earlier master started (it may
+	// arrive before its own JobStart reached the worker).
+	MasterSession string `protobuf:"bytes,3,opt,name=master_session,json=masterSession,proto3" json:"master_session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -943,6 +958,13 @@ func (x *JobWorkerDone) GetJobId() string {
 func (x *JobWorkerDone) GetWorker() string {
 	if x != nil {
 		return x.Worker
+	}
+	return ""
+}
+
+func (x *JobWorkerDone) GetMasterSession() string {
+	if x != nil {
+		return x.MasterSession
 	}
 	return ""
 }
@@ -1290,13 +1312,14 @@ const file_wire_proto_rawDesc = "" +
 	".actor.PIDR\x03pid\x12\x1a\n" +
 	"\bcapacity\x18\x03 \x01(\x05R\bcapacity\x12\x12\n" +
 	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x18\n" +
-	"\asession\x18\x05 \x01(\tR\asession\"\x80\x01\n" +
+	"\asession\x18\x05 \x01(\tR\asession\"\x94\x01\n" +
 	"\bJobStart\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04spec\x18\x02 \x01(\fR\x04spec\x12\"\n" +
 	"\x06master\x18\x03 \x01(\v2\n" +
 	".actor.PIDR\x06master\x12%\n" +
-	"\x0emaster_session\x18\x04 \x01(\tR\rmasterSession\"C\n" +
+	"\x0emaster_session\x18\x04 \x01(\tR\rmasterSession\x12\x12\n" +
+	"\x04term\x18\x05 \x01(\x04R\x04term\"C\n" +
 	"\fLeaseRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
 	"\x06worker\x18\x02 \x01(\tR\x06workerJ\x04\b\x03\x10\x04\"\x9d\x01\n" +
@@ -1360,10 +1383,11 @@ const file_wire_proto_rawDesc = "" +
 	"\fJobCancelled\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\" \n" +
 	"\aJobStop\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\">\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"e\n" +
 	"\rJobWorkerDone\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
-	"\x06worker\x18\x02 \x01(\tR\x06worker\"b\n" +
+	"\x06worker\x18\x02 \x01(\tR\x06worker\x12%\n" +
+	"\x0emaster_session\x18\x03 \x01(\tR\rmasterSession\"b\n" +
 	"\aJobLoad\x12\x18\n" +
 	"\astarted\x18\x01 \x01(\x03R\astarted\x12\x1b\n" +
 	"\tin_flight\x18\x02 \x01(\x05R\binFlight\x12 \n" +

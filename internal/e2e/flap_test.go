@@ -164,6 +164,22 @@ func TestWorkerRestartedUnderTheSameName(t *testing.T) {
 	}
 }
 
+// requireIPTables skips a test that cuts the network with iptables where
+// it cannot (not root, no CAP_NET_ADMIN), and fails it where iptables is
+// missing.
+func requireIPTables(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a network partition needs root (iptables)")
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		testutil.Missing(t, "iptables is missing (apt-get install iptables)")
+	}
+	if out, err := exec.Command("iptables", "-w", "5", "-S", "OUTPUT").CombinedOutput(); err != nil {
+		t.Skipf("iptables cannot change rules here (no CAP_NET_ADMIN?): %v %s", err, out)
+	}
+}
+
 // iptables runs iptables with args, failing the test on an error.
 func iptables(t *testing.T, args ...string) {
 	t.Helper()
@@ -181,15 +197,7 @@ func TestPartitionedWorkerComesBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("a network partition needs root (iptables)")
-	}
-	if _, err := exec.LookPath("iptables"); err != nil {
-		testutil.Missing(t, "iptables is missing (apt-get install iptables)")
-	}
-	if out, err := exec.Command("iptables", "-w", "5", "-S", "OUTPUT").CombinedOutput(); err != nil {
-		t.Skipf("iptables cannot change rules here (no CAP_NET_ADMIN?): %v %s", err, out)
-	}
+	requireIPTables(t)
 	const hosts = 2000
 	const addr = "127.0.9.9" // outside the fleet's 127.1.0.0 and up
 	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })

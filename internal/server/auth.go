@@ -13,7 +13,6 @@ import (
 
 	"github.com/salvo-sh/salvo/auth"
 	"github.com/salvo-sh/salvo/httpapi"
-	"github.com/salvo-sh/salvo/store"
 )
 
 // AdminTokenFile is the file in the data dir where the first start with
@@ -25,7 +24,7 @@ const AdminTokenFile = "admin.token"
 // DATA_DIR/admin.token, and it makes this start's node token, which the
 // node's own calls to other nodes carry (createNode invitations, the
 // member watch).
-func (s *Server) bootstrapTokens(ctx context.Context, st *store.SQLite) error {
+func (s *Server) bootstrapTokens(ctx context.Context, st httpapi.Tokens) error {
 	ts, err := st.ListTokens(ctx)
 	if err != nil {
 		return err

@@ -42,12 +42,16 @@ type clusterNode struct {
 	cl     *cluster.Cluster
 	events chan cluster.Event
 
-	// engine is set on a master; worker on a node with the worker role.
-	engine *actors.Engine
+	// worker is set on a node with the worker role, engine on the master
+	// that runs one (an HA master while it leads).
 	worker *actors.WorkerHost
+	// raftAddr is an HA master's Raft address, in its metadata.
+	raftAddr string
 
+	engine    engineRef
 	mu        sync.Mutex
-	masterAPI string // the master's API address, from its metadata
+	masterAPI string     // the master's API address, from its metadata
+	master    masterSeen // the master the worker follows
 
 	stop chan struct{}
 	done chan struct{}
@@ -148,7 +152,7 @@ func (n *clusterNode) join(apiAddr string, capacity int, join []string) error {
 	}
 	cc.Meta = cluster.NodeMeta{
 		Name: n.cfg.Name, Roles: n.cfg.Roles, RemoteAddr: n.system.Address(), APIAddr: apiAddr,
-		Capacity: capacity, Tags: n.cfg.Tags,
+		Capacity: capacity, Tags: n.cfg.Tags, RaftAddr: n.raftAddr,
 	}
 	n.events = make(chan cluster.Event, 64)
 	cl, err := cluster.Start(cc, n.events)
@@ -182,34 +186,100 @@ func (n *clusterNode) run() {
 // handle turns one membership event into actor messages.
 func (n *clusterNode) handle(ev cluster.Event) {
 	m := ev.Member
+	if m.Meta.HasRole(cluster.RoleMaster) {
+		n.followMaster()
+	}
 	if m.Name() == n.cfg.Name {
 		return
 	}
+	engine := n.engine.get()
 	switch ev.Type {
 	case cluster.Joined, cluster.Updated:
-		if n.engine != nil && m.Meta.HasRole(cluster.RoleWorker) {
+		if engine != nil && m.Meta.HasRole(cluster.RoleWorker) {
 			// A worker alive again after a pause, a partition or a flap
 			// (memberlist reports dead → alive as a join): the master
 			// registers it if it had taken it for lost.
-			n.engine.WorkerAlive(m.Name(), m.Meta.RemoteAddr, m.Meta.Capacity, m.Meta.Tags)
-		}
-		if m.Meta.HasRole(cluster.RoleMaster) {
-			n.mu.Lock()
-			n.masterAPI = m.Meta.APIAddr
-			n.mu.Unlock()
-			if n.worker != nil && m.Meta.RemoteAddr != "" {
-				n.worker.SetMaster(actor.NewPID(m.Meta.RemoteAddr, actors.MasterName))
-			}
+			engine.WorkerAlive(m.Name(), m.Meta.RemoteAddr, m.Meta.Capacity, m.Meta.Tags)
 		}
 	case cluster.Failed, cluster.Left:
-		if n.engine != nil && m.Meta.HasRole(cluster.RoleWorker) {
+		if engine != nil && m.Meta.HasRole(cluster.RoleWorker) {
 			reason := "it failed"
 			if ev.Type == cluster.Left {
 				reason = "it left the cluster"
 			}
-			n.engine.WorkerLost(m.Name(), reason)
+			engine.WorkerLost(m.Name(), reason)
 		}
 	}
+}
+
+// masterSeen is the master a node follows.
+type masterSeen struct {
+	name, remote, api string
+	term              uint64
+}
+
+// followMaster points the node's worker and API forwarder at the master
+// of the cluster: the Raft leader of the highest term among the masters
+// that say they lead, else a master outside any Raft group (a cluster
+// without HA). A master that no longer leads, or a stray one, is not
+// followed (docs/ha.md).
+func (n *clusterNode) followMaster() {
+	if n.cl == nil {
+		return
+	}
+	var best, plain *cluster.Member
+	for _, m := range n.cl.Members() {
+		if m.State != cluster.StateAlive || !m.Meta.HasRole(cluster.RoleMaster) || m.Meta.RemoteAddr == "" {
+			continue
+		}
+		switch {
+		case m.Meta.Leader && (best == nil || m.Meta.Term > best.Meta.Term):
+			best = &m
+		case m.Meta.RaftAddr == "" && plain == nil:
+			plain = &m
+		}
+	}
+	if best == nil {
+		best = plain
+	}
+	if best == nil {
+		return
+	}
+	seen := masterSeen{name: best.Name(), remote: best.Meta.RemoteAddr, api: best.Meta.APIAddr, term: best.Meta.Term}
+	n.mu.Lock()
+	changed := seen != n.master
+	if changed {
+		if seen.term < n.master.term {
+			n.mu.Unlock()
+			return // a deposed leader's metadata, not yet updated
+		}
+		n.master = seen
+		n.masterAPI = seen.api
+	}
+	n.mu.Unlock()
+	if changed {
+		n.logger.Info("following master", "master", seen.name, "term", seen.term, "api", seen.api)
+		if n.worker != nil {
+			n.worker.SetLeader(actor.NewPID(seen.remote, actors.MasterName), seen.term)
+		}
+	}
+}
+
+// setLeader publishes in the node's metadata whether it leads its Raft
+// group, and in which term.
+func (n *clusterNode) setLeader(leads bool, term uint64) error {
+	if n.cl == nil {
+		return nil
+	}
+	meta := n.cl.LocalMember().Meta
+	if !leads {
+		term = meta.Term // the term it led in, with Leader off
+	}
+	if meta.Leader == leads && meta.Term == term {
+		return nil
+	}
+	meta.Leader, meta.Term = leads, term
+	return n.cl.UpdateMeta(meta)
 }
 
 // MasterAPI is the master's API address as its metadata says ("" until known).

@@ -66,6 +66,11 @@ func (s *Server) createNode(ctx context.Context, port, masterURL, by string) (st
 		return "", &job.FieldError{Field: "masterUrl", Msg: err.Error()}
 	}
 	client := s.client(30 * time.Second)
+	if master && s.cfg.HA() {
+		// In a Raft group, "assign a new master" hands the leadership over.
+		u, _ := url.Parse(base)
+		return s.transferTo(ctx, u.Host)
+	}
 	if master {
 		if invited {
 			return "", &httpapi.Error{Status: http.StatusConflict, Msg: "this node is a master: it does not join " + base}

@@ -25,9 +25,12 @@ import (
 // starts it again (docs/rest-commander.md).
 type part struct {
 	cn     *clusterNode   // nil on a single node
-	engine *actors.Engine // a master's
+	engine *actors.Engine // a master's outside a Raft group
 	worker *actors.WorkerHost
 	watch  *watcher // a clustered master's
+	// ha is an HA master's place in its Raft group, which runs its
+	// engine while it leads (ha.go).
+	ha *haPart
 }
 
 // startPart starts the node's cluster part; a clustered node joins the
@@ -47,30 +50,28 @@ func (s *Server) startPart(ctx context.Context, join []string) (p *part, err err
 		}
 		system = p.cn.system
 	}
-	if cfg.HasRole(conf.RoleMaster) {
-		ec := actors.DefaultConfig()
-		ec.Name, ec.Capacity, ec.ChunkSize, ec.Tags = cfg.Name, s.capacity, cfg.ChunkSize, cfg.Tags
-		ec.Metrics, ec.Logger, ec.APIAddr = s.metrics, s.logger, s.ln.Addr().String()
-		ec.OnCrash = s.crash
-		ec.System, ec.NoLocalWorker = system, !cfg.HasRole(conf.RoleWorker)
-		s.fillWorker(&ec.Worker)
-		ec.Policy = s.policy
-		ec.Credentials, ec.KeyDir = s.creds.GetCredential, cfg.SSHKeyDirPath()
+	switch {
+	case cfg.HA():
+		if cfg.HasRole(conf.RoleWorker) {
+			// The node's worker follows the leader, whichever master it is.
+			if p.worker, err = s.startWorker(system); err != nil {
+				return nil, err
+			}
+			p.cn.worker = p.worker
+		}
+		if p.ha, err = s.startRaft(p); err != nil {
+			return nil, err
+		}
+		p.cn.raftAddr = p.ha.group.Addr()
+	case cfg.HasRole(conf.RoleMaster):
+		if p.engine, err = s.newEngine(ctx, p.cn, !cfg.HasRole(conf.RoleWorker), 0); err != nil {
+			return nil, err
+		}
 		if p.cn != nil {
-			ec.Membership = p.cn
+			p.cn.engine.set(p.engine)
 		}
-		if p.engine, err = actors.NewEngine(ctx, ec, s.st); err != nil {
-			return nil, fmt.Errorf("start engine: %w", err)
-		}
-		if p.cn != nil {
-			p.cn.engine = p.engine
-		}
-	} else {
-		wc := actors.DefaultWorkerConfig()
-		wc.Name, wc.Capacity, wc.Tags, wc.Metrics, wc.Logger = cfg.Name, s.capacity, cfg.Tags, s.metrics, s.logger.With("component", "worker")
-		s.fillWorker(&wc)
-		wc.Crashed = s.crash
-		if p.worker, err = actors.StartWorker(system, wc, nil); err != nil {
+	default:
+		if p.worker, err = s.startWorker(system); err != nil {
 			return nil, err
 		}
 		p.cn.worker = p.worker
@@ -87,7 +88,44 @@ func (s *Server) startPart(ctx context.Context, join []string) (p *part, err err
 			p.watch = startWatcher(p.engine, s.apiURL(s.ln.Addr().String()), s.nodeToken, s.client(5*time.Second), s.apiURL, cfg.ClusterWatch, s.logger)
 		}
 	}
+	if p.ha != nil {
+		p.ha.start()
+	}
 	return p, nil
+}
+
+// newEngine starts a master's engine on the part's actor system (its own
+// on a single node), with a local worker unless noLocalWorker, leading in
+// a Raft term (0 without Raft).
+func (s *Server) newEngine(ctx context.Context, cn *clusterNode, noLocalWorker bool, term uint64) (*actors.Engine, error) {
+	cfg := s.cfg
+	ec := actors.DefaultConfig()
+	ec.Name, ec.Capacity, ec.ChunkSize, ec.Tags = cfg.Name, s.capacity, cfg.ChunkSize, cfg.Tags
+	ec.Metrics, ec.Logger, ec.APIAddr = s.metrics, s.logger, s.ln.Addr().String()
+	ec.OnCrash = s.crash
+	ec.NoLocalWorker, ec.Master.Term = noLocalWorker, term
+	s.fillWorker(&ec.Worker)
+	ec.Policy = s.policy
+	ec.Credentials, ec.KeyDir = s.creds.GetCredential, cfg.SSHKeyDirPath()
+	if cn != nil {
+		ec.System, ec.Membership = cn.system, cn
+	}
+	e, err := actors.NewEngine(ctx, ec, s.st)
+	if err != nil {
+		return nil, fmt.Errorf("start engine: %w", err)
+	}
+	return e, nil
+}
+
+// startWorker starts the worker of a node whose worker is not an engine's
+// local one: a worker-only node's, an HA master's.
+func (s *Server) startWorker(system *actor.ActorSystem) (*actors.WorkerHost, error) {
+	cfg := s.cfg
+	wc := actors.DefaultWorkerConfig()
+	wc.Name, wc.Capacity, wc.Tags, wc.Metrics, wc.Logger = cfg.Name, s.capacity, cfg.Tags, s.metrics, s.logger.With("component", "worker")
+	s.fillWorker(&wc)
+	wc.Crashed = s.crash
+	return actors.StartWorker(system, wc, nil)
 }
 
 // fillWorker sets what a node's worker takes from the node's config, the
@@ -105,6 +143,11 @@ func (s *Server) fillWorker(wc *actors.WorkerConfig) {
 // the node leaves the cluster.
 func (s *Server) stopPart(ctx context.Context, p *part) error {
 	var errs []error
+	if p.ha != nil {
+		if err := p.ha.stopHA(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if p.watch != nil {
 		p.watch.stop()
 	}
@@ -242,24 +285,33 @@ var errStopped = &httpapi.Error{Status: http.StatusServiceUnavailable,
 // shutdownNode, when calls answer 503 and stored jobs are read from the
 // store.
 type engineSwitch struct {
+	engineRef
 	name string
 	st   store.Store
-	mu   sync.RWMutex
-	e    *actors.Engine
+	// follower, on an HA master, says whether it follows a leader (whose
+	// API is known): it is then ready without an engine.
+	follower func() (string, bool)
 }
 
 var _ httpapi.Engine = (*engineSwitch)(nil)
 
-func (w *engineSwitch) set(e *actors.Engine) {
-	w.mu.Lock()
-	w.e = e
-	w.mu.Unlock()
+// engineRef holds the engine that may change under its readers (the
+// API's, the membership's).
+type engineRef struct {
+	mu sync.RWMutex
+	e  *actors.Engine
 }
 
-func (w *engineSwitch) get() *actors.Engine {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	return w.e
+func (r *engineRef) set(e *actors.Engine) {
+	r.mu.Lock()
+	r.e = e
+	r.mu.Unlock()
+}
+
+func (r *engineRef) get() *actors.Engine {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.e
 }
 
 // Name is the node's name.
@@ -345,6 +397,14 @@ func (w *engineSwitch) Accepting() bool {
 func (w *engineSwitch) Ready() error {
 	if e := w.get(); e != nil {
 		return e.Ready()
+	}
+	if w.follower != nil {
+		if leader, ok := w.follower(); ok {
+			if leader == "" {
+				return errors.New("the raft group has no leader now")
+			}
+			return nil // a follower: reads here, the rest forwarded
+		}
 	}
 	return errStopped
 }

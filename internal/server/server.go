@@ -27,6 +27,7 @@ import (
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/replica"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -34,7 +35,9 @@ import (
 type Server struct {
 	cfg      *conf.Config
 	logger   *slog.Logger
-	st       store.Store
+	st       store.Store    // a master's: local, or rs on an HA master
+	local    *store.SQLite  // a master's own SQLite store
+	rs       *replica.Store // an HA master's replicated store (docs/ha.md)
 	metrics  *actors.Metrics
 	capacity int
 	api      *httpapi.Server
@@ -124,30 +127,49 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	ac.Forward, ac.ForwardScheme = s.transport, cfg.APIScheme()
 
 	if cfg.HasRole(conf.RoleMaster) {
-		st, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
+		local, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
 		if err != nil {
 			return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 		}
-		s.st = st
-		cleanup = append(cleanup, func() { _ = st.Close() })
-		if err := loadDefinitions(ctx, cfg, st, logger); err != nil {
-			return nil, err
+		s.local, s.st = local, local
+		cleanup = append(cleanup, func() { _ = local.Close() })
+		var tokens interface {
+			httpapi.Tokens
+			httpapi.AuditLog
+		} = local
+		if cfg.HA() {
+			// Every write goes through the Raft log; the leader stores
+			// the config's definitions and prepares the tokens (ha.go).
+			rc := replica.DefaultConfig(filepath.Join(cfg.DataDir, RaftDir, "fsm"))
+			rc.Logger = logger.With("component", "replica")
+			if s.rs, err = replica.New(rc, local); err != nil {
+				return nil, err
+			}
+			s.st, tokens = s.rs, s.rs
+			ac.Follower, ac.Raft = s.follower, raftOps{s}
+			s.engines.follower = s.follower
+		} else {
+			if err := loadDefinitions(ctx, cfg, local, logger); err != nil {
+				return nil, err
+			}
+			if cfg.AuthEnabled() {
+				if err := s.bootstrapTokens(ctx, local); err != nil {
+					return nil, err
+				}
+			}
 		}
-		ac.Access.Audit = st
+		ac.Access.Audit = tokens
 		sealer, err := auth.LoadSealer(filepath.Join(cfg.DataDir, SecretKeyFile))
 		if err != nil {
 			return nil, err
 		}
-		s.creds = &credentialStore{st: st, sealer: sealer}
+		s.creds = &credentialStore{st: s.st, sealer: sealer}
 		ac.Credentials = s.creds
 		if cfg.AuthEnabled() {
-			if err := s.bootstrapTokens(ctx, st); err != nil {
-				return nil, err
-			}
-			ac.Access.Tokens = st
+			ac.Access.Tokens = tokens
 		}
-		s.engines.st = st
-		s.api = httpapi.New(ac, s.engines, st)
+		s.engines.st = s.st
+		s.api = httpapi.New(ac, s.engines, s.st)
 	} else {
 		if cfg.AuthEnabled() {
 			ac.Access.Verify = s.verifyAtMaster
@@ -243,8 +265,11 @@ func (s *Server) shutdown() error {
 	if err := s.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
-	if s.st != nil {
-		if err := s.st.Close(); err != nil {
+	if s.rs != nil {
+		_ = s.rs.Close()
+	}
+	if s.local != nil {
+		if err := s.local.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
 	}

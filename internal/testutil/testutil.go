@@ -131,6 +131,17 @@ func WaitJob(t testing.TB, eng *actors.Engine, id string, timeout time.Duration)
 // answer into out (when not nil). It returns the status code.
 func DoJSON(t testing.TB, method, url string, body any, out any) int {
 	t.Helper()
+	code, err := TryJSON(method, url, body, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// TryJSON is DoJSON returning its failure (a node that does not answer,
+// a body that is not JSON) instead of failing the test; a request times
+// out after 60 s.
+func TryJSON(method, url string, body any, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		switch b := body.(type) {
@@ -141,32 +152,32 @@ func DoJSON(t testing.TB, method, url string, body any, out any) int {
 		default:
 			buf, err := json.Marshal(b)
 			if err != nil {
-				t.Fatalf("marshal: %v", err)
+				return 0, fmt.Errorf("marshal: %w", err)
 			}
 			rd = strings.NewReader(string(buf))
 		}
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		t.Fatalf("request: %v", err)
+		return 0, fmt.Errorf("request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	c := &http.Client{Timeout: 60 * time.Second}
 	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return 0, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("read body: %v", err)
+		return resp.StatusCode, fmt.Errorf("%s %s: read body: %w", method, url, err)
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: decode %q: %v", method, url, raw, err)
+			return resp.StatusCode, fmt.Errorf("%s %s: decode %q: %w", method, url, raw, err)
 		}
 	}
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }
 
 // BuildSalvo builds the salvo binary with the race detector once per test
