@@ -361,6 +361,12 @@ func (m *Master) Receive(ctx actor.Context) {
 		}
 	case *ResultBatch:
 		if r := m.jobs[msg.JobId]; r == nil {
+			if time.Since(m.born) < resumeWindow {
+				// Perhaps a job this new master has not resumed yet (a
+				// leader that just took over): no ack, so that the worker
+				// sends the batch again once it has.
+				return
+			}
 			// The job ended (results arriving twice after it was gathered,
 			// or after a cancel): the store ignores duplicates, ack anyway.
 			ctx.Send(msg.From, &BatchAck{JobId: msg.JobId, LeaseId: msg.LeaseId, Seq: msg.Seq})

@@ -162,18 +162,11 @@ func Start(cfg Config, fsm FSM) (*Group, error) {
 	if advAddr.IP.IsUnspecified() {
 		return nil, fmt.Errorf("raft advertise address %q: give an address the other members can dial", adv)
 	}
-	var transport *raft.NetworkTransport
-	if cfg.ServerTLS != nil {
-		var layer *tlsLayer
-		if layer, err = listenTLS(cfg.BindAddr, advAddr, cfg.ServerTLS, cfg.ClientTLS); err == nil {
-			transport = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, hl)
-		}
-	} else {
-		transport, err = raft.NewTCPTransportWithLogger(cfg.BindAddr, advAddr, 3, 10*time.Second, hl)
-	}
+	layer, err := listen(cfg.BindAddr, advAddr, cfg.ServerTLS, cfg.ClientTLS)
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.BindAddr, err)
 	}
+	transport := raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, hl)
 	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db"))
 	if err != nil {
 		transport.Close()
@@ -402,26 +395,46 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tlsLayer is a raft.StreamLayer over mutual TLS.
-type tlsLayer struct {
+// streamLayer is the transport's raft.StreamLayer: TCP, or mutual TLS
+// when configured. Its connections leave from the bound host when it is
+// not a wildcard, so that the others see them come from the address they
+// know this member by.
+type streamLayer struct {
 	net.Listener
 	advertise net.Addr
-	client    *tls.Config
+	dialer    *net.Dialer
+	client    *tls.Config // nil: plain TCP
 }
 
-func listenTLS(bind string, advertise net.Addr, server, client *tls.Config) (*tlsLayer, error) {
-	ln, err := tls.Listen("tcp", bind, server)
+func listen(bind string, advertise net.Addr, server, client *tls.Config) (*streamLayer, error) {
+	var ln net.Listener
+	var err error
+	if server != nil {
+		ln, err = tls.Listen("tcp", bind, server)
+	} else {
+		ln, err = net.Listen("tcp", bind)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &tlsLayer{Listener: ln, advertise: advertise, client: client}, nil
+	d := &net.Dialer{}
+	if host, _, err := net.SplitHostPort(bind); err == nil {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+			d.LocalAddr = &net.TCPAddr{IP: ip}
+		}
+	}
+	return &streamLayer{Listener: ln, advertise: advertise, dialer: d, client: client}, nil
 }
 
 // Dial implements raft.StreamLayer.
-func (l *tlsLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout}
-	return tls.DialWithDialer(d, "tcp", string(address), l.client)
+func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := *l.dialer
+	d.Timeout = timeout
+	if l.client != nil {
+		return tls.DialWithDialer(&d, "tcp", string(address), l.client)
+	}
+	return d.Dial("tcp", string(address))
 }
 
 // Addr implements net.Listener with the advertised address.
-func (l *tlsLayer) Addr() net.Addr { return l.advertise }
+func (l *streamLayer) Addr() net.Addr { return l.advertise }
