@@ -552,6 +552,10 @@ type Member struct {
 	// Usage is what the member's node uses of its machine, from its
 	// worker's load reports (absent for a node without a worker).
 	Usage *Usage `json:"usage,omitempty"`
+	// Leader is set on the master that leads the cluster's Raft group,
+	// RaftTerm the term it leads in (docs/ha.md).
+	Leader   bool   `json:"leader,omitempty"`
+	RaftTerm uint64 `json:"raftTerm,omitempty"`
 }
 
 // Usage is a node's resource use (internal/procstat).
@@ -572,6 +576,9 @@ type NodeInfo struct {
 	State      string // alive, suspect, dead, left
 	Capacity   int
 	Tags       []string
+	// Leader and Term: a master leading its Raft group, in that term.
+	Leader bool
+	Term   uint64
 }
 
 // Membership is the cluster's view of its nodes (package cluster); nil for
@@ -601,6 +608,7 @@ func (e *Engine) merge(ml *memberList) []Member {
 			out = append(out, Member{
 				Name: n.Name, Roles: n.Roles, GossipAddr: n.GossipAddr, RemoteAddr: n.RemoteAddr,
 				APIAddr: n.APIAddr, State: n.State, Enabled: true, Capacity: n.Capacity, Tags: n.Tags,
+				Leader: n.Leader, RaftTerm: n.Term,
 			})
 		}
 	}

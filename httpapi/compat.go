@@ -374,9 +374,11 @@ func (s *Server) rcGetClusterList(c *gin.Context) {
 		return
 	}
 	out := rcClusterList{MasterURL: []string{}, Enable: []string{}, State: []string{}, URL: []string{}}
+	// With a Raft group, the master is its leader (docs/ha.md).
+	ha := slices.ContainsFunc(ms, func(m actors.Member) bool { return m.Leader })
 	for _, m := range ms {
 		u := memberURL(m)
-		if slices.Contains(m.Roles, "master") {
+		if slices.Contains(m.Roles, "master") && (!ha || m.Leader) {
 			out.MasterURL = append(out.MasterURL, u)
 		}
 		out.URL = append(out.URL, u)

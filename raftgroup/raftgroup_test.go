@@ -3,10 +3,17 @@ package raftgroup
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"sync"
 	"testing"
@@ -269,5 +276,72 @@ func TestApplyWithExpiredContext(t *testing.T) {
 	<-ctx.Done()
 	if _, err := l.g.Apply(ctx, []byte("late")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("apply with an expired context: %v", err)
+	}
+}
+
+// testCA makes a CA and issues a loopback certificate signed by it.
+func testCA(t *testing.T) (pool *x509.CertPool, issue func() tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(ca)
+	serial := int64(1)
+	return pool, func() tls.Certificate {
+		serial++
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		leaf := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "member"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+		d, err := x509.CreateCertificate(rand.Reader, leaf, ca, &k.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{d}, PrivateKey: k}
+	}
+}
+
+// Members with mutual TLS replicate; a member whose certificate another
+// CA signed is refused by the others and never learns an entry.
+func TestMutualTLS(t *testing.T) {
+	pool, issue := testCA(t)
+	tlsFor := func(cert tls.Certificate, pool *x509.CertPool) (*tls.Config, *tls.Config) {
+		server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+		client := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
+		return server, client
+	}
+	ms := startGroup(t, 3, func(c *Config) { c.ServerTLS, c.ClientTLS = tlsFor(issue(), pool) })
+	l := leader(t, ms, 10*time.Second)
+	if _, err := l.g.Apply(context.Background(), []byte("over TLS")); err != nil {
+		t.Fatal(err)
+	}
+	applied(t, ms, 1)
+
+	// An intruder with a certificate of its own CA, added as a voter.
+	otherPool, otherIssue := testCA(t)
+	cfg := DefaultConfig()
+	cfg.Name, cfg.BindAddr, cfg.Dir, cfg.Logger = "intruder", freeAddr(t), t.TempDir(), testutil.Logger(t)
+	cfg.ServerTLS, cfg.ClientTLS = tlsFor(otherIssue(), otherPool)
+	in := &member{cfg: cfg}
+	in.start(t)
+	t.Cleanup(func() { _ = in.g.Shutdown() })
+	go func() { _ = l.g.AddVoter(Peer{Name: "intruder", Addr: in.g.Addr()}) }() // never committed with the intruder
+	if _, err := l.g.Apply(context.Background(), []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	applied(t, ms, 2)
+	if n := in.fsm.len(); n != 0 {
+		t.Fatalf("the intruder applied %d entries", n)
 	}
 }

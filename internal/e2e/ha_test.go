@@ -333,6 +333,20 @@ func TestHATransferRemoveAndStray(t *testing.T) {
 	}
 	checkStores(t, c.masters, id, hosts)
 
+	// REST Commander's "assign a new master": createNode with the
+	// masterUrl of another master of the group moves the leadership there.
+	back := via
+	if back == to {
+		back = c.masters[2]
+	}
+	if code := post(t, to.url()+"/distributedAgents/createNode?masterUrl="+back.p.Addr); code != http.StatusOK {
+		t.Fatalf("createNode naming %s on %s: %d", back.name, to.name, code)
+	}
+	if got := c.leader(t, 10*time.Second); got != back {
+		t.Fatalf("after createNode %s leads, want %s", got.name, back.name)
+	}
+	to = back
+
 	// A dead voter is removed: the group is two voters.
 	var dead *haMaster
 	for _, m := range c.masters {
@@ -367,23 +381,47 @@ func TestHATransferRemoveAndStray(t *testing.T) {
 	for i := hosts; i < hosts+100; i++ {
 		strayTargets = append(strayTargets, fleet.Targets(hosts+100, f.Addr().Port)[i])
 	}
-	sid := submit(t, stray.URL(), map[string]any{"targets": strayTargets, "maxConcurrency": 10})
-	// The stray's job ends without a worker (or is still waiting) after
-	// 20 s: far longer than a lease takes.
+	spec := map[string]any{"targets": strayTargets, "maxConcurrency": 10}
+	// Submitted at once, before the stray has seen the group: accepted
+	// or refused, no worker runs it.
+	var first map[string]any
+	code, err := testutil.TryJSON("POST", stray.URL()+"/api/v1/jobs", spec, &first)
+	t.Logf("a job submitted to the stray at its start: %d %v %v", code, first, err)
+	// Once it sees the group's leader it is not ready and refuses jobs.
 	deadline := time.Now().Add(20 * time.Second)
-	var sst actors.JobStatus
-	for time.Now().Before(deadline) {
-		if code, err := testutil.TryJSON("GET", stray.URL()+"/api/v1/jobs/"+sid, nil, &sst); err == nil && code == http.StatusOK && sst.Terminal() {
+	for {
+		var body map[string]any
+		if code, _ := testutil.TryJSON("GET", stray.URL()+"/readyz", nil, &body); code == http.StatusServiceUnavailable {
 			break
 		}
-		time.Sleep(200 * time.Millisecond) // polling its API
+		if time.Now().After(deadline) {
+			t.Fatal("the stray master is still ready 20 s after joining the cluster of a Raft group")
+		}
+		time.Sleep(100 * time.Millisecond) // polling its API
+	}
+	var refusal map[string]any
+	if code := testutil.DoJSON(t, "POST", stray.URL()+"/api/v1/jobs", spec, &refusal); code != http.StatusConflict ||
+		!strings.Contains(fmt.Sprint(refusal["error"]), "outside the cluster's Raft group") {
+		t.Fatalf("a job submitted to the stray: %d %v, want 409 naming the Raft group", code, refusal)
+	}
+	if id, _ := first["id"].(string); id != "" {
+		// Accepted before it knew: given time, still no worker runs it.
+		var sst actors.JobStatus
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if code, err := testutil.TryJSON("GET", stray.URL()+"/api/v1/jobs/"+id, nil, &sst); err == nil && code == http.StatusOK && sst.Terminal() {
+				break
+			}
+			time.Sleep(200 * time.Millisecond) // polling its API
+		}
+		t.Logf("the stray's first job: %s %q", sst.State, sst.Reason)
 	}
 	for i := hosts; i < hosts+100; i++ {
 		if n := f.HostRequests(i); n != 0 {
 			t.Fatalf("the stray master's job reached host %d (%d requests)", i, n)
 		}
 	}
-	t.Logf("stray job %s: %s %q; fleet requests %d → %d", sid, sst.State, sst.Reason, before, f.Requests())
+	t.Logf("fleet requests %d → %d", before, f.Requests())
 }
 
 // The leader cut off from the other masters (iptables drops the packets

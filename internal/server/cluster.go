@@ -300,6 +300,7 @@ func (n *clusterNode) Nodes() []actors.NodeInfo {
 		out = append(out, actors.NodeInfo{
 			Name: m.Name(), Roles: m.Meta.Roles, GossipAddr: m.Addr, RemoteAddr: m.Meta.RemoteAddr,
 			APIAddr: m.Meta.APIAddr, State: m.State, Capacity: m.Meta.Capacity, Tags: m.Meta.Tags,
+			Leader: m.Meta.Leader, Term: m.Meta.Term,
 		})
 	}
 	return out

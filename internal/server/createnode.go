@@ -43,6 +43,9 @@ func (s *Server) createNode(ctx context.Context, port, masterURL, by string) (st
 		}
 		return "", &httpapi.Error{Status: http.StatusNotImplemented, Msg: msg}
 	}
+	if s.cfg.HA() {
+		return s.createNodeHA(ctx, masterURL)
+	}
 	master := s.cfg.HasRole(conf.RoleMaster)
 	if masterURL == "" || s.isSelf(masterURL) {
 		if !master {
@@ -66,11 +69,6 @@ func (s *Server) createNode(ctx context.Context, port, masterURL, by string) (st
 		return "", &job.FieldError{Field: "masterUrl", Msg: err.Error()}
 	}
 	client := s.client(30 * time.Second)
-	if master && s.cfg.HA() {
-		// In a Raft group, "assign a new master" hands the leadership over.
-		u, _ := url.Parse(base)
-		return s.transferTo(ctx, u.Host)
-	}
 	if master {
 		if invited {
 			return "", &httpapi.Error{Status: http.StatusConflict, Msg: "this node is a master: it does not join " + base}
@@ -163,6 +161,29 @@ func (s *Server) invitePeers(ctx context.Context, masterBase, skip string) (stri
 		return "", &httpapi.Error{Status: http.StatusBadGateway, Msg: "no peer joined: " + errors.Join(errs...).Error()}
 	}
 	return msg, nil
+}
+
+// createNodeHA serves createNode on a master of a Raft group: it starts
+// the node's cluster part again after shutdownNode and, with a masterUrl,
+// hands the group's leadership to the master it names (REST Commander's
+// "assign a new master").
+func (s *Server) createNodeHA(ctx context.Context, masterURL string) (string, error) {
+	started, err := s.restartPart(ctx, s.cfg.Join, false)
+	if err != nil {
+		return "", err
+	}
+	if masterURL == "" {
+		if started {
+			return s.cfg.Name + " started again: it rejoins its Raft group", nil
+		}
+		return s.cfg.Name + " runs in its Raft group", nil
+	}
+	base, err := s.apiBase(masterURL)
+	if err != nil {
+		return "", &job.FieldError{Field: "masterUrl", Msg: err.Error()}
+	}
+	u, _ := url.Parse(base)
+	return s.transferTo(ctx, u.Host)
 }
 
 // callCreateNode calls createNode on the node at base with masterUrl

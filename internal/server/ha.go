@@ -207,6 +207,12 @@ func (h *haPart) lead() {
 			s.logger.Warn("raft leader: cannot prepare the tokens", "err", err)
 		}
 	}
+	if names, err := s.creds.ListCredentials(ctx); err == nil && len(names) > 0 {
+		if _, err := s.creds.GetCredential(ctx, names[0]); err != nil {
+			s.logger.Error("raft leader: the stored SSH credentials cannot be unsealed here: every master of the group needs the same DATA_DIR/"+SecretKeyFile+" (docs/ha.md)",
+				"credential", names[0], "err", err)
+		}
+	}
 	// Workers learn the leader from its metadata: published first, so
 	// that it has spread by the time the master's job starts reach them.
 	if err := h.p.cn.setLeader(true, term); err != nil {
@@ -575,4 +581,20 @@ func (s *Server) callNode(ctx context.Context, method, api, path string) error {
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// strayOf names the leader of a Raft group that a master outside any
+// group sees in its cluster ("" when it sees none): two masters would
+// otherwise lease the same workers (engineSwitch.stray).
+func (s *Server) strayOf() string {
+	p := s.current()
+	if p == nil || p.cn == nil || p.cn.cl == nil {
+		return ""
+	}
+	for _, m := range p.cn.cl.Members() {
+		if m.Name() != s.cfg.Name && m.State == cluster.StateAlive && m.Meta.Leader && m.Meta.RaftAddr != "" {
+			return m.Name()
+		}
+	}
+	return ""
 }

@@ -291,6 +291,9 @@ type engineSwitch struct {
 	// follower, on an HA master, says whether it follows a leader (whose
 	// API is known): it is then ready without an engine.
 	follower func() (string, bool)
+	// stray, on a master outside any Raft group, names the leader of a
+	// Raft group it sees in the cluster: it then takes no job.
+	stray func() string
 }
 
 var _ httpapi.Engine = (*engineSwitch)(nil)
@@ -317,7 +320,22 @@ func (r *engineRef) get() *actors.Engine {
 // Name is the node's name.
 func (w *engineSwitch) Name() string { return w.name }
 
+// strayErr refuses jobs on a stray master (docs/ha.md).
+func (w *engineSwitch) strayErr() error {
+	if w.stray == nil {
+		return nil
+	}
+	if leader := w.stray(); leader != "" {
+		return &httpapi.Error{Status: http.StatusConflict, Msg: fmt.Sprintf(
+			"this master is outside the cluster's Raft group (led by %s), so no worker runs its jobs: submit to the group's masters, or start this one with their --bootstrap-expect to join the group", leader)}
+	}
+	return nil
+}
+
 func (w *engineSwitch) Submit(ctx context.Context, spec *job.Spec) (*actors.JobStatus, error) {
+	if err := w.strayErr(); err != nil {
+		return nil, err
+	}
 	if e := w.get(); e != nil {
 		return e.Submit(ctx, spec)
 	}
@@ -325,6 +343,9 @@ func (w *engineSwitch) Submit(ctx context.Context, spec *job.Spec) (*actors.JobS
 }
 
 func (w *engineSwitch) SubmitStream(ctx context.Context, body io.Reader) (*actors.JobStatus, error) {
+	if err := w.strayErr(); err != nil {
+		return nil, err
+	}
 	if e := w.get(); e != nil {
 		return e.SubmitStream(ctx, body)
 	}
@@ -395,6 +416,9 @@ func (w *engineSwitch) Accepting() bool {
 }
 
 func (w *engineSwitch) Ready() error {
+	if err := w.strayErr(); err != nil {
+		return err
+	}
 	if e := w.get(); e != nil {
 		return e.Ready()
 	}

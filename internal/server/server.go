@@ -149,6 +149,9 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 			ac.Follower, ac.Raft = s.follower, raftOps{s}
 			s.engines.follower = s.follower
 		} else {
+			if cfg.Clustered() {
+				s.engines.stray = s.strayOf
+			}
 			if err := loadDefinitions(ctx, cfg, local, logger); err != nil {
 				return nil, err
 			}
