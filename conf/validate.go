@@ -54,7 +54,18 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.clusterExposed() && !c.InsecureCluster && (c.GossipKeyFile == "" || c.TLSCert == "") {
-		bad(c.label("gossipAddr", &c.GossipAddr), "%q is not a loopback address: a cluster on a network needs --gossip-key-file (encrypted gossip) and --tls-cert/--tls-key/--tls-ca (remote TLS), which carry jobs and their secrets; give --insecure-cluster to go without", c.GossipAddr)
+		key, ptr := "gossipAddr", &c.GossipAddr
+		switch {
+		case c.GossipAddr != "" && IsLoopbackAddr(c.GossipAddr) && c.RemoteAddr != "" && !IsLoopbackAddr(c.RemoteAddr):
+			key, ptr = "remoteAddr", &c.RemoteAddr
+		case c.GossipAddr != "" && IsLoopbackAddr(c.GossipAddr) && c.HA():
+			key, ptr = "raftAddr", &c.RaftAddr
+		}
+		addr := *ptr
+		if key == "raftAddr" {
+			addr = c.RaftAddress()
+		}
+		bad(c.label(key, ptr), "%q is not a loopback address: a cluster on a network needs --gossip-key-file (encrypted gossip) and --tls-cert/--tls-key/--tls-ca (remote and Raft TLS), which carry jobs and their secrets; give --insecure-cluster to go without", addr)
 	}
 	if (c.APITLSCert == "") != (c.APITLSKey == "") {
 		bad(c.label("apiTLSCert", &c.APITLSCert), "give both --api-tls-cert and --api-tls-key, or neither")

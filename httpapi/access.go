@@ -22,6 +22,7 @@ import (
 	"github.com/salvo-sh/salvo/auth"
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/store"
 )
 
 // Tokens keeps API tokens (store.SQLite).
@@ -409,7 +410,13 @@ func (s *Server) writeAudit(ctx context.Context, e auth.Entry) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := s.cfg.Access.Audit.PutAudit(ctx, e); err != nil {
+	switch err := s.cfg.Access.Audit.PutAudit(ctx, e); {
+	case errors.Is(err, store.ErrNotLeader):
+		// A follower's own calls (createNode, shutdownNode, a snapshot):
+		// the group stores no entry without a leader's log; the line above
+		// is in this node's log.
+		s.cfg.Logger.Info("audit entry kept in this node's log only: not the raft leader", "route", e.Route)
+	case err != nil:
 		s.cfg.Logger.Error("cannot store an audit entry", "route", e.Route, "err", err)
 	}
 }

@@ -45,7 +45,9 @@ func (s *Server) followerProxy(proxy *httputil.ReverseProxy) gin.HandlerFunc {
 			return
 		}
 		key := c.Request.Method + " " + c.FullPath()
-		if c.FullPath() == "" || (followerLocal[key] && c.Query("consistent") != "true") {
+		// A wait for a job's end needs the master that runs it.
+		local := followerLocal[key] && c.Query("consistent") != "true" && c.Query("wait") == ""
+		if c.FullPath() == "" || local {
 			c.Header(ReplicaHeader, "follower")
 			c.Next()
 			return

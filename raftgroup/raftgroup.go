@@ -74,7 +74,7 @@ func DefaultConfig() Config {
 	return Config{
 		HeartbeatTimeout:   1000 * time.Millisecond,
 		ElectionTimeout:    1000 * time.Millisecond,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
+		LeaderLeaseTimeout: 1000 * time.Millisecond, // 0.5 s stepped down on a loaded 2-core machine
 		SnapshotThreshold:  8192,
 		TrailingLogs:       10240,
 		ApplyTimeout:       10 * time.Second,

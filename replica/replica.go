@@ -99,8 +99,15 @@ func New(cfg Config, local *store.SQLite) (*Store, error) {
 	return &Store{cfg: cfg, local: local, applied: applied, quit: make(chan struct{})}, nil
 }
 
-// SetApplier sets the Raft group the writes go through.
-func (s *Store) SetApplier(a Applier) { s.group.Store(&applierBox{a: a}) }
+// SetApplier sets the Raft group the writes go through; nil (the group
+// stopped) makes them fail with store.ErrNotLeader.
+func (s *Store) SetApplier(a Applier) {
+	if a == nil {
+		s.group.Store(nil)
+		return
+	}
+	s.group.Store(&applierBox{a: a})
+}
 
 // Local is the local store the FSM applies to.
 func (s *Store) Local() *store.SQLite { return s.local }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -201,7 +203,7 @@ func TestHAKillLeaderFiveTimes(t *testing.T) {
 	const hosts, conc, kills = 20000, 20, 5
 	f := testutil.StartFleet(t, func(c *fleet.Config) {
 		c.Hosts = hosts
-		c.LatencyMin, c.LatencyMax = 20*time.Millisecond, 40*time.Millisecond
+		c.LatencyMin, c.LatencyMax = 10*time.Millisecond, 20*time.Millisecond
 	})
 	bin := testutil.BuildSalvo(t)
 	c := startHA(t, bin, 3, 2)
@@ -287,6 +289,17 @@ func TestHAFollowerCatchesUpFromSnapshot(t *testing.T) {
 	waitLog(t, follower.p, time.Minute, "restored the store from a snapshot")
 	checkStores(t, []*haMaster{follower}, id1, hosts)
 	checkStores(t, []*haMaster{follower}, id2, hosts)
+
+	// Its store without its Raft state (a copied data dir, a raft dir
+	// lost): it refuses to start rather than skip the new log's entries.
+	follower.kill(t)
+	if err := os.RemoveAll(filepath.Join(follower.dir, server.RaftDir)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := testutil.RunServerToExit(t, bin, 30*time.Second, follower.args...)
+	if err == nil || !strings.Contains(out, "holds no Raft state") {
+		t.Fatalf("a store without its raft state: %v\n%s", err, out)
+	}
 }
 
 // Leadership moves by the operator's call mid-job; a dead voter is

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -22,6 +23,7 @@ import (
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/raftgroup"
+	"github.com/salvo-sh/salvo/store"
 )
 
 // RaftDir is the directory of the data dir that holds a master's Raft log
@@ -73,12 +75,46 @@ func (s *Server) startRaft(p *part) (*haPart, error) {
 			return nil, err
 		}
 	}
+	if rc.Advertise != "" && strings.HasPrefix(rc.Advertise, "127.") {
+		s.logger.Warn("the raft address binds every interface and is advertised on loopback: give --raft-addr an address the other masters can dial",
+			"raftAddr", rc.BindAddr, "advertised", rc.Advertise)
+	}
+	if err := s.checkRaftState(rc.Dir); err != nil {
+		return nil, err
+	}
 	g, err := raftgroup.Start(rc, s.rs.FSM())
 	if err != nil {
 		return nil, err
 	}
 	s.rs.SetApplier(g)
 	return &haPart{s: s, p: p, group: g, stop: make(chan struct{}), done: make(chan struct{}), removed: map[string]bool{}}, nil
+}
+
+// checkRaftState refuses a store that applied another group's log: with no
+// Raft state in dir, the entries of the new group's log would be skipped
+// up to the store's applied index. A store with jobs but no applied index
+// (a master before HA) is accepted, with a warning, when they are all
+// finished: they stay on it; unfinished ones would be resumed by the group
+// that never stored them.
+func (s *Server) checkRaftState(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "raft.db")); err == nil {
+		return nil
+	}
+	if n := s.rs.AppliedIndex(); n > 0 {
+		return fmt.Errorf("the store in %s applied a Raft log up to index %d, but %s holds no Raft state: start a new group from empty data dirs, or keep each master's data dir whole (docs/ha.md)",
+			s.cfg.DataDir, n, dir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if jobs, err := s.local.Unfinished(ctx); err == nil && len(jobs) > 0 {
+		return fmt.Errorf("the store in %s holds %d unfinished jobs from before its Raft group, which only this master knows: finish them without --bootstrap-expect, or start the group from an empty data dir (docs/ha.md)",
+			s.cfg.DataDir, len(jobs))
+	}
+	if jobs, _, err := s.local.ListJobs(ctx, store.JobQuery{Limit: 1}); err == nil && len(jobs) > 0 {
+		s.logger.Warn("this master's store holds jobs from before its Raft group: they stay in its store only",
+			"dataDir", s.cfg.DataDir)
+	}
+	return nil
 }
 
 // start starts the loop, once the node has joined the cluster; stopHA
@@ -156,6 +192,13 @@ func (h *haPart) tryBootstrap() {
 		peers = append(peers, raftgroup.Peer{Name: m.Name(), Addr: m.Meta.RaftAddr})
 	}
 	if len(peers) < h.s.cfg.BootstrapExpect {
+		return
+	}
+	// More masters than expected: the first ones by name form the group,
+	// the same on every master that sees them all; the others wait to be
+	// added by its leader.
+	peers = peers[:h.s.cfg.BootstrapExpect]
+	if !slices.ContainsFunc(peers, func(p raftgroup.Peer) bool { return p.Name == h.s.cfg.Name }) {
 		return
 	}
 	h.s.logger.Info("bootstrapping the raft group", "members", len(peers), "expect", h.s.cfg.BootstrapExpect)

@@ -35,10 +35,11 @@ type part struct {
 
 // startPart starts the node's cluster part; a clustered node joins the
 // gossip addresses of join.
-func (s *Server) startPart(ctx context.Context, join []string) (p *part, err error) {
-	p = &part{}
+func (s *Server) startPart(ctx context.Context, join []string) (_ *part, err error) {
+	p := &part{}
 	defer func() {
 		if err != nil {
+			// What started stops (the returns set the result to nil).
 			_ = s.stopPart(context.Background(), p)
 		}
 	}()

@@ -93,7 +93,8 @@ export function mount(root, ctx) {
     return h('tr', { dataset: { member: m.name, sig, enabled: String(!!m.enabled) } },
       h('td', {}, h('strong', {}, m.name)),
       h('td', {}, badge(m.state || 'alive'), ' ', m.enabled ? null : badge('disabled', 'member-disabled')),
-      h('td', {}, (m.roles || []).map((r) => h('span', { class: 'chip' }, r))),
+      h('td', {}, (m.roles || []).map((r) => h('span', { class: 'chip' }, r))
+        .concat(m.leader ? [h('span', { class: 'chip', title: 'Raft leader, term ' + m.raftTerm }, 'leader')] : [])),
       h('td', {}, (m.tags || []).length ? m.tags.map((t) => h('span', { class: 'chip tag' }, t)) : h('span', { class: 'muted' }, '–')),
       h('td', { class: 'wide' }, capacityBar(m)),
       h('td', { class: 'num' }, fmtInt(m.runningJobs)),
