@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -64,10 +65,14 @@ func (s *Sampler) run(ctx context.Context, interval time.Duration) {
 		u := Usage{RSSBytes: rss(), Load1: load1()}
 		u.OpenFDs, _ = CountFDs("/proc/self/fd")
 		now, cpu := time.Now(), cpuSeconds()
-		if d := now.Sub(lastAt).Seconds(); d > 0 && cpu >= lastCPU {
-			u.CPUPercent = 100 * (cpu - lastCPU) / d
+		// CPU time moves in clock ticks (10 ms): over the few microseconds
+		// before the first tick one tick would read as thousands of percent.
+		if d := now.Sub(lastAt); d >= interval/2 && cpu >= lastCPU {
+			u.CPUPercent = min(100*(cpu-lastCPU)/d.Seconds(), 100*float64(runtime.NumCPU()))
 		}
-		lastCPU, lastAt = cpu, now
+		if now.Sub(lastAt) >= interval/2 {
+			lastCPU, lastAt = cpu, now
+		}
 		s.latest.Store(&u)
 		select {
 		case <-ctx.Done():
