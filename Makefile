@@ -9,7 +9,7 @@ FUZZTIME ?= 20000x
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test unit fuzz lint bench demo cluster cluster-stop clean proto
+.PHONY: build test unit fuzz lint bench demo cluster cluster-stop cluster-ha cluster-ha-stop clean proto
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/salvo
@@ -44,6 +44,7 @@ bench: build
 	$(BIN) bench --targets 10000,100000,1000000
 	$(BIN) bench --targets 50000 --target-server nginx --cluster-workers 0 --xargs-targets 0 --throttle-targets 0
 	$(BIN) bench --ssh
+	$(BIN) bench --targets 100000 --ha --cluster-workers 0 --xargs-targets 0 --throttle-targets 0
 
 demo: build
 	./scripts/demo.sh
@@ -54,6 +55,14 @@ cluster: build
 
 cluster-stop:
 	./scripts/cluster.sh stop
+
+# Three masters in a Raft group and two workers on loopback, in the
+# background (docs/ha.md).
+cluster-ha: build
+	./scripts/cluster-ha.sh
+
+cluster-ha-stop:
+	./scripts/cluster-ha.sh stop
 
 clean:
 	rm -rf bin

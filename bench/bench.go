@@ -9,7 +9,9 @@
 // one job with the adaptive throttle and the same job with "throttle":
 // false against a fleet in overload mode, and reports the errors and
 // timeouts of both (docs/design.md §8); the mixed fleet comparison does the
-// same over healthy, refusing and hanging hosts.
+// same over healthy, refusing and hanging hosts. With Config.HA, the
+// largest target count also runs on masters forming a Raft group, beside
+// the single node, followed by the Raft ingest load (ha.go, ingest.go).
 //
 // Every child process is started in its own process group and stopped
 // (SIGTERM, then SIGKILL, each wait bounded) before Run returns, also when
@@ -122,6 +124,8 @@ type Config struct {
 	Throttle ThrottleConfig
 	// Mixed configures the mixed fleet comparison.
 	Mixed MixedConfig
+	// HA configures the HA scenario.
+	HA HAConfig
 
 	// fleetPID is the running target server's (fleet's or nginx's) pid,
 	// whose CPU time the samplers measure beside the scenario's own; set
@@ -187,6 +191,7 @@ func DefaultConfig() Config {
 			ConnectTimeout: time.Second,
 			RequestTimeout: 2 * time.Second,
 		},
+		HA: HAConfig{Masters: 3, Workers: 3, IngestResults: 100000, IngestBatch: 500},
 	}
 }
 
@@ -248,6 +253,20 @@ func (c *Config) Validate() error {
 		}
 		if mc.ConnectTimeout <= 0 || mc.RequestTimeout <= 0 {
 			bad("mixed fleet timeouts must be positive")
+		}
+	}
+	if hc := c.HA; hc.Enabled {
+		if hc.Masters < 3 || hc.Masters > 9 {
+			bad("HA masters %d not in [3, 9]", hc.Masters)
+		}
+		if hc.Workers <= 0 {
+			bad("HA workers must be positive, got %d", hc.Workers)
+		}
+		if hc.IngestResults < 0 || hc.IngestResults > 0 && hc.IngestBatch <= 0 {
+			bad("HA ingest results %d must not be negative, and its batch %d must be positive", hc.IngestResults, hc.IngestBatch)
+		}
+		if c.Throttle.Only || c.Mixed.Only {
+			bad("the HA scenario runs with the throughput scenarios: not with --throttle-compare or --mixed-compare")
 		}
 	}
 	if c.CPUProfileDir != "" && c.CPUProfileSeconds <= 0 {
@@ -384,6 +403,11 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 			}
 			rep.Rows = append(rep.Rows, row)
 			cfg.Logger.Info("salvo cluster job done", "targetsPerSecond", int(row.Rate), "errors", row.Errors)
+		}
+		if cfg.HA.Enabled && n == slices.Max(cfg.Sizes) {
+			if err := runHAScenario(ctx, cfg, rep, targets[:n], row); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -523,7 +547,12 @@ func reportConfig(cfg Config) ReportConfig {
 			ConnectTimeout: t.ConnectTimeout.String(), RequestTimeout: t.RequestTimeout.String(),
 		}
 	}
+	var hc *ReportHA
+	if h := cfg.HA; h.Enabled {
+		hc = &ReportHA{Masters: h.Masters, Workers: h.Workers, Goal: HAGoal, IngestResults: h.IngestResults, IngestBatch: h.IngestBatch}
+	}
 	return ReportConfig{
+		HA:             hc,
 		Throttle:       tc,
 		Binary:         filepath.Clean(cfg.Binary),
 		Sizes:          slices.Clone(cfg.Sizes),

@@ -309,6 +309,12 @@ func TestValidate(t *testing.T) {
 		{"throttle skipped", func(c *Config) { c.Throttle = ThrottleConfig{} }, true},
 		{"throttle fleet concurrency 0", func(c *Config) { c.Throttle.FleetConcurrency = 0 }, false},
 		{"throttle zero timeout", func(c *Config) { c.Throttle.RequestTimeout = 0 }, false},
+		{"ha", func(c *Config) { c.HA.Enabled = true }, true},
+		{"ha without ingest", func(c *Config) { c.HA.Enabled, c.HA.IngestResults, c.HA.IngestBatch = true, 0, 0 }, true},
+		{"ha with 2 masters", func(c *Config) { c.HA.Enabled, c.HA.Masters = true, 2 }, false},
+		{"ha without workers", func(c *Config) { c.HA.Enabled, c.HA.Workers = true, 0 }, false},
+		{"ha ingest batch 0", func(c *Config) { c.HA.Enabled, c.HA.IngestBatch = true, 0 }, false},
+		{"ha with throttle only", func(c *Config) { c.HA.Enabled, c.Sizes, c.Throttle.Only = true, nil, true }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

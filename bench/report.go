@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -38,6 +39,17 @@ type ReportConfig struct {
 	RequestTimeout      string `json:"requestTimeout"`
 	// Throttle is the throttle comparison's setting, when it ran.
 	Throttle *ReportThrottle `json:"throttle,omitempty"`
+	// HA is the HA scenario's setting, when it ran.
+	HA *ReportHA `json:"ha,omitempty"`
+}
+
+// ReportHA is the HA scenario's configuration.
+type ReportHA struct {
+	Masters       int     `json:"masters"`
+	Workers       int     `json:"workers"`
+	Goal          float64 `json:"goal"`
+	IngestResults int     `json:"ingestResults"`
+	IngestBatch   int     `json:"ingestBatch"`
 }
 
 // ReportThrottle is the throttle comparison's configuration.
@@ -74,6 +86,13 @@ type Row struct {
 	// VsXargs is Rate over the xargs baseline's on the same targets
 	// (salvo-vs-xargs only).
 	VsXargs float64 `json:"timesXargs,omitempty"`
+	// VsSingle is Rate over the single node's on the same targets in the
+	// same run (the HA job only; HAGoal is its goal).
+	VsSingle float64 `json:"timesSingle,omitempty"`
+	// VsStore is Rate over the bare store's (the Raft ingest only).
+	VsStore float64 `json:"timesStore,omitempty"`
+	// Raft holds the Raft log's figures (the HA job and the Raft ingest).
+	Raft *RaftFigures `json:"raft,omitempty"`
 	// PeakRSS is the largest VmRSS sampled: the server's for salvo, the
 	// bench process's for the loop, 0 (not measured) for xargs.
 	PeakRSS int64 `json:"peakRssBytes"`
@@ -146,7 +165,7 @@ func (r *Report) fillRatios() {
 				ref = c
 			}
 		}
-		if ref != nil && !isThrottleRow(*row) && row.Ratio == 0 {
+		if ref != nil && !isThrottleRow(*row) && !isIngestRow(*row) && row.Ratio == 0 {
 			row.Ratio = row.Rate / ref.Rate
 		}
 	}
@@ -184,11 +203,14 @@ const ThrottleHeader = `# throttle comparison: the same salvo job with the adapt
 // throttle comparison's rows go in a table of their own.
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	var main, throttle []Row
+	var main, throttle, ingest []Row
 	for _, row := range r.Rows {
-		if isThrottleRow(row) {
+		switch {
+		case isThrottleRow(row):
 			throttle = append(throttle, row)
-		} else {
+		case isIngestRow(row):
+			ingest = append(ingest, row)
+		default:
 			main = append(main, row)
 		}
 	}
@@ -197,8 +219,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 			return err
 		}
 	}
-	if len(throttle) > 0 {
+	if len(ingest) > 0 {
 		if len(main) > 0 {
+			b.WriteString("\n")
+		}
+		if err := writeIngestTable(&b, r.Config.HA, r.Config.BodyBytes, ingest); err != nil {
+			return err
+		}
+	}
+	if len(throttle) > 0 {
+		if len(main)+len(ingest) > 0 {
 			b.WriteString("\n")
 		}
 		if err := writeThrottleTable(&b, r.Config.Throttle, throttle); err != nil {
@@ -214,6 +244,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	return err
 }
 
+// HAHeader explains the HA job's row, when there is one.
+const HAHeader = `# salvo-ha(M+W): the same job on M masters forming a Raft group (every store write a log entry,
+#   committed on a majority and applied to every master's store) and W workers, submitted to and polled
+#   on the leader; its peak RSS, fds and cpu are the leader's. Its notes give its targets/s over salvo's
+#   (the single node, same targets, same run) and the leader's Raft log over the job.`
+
 // NginxHeader replaces the first line of Header when the targets were
 // nginx's.
 const NginxHeader = `# salvo bench: one GET per target, "Connection: close", against nginx (%s, one process,
@@ -227,6 +263,9 @@ func writeMainTable(b *strings.Builder, cfg ReportConfig, rows []Row) error {
 		header = fmt.Sprintf(NginxHeader, cmp.Or(cfg.TargetServerVersion, TargetNginx)) + "\n" + rest
 	}
 	b.WriteString(header + "\n")
+	if slices.ContainsFunc(rows, func(r Row) bool { return strings.HasPrefix(r.Scenario, ScenarioHA) }) {
+		b.WriteString(HAHeader + "\n")
+	}
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario     \ttargets\tconcurrency\ttargets/s\tratio\trounds\trange\tpeak RSS\tfds peak/max\tcpu µs/target\terrors\t")
 	var notes []string
@@ -238,6 +277,20 @@ func writeMainTable(b *strings.Builder, cfg ReportConfig, rows []Row) error {
 		}
 		if row.VsXargs > 0 {
 			notes = append(notes, fmt.Sprintf("# %s %d: %.1f× xargs-curl on the same targets", row.Scenario, row.Targets, row.VsXargs))
+		}
+		if row.VsSingle > 0 {
+			note := fmt.Sprintf("# %s %d: %.2f× the single node's targets/s on the same targets in this run (goal ≥ %.1f)",
+				row.Scenario, row.Targets, row.VsSingle, HAGoal)
+			if row.VsSingle < HAGoal {
+				note += ": below the goal"
+			}
+			notes = append(notes, note)
+		}
+		if rf := row.Raft; rf != nil {
+			notes = append(notes, fmt.Sprintf("# %s %d: raft on the leader (%s, term %d): %d entries committed over the job (%.0f/s, %.0f results each), "+
+				"%.0f results stored/s from the first stored to gathered; the slowest follower was %d entries behind at gathered, %s",
+				row.Scenario, row.Targets, rf.Leader, rf.Term, rf.Entries, rf.EntriesPerSecond, rf.ResultsPerEntry,
+				rf.ResultsPerSecond, rf.FollowerLag, catchUp(rf.CatchUpSeconds)))
 		}
 		if row.Ratio > 0 {
 			ratio = strconv.FormatFloat(row.Ratio, 'f', 2, 64)
@@ -262,6 +315,53 @@ func writeMainTable(b *strings.Builder, cfg ReportConfig, rows []Row) error {
 		b.WriteString(n + "\n")
 	}
 	return nil
+}
+
+// catchUp describes a follower's catch-up time (-1: not within the bound).
+func catchUp(seconds float64) string {
+	if seconds < 0 {
+		return "not caught up within the bound"
+	}
+	return fmt.Sprintf("caught up in %.2f s", seconds)
+}
+
+// IngestHeader explains the Raft ingest table.
+const IngestHeader = `# raft ingest: the master's store write path alone, in the bench process: %d results (bodies of %d bytes)
+#   in batches of %d written one batch at a time, as the master's single store writer does.
+#   store-ingest: a bare SQLite store (a single node's path). raft-ingest(N): replica.Store on the leader of an
+#   N-member Raft group on loopback TCP, each member its own Raft log and SQLite store as HA masters run them:
+#   a log entry per batch, committed on a majority and applied on the leader before the next is written.
+# × store: results/s over store-ingest's. cpu µs/result: the bench process's (every member's).
+# follower lag / catch-up: entries the slowest follower had still to apply after the last write, and the time it took.`
+
+func writeIngestTable(b *strings.Builder, cfg *ReportHA, bodyBytes int, rows []Row) error {
+	batch := 0
+	if cfg != nil {
+		batch = cfg.IngestBatch
+	}
+	fmt.Fprintf(b, IngestHeader+"\n", rows[0].Targets, bodyBytes, batch)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario       \tresults\tseconds\tresults/s\t× store\tentries/s\tcpu µs/result\tfollower lag\tcatch-up\terrors\t")
+	for _, row := range rows {
+		vs, entries, cpu, lag, up := "-", "-", "-", "-", "-"
+		if row.VsStore > 0 {
+			vs = strconv.FormatFloat(row.VsStore, 'f', 2, 64)
+		}
+		if row.CPUSeconds > 0 && row.Targets > 0 {
+			cpu = fmt.Sprintf("%.1f", row.CPUSeconds*1e6/float64(row.Targets))
+		}
+		if rf := row.Raft; rf != nil {
+			entries = fmt.Sprintf("%.0f", rf.EntriesPerSecond)
+			lag = strconv.FormatUint(rf.FollowerLag, 10)
+			up = "timeout"
+			if rf.CatchUpSeconds >= 0 {
+				up = fmt.Sprintf("%.2f s", rf.CatchUpSeconds)
+			}
+		}
+		fmt.Fprintf(tw, "%-15s\t%d\t%.2f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+			row.Scenario, row.Targets, row.Seconds, row.Rate, vs, entries, cpu, lag, up, row.Errors)
+	}
+	return tw.Flush()
 }
 
 func writeThrottleTable(b *strings.Builder, cfg *ReportThrottle, rows []Row) error {

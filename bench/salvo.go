@@ -121,18 +121,9 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (r
 		defer joinErr(&err, cleanup) // the result's err, not a shadow
 	}
 
-	spec := jobSpec{
-		Name:           fmt.Sprintf("bench-%d", len(targets)),
-		Targets:        targets,
-		MaxConcurrency: cfg.Concurrency,
-		HTTP:           httpSpec{Path: Path},
-		Timeouts:       timeouts{Connect: jr.connectTimeout.String(), Request: jr.requestTimeout.String()},
-		Aggregation:    aggregation{Regex: cmp.Or(jr.regex, VersionRegex)},
-		Throttle:       jr.throttle,
-	}
-	body, err := json.Marshal(spec)
+	body, err := specBody(cfg, targets, jr)
 	if err != nil {
-		return row, pid, fmt.Errorf("bench: encode spec: %w", err)
+		return row, pid, err
 	}
 
 	if jr.warmUp {
@@ -177,18 +168,9 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (r
 			row.Notes = append(row.Notes, "CPU profile: "+prof.path)
 		}
 	}
-	tj.fill(&row)
-	row.Errors = len(targets)
-	if tj.pollErr != nil {
-		if ctx.Err() != nil {
-			return row, pid, tj.pollErr
-		}
-		row.Notes = append(row.Notes, tj.pollErr.Error())
-		return row, pid, nil
+	if ok, err := tj.record(ctx, &row, len(targets)); !ok {
+		return row, pid, err
 	}
-	st := tj.st
-	row.Errors = len(targets) - st.Counts["ok"]
-	row.Timeouts = st.Counts["timeout"]
 	if jr.throttle != nil {
 		classes, err := errorClasses(ctx, s.api, s.base, tj.id)
 		if err != nil {
@@ -196,18 +178,56 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (r
 		}
 		row.ErrorClasses = classes
 	}
+	return row, pid, nil
+}
+
+// specBody encodes the job spec of jr over targets.
+func specBody(cfg Config, targets []string, jr salvoJob) ([]byte, error) {
+	spec := jobSpec{
+		Name:           fmt.Sprintf("bench-%d", len(targets)),
+		Targets:        targets,
+		MaxConcurrency: cfg.Concurrency,
+		HTTP:           httpSpec{Path: Path},
+		Timeouts:       timeouts{Connect: jr.connectTimeout.String(), Request: jr.requestTimeout.String()},
+		Aggregation:    aggregation{Regex: cmp.Or(jr.regex, VersionRegex)},
+		Throttle:       jr.throttle,
+	}
+	body, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("bench: encode spec: %w", err)
+	}
+	return body, nil
+}
+
+// record fills row with the job's time, usage and outcome over sent
+// targets: errors, timeouts and notes on what did not end well. ok is
+// false when the job was not followed to its end; err is then the
+// cancellation that stops the run, or nil (the row notes why).
+func (tj *timedJob) record(ctx context.Context, row *Row, sent int) (ok bool, err error) {
+	tj.fill(row)
+	row.Errors = sent
+	if tj.pollErr != nil {
+		if ctx.Err() != nil {
+			return false, tj.pollErr
+		}
+		row.Notes = append(row.Notes, tj.pollErr.Error())
+		return false, nil
+	}
+	st := tj.st
+	row.Errors = sent - st.Counts["ok"]
+	row.Timeouts = st.Counts["timeout"]
 	if st.State != stateGathered {
 		row.Notes = append(row.Notes, fmt.Sprintf("job ended %s %s", st.State, st.Reason))
 	}
-	if st.Total != len(targets) || st.Done != st.Total {
-		row.Notes = append(row.Notes, fmt.Sprintf("done %d, total %d, sent %d", st.Done, st.Total, len(targets)))
+	if st.Total != sent || st.Done != st.Total {
+		row.Notes = append(row.Notes, fmt.Sprintf("done %d, total %d, sent %d", st.Done, st.Total, sent))
 	}
 	for state, n := range st.Counts {
 		if state != "ok" && n > 0 {
 			row.Notes = append(row.Notes, fmt.Sprintf("%d %s", n, state))
 		}
 	}
-	return row, pid, nil
+	return true, nil
 }
 
 // errorClasses counts a job's results by error class, those with none left out.

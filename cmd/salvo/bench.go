@@ -29,7 +29,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			"loop, the server's peak RSS and errors. Then it runs one job with the adaptive throttle\n"+
 			"and one with \"throttle\": false against a fleet in overload mode and prints both jobs'\n"+
 			"errors and timeouts, then the same over a mixed fleet of healthy, refusing and hanging hosts\n"+
-			"(--throttle-compare runs only the first, --mixed-compare only the second). Flags:\n")
+			"(--throttle-compare runs only the first, --mixed-compare only the second). --ha adds the\n"+
+			"HA scenario: the largest target count's job on 3 masters in a Raft group, beside the single\n"+
+			"node, and the Raft ingest load. Flags:\n")
 		fs.PrintDefaults()
 	}
 	sizes := intList(cfg.Sizes)
@@ -66,6 +68,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		"targets of the mixed fleet comparison (1/3 healthy, 1/3 refusing, 1/3 hanging); 0 skips it")
 	fs.DurationVar(&mc.RequestTimeout, "mixed-request-timeout", mc.RequestTimeout,
 		"request timeout of the mixed fleet comparison's jobs (the hanging hosts outlast it)")
+	hc := &cfg.HA
+	fs.BoolVar(&hc.Enabled, "ha", false, "also run the HA scenario on the largest target count: the salvo job on 3 masters in a Raft group\n"+
+		"and --ha-workers workers, beside the single node (goal: ≥ 0.6× its targets/s), then the Raft ingest load")
+	fs.IntVar(&hc.Workers, "ha-workers", hc.Workers, "worker processes of the HA scenario")
+	fs.IntVar(&hc.IngestResults, "ha-ingest-results", hc.IngestResults,
+		"results of the Raft ingest load (one writer, a bare store and the leader of a 3-member Raft group, in process); 0 skips it")
 	sc := bench.DefaultSSHConfig()
 	sshOnly := fs.Bool("ssh", false, "run only the SSH benchmark: salvo fleet --ssh, a bare x/crypto/ssh loop,\n"+
 		"one salvo SSH job and parallel-ssh (Debian's pssh) on a subset, at --concurrency")
