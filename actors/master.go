@@ -24,6 +24,10 @@ type MasterConfig struct {
 	PersistInterval time.Duration
 	// WriteQueue bounds the store writer's queue.
 	WriteQueue int
+	// WriteParallel is how many result batches the writer stores at once
+	// (1: one after the other). A replicated store (docs/ha.md) waits a
+	// commit round per write: several in flight share one round.
+	WriteParallel int
 	// MaxSweeps bounds how often a job whose workers all finished with
 	// targets still unstored is leased again before it fails.
 	MaxSweeps int
@@ -283,7 +287,7 @@ func (m *Master) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		m.self = ctx.Self()
-		m.writer = newWriter(m.cfg.Store, ctx.ActorSystem().Root, ctx.Self(), m.cfg.Logger, m.cfg.WriteQueue)
+		m.writer = newWriter(m.cfg.Store, ctx.ActorSystem().Root, ctx.Self(), m.cfg.Logger, m.cfg.WriteQueue, m.cfg.WriteParallel)
 		m.writer.ends = m.cfg.Ends
 		if m.cfg.Health != nil {
 			m.writer.health = m.cfg.Health

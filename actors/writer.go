@@ -36,13 +36,18 @@ type writer struct {
 	ends *JobEnds
 
 	high, low int
+	// parallel is how many result batches are stored at once; any other
+	// operation waits for those in flight, so that a job's record is
+	// still written after the results queued before it.
+	parallel int
+	inFlight sync.WaitGroup
 
 	// health is told when writes fail for lack of space and when they
 	// succeed again; fullRetry is how long the writer waits before it
 	// tries a write refused for lack of space again.
 	health    *StoreHealth
 	fullRetry time.Duration
-	lastWarn  time.Time
+	lastWarn  time.Time // under mu
 	// quit ends the waits of retries: close gives up on writes that
 	// still find the disk full after closeWait.
 	quit chan struct{}
@@ -94,10 +99,10 @@ type (
 )
 
 // newWriter starts a writer that is congested above high queued result
-// operations.
-func newWriter(st store.Store, root *actor.RootContext, master *actor.PID, logger *slog.Logger, high int) *writer {
+// operations and stores up to parallel result batches at once.
+func newWriter(st store.Store, root *actor.RootContext, master *actor.PID, logger *slog.Logger, high, parallel int) *writer {
 	high = max(high, 2)
-	w := &writer{st: st, master: master, root: root, logger: logger, done: make(chan struct{}),
+	w := &writer{st: st, master: master, root: root, logger: logger, done: make(chan struct{}), parallel: max(1, parallel),
 		high: high, low: high / 2, wake: make(chan struct{}, 1), quit: make(chan struct{}),
 		health: &StoreHealth{}, fullRetry: 2 * time.Second}
 	go w.run()
@@ -227,16 +232,33 @@ func opName(op any) string {
 
 func (w *writer) run() {
 	defer close(w.done)
+	defer w.inFlight.Wait()
+	slots := make(chan struct{}, max(1, w.parallel))
 	for {
 		op, ok := w.next()
 		if !ok {
 			return
 		}
+		if _, results := op.(writeResults); !results {
+			w.inFlight.Wait()
+		}
 		switch o := op.(type) {
 		case writeResults:
-			counts, err := w.putResults(o.batch.JobId, fromWireResults(o.batch.Results))
-			w.written()
-			w.root.Send(w.master, &batchStored{batch: o.batch, counts: counts, err: err})
+			put := func() {
+				counts, err := w.putResults(o.batch.JobId, fromWireResults(o.batch.Results))
+				w.written()
+				w.root.Send(w.master, &batchStored{batch: o.batch, counts: counts, err: err})
+			}
+			if w.parallel <= 1 {
+				put()
+				continue
+			}
+			slots <- struct{}{}
+			w.inFlight.Add(1)
+			go func() {
+				defer func() { <-slots; w.inFlight.Done() }()
+				put()
+			}()
 		case writeJob:
 			if err := w.retry(func(ctx context.Context) error { return w.st.UpdateJob(ctx, &o.job) }); err != nil {
 				w.logger.Error("cannot store job state", "job", o.job.ID, "state", o.job.State, "err", err)
@@ -297,16 +319,21 @@ const fullWarnInterval = time.Minute
 // the log says it once per fullWarnInterval.
 func (w *writer) full(err error) {
 	if w.health.setFull(err) {
+		w.mu.Lock()
 		w.lastWarn = time.Now()
+		w.mu.Unlock()
 		w.logger.Error("the store's disk is full: writes are paused until space returns", "err", err)
 		w.root.Send(w.master, &storeFull{full: true})
 		return
 	}
-	if time.Since(w.lastWarn) >= fullWarnInterval {
+	w.mu.Lock() // results may be stored in parallel
+	warn := time.Since(w.lastWarn) >= fullWarnInterval
+	if warn {
 		w.lastWarn = time.Now()
-		w.mu.Lock()
-		queued := len(w.queue)
-		w.mu.Unlock()
+	}
+	queued := len(w.queue)
+	w.mu.Unlock()
+	if warn {
 		w.logger.Error("the store's disk is still full: writes are paused", "err", err, "queued", queued)
 	}
 }

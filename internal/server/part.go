@@ -105,6 +105,10 @@ func (s *Server) newEngine(ctx context.Context, cn *clusterNode, noLocalWorker b
 	ec.Metrics, ec.Logger, ec.APIAddr = s.metrics, s.logger, s.ln.Addr().String()
 	ec.OnCrash = s.crash
 	ec.NoLocalWorker, ec.Master.Term = noLocalWorker, term
+	if term > 0 {
+		// Each write waits a Raft commit round: batches in flight share one.
+		ec.Master.WriteParallel = raftWriteParallel
+	}
 	s.fillWorker(&ec.Worker)
 	ec.Policy = s.policy
 	ec.Credentials, ec.KeyDir = s.creds.GetCredential, cfg.SSHKeyDirPath()
@@ -117,6 +121,9 @@ func (s *Server) newEngine(ctx context.Context, cn *clusterNode, noLocalWorker b
 	}
 	return e, nil
 }
+
+// raftWriteParallel is how many result batches an HA master stores at once.
+const raftWriteParallel = 8
 
 // startWorker starts the worker of a node whose worker is not an engine's
 // local one: a worker-only node's, an HA master's.
