@@ -70,6 +70,10 @@ type MasterConfig struct {
 	ResumeGrace time.Duration
 }
 
+// RaftWriteParallel is the WriteParallel of a master whose store is
+// replicated through Raft (docs/ha.md).
+const RaftWriteParallel = 8
+
 // DefaultMasterConfig returns a master configuration with the documented defaults.
 func DefaultMasterConfig() MasterConfig {
 	return MasterConfig{

@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/raftgroup"
 	"github.com/salvo-sh/salvo/replica"
@@ -34,8 +37,9 @@ func isIngestRow(row Row) bool {
 
 // runIngest measures the master's store write path alone, in this
 // process: HAConfig.IngestResults results in batches of IngestBatch
-// written one batch at a time, as the master's single store writer does,
-// first to a bare SQLite store (a single node's path), then through
+// written as the master's store writer writes them (one at a time on a
+// single node, actors.RaftWriteParallel at once on an HA master), first
+// to a bare SQLite store (a single node's path), then through
 // replica.Store on the leader of a HAConfig.Masters-member Raft group on
 // loopback TCP (each member its own Raft log and SQLite store, as HA
 // masters run them): each batch is one log entry, committed on a
@@ -119,23 +123,47 @@ func ingestBatch(n, bodyBytes int) []job.Result {
 	return rs
 }
 
-// writeIngest writes the results in batches with put, one after the
-// other, and returns the row with the time, this process's CPU time, and
+// writeIngest writes the results in batches with put, parallel at once,
+// and returns the row with the time, this process's CPU time, and
 // as errors the results that st (where put writes) does not hold ok.
-func writeIngest(ctx context.Context, cfg Config, scenario string, put func([]job.Result) error, st func() store.Store) (Row, error) {
+func writeIngest(ctx context.Context, cfg Config, scenario string, parallel int, put func([]job.Result) error, st func() store.Store) (Row, error) {
 	hc := cfg.HA
-	row := Row{Scenario: scenario, Targets: hc.IngestResults, Concurrency: 1}
+	row := Row{Scenario: scenario, Targets: hc.IngestResults, Concurrency: max(1, parallel)}
 	batch := ingestBatch(hc.IngestBatch, cfg.BodyBytes)
 	cpu0, cpuErr := readCPU(os.Getpid())
 	start := time.Now()
+	// As the master's writer does: parallel batches in flight at once.
+	slots := make(chan struct{}, max(1, parallel))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
 	for first := 0; first < hc.IngestResults; first += len(batch) {
-		rs := batch[:min(len(batch), hc.IngestResults-first)]
+		rs := slices.Clone(batch[:min(len(batch), hc.IngestResults-first)])
 		for i := range rs {
 			rs[i].Index = first + i
 		}
-		if err := put(rs); err != nil {
-			return row, fmt.Errorf("bench: %s: write results %d-%d: %w", scenario, first, first+len(rs)-1, err)
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := put(rs); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("bench: %s: write results %d-%d: %w", scenario, first, first+len(rs)-1, err)
+				}
+				mu.Unlock()
+			}
+		}()
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed {
+			break
 		}
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return row, firstErr
 	}
 	elapsed := time.Since(start)
 	row.Seconds = elapsed.Seconds()
@@ -171,7 +199,7 @@ func ingestStore(ctx context.Context, cfg Config) (row Row, err error) {
 		_, err := st.PutResults(ctx, ingestJobID, rs)
 		return err
 	}
-	return writeIngest(ctx, cfg, ScenarioStoreIngest, put, func() store.Store { return st })
+	return writeIngest(ctx, cfg, ScenarioStoreIngest, 1, put, func() store.Store { return st })
 }
 
 // ingestMaxElections bounds the leader changes the Raft ingest load goes
@@ -260,20 +288,35 @@ func ingestRaft(ctx context.Context, cfg Config) (row Row, err error) {
 		return row, fmt.Errorf("bench: ingest raft status: %w", err)
 	}
 	elections := 0
+	var lmu sync.Mutex // the puts run in parallel
 	put := func(rs []job.Result) error {
 		for {
-			_, err := leader.rs.PutResults(ctx, ingestJobID, rs)
-			if !errors.Is(err, store.ErrNotLeader) || elections == ingestMaxElections {
+			lmu.Lock()
+			l := leader
+			lmu.Unlock()
+			_, err := l.rs.PutResults(ctx, ingestJobID, rs)
+			if !errors.Is(err, store.ErrNotLeader) {
 				return err
 			}
-			elections++
-			cfg.Logger.Info("raft ingest: the leader lost its leadership; writing to the next one", "err", err)
-			if leader, err = ingestLeader(ctx, cfg, members); err != nil {
-				return err
+			lmu.Lock()
+			if leader == l {
+				if elections == ingestMaxElections {
+					lmu.Unlock()
+					return err
+				}
+				elections++
+				cfg.Logger.Info("raft ingest: the leader lost its leadership; writing to the next one", "err", err)
+				next, lerr := ingestLeader(ctx, cfg, members)
+				if lerr != nil {
+					lmu.Unlock()
+					return lerr
+				}
+				leader = next
 			}
+			lmu.Unlock()
 		}
 	}
-	row, err = writeIngest(ctx, cfg, scenario, put, func() store.Store { return leader.rs })
+	row, err = writeIngest(ctx, cfg, scenario, actors.RaftWriteParallel, put, func() store.Store { return leader.rs })
 	if err != nil {
 		return row, err
 	}

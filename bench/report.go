@@ -327,10 +327,10 @@ func catchUp(seconds float64) string {
 
 // IngestHeader explains the Raft ingest table.
 const IngestHeader = `# raft ingest: the master's store write path alone, in the bench process: %d results (bodies of %d bytes)
-#   in batches of %d written one batch at a time, as the master's single store writer does.
+#   in batches of %d written as the master's store writer does: one at a time on a single node, 8 at once on an HA master.
 #   store-ingest: a bare SQLite store (a single node's path). raft-ingest(N): replica.Store on the leader of an
 #   N-member Raft group on loopback TCP, each member its own Raft log and SQLite store as HA masters run them:
-#   a log entry per batch, committed on a majority and applied on the leader before the next is written.
+#   a log entry per batch, committed on a majority and applied on the leader (8 in flight share a commit round).
 # × store: results/s over store-ingest's. cpu µs/result: the bench process's (every member's).
 # follower lag / catch-up: entries the slowest follower had still to apply after the last write, and the time it took.`
 

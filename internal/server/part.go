@@ -107,7 +107,7 @@ func (s *Server) newEngine(ctx context.Context, cn *clusterNode, noLocalWorker b
 	ec.NoLocalWorker, ec.Master.Term = noLocalWorker, term
 	if term > 0 {
 		// Each write waits a Raft commit round: batches in flight share one.
-		ec.Master.WriteParallel = raftWriteParallel
+		ec.Master.WriteParallel = actors.RaftWriteParallel
 	}
 	s.fillWorker(&ec.Worker)
 	ec.Policy = s.policy
@@ -121,9 +121,6 @@ func (s *Server) newEngine(ctx context.Context, cn *clusterNode, noLocalWorker b
 	}
 	return e, nil
 }
-
-// raftWriteParallel is how many result batches an HA master stores at once.
-const raftWriteParallel = 8
 
 // startWorker starts the worker of a node whose worker is not an engine's
 // local one: a worker-only node's, an HA master's.
