@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      ?= bin/salvo
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X main.version=$(VERSION)
+LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(shell git rev-parse HEAD 2>/dev/null) -X main.date=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 # Count-based: a duration races a deadline in Go 1.26's fuzz coordinator
 # (go.dev/issue/75804) and fails with "context deadline exceeded".
 FUZZTIME ?= 20000x

@@ -71,7 +71,7 @@ func TestClassify(t *testing.T) {
 func TestRetryable(t *testing.T) {
 	retry := map[string]bool{job.ClassConnectRefused: true, job.ClassConnectTimeout: true, job.ClassTimeout: true, job.ClassReset: true}
 	for _, c := range []string{job.ClassDNS, job.ClassConnectRefused, job.ClassConnectTimeout, job.ClassReset, job.ClassTLS, job.ClassTimeout,
-		job.ClassAuth, job.ClassHostKey, job.ClassProtocol, job.ClassTooLarge, job.ClassWorkerLost, job.ClassOther, ""} {
+		job.ClassAuth, job.ClassHostKey, job.ClassHostKeyUnknown, job.ClassHostKeyChanged, job.ClassProtocol, job.ClassTooLarge, job.ClassWorkerLost, job.ClassOther, ""} {
 		if Retryable(c) != retry[c] {
 			t.Errorf("Retryable(%q) = %v", c, Retryable(c))
 		}

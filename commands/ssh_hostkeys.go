@@ -8,19 +8,24 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
-// HostKeyError is the error of a target whose host key was not accepted
-// (errorClass host_key).
+// HostKeyError is the error of a target whose host key was not accepted.
 type HostKeyError struct {
 	// Host is the address checked ("host:port").
 	Host string
+	// Class is job.ClassHostKeyUnknown, job.ClassHostKeyChanged or, for
+	// any other refusal, job.ClassHostKey ("" reads as the latter).
+	Class string
 	// Msg says why the key was refused.
 	Msg string
 	// Err is the knownhosts error, if any.
@@ -31,6 +36,14 @@ func (e *HostKeyError) Error() string { return "host key of " + e.Host + " refus
 
 // Unwrap returns the underlying knownhosts error.
 func (e *HostKeyError) Unwrap() error { return e.Err }
+
+// ErrorClass returns the error class of the refusal.
+func (e *HostKeyError) ErrorClass() string {
+	if e.Class == "" {
+		return job.ClassHostKey
+	}
+	return e.Class
+}
 
 // fileStamp identifies a version of a file on disk.
 type fileStamp struct {
@@ -144,7 +157,7 @@ func (db *knownHostsDB) knownKeys(hostname string, remote net.Addr) []ssh.Public
 
 // verify is the strict policy's check.
 func (db *knownHostsDB) verify(hostname string, remote net.Addr, key ssh.PublicKey) error {
-	return hostKeyError(hostname, db.check(hostname, remote, key), db.files, false)
+	return hostKeyError(hostname, key, db.check(hostname, remote, key), db.files, false)
 }
 
 // trust is the accept-new policy's check: an unknown host's key is
@@ -153,16 +166,16 @@ func (db *knownHostsDB) trust(hostname string, remote net.Addr, key ssh.PublicKe
 	err := db.check(hostname, remote, key)
 	var ke *knownhosts.KeyError
 	if !errors.As(err, &ke) || len(ke.Want) > 0 {
-		return hostKeyError(hostname, err, db.files, true)
+		return hostKeyError(hostname, key, err, db.files, true)
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	// Another connection may have remembered the host meanwhile.
 	if keys, ok := db.added[knownhosts.Normalize(hostname)]; ok {
-		return hostKeyError(hostname, matchAdded(keys, key, db.files[0]), db.files, true)
+		return hostKeyError(hostname, key, matchAdded(keys, key, db.files[0]), db.files, true)
 	}
 	if err := db.appendLocked(hostname, key); err != nil {
-		return &HostKeyError{Host: hostname, Msg: "cannot remember the new key: " + err.Error(), Err: err}
+		return &HostKeyError{Host: hostname, Class: job.ClassHostKey, Msg: "cannot remember the new key: " + err.Error(), Err: err}
 	}
 	return nil
 }
@@ -197,8 +210,9 @@ func (db *knownHostsDB) appendLocked(hostname string, key ssh.PublicKey) error {
 	return nil
 }
 
-// hostKeyError describes a refused key.
-func hostKeyError(hostname string, err error, files []string, acceptNew bool) error {
+// hostKeyError describes the refusal of key, the key hostname presented;
+// nil when err is nil.
+func hostKeyError(hostname string, key ssh.PublicKey, err error, files []string, acceptNew bool) error {
 	if err == nil {
 		return nil
 	}
@@ -206,23 +220,68 @@ func hostKeyError(hostname string, err error, files []string, acceptNew bool) er
 	var re *knownhosts.RevokedError
 	switch {
 	case errors.As(err, &re):
-		return &HostKeyError{Host: hostname, Msg: "the key is revoked in " + re.Revoked.Filename, Err: err}
+		return &HostKeyError{Host: hostname, Class: job.ClassHostKey, Err: err,
+			Msg: "the key " + keyString(key) + " is revoked in " + fileLine(re.Revoked.Filename, re.Revoked.Line)}
 	case errors.As(err, &ke) && len(ke.Want) == 0:
-		return &HostKeyError{Host: hostname, Err: err,
-			Msg: "unknown host: no key for it in " + strings.Join(files, ", ") +
+		return &HostKeyError{Host: hostname, Class: job.ClassHostKeyUnknown, Err: err,
+			Msg: "unknown host: no key for it in " + strings.Join(files, ", ") + "; it presented " + keyString(key) +
 				" (add it with ssh-keyscan, or use hostKeyPolicy accept-new)"}
 	case errors.As(err, &ke):
-		where := ke.Want[0].Filename
-		if ke.Want[0].Line > 0 {
-			where = fmt.Sprintf("%s:%d", where, ke.Want[0].Line)
-		}
-		msg := "the host's key changed (known key in " + where + "); possible man-in-the-middle attack"
-		if acceptNew {
-			msg += ", accept-new refuses changed keys"
-		}
-		return &HostKeyError{Host: hostname, Msg: msg, Err: err}
+		return &HostKeyError{Host: hostname, Class: job.ClassHostKeyChanged, Err: err,
+			Msg: changedKeyMsg(hostname, key, ke.Want, acceptNew)}
 	}
-	return &HostKeyError{Host: hostname, Msg: err.Error(), Err: err}
+	return &HostKeyError{Host: hostname, Class: job.ClassHostKey, Msg: err.Error(), Err: err}
+}
+
+// changedKeyMsg says that key is not the one known_hosts holds for
+// hostname, where that one is, and what to do.
+func changedKeyMsg(hostname string, key ssh.PublicKey, want []knownhosts.KnownKey, acceptNew bool) string {
+	var b strings.Builder
+	b.WriteString("the host's key changed: it presented " + keyString(key) + ", which differs from the ")
+	if len(want) == 1 {
+		b.WriteString("one")
+	} else {
+		b.WriteString("ones")
+	}
+	b.WriteString(" known for it in ")
+	var files []string
+	for i, k := range want {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(fileLine(k.Filename, k.Line) + " (" + keyString(k.Key) + ")")
+		if !slices.Contains(files, k.Filename) {
+			files = append(files, k.Filename)
+		}
+	}
+	b.WriteString("; this may be a man-in-the-middle attack")
+	if acceptNew {
+		b.WriteString(" (accept-new never replaces a known key)")
+	}
+	b.WriteString(". If the key was replaced on purpose, check the new one and remove the old entry:")
+	for i, f := range files {
+		if i > 0 {
+			b.WriteString(";")
+		}
+		fmt.Fprintf(&b, " ssh-keygen -R '%s' -f %s", knownhosts.Normalize(hostname), f)
+	}
+	return b.String()
+}
+
+// keyString names a key by its type and SHA256 fingerprint.
+func keyString(k ssh.PublicKey) string {
+	if k == nil {
+		return "no key"
+	}
+	return k.Type() + " " + ssh.FingerprintSHA256(k)
+}
+
+// fileLine is "file:line", or "file" when the line is not known.
+func fileLine(file string, line int) string {
+	if line > 0 {
+		return fmt.Sprintf("%s:%d", file, line)
+	}
+	return file
 }
 
 // hostKeyAlgorithms returns the host key algorithms to ask for so that the

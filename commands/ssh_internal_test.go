@@ -2,6 +2,8 @@ package commands
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -103,7 +105,9 @@ func TestClassifySSH(t *testing.T) {
 		{"dropped before the banner (MaxStartups)", sshOutcome{err: hs(fmt.Errorf("ssh: handshake failed: %w", io.EOF))}, job.ClassReset},
 		{"reset", sshOutcome{err: hs(errors.New("read tcp: connection reset by peer"))}, job.ClassReset},
 		{"auth", sshOutcome{err: hs(errors.New("ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]"))}, job.ClassAuth},
-		{"host key", sshOutcome{err: hs(&HostKeyError{Host: "h:22", Msg: "x", Err: &knownhosts.KeyError{}})}, job.ClassHostKey},
+		{"host key unknown", sshOutcome{err: hs(&HostKeyError{Host: "h:22", Class: job.ClassHostKeyUnknown, Msg: "x", Err: &knownhosts.KeyError{}})}, job.ClassHostKeyUnknown},
+		{"host key changed", sshOutcome{err: hs(&HostKeyError{Host: "h:22", Class: job.ClassHostKeyChanged, Msg: "x"})}, job.ClassHostKeyChanged},
+		{"host key, no class", sshOutcome{err: hs(&HostKeyError{Host: "h:22", Msg: "x"})}, job.ClassHostKey},
 		{"connect timeout", sshOutcome{err: hs(ErrConnectTimeout)}, job.ClassConnectTimeout},
 		{"algorithms", sshOutcome{err: hs(errors.New("ssh: handshake failed: ssh: no common algorithm for key exchange"))}, job.ClassProtocol},
 		{"command timeout", sshOutcome{timedOut: true, err: errors.New("x")}, job.ClassTimeout},
@@ -180,7 +184,58 @@ func TestAcceptNewNeedsAFile(t *testing.T) {
 	}
 	cfg, err := p.ssh.clientConfig("u", "127.0.0.1:1", nil, nil)
 	var hk *HostKeyError
-	if cfg != nil || !errors.As(err, &hk) || hk.Host != "127.0.0.1:1" || !strings.Contains(err.Error(), "data dir") {
+	if cfg != nil || !errors.As(err, &hk) || hk.Host != "127.0.0.1:1" || hk.ErrorClass() != job.ClassHostKey || !strings.Contains(err.Error(), "data dir") {
 		t.Fatalf("accept-new without a data dir: %v", err)
+	}
+}
+
+func TestHostKeyError(t *testing.T) {
+	key := func(seed string) ssh.PublicKey {
+		s := sha256.Sum256([]byte(seed))
+		pub, _ := ssh.NewPublicKey(ed25519.NewKeyFromSeed(s[:]).Public())
+		return pub
+	}
+	got, old, old2 := key("presented"), key("old"), key("old2")
+	fp := ssh.FingerprintSHA256
+	files := []string{"/a/known_hosts", "/b/known_hosts"}
+	tests := []struct {
+		name      string
+		host      string
+		err       error
+		acceptNew bool
+		class     string
+		msg       []string
+	}{
+		{"unknown", "h:22", &knownhosts.KeyError{}, false, job.ClassHostKeyUnknown,
+			[]string{"unknown host", "/a/known_hosts, /b/known_hosts", fp(got)}},
+		{"changed", "h:22", &knownhosts.KeyError{Want: []knownhosts.KnownKey{{Key: old, Filename: "/a/known_hosts", Line: 7}}}, false,
+			job.ClassHostKeyChanged, []string{"changed", fp(got) + ", which differs from the one known for it in /a/known_hosts:7 (ssh-ed25519 " + fp(old) + ")",
+				"man-in-the-middle", "ssh-keygen -R 'h' -f /a/known_hosts"}},
+		{"changed, two keys, accept-new", "h:2222", &knownhosts.KeyError{Want: []knownhosts.KnownKey{
+			{Key: old, Filename: "/a/known_hosts", Line: 7}, {Key: old2, Filename: "/b/known_hosts"}}}, true,
+			job.ClassHostKeyChanged, []string{"the ones known for it in /a/known_hosts:7 (ssh-ed25519 " + fp(old) + "), /b/known_hosts (ssh-ed25519 " + fp(old2) + ")",
+				"man-in-the-middle attack (accept-new never replaces a known key)",
+				"ssh-keygen -R '[h]:2222' -f /a/known_hosts; ssh-keygen -R '[h]:2222' -f /b/known_hosts"}},
+		{"revoked", "h:22", &knownhosts.RevokedError{Revoked: knownhosts.KnownKey{Key: got, Filename: "/a/known_hosts", Line: 3}}, false,
+			job.ClassHostKey, []string{"revoked in /a/known_hosts:3"}},
+		{"unreadable file", "h:22", errors.New("known_hosts /a/known_hosts: permission denied"), false,
+			job.ClassHostKey, []string{"permission denied"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := hostKeyError(tc.host, got, tc.err, files, tc.acceptNew)
+			var hk *HostKeyError
+			if !errors.As(err, &hk) || hk.ErrorClass() != tc.class || !errors.Is(err, tc.err) {
+				t.Fatalf("hostKeyError = %#v, want class %s wrapping %v", err, tc.class, tc.err)
+			}
+			for _, m := range tc.msg {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q\nlacks %q", err, m)
+				}
+			}
+		})
+	}
+	if err := hostKeyError("h:22", got, nil, files, false); err != nil {
+		t.Fatalf("no error: %v", err)
 	}
 }

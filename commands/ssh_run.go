@@ -121,7 +121,7 @@ func (sp *sshPlan) clientConfig(user, addr string, remote net.Addr, methods []ss
 	}
 	switch {
 	case sp.hostErr != nil:
-		return nil, &HostKeyError{Host: addr, Msg: sp.hostErr.Error()}
+		return nil, &HostKeyError{Host: addr, Class: job.ClassHostKey, Msg: sp.hostErr.Error()}
 	case sp.hosts == nil:
 		cfg.HostKeyCallback = ssh.InsecureIgnoreHostKey()
 	default:
@@ -393,7 +393,7 @@ func classifySSH(out *sshOutcome) string {
 	case out.timedOut:
 		return job.ClassTimeout
 	case errors.As(err, &hk):
-		return job.ClassHostKey
+		return hk.ErrorClass()
 	case errors.As(err, &ae):
 		return job.ClassAuth
 	case errors.Is(err, ErrConnectTimeout):

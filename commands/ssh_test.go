@@ -212,16 +212,6 @@ func TestSSHErrors(t *testing.T) {
 	auth := keyAuth(t, d, host)
 	dir := t.TempDir()
 	wrong := testutil.NewSSHKey(t, dir, "wrong", "")
-	emptyKH := filepath.Join(dir, "empty_known_hosts")
-	if err := os.WriteFile(emptyKH, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	otherKey := testutil.NewSSHKey(t, dir, "other_host_key", "")
-	changedKH := filepath.Join(dir, "changed_known_hosts")
-	line := strings.Replace(d.KnownHostsLines(host), d.HostKey.AuthorizedLine(), otherKey.AuthorizedLine(), 1)
-	if err := os.WriteFile(changedKH, []byte(line), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name   string
 		target string
@@ -234,10 +224,6 @@ func TestSSHErrors(t *testing.T) {
 			job.StateError, job.ClassAuth, "unable to authenticate"},
 		{"missing key file", host, func(s *job.Spec) { s.SSH.Auth.PrivateKeyFile = filepath.Join(dir, "nope") },
 			job.StateError, job.ClassAuth, "read private key"},
-		{"strict, empty known_hosts", host, func(s *job.Spec) { s.SSH.KnownHostsFile = emptyKH },
-			job.StateError, job.ClassHostKey, "unknown host"},
-		{"strict, changed key", host, func(s *job.Spec) { s.SSH.KnownHostsFile = changedKH },
-			job.StateError, job.ClassHostKey, "changed"},
 		{"connection refused", "127.0.0.3:1", nil, job.StateError, job.ClassConnectRefused, "refused"},
 		{"command timeout", host, func(s *job.Spec) {
 			s.SSH.Command = "sleep 30"
@@ -263,6 +249,64 @@ func TestSSHErrors(t *testing.T) {
 			if el := time.Since(start); el > 3*time.Second {
 				t.Errorf("took %s", el)
 			}
+		})
+	}
+}
+
+// TestSSHHostKeyClasses: against a real sshd, an unknown host key and a
+// changed one (known_hosts holds another key for the host) fail with
+// distinct error classes, and each message says what was found where.
+func TestSSHHostKeyClasses(t *testing.T) {
+	d := testutil.StartSSHD(t, nil)
+	x := newExecutor(t, nil)
+	host := "127.0.0.2"
+	dir := t.TempDir()
+	served := ssh.FingerprintSHA256(d.HostKey.Public)
+	other := testutil.NewSSHKey(t, dir, "other_host_key", "")
+	write := func(name, content string) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	// Known hosts of other hosts only; then a line with another key for host.
+	othersOnly := d.KnownHostsLines("127.0.0.8", "127.0.0.9")
+	changed := othersOnly + strings.Replace(d.KnownHostsLines(host), d.HostKey.AuthorizedLine(), other.AuthorizedLine(), 1)
+	changedKH := write("changed", changed)
+	revokedKH := write("revoked", "@revoked * "+d.HostKey.AuthorizedLine()+"\n")
+	tests := []struct {
+		name  string
+		kh    string
+		class string
+		msg   []string
+	}{
+		{"missing file", filepath.Join(dir, "nope"), job.ClassHostKeyUnknown,
+			[]string{"unknown host", filepath.Join(dir, "nope"), "presented ssh-ed25519 " + served}},
+		{"empty file", write("empty", ""), job.ClassHostKeyUnknown, []string{"unknown host", served}},
+		{"other hosts only", write("others", othersOnly), job.ClassHostKeyUnknown, []string{"unknown host", served}},
+		{"another key on file", changedKH, job.ClassHostKeyChanged, []string{
+			"changed", "it presented ssh-ed25519 " + served + ", which differs from the one known for it in " + changedKH + ":3",
+			ssh.FingerprintSHA256(other.Public), "man-in-the-middle", "ssh-keygen -R '[" + host + "]:"}},
+		{"revoked key", revokedKH, job.ClassHostKey, []string{"revoked in " + revokedKH + ":1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sshSpec(t, []string{host}, func(s *job.Spec) {
+				s.SSH.User, s.SSH.Port = d.User, d.Port
+				s.SSH.Auth.PrivateKeyFile = d.UserKey.File
+				s.SSH.KnownHostsFile = tc.kh
+			})
+			r := runOne(t, s, x)
+			if r.State != job.StateError || r.ErrorClass != tc.class || r.Value != tc.class {
+				t.Fatalf("got %s/%s (value %q): %s; want error/%s", r.State, r.ErrorClass, r.Value, r.Error, tc.class)
+			}
+			for _, m := range tc.msg {
+				if !strings.Contains(r.Error, m) {
+					t.Errorf("error %q\nlacks %q", r.Error, m)
+				}
+			}
+			t.Logf("%s: %s", r.ErrorClass, r.Error)
 		})
 	}
 }
@@ -363,12 +407,13 @@ func TestSSHAcceptNewRefusesChangedKey(t *testing.T) {
 	}
 	d.Restart(t, testutil.NewSSHKey(t, t.TempDir(), "new_host_key", ""))
 	r := runOne(t, sshSpec(t, []string{host}, mod), x)
-	if r.State != job.StateError || r.ErrorClass != job.ClassHostKey || !strings.Contains(r.Error, "changed") {
-		t.Fatalf("changed key: %+v, want error/host_key", r)
+	if r.State != job.StateError || r.ErrorClass != job.ClassHostKeyChanged ||
+		!strings.Contains(r.Error, "man-in-the-middle") || !strings.Contains(r.Error, "accept-new never replaces") {
+		t.Fatalf("changed key: %+v, want error/host_key_changed", r)
 	}
 	// A fresh executor on the same data dir (a restarted worker) still refuses.
 	x2 := newExecutor(t, func(c *commands.SSHConfig) { c.DataDir = x.Config().DataDir })
-	if r := runOne(t, sshSpec(t, []string{host}, mod), x2); r.ErrorClass != job.ClassHostKey {
+	if r := runOne(t, sshSpec(t, []string{host}, mod), x2); r.ErrorClass != job.ClassHostKeyChanged {
 		t.Fatalf("changed key after restart: %+v", r)
 	}
 	// Off checks nothing.
@@ -513,13 +558,13 @@ func TestSSHProxyJump(t *testing.T) {
 	if n := strings.Count(d.Log(), "on "+bastion+" port"); n != 1 {
 		t.Errorf("bastion connections: %d, want 1\n%s", n, d.Log())
 	}
-	// An unknown bastion host key fails every target with host_key.
+	// An unknown bastion host key fails every target with host_key_unknown.
 	s2 := sshSpec(t, hosts[:2], func(s *job.Spec) {
 		keyAuth(t, d, hosts[:2]...)(s)
 		s.SSH.ProxyJump = d.Addr(bastion)
 	})
 	for i, r := range runAll(t, s2, x, 2) {
-		if r.ErrorClass != job.ClassHostKey {
+		if r.ErrorClass != job.ClassHostKeyUnknown {
 			t.Fatalf("target %d through an unknown bastion: %+v", i, r)
 		}
 	}

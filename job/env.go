@@ -19,7 +19,8 @@ const NA = "NA"
 // SSH host key policies (ssh.hostKeyPolicy).
 const (
 	// HostKeyStrict checks host keys against known_hosts files; an unknown
-	// or changed key fails the target with errorClass host_key.
+	// key fails the target with errorClass host_key_unknown, a changed one
+	// with host_key_changed.
 	HostKeyStrict = "strict"
 	// HostKeyAcceptNew trusts a host's key on first use, remembers it in a
 	// known_hosts file and refuses a changed key.

@@ -41,7 +41,9 @@ const (
 	ClassTLS            = "tls"
 	ClassTimeout        = "timeout"
 	ClassAuth           = "auth"
-	ClassHostKey        = "host_key"
+	ClassHostKeyUnknown = "host_key_unknown" // no key on file for the host
+	ClassHostKeyChanged = "host_key_changed" // not the key on file: possible man-in-the-middle
+	ClassHostKey        = "host_key"         // other refusals: a revoked key, an unusable known_hosts file
 	ClassProtocol       = "protocol"
 	ClassTooLarge       = "too_large"
 	ClassWorkerLost     = "worker_lost"
