@@ -550,8 +550,19 @@ func (m *Master) setState(r *jobRun, state, reason string) {
 	if store.Terminal(state) {
 		r.job.FinishedAt = now
 	}
-	m.cfg.Logger.Info("job state", "job", r.job.ID, "state", state, "reason", reason,
-		"done", r.stored, "total", r.job.Total)
+	attrs := []any{"job", r.job.ID, "state", state, "reason", reason, "done", r.stored, "total", r.job.Total}
+	if store.Terminal(state) {
+		// The job's end: what it was and its results per state.
+		counts := make([]any, 0, len(job.ResultStates))
+		for _, st := range job.ResultStates {
+			counts = append(counts, slog.Int(st, r.job.Counts[st]))
+		}
+		attrs = append(attrs, "name", r.job.Name, slog.Group("counts", counts...))
+		if r.spec != nil {
+			attrs = append(attrs, "protocol", r.spec.Protocol)
+		}
+	}
+	m.cfg.Logger.Info("job state", attrs...)
 	m.persist(r)
 }
 
@@ -1130,7 +1141,11 @@ func (m *Master) stored(ctx actor.Context, msg *batchStored) {
 		ctx.Send(b.From, &BatchAck{JobId: b.JobId, LeaseId: b.LeaseId, Seq: b.Seq})
 	}
 	if m.cfg.Metrics != nil {
-		m.cfg.Metrics.stored(msg.counts)
+		protocol := ""
+		if r != nil {
+			protocol = r.spec.Protocol
+		}
+		m.cfg.Metrics.stored(protocol, msg.counts)
 	}
 	if r == nil {
 		return
@@ -1305,6 +1320,9 @@ func (m *Master) cancelFilled(ctx actor.Context, msg *cancelFilled) {
 	for st, n := range msg.counts {
 		r.job.Counts[st] += n
 		r.stored += n
+	}
+	if m.cfg.Metrics != nil {
+		m.cfg.Metrics.done(r.spec.Protocol, msg.counts)
 	}
 	if msg.err != nil {
 		m.cfg.Logger.Error("cannot store cancelled results", "job", r.job.ID, "err", msg.err)

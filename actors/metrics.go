@@ -30,8 +30,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"state"}),
 		targets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "salvo_targets_done_total",
-			Help: "Target results stored, by result state.",
-		}, []string{"state"}),
+			Help: "Target results stored, by result state (cancelled: the targets a cancel left unsent) and job protocol.",
+		}, []string{"state", "protocol"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "salvo_requests_in_flight",
 			Help: "Requests in flight on this node's worker.",
@@ -60,8 +60,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.jobs, m.targets, m.inFlight, m.latency, m.batches, m.storeFailures,
 		m.concurrency, m.decreases)
-	for _, st := range job.ResultStates {
-		m.targets.WithLabelValues(st)
+	for _, p := range []string{job.ProtocolHTTP, job.ProtocolSSH} {
+		for _, st := range job.ResultStates {
+			m.targets.WithLabelValues(st, p)
+		}
 	}
 	for _, r := range []string{throttle.ReasonErrors, throttle.ReasonLatency, throttle.ReasonBackpressure, throttle.ReasonFDs} {
 		m.decreases.WithLabelValues(r)
@@ -91,9 +93,25 @@ func (m *Metrics) observeResult(r *job.Result) {
 	m.latency.WithLabelValues(r.State).Observe(r.LatencyMs / 1000)
 }
 
-func (m *Metrics) stored(counts map[string]int) {
+// protocolUnknown labels the results of a job the master no longer runs
+// (stored after its end): its protocol is not known there.
+const protocolUnknown = "unknown"
+
+// stored counts a committed result batch of a job of protocol and its newly
+// stored results per state.
+func (m *Metrics) stored(protocol string, counts map[string]int) {
 	m.batches.Inc()
+	m.done(protocol, counts)
+}
+
+// done counts newly stored results per state of a job of protocol.
+func (m *Metrics) done(protocol string, counts map[string]int) {
+	if protocol == "" {
+		protocol = protocolUnknown
+	}
 	for st, n := range counts {
-		m.targets.WithLabelValues(st).Add(float64(n))
+		if n > 0 {
+			m.targets.WithLabelValues(st, protocol).Add(float64(n))
+		}
 	}
 }

@@ -266,7 +266,7 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), fmt.Sprintf(`salvo_targets_done_total{state="ok"} %d`, hosts)) {
+	if !strings.Contains(string(body), fmt.Sprintf(`salvo_targets_done_total{protocol="http",state="ok"} %d`, hosts)) {
 		t.Errorf("metrics lack the ok count:\n%s", grep(string(body), "salvo_"))
 	}
 

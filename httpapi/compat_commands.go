@@ -33,6 +33,7 @@ const JobIDHeader = "X-Salvo-Job-Id"
 // rcSendToNodeGroup runs a named command on a named node group and answers
 // the job id as plain text at once.
 func (s *Server) rcSendToNodeGroup(c *gin.Context) {
+	c.Set(submitKey, true)
 	p, ok := params(c)
 	if !ok {
 		return
@@ -53,6 +54,7 @@ func (s *Server) rcSendToNodeGroup(c *gin.Context) {
 		return
 	}
 	c.Set(auditTargetKey, st.ID)
+	s.logSubmit(c, st)
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(st.ID))
 }
 
@@ -278,6 +280,7 @@ type rcAdhoc struct {
 // its aggregation, or every node's response when willAggregateResponse is
 // false.
 func (s *Server) rcSendAdhoc(c *gin.Context) {
+	c.Set(submitKey, true)
 	p, ok := params(c)
 	if !ok {
 		return
@@ -298,6 +301,7 @@ func (s *Server) rcSendAdhoc(c *gin.Context) {
 		return
 	}
 	c.Set(auditTargetKey, st.ID)
+	s.logSubmit(c, st)
 	c.Header(JobIDHeader, st.ID)
 	if err := s.rcWait(ctx, st.ID); err != nil {
 		if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {

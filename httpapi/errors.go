@@ -81,6 +81,9 @@ func errorMiddleware(logger *slog.Logger) gin.HandlerFunc {
 		if ae.Status >= 500 && ae.Status != http.StatusServiceUnavailable && ae.Status != http.StatusInsufficientStorage {
 			logger.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 		}
+		if c.GetBool(submitKey) {
+			logRefusedSubmit(logger, c, ae)
+		}
 		c.JSON(ae.Status, errBody{Error: ae.Msg, Field: ae.Field})
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -37,6 +39,7 @@ type page[T any] struct {
 // once: each streams its targets to a spool file, and a client past the
 // bound gets 503 with Retry-After rather than a share of the disk and CPU.
 func (s *Server) submit(c *gin.Context) {
+	c.Set(submitKey, true)
 	select {
 	case s.submits <- struct{}{}:
 		defer func() { <-s.submits }()
@@ -71,7 +74,93 @@ func (s *Server) submit(c *gin.Context) {
 		return
 	}
 	c.Set(auditTargetKey, st.ID)
+	s.logSubmit(c, st)
 	c.JSON(http.StatusAccepted, st)
+}
+
+// submitKey marks a request that submits a job: errorMiddleware logs its
+// refusal (logRefusedSubmit).
+const submitKey = "salvo.submit"
+
+// maxLoggedCommand bounds the SSH command a log line quotes.
+const maxLoggedCommand = 256
+
+// logSubmit writes the log line of an accepted submit: who sent it, what
+// the job runs and on how many targets. What it runs comes from the stored
+// spec, whose secrets are redacted, and the line names neither headers,
+// bodies, variables, credentials nor a path's query. A later error of the
+// request (a REST Commander route waiting for the job) is no refusal.
+func (s *Server) logSubmit(c *gin.Context, st *actors.JobStatus) {
+	c.Set(submitKey, false)
+	attrs := append(callerAttrs(c), slog.String("job", st.ID), slog.String("name", st.Name),
+		slog.String("protocol", st.Protocol), slog.Int("targets", st.Total))
+	// The job is accepted: its line is whole even if the client has gone.
+	j, err := s.st.GetJob(context.WithoutCancel(c.Request.Context()), st.ID)
+	if err == nil && j.Spec != nil {
+		attrs = append(attrs, specAttrs(j.Spec)...)
+	}
+	s.cfg.Logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "job submitted", attrs...)
+}
+
+// specAttrs says what a stored spec runs: the HTTP method and path (without
+// its query, which may carry a key), or the SSH command, cut to
+// maxLoggedCommand bytes; and the named node group and command it came from.
+func specAttrs(sp *job.Spec) []slog.Attr {
+	var attrs []slog.Attr
+	switch {
+	case sp.Protocol == job.ProtocolSSH && sp.SSH != nil:
+		attrs = append(attrs, slog.String("command", cut(sp.SSH.Command, maxLoggedCommand)))
+	case sp.HTTP != nil:
+		path, _, _ := strings.Cut(sp.HTTP.Path, "?")
+		attrs = append(attrs, slog.String("method", sp.HTTP.Method), slog.String("path", path))
+	}
+	if o := sp.Origin; o != nil {
+		if o.NodeGroup != "" {
+			attrs = append(attrs, slog.String("nodeGroup", o.NodeGroup))
+		}
+		if o.Command != "" {
+			attrs = append(attrs, slog.String("commandName", o.Command))
+		}
+	}
+	return attrs
+}
+
+// cut returns s cut to at most n bytes on a rune boundary, with "…" when
+// it was longer.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// callerAttrs name who calls: the token's name when authentication is on,
+// and the client's address.
+func callerAttrs(c *gin.Context) []slog.Attr {
+	attrs := make([]slog.Attr, 0, 8)
+	if t := callerOf(c); t != nil {
+		attrs = append(attrs, slog.String("caller", t.Name))
+	}
+	return append(attrs, slog.String("remote", c.ClientIP()))
+}
+
+// logRefusedSubmit writes the log line of a submit the handler refused
+// (4xx, 503, 507) with the reason. Refusals of the access guard (401, a
+// role's 403, 429) are the audit line's (outcome "refused: ..."); a 500
+// is errorMiddleware's "request failed"; a client gone (499) is no refusal.
+func logRefusedSubmit(logger *slog.Logger, c *gin.Context, ae *Error) {
+	if ae.Status < 400 || ae.Status == 499 || ae.Status == http.StatusInternalServerError {
+		return
+	}
+	attrs := append(callerAttrs(c), slog.String("route", c.FullPath()), slog.Int("status", ae.Status),
+		slog.String("reason", ae.Msg))
+	if ae.Field != "" {
+		attrs = append(attrs, slog.String("field", ae.Field))
+	}
+	logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "submit refused", attrs...)
 }
 
 // maxWait bounds the wait parameter of GET /api/v1/jobs/{id}.
@@ -116,6 +205,12 @@ func (s *Server) cancel(c *gin.Context) {
 		fail(c, notFound(err, "job", c.Param("id")))
 		return
 	}
+	attrs := append(callerAttrs(c), slog.String("job", st.ID), slog.String("name", st.Name),
+		slog.String("state", st.State), slog.Int("done", st.Done), slog.Int("total", st.Total))
+	if len(st.Warnings) > 0 {
+		attrs = append(attrs, slog.Any("warnings", st.Warnings))
+	}
+	s.cfg.Logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "job cancel", attrs...)
 	c.JSON(http.StatusOK, st)
 }
 
@@ -204,13 +299,20 @@ func (s *Server) requireJob(c *gin.Context) bool {
 	return true
 }
 
+// results answers a page of a job's results (or, asked for NDJSON, every
+// result from the cursor on): ?state= (repeated or comma-separated, any of
+// them), ?host=, ?q=, ?cursor=, ?limit=.
 func (s *Server) results(c *gin.Context) {
-	q := store.ResultQuery{State: c.Query("state"), Host: c.Query("host"), Q: c.Query("q")}
-	if q.State != "" && !slices.Contains(job.ResultStates, q.State) {
-		fail(c, badRequest("state", fmt.Sprintf("unknown result state %q (one of %s)", q.State, strings.Join(job.ResultStates, ", "))))
+	q := store.ResultQuery{Q: c.Query("q")}
+	var err error
+	if q.States, err = statesParam(c); err != nil {
+		fail(c, err)
 		return
 	}
-	var err error
+	if q.Host, err = hostParam(c); err != nil {
+		fail(c, err)
+		return
+	}
 	if q.Cursor, err = indexCursor(c); err != nil {
 		fail(c, err)
 		return
@@ -240,6 +342,53 @@ func (s *Server) results(c *gin.Context) {
 		out.NextCursor = strconv.Itoa(next)
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// statesParam reads the state parameter of /results: result states,
+// repeated (state=a&state=b) or comma-separated (state=a,b), any of which
+// a result may be in; none selects every state.
+func statesParam(c *gin.Context) ([]string, error) {
+	var states []string
+	for _, v := range c.QueryArray("state") {
+		for st := range strings.SplitSeq(v, ",") {
+			st = strings.TrimSpace(st)
+			if st == "" {
+				continue
+			}
+			if !slices.Contains(job.ResultStates, st) {
+				return nil, badRequest("state", fmt.Sprintf("unknown result state %q (one of %s; repeat state or separate states by commas for several)",
+					st, strings.Join(job.ResultStates, ", ")))
+			}
+			if !slices.Contains(states, st) {
+				states = append(states, st)
+			}
+		}
+	}
+	return states, nil
+}
+
+// hostParam reads the host parameter of /results. Results are stored by
+// host, without port (job.Result.Host), so a value written as a target
+// (host:port, [v6]:port, user@host, an http:// URL) is read as its host:
+// it matches that host's results whatever their port. A value that is no
+// target is a 400 naming host.
+func hostParam(c *gin.Context) (string, error) {
+	v := strings.TrimSpace(c.Query("host"))
+	if v == "" {
+		return "", nil
+	}
+	protocol := job.ProtocolHTTP
+	if strings.Contains(v, "@") {
+		protocol = job.ProtocolSSH
+	}
+	t, err := job.ParseTarget(v, protocol)
+	if err != nil {
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner
+		}
+		return "", badRequest("host", fmt.Sprintf("host %q is not a host name or address with an optional port (web-1, 10.0.0.7:8080, [::1]:22): %v", v, err))
+	}
+	return t.Host, nil
 }
 
 // streamResults writes results as NDJSON: every matching result from the

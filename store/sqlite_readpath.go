@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -108,31 +109,70 @@ func statusState(by, value string) (string, bool) {
 
 // resultsQuery returns the query of a Results page of at most limit
 // results (it asks for one more, the next page's first) and its arguments.
-// Every page reads from its cursor on in index order: State and Host
+// Every page reads from its cursor on in index order: States and Host
 // through their indexes, (job, state, index) and (job, host, index), so
 // that such a page costs its size, not the job's; with both, the host's
 // index, the narrow one (the unary + keeps SQLite from choosing the
-// state's). Q is tested on each result from the cursor on until the page
-// is full.
+// state's). Several states without a host are one SELECT per state, each
+// reading its state's index in index order, merged (MERGE (UNION ALL)):
+// the merge reads each state only as far as the page needs, where
+// state IN (...) would sort every match after the cursor. Q is tested on
+// each result from the cursor on until the page is full.
 func resultsQuery(jobID string, q ResultQuery, limit int) (string, []any) {
+	states := distinct(q.States)
+	if q.Host == "" && len(states) > 1 {
+		var b strings.Builder
+		var args []any
+		for i, st := range states {
+			if i > 0 {
+				b.WriteString(` UNION ALL `)
+			}
+			arm, armArgs := resultsWhere(jobID, ResultQuery{States: []string{st}, Q: q.Q, Cursor: q.Cursor})
+			b.WriteString(arm)
+			args = append(args, armArgs...)
+		}
+		b.WriteString(` ORDER BY idx LIMIT ?`)
+		return b.String(), append(args, limit+1)
+	}
+	q.States = states
+	query, args := resultsWhere(jobID, q)
+	return query + ` ORDER BY idx LIMIT ?`, append(args, limit+1)
+}
+
+// resultsWhere is the SELECT of resultsQuery without ORDER BY and LIMIT,
+// and its arguments: for a host with any states, or at most one state.
+func resultsWhere(jobID string, q ResultQuery) (string, []any) {
 	var b strings.Builder
 	b.WriteString(`SELECT ` + resultColumns + ` FROM results WHERE ` + jobKeyIs + ` AND idx >= ?`)
 	args := []any{jobID, max(q.Cursor, 0)}
 	switch {
-	case q.Host != "" && q.State != "":
-		b.WriteString(` AND host = ? AND +state = ?`)
-		args = append(args, q.Host, q.State)
+	case q.Host != "" && len(q.States) > 0:
+		b.WriteString(` AND host = ? AND +state IN (?` + strings.Repeat(`, ?`, len(q.States)-1) + `)`)
+		args = append(args, q.Host)
+		for _, st := range q.States {
+			args = append(args, st)
+		}
 	case q.Host != "":
 		b.WriteString(` AND host = ?`)
 		args = append(args, q.Host)
-	case q.State != "":
+	case len(q.States) > 0:
 		b.WriteString(` AND state = ?`)
-		args = append(args, q.State)
+		args = append(args, q.States[0])
 	}
 	if q.Q != "" {
 		b.WriteString(` AND (instr(body, ?) > 0 OR instr(stderr, ?) > 0 OR instr(error, ?) > 0 OR instr(value, ?) > 0)`)
 		args = append(args, q.Q, q.Q, q.Q, q.Q)
 	}
-	b.WriteString(` ORDER BY idx LIMIT ?`)
-	return b.String(), append(args, limit+1)
+	return b.String(), args
+}
+
+// distinct returns ss without repeats, in their first order.
+func distinct(ss []string) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -63,6 +63,8 @@ func heapPeak(f func()) uint64 {
 //
 //   - resultsPage: 100 results with state=error from the middle of the
 //     job (a cursor), through the state's index;
+//   - resultsPage/states: the same with state=error,timeout,failed (a
+//     merge of the three states' indexes);
 //   - groupPage: 100 results of the group value=1.3 from the middle;
 //   - groupPage/state: 100 results of the group status=error (an index);
 //   - groupPage/absent: a page of a group with no result, the worst case:
@@ -105,7 +107,15 @@ func BenchmarkReadPath(b *testing.B) {
 				})
 			}
 			page("resultsPage", func() (int, error) {
-				rs, next, err := s.Results(ctx, benchJobID, ResultQuery{State: job.StateError, Cursor: mid + 1, Limit: 100})
+				rs, next, err := s.Results(ctx, benchJobID, ResultQuery{States: []string{job.StateError}, Cursor: mid + 1, Limit: 100})
+				if err == nil && (len(rs) != 100 || next == 0) {
+					err = fmt.Errorf("page of %d, next %d", len(rs), next)
+				}
+				return len(rs), err
+			})
+			page("resultsPage/states", func() (int, error) {
+				q := ResultQuery{States: []string{job.StateError, job.StateTimeout, job.StateFailed}, Cursor: mid + 1, Limit: 100}
+				rs, next, err := s.Results(ctx, benchJobID, q)
 				if err == nil && (len(rs) != 100 || next == 0) {
 					err = fmt.Errorf("page of %d, next %d", len(rs), next)
 				}

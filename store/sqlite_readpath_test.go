@@ -317,12 +317,22 @@ func TestReadPathPlans(t *testing.T) {
 		index string // the index the query must search, with its constraints
 	}{
 		{"results", func() (string, []any) { return resultsQuery("j", ResultQuery{Cursor: 50}, 10) }, pk + " (job_key=? AND idx>?)"},
-		{"results by state", func() (string, []any) { return resultsQuery("j", ResultQuery{State: job.StateOK, Cursor: 50}, 10) },
-			"results_state (job_key=? AND state=? AND idx>?)"},
+		{"results by state", func() (string, []any) {
+			return resultsQuery("j", ResultQuery{States: []string{job.StateOK}, Cursor: 50}, 10)
+		}, "results_state (job_key=? AND state=? AND idx>?)"},
 		{"results by host", func() (string, []any) { return resultsQuery("j", ResultQuery{Host: "10.0.0.1", Cursor: 50}, 10) },
 			"results_host (job_key=? AND host=? AND idx>?)"},
 		{"results by host and state", func() (string, []any) {
-			return resultsQuery("j", ResultQuery{Host: "10.0.0.1", State: job.StateOK, Cursor: 50}, 10)
+			return resultsQuery("j", ResultQuery{Host: "10.0.0.1", States: []string{job.StateOK}, Cursor: 50}, 10)
+		}, "results_host (job_key=? AND host=? AND idx>?)"},
+		{"results by states", func() (string, []any) {
+			return resultsQuery("j", ResultQuery{States: []string{job.StateOK, job.StateError, job.StateTimeout}, Cursor: 50}, 10)
+		}, "results_state (job_key=? AND state=? AND idx>?)"},
+		{"results by states and text", func() (string, []any) {
+			return resultsQuery("j", ResultQuery{States: []string{job.StateOK, job.StateError}, Q: "x", Cursor: 50}, 10)
+		}, "results_state (job_key=? AND state=? AND idx>?)"},
+		{"results by host and states", func() (string, []any) {
+			return resultsQuery("j", ResultQuery{Host: "10.0.0.1", States: []string{job.StateOK, job.StateError}, Cursor: 50}, 10)
 		}, "results_host (job_key=? AND host=? AND idx>?)"},
 		{"results by text", func() (string, []any) { return resultsQuery("j", ResultQuery{Q: "x", Cursor: 50}, 10) }, pk + " (job_key=? AND idx>?)"},
 		{"group by value", func() (string, []any) { return group(ByValue, "1.1") }, pk + " (job_key=? AND idx>? AND idx<?)"},

@@ -89,9 +89,10 @@ func (s *SQLite) CountResults(ctx context.Context, jobID string) (map[string]int
 }
 
 // Results returns a page of results ordered by index, from index q.Cursor
-// on, and the cursor of the next page (0 at the end). State and Host match
-// exactly; Q is a case-sensitive substring of body, stderr, error or value
-// (no wildcards). See resultsQuery for what a page reads.
+// on, and the cursor of the next page (0 at the end). A result matches any
+// of States and exactly Host; Q is a case-sensitive substring of body,
+// stderr, error or value (no wildcards). See resultsQuery for what a page
+// reads.
 func (s *SQLite) Results(ctx context.Context, jobID string, q ResultQuery) ([]job.Result, int, error) {
 	if err := s.enter(); err != nil {
 		return nil, 0, err

@@ -436,7 +436,7 @@ func TestResultsPaging(t *testing.T) {
 		{"all by 7", ResultQuery{Limit: 7}, match(func(job.Result) bool { return true }), 8},
 		{"all by 10", ResultQuery{Limit: 10}, match(func(job.Result) bool { return true }), 5},
 		{"from cursor", ResultQuery{Cursor: 45, Limit: 3}, []int{45, 46, 47, 48, 49}, 2},
-		{"state", ResultQuery{State: job.StateError, Limit: 4}, match(func(r job.Result) bool { return r.State == job.StateError }), 3},
+		{"state", ResultQuery{States: []string{job.StateError}, Limit: 4}, match(func(r job.Result) bool { return r.State == job.StateError }), 3},
 		{"host", ResultQuery{Host: "10.0.0.7", Limit: 1}, []int{7, 30}, 2},
 		{"host is exact", ResultQuery{Host: "10.0.0.1"}, []int{1}, 1},
 		{"q in body", ResultQuery{Q: "version=1.1"}, match(func(r job.Result) bool {
@@ -450,8 +450,19 @@ func TestResultsPaging(t *testing.T) {
 		{"q in stderr", ResultQuery{Q: "boom"}, match(func(r job.Result) bool { return r.State == job.StateFailed }), 1},
 		{"q in value", ResultQuery{Q: "connect_refused"}, match(func(r job.Result) bool { return r.State == job.StateError }), 1},
 		{"q is case-sensitive", ResultQuery{Q: "BOOM"}, nil, 1},
-		{"state and q", ResultQuery{State: job.StateTimeout, Q: "refused", Limit: 2}, match(func(r job.Result) bool { return r.State == job.StateTimeout }), 5},
-		{"nothing", ResultQuery{State: job.StateCancelled}, nil, 1},
+		{"state and q", ResultQuery{States: []string{job.StateTimeout}, Q: "refused", Limit: 2}, match(func(r job.Result) bool { return r.State == job.StateTimeout }), 5},
+		{"nothing", ResultQuery{States: []string{job.StateCancelled}}, nil, 1},
+		{"states", ResultQuery{States: []string{job.StateError, job.StateTimeout}, Limit: 3},
+			match(func(r job.Result) bool { return r.State == job.StateError || r.State == job.StateTimeout }), 7},
+		{"states repeated", ResultQuery{States: []string{job.StateError, job.StateError}, Limit: 4},
+			match(func(r job.Result) bool { return r.State == job.StateError }), 3},
+		{"states from cursor", ResultQuery{States: []string{job.StateFailed, job.StateTimeout}, Cursor: 45, Limit: 1}, []int{48, 49}, 2},
+		{"states and host", ResultQuery{States: []string{job.StateOK, job.StateFailed}, Host: "10.0.0.7"}, []int{30}, 1},
+		{"states and host by 1", ResultQuery{States: []string{job.StateOK, job.StateError}, Host: "10.0.0.7", Limit: 1}, []int{7, 30}, 2},
+		{"states and q", ResultQuery{States: []string{job.StateTimeout, job.StateError}, Q: "refused", Limit: 4},
+			match(func(r job.Result) bool { return r.State == job.StateError || r.State == job.StateTimeout }), 5},
+		{"states with none stored", ResultQuery{States: []string{job.StateCancelled, job.StateSkipped}}, nil, 1},
+		{"every state", ResultQuery{States: job.ResultStates, Limit: 10}, match(func(job.Result) bool { return true }), 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

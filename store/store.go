@@ -69,7 +69,9 @@ type WorkerCount struct {
 
 // ResultQuery selects a page of a job's results.
 type ResultQuery struct {
-	State  string // exact result state, or ""
+	// States are result states a result may be in (any of them); none
+	// selects every state.
+	States []string
 	Host   string // exact host, or ""
 	Q      string // substring of body, stderr, error or value, or ""
 	Cursor int    // return results with index > Cursor-1; 0 for the first page

@@ -162,7 +162,7 @@ type Aggregate struct {
 
 // ResultQuery selects a page of results. Zero fields are left out.
 type ResultQuery struct {
-	State  string
+	State  string // a result state, or several separated by commas (any of them)
 	Host   string
 	Q      string
 	Cursor string
