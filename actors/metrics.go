@@ -38,9 +38,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "salvo_request_duration_seconds",
-			Help:    "Latency of the final attempt of each target request, by result state.",
+			Help:    "Latency of the final attempt of each target request, by result state and protocol.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"state"}),
+		}, []string{"state", "protocol"}),
 		batches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salvo_result_batches_total",
 			Help: "Result batches committed to the store.",
@@ -86,11 +86,11 @@ func (m *Metrics) throttled(reason string) {
 	m.decreases.WithLabelValues(reason).Inc()
 }
 
-func (m *Metrics) observeResult(r *job.Result) {
+func (m *Metrics) observeResult(protocol string, r *job.Result) {
 	if r.State == job.StateSkipped || r.State == job.StateCancelled {
 		return
 	}
-	m.latency.WithLabelValues(r.State).Observe(r.LatencyMs / 1000)
+	m.latency.WithLabelValues(r.State, protocol).Observe(r.LatencyMs / 1000)
 }
 
 // protocolUnknown labels the results of a job the master no longer runs

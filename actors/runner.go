@@ -422,7 +422,7 @@ func (r *runner) slot() {
 		}
 		if m != nil {
 			m.inFlight.Dec()
-			m.observeResult(&res)
+			m.observeResult(r.cfg.spec.Protocol, &res)
 		}
 
 		r.mu.Lock()

@@ -269,6 +269,9 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 	if !strings.Contains(string(body), fmt.Sprintf(`salvo_targets_done_total{protocol="http",state="ok"} %d`, hosts)) {
 		t.Errorf("metrics lack the ok count:\n%s", grep(string(body), "salvo_"))
 	}
+	if !strings.Contains(string(body), fmt.Sprintf(`salvo_request_duration_seconds_count{protocol="http",state="ok"} %d`, hosts)) {
+		t.Errorf("metrics lack the request latencies by protocol:\n%s", grep(string(body), "salvo_request"))
+	}
 
 	// The job list has it, newest first.
 	var jobs struct {
