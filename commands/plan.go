@@ -36,6 +36,7 @@ type Plan struct {
 	sshCmd   *job.Template
 	ssh      *sshPlan
 	re       *regexp.Regexp
+	expect   *job.ExpectMatcher // nil: no expectations
 
 	connect  time.Duration
 	timeout  time.Duration
@@ -118,6 +119,13 @@ func NewPlan(s *job.Spec, h *HTTPExecutor, opts ...PlanOption) (*Plan, error) {
 			return nil, fmt.Errorf("new plan: aggregation.regex: %w", err)
 		}
 		p.re = re
+	}
+	if s.Expect != nil {
+		m, err := s.Expect.Compile()
+		if err != nil {
+			return nil, fmt.Errorf("new plan: %w", err)
+		}
+		p.expect = m
 	}
 	used := map[string]bool{}
 	compile := func(field, src string) (*job.Template, error) {
@@ -352,7 +360,19 @@ func (p *Plan) runHTTP(ctx context.Context, t job.Target, env *job.Env, res job.
 	}
 	res.State = job.StateOK
 	res.Value = p.value(x.Body, x.StatusCode)
+	if p.expect != nil {
+		if why := p.expect.CheckHTTP(x.StatusCode, x.Body); why != "" {
+			failExpectation(&res, why)
+		}
+	}
 	return res
+}
+
+// failExpectation marks an answered result that missed the job's expect.
+func failExpectation(res *job.Result, why string) {
+	res.State = job.StateFailed
+	res.ErrorClass = job.ClassExpectation
+	res.Error = why
 }
 
 // value extracts the result value: regex group 1 (NA when it does not

@@ -18,6 +18,8 @@ func FuzzDecodeSpec(f *testing.F) {
 		`{"targets":["u@h"],"protocol":"ssh","ssh":{"command":"echo $INDEX","auth":{"password":"p"}}}`,
 		`{"targets":["https://h/p"],"timeouts":{"connect":1.5,"request":"1m"},"aggregation":{"regex":"v=(\\d+)"},"maxConcurrency":5}`,
 		`{"targets":[null],"http":null,"vars":{"":""}}`,
+		`{"targets":["a"],"expect":{"status":["2xx",304],"bodyRegex":"^ok"}}`,
+		`{"targets":["a"],"protocol":"ssh","ssh":{"command":"x"},"expect":{"exitCodes":[0,1]}}`,
 	}
 	for _, s := range seeds {
 		f.Add(s, 2500)

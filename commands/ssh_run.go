@@ -218,13 +218,21 @@ func (p *Plan) runSSH(ctx context.Context, t job.Target, env *job.Env, res job.R
 	code := *out.exit
 	res.ExitCode = &code
 	res.State = job.StateOK
-	if code != 0 {
+	res.Value = p.value([]byte(res.Body), code)
+	switch {
+	case out.signal != "":
 		res.State = job.StateFailed
-		if out.signal != "" {
-			res.Error = "killed by signal " + out.signal
+		res.Error = "killed by signal " + out.signal
+	case !p.expect.ExitOK(code):
+		res.State = job.StateFailed
+		if why := p.expect.ExitReason(code); why != "" {
+			failExpectation(&res, why)
+		}
+	case p.expect != nil:
+		if why := p.expect.CheckBody([]byte(res.Body)); why != "" {
+			failExpectation(&res, why)
 		}
 	}
-	res.Value = p.value([]byte(res.Body), code)
 	return res
 }
 

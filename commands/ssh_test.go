@@ -678,3 +678,43 @@ func TestSSHDroppedHandshakeRetried(t *testing.T) {
 		}
 	}
 }
+
+// TestSSHExpect checks expect.exitCodes and expect.bodyRegex against a
+// real sshd: the default (exit 0 ok, other failed with no class) holds
+// without them.
+func TestSSHExpect(t *testing.T) {
+	d := testutil.StartSSHD(t, nil)
+	x := newExecutor(t, nil)
+	host := "127.0.0.1"
+	auth := keyAuth(t, d, host)
+	tests := []struct {
+		name   string
+		cmd    string
+		expect *job.Expect
+		state  string
+		class  string
+		errSub string
+	}{
+		{"default: exit 0 ok", "echo hi", nil, job.StateOK, "", ""},
+		{"default: exit 1 failed, no class", "exit 1", nil, job.StateFailed, "", ""},
+		{"exit 1 listed: ok", "echo x; exit 1", &job.Expect{ExitCodes: []int{0, 1}}, job.StateOK, "", ""},
+		{"exit 0 not listed: failed", "true", &job.Expect{ExitCodes: []int{2}}, job.StateFailed,
+			job.ClassExpectation, "expect: exit code 0 is not one of 2"},
+		{"exit 3 not listed: failed", "exit 3", &job.Expect{ExitCodes: []int{0, 1}}, job.StateFailed,
+			job.ClassExpectation, "expect: exit code 3 is not one of 0, 1"},
+		{"stdout matches", "echo version=2", &job.Expect{BodyRegex: `version=2`}, job.StateOK, "", ""},
+		{"stdout misses", "echo version=1", &job.Expect{BodyRegex: `version=2`}, job.StateFailed,
+			job.ClassExpectation, "expect: body does not match /version=2/"},
+		{"bodyRegex alone keeps exit 1 failed", "echo version=2; exit 1", &job.Expect{BodyRegex: `version=2`},
+			job.StateFailed, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sshSpec(t, []string{host}, func(s *job.Spec) { auth(s); s.SSH.Command = tc.cmd; s.Expect = tc.expect })
+			r := runOne(t, s, x)
+			if r.State != tc.state || r.ErrorClass != tc.class || !strings.Contains(r.Error, tc.errSub) || r.ExitCode == nil {
+				t.Fatalf("got %+v; want state %q class %q error containing %q", r, tc.state, tc.class, tc.errSub)
+			}
+		})
+	}
+}

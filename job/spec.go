@@ -32,7 +32,8 @@ const (
 // ResultStates lists every result state, in display order.
 var ResultStates = []string{StateOK, StateFailed, StateError, StateTimeout, StateSkipped, StateCancelled}
 
-// Error classes of a result with no response (docs/design.md §3).
+// Error classes of a result with no response (docs/design.md §3), and
+// ClassExpectation of a failed one.
 const (
 	ClassDNS            = "dns"
 	ClassConnectRefused = "connect_refused"
@@ -47,7 +48,8 @@ const (
 	ClassProtocol       = "protocol"
 	ClassTooLarge       = "too_large"
 	ClassWorkerLost     = "worker_lost"
-	ClassPolicy         = "policy" // the target policy refused the resolved address
+	ClassPolicy         = "policy"      // the target policy refused the resolved address
+	ClassExpectation    = "expectation" // an answer that missed the job's expect: the result is failed
 	ClassOther          = "other"
 )
 
@@ -140,7 +142,10 @@ type Spec struct {
 	Tags          []string     `json:"tags,omitempty"`
 	Strategy      string       `json:"strategy,omitempty"`
 	Aggregation   *Aggregation `json:"aggregation,omitempty"`
-	MaxBodyBytes  int          `json:"maxBodyBytes,omitempty"`
+	// Expect says what a good answer is (expect.go); nil: any HTTP answer
+	// and an SSH exit 0 are ok.
+	Expect       *Expect `json:"expect,omitempty"`
+	MaxBodyBytes int     `json:"maxBodyBytes,omitempty"`
 	// Throttle turns the adaptive throttle on or off (default on).
 	Throttle *bool `json:"throttle,omitempty"`
 	// Origin records the named definitions a job was built from; it is

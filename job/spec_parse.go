@@ -127,6 +127,12 @@ func checkJSON(path string, v any, t reflect.Type) error {
 			return nil
 		}
 		return &FieldError{Field: path, Msg: "must be a duration string such as \"3s\" or a number of seconds"}
+	case reflect.TypeFor[StatusMatch]():
+		switch v.(type) {
+		case string, json.Number:
+			return nil
+		}
+		return &FieldError{Field: path, Msg: "must be a status code or a class such as \"2xx\""}
 	case reflect.TypeFor[TargetSpec]():
 		switch x := v.(type) {
 		case string:
@@ -395,6 +401,9 @@ func (s *Spec) NormalizeTemplate(capacity int) (*TargetChecker, error) {
 		return nil, err
 	}
 	if err := s.normalizeAggregation(); err != nil {
+		return nil, err
+	}
+	if err := s.normalizeExpect(); err != nil {
 		return nil, err
 	}
 	for _, name := range sortedKeys(s.Vars) {
@@ -791,6 +800,7 @@ func (s *Spec) Clone() *Spec {
 		a := *s.Aggregation
 		c.Aggregation = &a
 	}
+	c.Expect = s.Expect.Clone()
 	if s.Origin != nil {
 		o := *s.Origin
 		c.Origin = &o

@@ -23,7 +23,8 @@ const (
 // Exit statuses of `salvo run`.
 const (
 	// ExitOK: the job was gathered and every target is ok (any HTTP
-	// status counts as ok), skipped or cancelled; or --detach submitted it.
+	// status counts as ok unless the job's expect says otherwise),
+	// skipped or cancelled; or --detach submitted it.
 	ExitOK = 0
 	// ExitFailures: the job was gathered and at least one target is
 	// failed, error or timeout.
@@ -71,6 +72,11 @@ type RunOptions struct {
 	Retries        int
 	Regex          string // aggregation regex
 	Insecure       bool   // skip TLS verification of targets
+	// ExpectStatus sets expect.status: comma-separated codes and classes
+	// ("2xx,304"); ExpectBody sets expect.bodyRegex (--expect-status,
+	// --expect-body). A target that misses them ends failed (exit 1).
+	ExpectStatus string
+	ExpectBody   string
 
 	// SSH makes an SSH job from TargetsFile (--ssh); the SSH fields below
 	// set ssh.* (with a spec file they override it).

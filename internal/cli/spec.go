@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -141,6 +142,9 @@ func applyFlags(spec *job.Spec, o RunOptions) error {
 	if o.Regex != "" {
 		spec.Aggregation = &job.Aggregation{Regex: o.Regex}
 	}
+	if err := applyExpectFlags(spec, o); err != nil {
+		return err
+	}
 	headers, err := ParseHeaders(o.Headers)
 	if err != nil {
 		return err
@@ -183,5 +187,47 @@ func applyFlags(spec *job.Spec, o RunOptions) error {
 			h.Headers[k] = v
 		}
 	}
+	return nil
+}
+
+// applyExpectFlags writes --expect-status and --expect-body into
+// spec.expect (over the spec file's status and bodyRegex, keeping its
+// exitCodes) and checks them as the server will.
+func applyExpectFlags(spec *job.Spec, o RunOptions) error {
+	if o.ExpectStatus == "" && o.ExpectBody == "" {
+		return nil
+	}
+	e := spec.Expect.Clone()
+	if e == nil {
+		e = &job.Expect{}
+	}
+	if o.ExpectStatus != "" {
+		if spec.Protocol == job.ProtocolSSH {
+			return usagef("--expect-status applies to HTTP jobs, not ssh (use the spec's expect.exitCodes)")
+		}
+		e.Status = nil
+		for _, f := range strings.Split(o.ExpectStatus, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				e.Status = append(e.Status, job.StatusMatch(f))
+			}
+		}
+		if len(e.Status) == 0 {
+			return usagef("--expect-status %q: want codes or classes such as 2xx,304", o.ExpectStatus)
+		}
+	}
+	if o.ExpectBody != "" {
+		e.BodyRegex = o.ExpectBody
+	}
+	if _, err := e.Compile(); err != nil {
+		var fe *job.FieldError
+		switch {
+		case errors.As(err, &fe) && strings.HasPrefix(fe.Field, "expect.status"):
+			return usagef("--expect-status: %s", fe.Msg)
+		case errors.As(err, &fe) && fe.Field == "expect.bodyRegex":
+			return usagef("--expect-body: %s", fe.Msg)
+		}
+		return usagef("%v", err)
+	}
+	spec.Expect = e
 	return nil
 }

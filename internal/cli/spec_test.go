@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -92,5 +93,46 @@ func TestBuildSpecKeepsFileFieldsNotSet(t *testing.T) {
 	}
 	if spec.Protocol != job.ProtocolHTTP || spec.HTTP != nil || len(spec.Targets) != 1 {
 		t.Errorf("spec %+v", spec)
+	}
+}
+
+func TestBuildSpecExpectFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    RunOptions
+		want    *job.Expect
+		errPart string
+	}{
+		{"none", RunOptions{TargetsFile: "-", Stdin: strings.NewReader("a\n")}, nil, ""},
+		{"status list", RunOptions{TargetsFile: "-", Stdin: strings.NewReader("a\n"), ExpectStatus: "2xx, 304,"},
+			&job.Expect{Status: []job.StatusMatch{"2xx", "304"}}, ""},
+		{"body", RunOptions{TargetsFile: "-", Stdin: strings.NewReader("a\n"), ExpectBody: "^ok"},
+			&job.Expect{BodyRegex: "^ok"}, ""},
+		{"over the spec file, keeping the rest", RunOptions{SpecFile: "-", Stdin: strings.NewReader(
+			`{"targets":["a"],"expect":{"status":[200],"bodyRegex":"x"}}`), ExpectStatus: "5xx"},
+			&job.Expect{Status: []job.StatusMatch{"5xx"}, BodyRegex: "x"}, ""},
+		{"bad status", RunOptions{TargetsFile: "-", Stdin: strings.NewReader("a\n"), ExpectStatus: "2xx,700"}, nil,
+			"--expect-status: status 700 is out of range"},
+		{"only commas", RunOptions{TargetsFile: "-", Stdin: strings.NewReader("a\n"), ExpectStatus: ","}, nil, "--expect-status"},
+		{"bad regex", RunOptions{TargetsFile: "-", Stdin: strings.NewReader("a\n"), ExpectBody: "("}, nil, "--expect-body: invalid regex"},
+		{"status on ssh", RunOptions{TargetsFile: "-", Stdin: strings.NewReader("a\n"), ExpectStatus: "2xx",
+			SSH: SSHOptions{Command: "uptime"}}, nil, "--expect-status applies to HTTP jobs"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, err := BuildSpec(tc.opts)
+			if tc.errPart != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errPart) {
+					t.Fatalf("error %v, want one containing %q", err, tc.errPart)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(spec.Expect, tc.want) {
+				t.Fatalf("expect %+v, want %+v", spec.Expect, tc.want)
+			}
+		})
 	}
 }
