@@ -205,6 +205,7 @@ func (s *Server) routes() {
 	s.raftRoutes(v1)
 	s.tokenRoutes(v1)
 	s.credentialRoutes(v1)
+	s.openAPIRoutes(v1)
 	s.compatRoutes(r)
 	s.uiRoutes(r)
 }
