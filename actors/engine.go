@@ -344,8 +344,9 @@ func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, put func
 	}
 	st, _ := res.(*JobStatus)
 	if st == nil {
-		return StatusFromJob(jr), nil
+		st = StatusFromJob(jr)
 	}
+	st.Warnings = append(st.Warnings, spec.Warnings()...)
 	return st, nil
 }
 

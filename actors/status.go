@@ -33,7 +33,8 @@ type JobStatus struct {
 	Rate float64 `json:"rate"`
 	// Warnings say what went wrong on the way to an answer that still
 	// stands: a cancel decided by the master that some worker could not
-	// be told of.
+	// be told of; in a submit's answer, what the spec most likely does
+	// not mean (job.Spec.Warnings).
 	Warnings []string `json:"warnings,omitempty"`
 }
 

@@ -9,6 +9,10 @@ import (
 	"github.com/salvo-sh/salvo/store"
 )
 
+// maxLearnNames bounds the distinct target variable names SubmitStream
+// keeps while it spools the targets.
+const maxLearnNames = 1024
+
 // SubmitStream reads a JSON job spec from r and submits it like Submit, but
 // never holds the target list in memory: targets are spooled to a temporary
 // file as they are decoded, then checked and stored a chunk at a time once
@@ -23,7 +27,21 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 		return nil, err
 	}
 	defer sp.Close()
-	spec, n, err := job.DecodeSpecStream(r, e.cfg.ChunkSize, sp.Write)
+	// The targets' variable names, for the checker's Learn, while there
+	// are few of them; past maxLearnNames the spool is read once more.
+	names := map[string]string{}
+	tooMany := false
+	spec, n, err := job.DecodeSpecStream(r, e.cfg.ChunkSize, func(batch []job.TargetSpec) error {
+		for i := range batch {
+			for k := range batch[i].Vars {
+				if _, ok := names[k]; !ok && !tooMany {
+					names[k] = ""
+					tooMany = len(names) > maxLearnNames
+				}
+			}
+		}
+		return sp.Write(batch)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +59,15 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 		return nil, err
 	}
 	checker.Policy = e.cfg.Policy
+	switch {
+	case !checker.NeedsLearn():
+	case !tooMany:
+		checker.Learn(job.TargetSpec{Vars: names}) // as one target defining every name
+	default:
+		if err := learnSpooled(ctx, sp, checker, e.cfg.ChunkSize); err != nil {
+			return nil, err
+		}
+	}
 	if err := sp.Rewind(); err != nil {
 		return nil, err
 	}
@@ -61,4 +88,30 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 	return e.create(ctx, spec, n, func(j *store.Job) error {
 		return e.st.CreateJobFrom(ctx, j, e.cfg.ChunkSize, next)
 	})
+}
+
+// learnSpooled shows every spooled target to checker.Learn: one more read
+// of the spool, a chunk at a time.
+func learnSpooled(ctx context.Context, sp *spool.Spool, checker *job.TargetChecker, chunk int) error {
+	if chunk <= 0 {
+		chunk = job.DefaultChunkSize
+	}
+	if err := sp.Rewind(); err != nil {
+		return err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch, err := sp.Read(chunk)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		for _, t := range batch {
+			checker.Learn(t)
+		}
+	}
 }

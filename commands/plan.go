@@ -32,8 +32,8 @@ type Plan struct {
 	path     *job.Template
 	headers  []headerTemplate
 	body     *job.Template
-	bodyRaw  []byte // the body when static
-	sshCmd   *job.Template
+	bodyRaw  []byte        // the body when static
+	sshCmd   *job.Template // expanded with AppendShellEnv: other names are the shell's
 	ssh      *sshPlan
 	re       *regexp.Regexp
 	expect   *job.ExpectMatcher // nil: no expectations

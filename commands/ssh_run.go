@@ -165,13 +165,11 @@ func (p *Plan) runSSH(ctx context.Context, t job.Target, env *job.Env, res job.R
 	res.Target = user + "@" + addr
 
 	bp := p.bufs.Get().(*[]byte)
-	cmdb, err := p.sshCmd.AppendEnv((*bp)[:0], env)
+	// A name salvo does not define is the remote shell's (docs/ssh.md).
+	cmdb := p.sshCmd.AppendShellEnv((*bp)[:0], env)
 	cmd := string(cmdb)
 	*bp = cmdb[:0]
 	p.bufs.Put(bp)
-	if err != nil {
-		return finishError(res, job.ClassOther, fmt.Errorf("ssh.command: %w", err))
-	}
 	if sp.sudo {
 		cmd = sp.sudoCommand(cmd)
 	}

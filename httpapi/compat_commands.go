@@ -247,7 +247,7 @@ func rcFillUnknownVars(spec *job.Spec) {
 			continue // Normalize reports it
 		}
 		for _, name := range t.Vars() {
-			if name == job.VarHost || name == job.VarPort || name == job.VarIndex {
+			if job.IsBuiltinVar(name) {
 				continue
 			}
 			if _, ok := spec.Vars[name]; ok {
@@ -343,14 +343,14 @@ func (s *Server) rcAdhocJob(ctx context.Context, p rcParams) (*rcAdhoc, error) {
 		return nil, err
 	}
 	// Every replacement key becomes a salvo variable: its own name when it
-	// is a valid one, else a private name.
+	// is a valid one that vars may set, else a private name.
 	names := map[string]string{}
 	addKeys := func(m map[string]string) {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if _, ok := names[k]; ok || k == "" {
 				continue
 			}
-			if job.ValidVarName(k) {
+			if job.ValidVarName(k) && !job.IsReservedVar(k) {
 				names[k] = k
 			} else {
 				names[k] = rcPrivateVar + strconv.Itoa(len(names))

@@ -5,12 +5,36 @@ import (
 	"strconv"
 )
 
-// Built-in template variables.
+// Built-in template variables: the short names, and the same values under
+// unambiguous names that no shell or environment sets (docs/ssh.md).
 const (
 	VarHost  = "HOST"
 	VarPort  = "PORT"
 	VarIndex = "INDEX"
+
+	VarSalvoHost  = "SALVO_HOST"
+	VarSalvoPort  = "SALVO_PORT"
+	VarSalvoIndex = "SALVO_INDEX"
 )
+
+// IsBuiltinVar reports whether name is a built-in variable, short or long.
+func IsBuiltinVar(name string) bool {
+	switch name {
+	case VarHost, VarPort, VarIndex, VarSalvoHost, VarSalvoPort, VarSalvoIndex:
+		return true
+	}
+	return false
+}
+
+// IsReservedVar reports whether name cannot be set in vars: the long
+// built-in names, which always mean salvo's value.
+func IsReservedVar(name string) bool {
+	switch name {
+	case VarSalvoHost, VarSalvoPort, VarSalvoIndex:
+		return true
+	}
+	return false
+}
 
 // NA is the variable value that marks a target to skip, and the value of
 // a response the aggregation regex does not match.
@@ -37,9 +61,9 @@ const (
 type Env struct {
 	Target map[string]string // the target's own vars
 	Job    map[string]string // the job's vars
-	Host   string            // HOST
-	Port   int               // PORT
-	Index  int               // INDEX
+	Host   string            // HOST, SALVO_HOST
+	Port   int               // PORT, SALVO_PORT
+	Index  int               // INDEX, SALVO_INDEX
 }
 
 // Lookup returns the value of a variable: a target var, else a job var,
@@ -52,11 +76,11 @@ func (e *Env) Lookup(name string) (string, bool) {
 		return v, true
 	}
 	switch name {
-	case VarHost:
+	case VarHost, VarSalvoHost:
 		return e.Host, true
-	case VarPort:
+	case VarPort, VarSalvoPort:
 		return strconv.Itoa(e.Port), true
-	case VarIndex:
+	case VarIndex, VarSalvoIndex:
 		return strconv.Itoa(e.Index), true
 	}
 	return "", false
@@ -123,4 +147,49 @@ func ResolvePort(t Target, scheme string, port int, portTmpl *Template, env *Env
 		return scheme, 0, buf, fmt.Errorf("http.port %q expands to %q: %w", portTmpl.String(), buf, err)
 	}
 	return scheme, n, buf, nil
+}
+
+// commonShellVars are variables that a login shell or a service's
+// environment commonly sets on the remote side. A short built-in of the
+// same name in ssh.command (today HOST, which zsh, tcsh and csh set to the
+// machine's name, and PORT, which many service environments set) most
+// likely meant the remote value, so the submit answer warns about it
+// (Spec.Warnings). INDEX is set by no common shell or convention.
+var commonShellVars = map[string]bool{
+	"HOST": true, "HOSTNAME": true, "USER": true, "LOGNAME": true, "HOME": true,
+	"PATH": true, "PWD": true, "SHELL": true, "TERM": true, "LANG": true, "PORT": true,
+}
+
+// builtinMeaning says what a short built-in expands to in ssh.command, and
+// its unambiguous name.
+var builtinMeaning = map[string][2]string{
+	VarHost:  {"the target's host", VarSalvoHost},
+	VarPort:  {"the target's SSH port", VarSalvoPort},
+	VarIndex: {"the target's index", VarSalvoIndex},
+}
+
+// Warnings returns what a normalized spec most likely does not mean, one
+// sentence each: in ssh.command, a short built-in that the remote shell's
+// environment commonly sets too (commonShellVars) and the job's vars do not
+// define. The submit answer carries them; the job runs as written.
+func (s *Spec) Warnings() []string {
+	if s.Protocol != ProtocolSSH || s.SSH == nil {
+		return nil
+	}
+	t, err := Compile(s.SSH.Command)
+	if err != nil {
+		return nil
+	}
+	var w []string
+	for _, name := range t.Vars() {
+		m, ok := builtinMeaning[name]
+		if !ok || !commonShellVars[name] {
+			continue
+		}
+		if _, ok := s.Vars[name]; ok {
+			continue
+		}
+		w = append(w, fmt.Sprintf("ssh.command: $%s is salvo's built-in (%s), not the remote shell's; write ${%s} for salvo's or $$%s for the shell's", name, m[0], m[1], name))
+	}
+	return w
 }

@@ -367,6 +367,11 @@ func (s *Spec) NormalizeFor(capacity int, p *Policy) error {
 		return err
 	}
 	c.Policy = p
+	if c.NeedsLearn() {
+		for _, ts := range s.Targets {
+			c.Learn(ts)
+		}
+	}
 	for i, ts := range s.Targets {
 		if err := c.Check(i, ts); err != nil {
 			return err
@@ -407,14 +412,23 @@ func (s *Spec) NormalizeTemplate(capacity int) (*TargetChecker, error) {
 		return nil, err
 	}
 	for _, name := range sortedKeys(s.Vars) {
-		if !ValidVarName(name) {
-			return nil, fieldErrorf("vars", "invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", name)
+		if msg := checkVarName(name); msg != "" {
+			return nil, fieldErrorf("vars", "%s", msg)
 		}
 	}
 	c := &TargetChecker{s: s, tmpls: tmpls}
 	for _, ft := range tmpls {
 		c.used = append(c.used, ft.tmpl.Vars()...)
+		if !ft.shell {
+			continue
+		}
+		for _, name := range ft.tmpl.Vars() {
+			if _, ok := s.Vars[name]; !ok && !IsBuiltinVar(name) && !slices.Contains(c.cands, name) {
+				c.cands = append(c.cands, name)
+			}
+		}
 	}
+	c.salvo = make([]bool, len(c.cands))
 	return c, nil
 }
 
@@ -432,6 +446,21 @@ func (s *Spec) ResolveNodeGroup(hosts []string) {
 type fieldTemplate struct {
 	field string
 	tmpl  *Template
+	// shell marks a command for a remote shell (ssh.command): a name no
+	// target and no vars define is the shell's, passed through as written.
+	shell bool
+}
+
+// checkVarName returns why name cannot be a variable of vars or a
+// target's vars, or "".
+func checkVarName(name string) string {
+	if !ValidVarName(name) {
+		return fmt.Sprintf("invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", name)
+	}
+	if IsReservedVar(name) {
+		return fmt.Sprintf("%s is a built-in variable and cannot be set", name)
+	}
+	return ""
 }
 
 func fieldErrorf(field, format string, args ...any) *FieldError {
@@ -479,7 +508,7 @@ func (s *Spec) normalizeHTTP() ([]fieldTemplate, error) {
 			return nil, fieldErrorf("http.port", "%v", err)
 		}
 	} else {
-		tmpls = append(tmpls, fieldTemplate{"http.port", pt})
+		tmpls = append(tmpls, fieldTemplate{field: "http.port", tmpl: pt})
 	}
 	if h.Path == "" {
 		h.Path = "/"
@@ -488,7 +517,7 @@ func (s *Spec) normalizeHTTP() ([]fieldTemplate, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpls = append(tmpls, fieldTemplate{"http.path", t})
+	tmpls = append(tmpls, fieldTemplate{field: "http.path", tmpl: t})
 	for _, name := range sortedKeys(h.Headers) {
 		if !validToken(name) {
 			return nil, fieldErrorf("http.headers", "invalid header name %q", name)
@@ -501,7 +530,7 @@ func (s *Spec) normalizeHTTP() ([]fieldTemplate, error) {
 		if err != nil {
 			return nil, err
 		}
-		tmpls = append(tmpls, fieldTemplate{"http.headers", t})
+		tmpls = append(tmpls, fieldTemplate{field: "http.headers", tmpl: t})
 	}
 	if h.Body != "" {
 		if h.Method == "GET" || h.Method == "HEAD" {
@@ -511,7 +540,7 @@ func (s *Spec) normalizeHTTP() ([]fieldTemplate, error) {
 		if err != nil {
 			return nil, err
 		}
-		tmpls = append(tmpls, fieldTemplate{"http.body", t})
+		tmpls = append(tmpls, fieldTemplate{field: "http.body", tmpl: t})
 	}
 	return tmpls, nil
 }
@@ -551,7 +580,7 @@ func (s *Spec) normalizeSSH() ([]fieldTemplate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []fieldTemplate{{"ssh.command", t}}, nil
+	return []fieldTemplate{{field: "ssh.command", tmpl: t, shell: true}}, nil
 }
 
 func (s *Spec) normalizeLimits(capacity int) error {
@@ -649,12 +678,16 @@ func (s *Spec) normalizeAggregation() error {
 	return nil
 }
 
-// checkTargets parses every target and checks that each one defines every
-// variable the templates use and, for a port template, expands to a valid
-// port. Targets marked to skip (a var set to NA) are not checked.
 // TargetChecker validates the targets of a normalized spec one at a time
 // (NormalizeTemplate): the target's form, its variable names, every
-// variable its templates use, and the port they expand to.
+// variable its templates use, and the port they expand to. Targets marked
+// to skip (a var set to NA) are not checked beyond their form.
+//
+// In ssh.command a name that neither the job's vars nor a built-in define
+// is salvo's when any target's vars define it, and must then be defined
+// for every target; otherwise it is the remote shell's and passes through.
+// When NeedsLearn reports true, Learn must see every target before the
+// first Check.
 type TargetChecker struct {
 	// Policy, when set, refuses targets outside the target policy.
 	Policy *Policy
@@ -662,6 +695,36 @@ type TargetChecker struct {
 	tmpls  []fieldTemplate
 	used   []string
 	buf    []byte
+	// cands are the names of shell templates that neither the job's vars
+	// nor a built-in define; salvo[i] is set once a target defines
+	// cands[i].
+	cands []string
+	salvo []bool
+}
+
+// NeedsLearn reports whether Check depends on the targets' vars as a whole
+// (Learn): an ssh.command uses a name that neither the job's vars nor a
+// built-in define.
+func (c *TargetChecker) NeedsLearn() bool { return len(c.cands) > 0 }
+
+// Learn notes which of the shell templates' undecided names ts's vars
+// define. Its cost is one map look-up per such name.
+func (c *TargetChecker) Learn(ts TargetSpec) {
+	if len(ts.Vars) == 0 {
+		return
+	}
+	for i, name := range c.cands {
+		if _, ok := ts.Vars[name]; ok {
+			c.salvo[i] = true
+		}
+	}
+}
+
+// isSalvoVar reports whether a shell template's name that the job's vars
+// and the built-ins do not define is defined by some target (Learn).
+func (c *TargetChecker) isSalvoVar(name string) bool {
+	i := slices.Index(c.cands, name)
+	return i >= 0 && c.salvo[i]
 }
 
 // Check validates target i. Errors are *FieldError naming the field:
@@ -677,8 +740,8 @@ func (c *TargetChecker) Check(i int, ts TargetSpec) error {
 		return fieldErrorf(fmt.Sprintf("targets[%d]", i), "%v", err)
 	}
 	for name := range ts.Vars {
-		if !ValidVarName(name) {
-			return fieldErrorf(fmt.Sprintf("targets[%d].vars", i), "invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", name)
+		if msg := checkVarName(name); msg != "" {
+			return fieldErrorf(fmt.Sprintf("targets[%d].vars", i), "%s", msg)
 		}
 	}
 	env := Env{Target: ts.Vars, Job: s.Vars}
@@ -690,14 +753,20 @@ func (c *TargetChecker) Check(i int, ts TargetSpec) error {
 			continue
 		}
 		for _, name := range ft.tmpl.Vars() {
-			if name == VarHost || name == VarPort || name == VarIndex {
+			if IsBuiltinVar(name) {
 				continue
 			}
 			if _, ok := s.Vars[name]; ok {
 				continue
 			}
-			if _, ok := ts.Vars[name]; !ok {
-				return fieldErrorf(ft.field, "undefined variable $%s: target %d (%q) does not define it and the job's vars do not either", name, i, ts.Host)
+			if _, ok := ts.Vars[name]; ok {
+				continue
+			}
+			switch {
+			case !ft.shell:
+				return fieldErrorf(ft.field, "undefined variable $%s: target %d (%q) does not define it and the job's vars do not either (define it in vars or the target's vars; write $$ for a literal $)", name, i, ts.Host)
+			case c.isSalvoVar(name):
+				return fieldErrorf(ft.field, "undefined variable $%s: target %d (%q) does not define it while other targets' vars do, which makes it salvo's variable for every target (define it in vars for a default, or write $$%s for the remote shell's)", name, i, ts.Host, name)
 			}
 		}
 	}

@@ -208,11 +208,15 @@ func TestNormalizeErrors(t *testing.T) {
 		{"port static", `{"targets":["a"],"http":{"port":0}}`, "http.port", nil},
 		{"port string", `{"targets":["a"],"http":{"port":"eighty"}}`, "http.port", nil},
 		{"port template value", `{"targets":[{"host":"a","vars":{"P":"81"}},{"host":"b","vars":{"P":"x"}}],"http":{"port":"$P"}}`, "http.port", []string{"target 1", `"b"`}},
-		{"undefined in path", `{"targets":[{"host":"a","vars":{"ID":"1"}},{"host":"b"}],"http":{"path":"/s/${ID}"}}`, "http.path", []string{"$ID", "target 1", `"b"`}},
+		{"undefined in path", `{"targets":[{"host":"a","vars":{"ID":"1"}},{"host":"b"}],"http":{"path":"/s/${ID}"}}`, "http.path", []string{"$ID", "target 1", `"b"`, "write $$ for a literal $"}},
+		{"shell name undefined in http", `{"targets":["a"],"http":{"path":"/$HOME"}}`, "http.path", []string{"$HOME", "define it in vars or the target's vars", "write $$ for a literal $"}},
 		{"undefined in header", `{"targets":["a"],"http":{"headers":{"X-T":"$TOKEN"}}}`, "http.headers", []string{"$TOKEN", "target 0", `"a"`}},
 		{"undefined in body", `{"targets":["a"],"http":{"method":"POST","body":"{\"env\":\"$ENV\"}"}}`, "http.body", []string{"$ENV"}},
 		{"undefined in port", `{"targets":["a"],"http":{"port":"$P"}}`, "http.port", []string{"$P"}},
-		{"undefined in ssh", `{"targets":["a"],"protocol":"ssh","ssh":{"command":"echo $MSG"}}`, "ssh.command", []string{"$MSG"}},
+		{"ssh var of some targets only", `{"targets":["a",{"host":"b","vars":{"MSG":"hi"}}],"protocol":"ssh","ssh":{"command":"echo $MSG"}}`, "ssh.command", []string{"$MSG", "target 0", `"a"`, "other targets", "$$MSG"}},
+		{"ssh var of some targets only, braced", `{"targets":[{"host":"a","vars":{"D":"/x"}},"b"],"protocol":"ssh","ssh":{"command":"ls ${D}"}}`, "ssh.command", []string{"$D", "target 1", `"b"`}},
+		{"reserved job var", `{"targets":["a"],"vars":{"SALVO_HOST":"x"}}`, "vars", []string{"SALVO_HOST", "built-in"}},
+		{"reserved target var", `{"targets":[{"host":"a","vars":{"SALVO_INDEX":"1"}}]}`, "targets[0].vars", []string{"SALVO_INDEX", "built-in"}},
 		{"bad var name", `{"targets":["a"],"vars":{"1X":"a"}}`, "vars", nil},
 		{"bad target var name", `{"targets":[{"host":"a","vars":{"a-b":"1"}}]}`, "targets[0].vars", nil},
 	}
@@ -229,6 +233,57 @@ func TestNormalizeErrors(t *testing.T) {
 			for _, m := range tc.msg {
 				if !strings.Contains(fe.Msg, m) {
 					t.Errorf("message %q does not contain %q", fe.Msg, m)
+				}
+			}
+		})
+	}
+}
+
+// TestNormalizeSSHShellVars: in ssh.command, the names nobody defines are
+// the remote shell's and pass the check.
+func TestNormalizeSSHShellVars(t *testing.T) {
+	for _, js := range []string{
+		`{"targets":["a","b"],"protocol":"ssh","ssh":{"command":"echo $HOME ${RANDOM} $1 $?; for f in *; do echo $f; done"}}`,
+		`{"targets":["a",{"host":"b","vars":{"MSG":"x"}}],"vars":{"MSG":"default"},"protocol":"ssh","ssh":{"command":"echo $MSG $HOME"}}`,
+		`{"targets":[{"host":"a","vars":{"MSG":"1"}},{"host":"b","vars":{"MSG":"2"}}],"protocol":"ssh","ssh":{"command":"echo $MSG $HOME"}}`,
+		`{"targets":["a"],"protocol":"ssh","ssh":{"command":"echo $HOST ${SALVO_HOST} $SALVO_PORT ${SALVO_INDEX} $$MSG"}}`,
+		// A skipped target (a var set to NA) defines MSG, and so makes it
+		// salvo's, but is not checked itself.
+		`{"targets":[{"host":"a","vars":{"MSG":"1"}},{"host":"b","vars":{"MSG":"NA"}}],"protocol":"ssh","ssh":{"command":"echo $MSG"}}`,
+	} {
+		if _, err := decodeNormalize(t, js, 2500); err != nil {
+			t.Errorf("normalize %s: %v", js, err)
+		}
+	}
+}
+
+func TestSpecWarnings(t *testing.T) {
+	tests := []struct {
+		name, js string
+		want     []string // substrings, one warning each
+	}{
+		{"host", `{"targets":["a"],"protocol":"ssh","ssh":{"command":"echo $HOST ${HOST} $HOME"}}`,
+			[]string{"ssh.command: $HOST is salvo's built-in (the target's host), not the remote shell's; write ${SALVO_HOST} for salvo's or $$HOST for the shell's"}},
+		{"host and port", `{"targets":["a"],"protocol":"ssh","ssh":{"command":"echo $PORT $HOST"}}`,
+			[]string{"$PORT is salvo's built-in (the target's SSH port)", "$HOST"}},
+		{"index is no shell variable", `{"targets":["a"],"protocol":"ssh","ssh":{"command":"echo $INDEX"}}`, nil},
+		{"long names", `{"targets":["a"],"protocol":"ssh","ssh":{"command":"echo ${SALVO_HOST} $SALVO_PORT $$HOST"}}`, nil},
+		{"a job var of that name", `{"targets":["a"],"vars":{"HOST":"x"},"protocol":"ssh","ssh":{"command":"echo $HOST"}}`, nil},
+		{"http", `{"targets":["a"],"http":{"headers":{"X-Host":"$HOST"}}}`, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := decodeNormalize(t, tc.js, 2500)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := s.Warnings()
+			if len(got) != len(tc.want) {
+				t.Fatalf("warnings %q, want %d", got, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("warning %q does not contain %q", got[i], w)
 				}
 			}
 		})

@@ -97,6 +97,38 @@ func TestTargetCheckerMatchesNormalize(t *testing.T) {
 	}
 }
 
+// TestTargetCheckerLearn: a name of ssh.command that a later target's
+// vars define is salvo's, and refused for an earlier target without it,
+// once Learn has seen every target; without Learn it would pass through.
+func TestTargetCheckerLearn(t *testing.T) {
+	targets := []TargetSpec{{Host: "a"}, {Host: "b", Vars: map[string]string{"MSG": "x"}}}
+	c, err := (&Spec{Protocol: ProtocolSSH, SSH: &SSHSpec{Command: "echo $MSG $HOME"}}).NormalizeTemplate(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.NeedsLearn() {
+		t.Fatal("NeedsLearn = false for a command with names nobody defines")
+	}
+	for _, ts := range targets {
+		c.Learn(ts)
+	}
+	err = c.Check(0, targets[0])
+	if fe := (*FieldError)(nil); !errors.As(err, &fe) || fe.Field != "ssh.command" || !strings.Contains(fe.Msg, "$MSG") {
+		t.Fatalf("Check(0) = %v, want ssh.command naming $MSG", err)
+	}
+	if err := c.Check(1, targets[1]); err != nil {
+		t.Errorf("Check(1) = %v", err)
+	}
+	// Everything defined by the job or built-ins: nothing to learn.
+	c, err = (&Spec{Protocol: ProtocolSSH, Vars: map[string]string{"MSG": "m"}, SSH: &SSHSpec{Command: "echo $MSG $HOST ${SALVO_INDEX} $$HOME"}}).NormalizeTemplate(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NeedsLearn() {
+		t.Error("NeedsLearn = true with every name defined")
+	}
+}
+
 func FuzzDecodeSpecStream(f *testing.F) {
 	f.Add(`{"targets": ["a", {"host": "b", "vars": {"X": "1"}}], "http": {"path": "/$X"}}`)
 	f.Add(`{"targets": [`)

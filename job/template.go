@@ -6,7 +6,10 @@ import (
 
 // Template is a string with $NAME and ${NAME} references (NAME =
 // [A-Za-z_][A-Za-z0-9_]*). "$$" is a literal "$" and a "$" not followed by a
-// name is literal. A Template is immutable and safe for concurrent use.
+// name is literal. Expand and AppendEnv refuse a name they cannot resolve;
+// ExpandShell and AppendShellEnv, for a command a remote shell runs, keep it
+// as written (docs/ssh.md). A Template is immutable and safe for concurrent
+// use.
 type Template struct {
 	src   string
 	parts []tmplPart
@@ -15,7 +18,8 @@ type Template struct {
 	static string
 }
 
-// tmplPart is a literal run (name == "") or a variable reference.
+// tmplPart is a literal run (name == "") or a variable reference, with
+// its source text ("$NAME" or "${NAME}") in lit.
 type tmplPart struct {
 	lit  string
 	name string
@@ -54,12 +58,12 @@ func Compile(s string) (*Template, error) {
 		case c == '{' && bracedName(s[i+2:]) > 0:
 			n := bracedName(s[i+2:])
 			flush()
-			t.addVar(s[i+2 : i+2+n])
+			t.addVar(s[i+2:i+2+n], s[i:i+3+n])
 			i += 3 + n
 		case isNameStart(c):
 			n := nameLen(s[i+1:])
 			flush()
-			t.addVar(s[i+1 : i+1+n])
+			t.addVar(s[i+1:i+1+n], s[i:i+1+n])
 			i += 1 + n
 		default:
 			lit.WriteByte('$')
@@ -82,8 +86,8 @@ func MustCompile(s string) *Template {
 	return t
 }
 
-func (t *Template) addVar(name string) {
-	t.parts = append(t.parts, tmplPart{name: name})
+func (t *Template) addVar(name, src string) {
+	t.parts = append(t.parts, tmplPart{lit: src, name: name})
 	for _, v := range t.vars {
 		if v == name {
 			return
@@ -112,43 +116,60 @@ func (t *Template) Expand(lookup func(name string) (string, bool)) (string, erro
 	if t.Static() {
 		return t.static, nil
 	}
-	b, err := t.AppendExpand(make([]byte, 0, len(t.src)+32), lookup)
+	b, err := t.expand(make([]byte, 0, len(t.src)+32), lookup, false)
 	if err != nil {
 		return "", err
 	}
 	return string(b), nil
 }
 
+// ExpandShell is Expand for a command that a remote shell runs: a name
+// lookup does not define is kept as written ($NAME or ${NAME}), for the
+// shell to expand. It never fails.
+func (t *Template) ExpandShell(lookup func(name string) (string, bool)) string {
+	if t.Static() {
+		return t.static
+	}
+	b, _ := t.expand(make([]byte, 0, len(t.src)+32), lookup, true)
+	return string(b)
+}
+
 // AppendExpand appends the expansion to dst and returns the extended
 // buffer; use it with a reused buffer on hot paths.
 func (t *Template) AppendExpand(dst []byte, lookup func(name string) (string, bool)) ([]byte, error) {
+	return t.expand(dst, lookup, false)
+}
+
+// AppendEnv is AppendExpand with the plan's variable scope.
+func (t *Template) AppendEnv(dst []byte, e *Env) ([]byte, error) {
+	return t.expand(dst, e.Lookup, false)
+}
+
+// AppendShellEnv is ExpandShell with the plan's variable scope, appending
+// to dst.
+func (t *Template) AppendShellEnv(dst []byte, e *Env) []byte {
+	b, _ := t.expand(dst, e.Lookup, true)
+	return b
+}
+
+// expand appends the expansion to dst. A name lookup does not define is an
+// *UndefinedVarError, or its source text when keep is set. lookup does not
+// escape, so a method value such as e.Lookup costs no allocation.
+func (t *Template) expand(dst []byte, lookup func(name string) (string, bool), keep bool) ([]byte, error) {
 	for _, p := range t.parts {
 		if p.name == "" {
 			dst = append(dst, p.lit...)
 			continue
 		}
 		v, ok := lookup(p.name)
-		if !ok {
-			return dst, &UndefinedVarError{Name: p.name}
-		}
-		dst = append(dst, v...)
-	}
-	return dst, nil
-}
-
-// AppendEnv is AppendExpand with the plan's variable scope; it avoids a
-// closure allocation per target.
-func (t *Template) AppendEnv(dst []byte, e *Env) ([]byte, error) {
-	for _, p := range t.parts {
-		if p.name == "" {
+		switch {
+		case ok:
+			dst = append(dst, v...)
+		case keep:
 			dst = append(dst, p.lit...)
-			continue
-		}
-		v, ok := e.Lookup(p.name)
-		if !ok {
+		default:
 			return dst, &UndefinedVarError{Name: p.name}
 		}
-		dst = append(dst, v...)
 	}
 	return dst, nil
 }

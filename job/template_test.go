@@ -72,6 +72,49 @@ func TestTemplate(t *testing.T) {
 	}
 }
 
+// TestTemplateShell covers the expansion of a command for a remote shell
+// (ssh.command): salvo's variables expand, every other reference reaches
+// the shell as written, and "$$" stays a literal "$".
+func TestTemplateShell(t *testing.T) {
+	env := &Env{
+		Target: map[string]string{"T": "tv", "BOTH": "target"},
+		Job:    map[string]string{"J": "jv", "BOTH": "job", "DOLLAR": "$HOME"},
+		Host:   "10.0.0.1", Port: 2222, Index: 7,
+	}
+	tests := []struct{ src, want string }{
+		{"echo $HOME $RANDOM; for f in *; do echo $f; done", "echo $HOME $RANDOM; for f in *; do echo $f; done"},
+		{"echo ${HOME} ${RANDOM}x", "echo ${HOME} ${RANDOM}x"},
+		{"echo $1 $? $@ $# $* $- $! $0", "echo $1 $? $@ $# $* $- $! $0"},
+		{"echo ${HOME:-/root} ${#PATH} $(id -u) `hostname`", "echo ${HOME:-/root} ${#PATH} $(id -u) `hostname`"},
+		{"echo $J ${J}x $Jx", "echo jv jvx $Jx"}, // $Jx is the name Jx: the shell's
+		{"echo $T ${T}", "echo tv tv"},
+		{"echo $BOTH", "echo target"}, // a target var wins over a job var
+		{"echo $HOST:$PORT/$INDEX", "echo 10.0.0.1:2222/7"},
+		{"echo ${SALVO_HOST}:$SALVO_PORT/${SALVO_INDEX}", "echo 10.0.0.1:2222/7"},
+		{"echo $$HOME $${J} $$J", "echo $HOME ${J} $J"},
+		{"echo $$$HOME $$$J", "echo $$HOME $jv"},
+		{"echo $DOLLAR", "echo $HOME"}, // values are not re-expanded
+		{"cost: 5$", "cost: 5$"},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src, func(t *testing.T) {
+			tmpl := MustCompile(tc.src)
+			if got := string(tmpl.AppendShellEnv([]byte("pre:"), env)); got != "pre:"+tc.want {
+				t.Errorf("AppendShellEnv = %q, want %q", got, "pre:"+tc.want)
+			}
+			if got := tmpl.ExpandShell(env.Lookup); got != tc.want {
+				t.Errorf("ExpandShell = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// The same templates in the strict mode (HTTP fields): an undefined
+	// name is an error naming it.
+	if _, err := MustCompile("echo $HOME").AppendEnv(nil, env); err == nil || !strings.Contains(err.Error(), "$HOME") {
+		t.Errorf("AppendEnv of $HOME = %v, want undefined variable $HOME", err)
+	}
+}
+
 func TestTemplateExpandAllocs(t *testing.T) {
 	tmpl := MustCompile("/status/${ID}/$HOST?x=1")
 	env := &Env{Target: map[string]string{"ID": "4"}, Host: "10.0.0.1"}
@@ -87,6 +130,16 @@ func TestTemplateExpandAllocs(t *testing.T) {
 		t.Errorf("AppendEnv allocates %.1f times per call, want 0", allocs)
 	}
 	if string(buf) != "/status/4/10.0.0.1?x=1" {
+		t.Errorf("got %q", buf)
+	}
+	shell := MustCompile("echo ${ID} $HOME $HOST")
+	allocs = testing.AllocsPerRun(100, func() {
+		buf = shell.AppendShellEnv(buf[:0], env)
+	})
+	if allocs != 0 {
+		t.Errorf("AppendShellEnv allocates %.1f times per call, want 0", allocs)
+	}
+	if string(buf) != "echo 4 $HOME 10.0.0.1" {
 		t.Errorf("got %q", buf)
 	}
 }
@@ -136,6 +189,11 @@ func FuzzTemplate(f *testing.F) {
 		again, err := esc.Expand(func(string) (string, bool) { return "", false })
 		if err != nil || again != out {
 			t.Fatalf("re-parse: got %q, %v; want %q", again, err, out)
+		}
+		// Expanded for a shell with nothing defined, every reference is
+		// kept as written: only "$$" turns into "$".
+		if sh := tmpl.ExpandShell(func(string) (string, bool) { return "", false }); sh != strings.ReplaceAll(s, "$$", "$") {
+			t.Fatalf("ExpandShell(%q) with nothing defined = %q", s, sh)
 		}
 		// A static template's expansion only turns "$$" into "$".
 		if tmpl.Static() && strings.ReplaceAll(s, "$$", "$") != out {

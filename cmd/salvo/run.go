@@ -79,7 +79,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&opts.Detach, "detach", false, "print the job id and exit without waiting")
 	so := &opts.SSH
 	fs.BoolVar(&so.On, "ssh", false, "run an SSH command (--command) instead of an HTTP request")
-	fs.StringVar(&so.Command, "command", "", "SSH command template, may use $HOST, $PORT, $INDEX and vars (implies --ssh)")
+	fs.StringVar(&so.Command, "command", "", "SSH command; salvo expands ${SALVO_HOST}, ${SALVO_PORT}, ${SALVO_INDEX} ($HOST, $PORT, $INDEX) and vars, other $NAMEs reach the remote shell (implies --ssh)")
 	fs.StringVar(&so.User, "user", "", "SSH login for targets without user@ (default: the server's user)")
 	fs.StringVar(&so.Identity, "identity", "", "SSH private key `file` on the server's workers")
 	fs.StringVar(&so.Credential, "credential", "", "SSH credential kept by the server (PUT /api/v1/credentials/NAME)")

@@ -377,20 +377,23 @@ func checkResponse(resp *http.Response) error {
 	return e
 }
 
-// Submit sends a job spec and returns the new job's id. A spec the server
-// refuses gives an *APIError.
-func (c *Client) Submit(ctx context.Context, spec *job.Spec) (string, error) {
+// Submit sends a job spec and returns the new job's id and the warnings
+// of the server's answer (what the spec most likely does not mean, as
+// "ssh.command: $HOST is salvo's built-in ..."). A spec the server refuses
+// gives an *APIError.
+func (c *Client) Submit(ctx context.Context, spec *job.Spec) (id string, warnings []string, err error) {
 	var out struct {
-		ID    string `json:"id"`
-		State string `json:"state"`
+		ID       string   `json:"id"`
+		State    string   `json:"state"`
+		Warnings []string `json:"warnings"`
 	}
 	if err := c.do(ctx, http.MethodPost, c.base+"/api/v1/jobs", spec, &out); err != nil {
-		return "", fmt.Errorf("submit job: %w", err)
+		return "", nil, fmt.Errorf("submit job: %w", err)
 	}
 	if out.ID == "" {
-		return "", errors.New("submit job: the server answered without a job id")
+		return "", nil, errors.New("submit job: the server answered without a job id")
 	}
-	return out.ID, nil
+	return out.ID, out.Warnings, nil
 }
 
 // Status returns a job's status.

@@ -27,7 +27,7 @@ func submitHosts(t *testing.T, ctx context.Context, c *Client, hosts ...string) 
 	for _, h := range hosts {
 		spec.Targets = append(spec.Targets, job.TargetSpec{Host: h})
 	}
-	id, err := c.Submit(ctx, spec)
+	id, _, err := c.Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,7 +144,7 @@ func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
 	defer client.Close()
 
 	start := time.Now()
-	id, err := client.Submit(ctx, spec)
+	id, warnings, err := client.Submit(ctx, spec)
 	if err != nil {
 		var ae *APIError
 		switch {
@@ -160,6 +160,9 @@ func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
 		default:
 			return fail(ExitUnreachable, "server %s unreachable: %v", client.BaseURL(), err)
 		}
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "salvo run: warning: %s\n", w)
 	}
 	if opts.Detach {
 		fmt.Fprintln(stdout, id)

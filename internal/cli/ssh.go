@@ -13,7 +13,8 @@ import (
 type SSHOptions struct {
 	// On asks for an SSH job (--ssh); a Command alone implies it.
 	On bool
-	// Command is the command template run on every target ($HOST, vars).
+	// Command is the command template run on every target (salvo's
+	// ${SALVO_HOST} and vars; other $NAMEs are the remote shell's).
 	Command string
 	// User is the login when a target has no user@.
 	User string
