@@ -1,7 +1,7 @@
 // Command salvo is a distributed fan-out command engine: one HTTP request (or
 // SSH command) sent to many hosts, every response gathered, stored and
 // aggregated. Subcommands: server, run, jobs, status, results, aggregate,
-// cancel, token, fleet, import-rc, bench, version, help.
+// cancel, token, fleet, import-rc, bench, completion, version, help.
 package main
 
 import (
@@ -39,6 +39,7 @@ Usage:
   salvo fleet [flags]    simulate a fleet of HTTP (and SSH) hosts on 127.0.0.0/8 for tests and demos
   salvo import-rc [flags] DIR  import REST Commander's .conf files into a data dir
   salvo bench [flags]    measure salvo against a bare fasthttp loop and xargs/curl
+  salvo completion bash|zsh|fish  print a shell completion script
   salvo version          print the version, commit, Go version and build date
   salvo help [COMMAND]   print this help, or a command's usage and flags
 
@@ -96,6 +97,8 @@ func lookup(name string) (command, bool) {
 		return withHelp(runImportRC, "-h"), true
 	case "bench":
 		return withHelp(runBench, "-h"), true
+	case "completion":
+		return command{run: runCompletion, help: text(completionUsage)}, true
 	case "version":
 		return command{run: runVersion, help: text(versionUsage)}, true
 	case "help":

@@ -34,18 +34,23 @@ secrets come from --password-file/--passphrase-file or SALVO_SSH_PASSWORD/
 SALVO_SSH_PASSPHRASE, never from the command line. Key files are paths on
 the server's workers.
 
+Ctrl-C cancels the job and waits, showing "cancelling, N in flight", for
+its end, then prints its summary; a second Ctrl-C leaves at once.
+
 Exit status:
-  0  every target ok (any HTTP status), skipped or cancelled; or --detach
-  1  at least one target failed, error or timeout
-  2  usage error, or the server refused the job
-  3  the job was cancelled or failed, or interrupted (Ctrl-C cancels the job)
-  4  the server is unreachable or failing
+  0    every target ok (any HTTP status), skipped or cancelled; or --detach
+  1    at least one target failed, error or timeout
+  2    usage error, --outdir unusable, or the server refused the job
+  3    the job was cancelled (Ctrl-C) or failed, or interrupted (SIGTERM)
+  4    the server is unreachable or failing (the cancel of a Ctrl-C included)
+  130  a second Ctrl-C left without waiting for the cancelled job's end
 
 Flags:
 `
 
-// runRun is `salvo run`: flags in, cli.Run called. SIGINT or SIGTERM while
-// the job runs cancels it on the server.
+// runRun is `salvo run`: flags in, cli.Run called. SIGINT goes to cli.Run
+// (Ctrl-C cancels the job and waits for its end, a second leaves); SIGTERM
+// cancels the job on the server and exits.
 func runRun(args []string, stdout, stderr io.Writer) int {
 	var opts cli.RunOptions
 	var headers headerFlags
@@ -74,7 +79,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Regex, "regex", "", "aggregation regex: group 1 of the body is the value")
 	fs.BoolVar(&opts.Insecure, "insecure", false, "skip TLS verification of targets")
 	fs.StringVar(&opts.By, "by", cli.ByValue, "summary aggregation: value, status, errorClass or body")
-	fs.StringVar(&opts.Output, "output", cli.OutputTable, "table, json (status + aggregate) or ndjson (every result)")
+	fs.StringVar(&opts.Output, "output", cli.OutputTable, "table, json (status + aggregate), ndjson or csv (every result)")
+	fs.StringVar(&opts.OutDir, "outdir", "", "write `DIR`/HOST.out and DIR/HOST.err per target once the job ends (pssh -o/-e)")
 	fs.BoolVar(&opts.NoProgress, "no-progress", false, "do not show progress")
 	fs.BoolVar(&opts.Detach, "detach", false, "print the job id and exit without waiting")
 	so := &opts.SSH
@@ -128,8 +134,12 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		opts.By = cli.ByBody // clush -b: identical outputs grouped
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	ints := make(chan os.Signal, 2)
+	signal.Notify(ints, os.Interrupt)
+	defer signal.Stop(ints)
+	opts.Interrupts = ints
 	return cli.Run(ctx, opts, stdout, stderr)
 }
 

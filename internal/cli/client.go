@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -96,6 +97,9 @@ type WorkerStatus struct {
 	Requests    int64 `json:"requests"`
 	Responses   int64 `json:"responses"`
 	Concurrency int   `json:"concurrency"`
+	// InFlight is the worker's requests in flight, from its last load
+	// report (0 once it is done with the job).
+	InFlight int `json:"inFlight"`
 }
 
 // Status is a job's state and progress (GET /api/v1/jobs/{id}).
@@ -460,6 +464,50 @@ func (c *Client) StreamResults(ctx context.Context, id string, w io.Writer) (int
 		lw.lines++
 	}
 	return lw.lines, nil
+}
+
+// maxResultLine bounds one NDJSON record read by EachResult: a result's
+// body and stderr (each at most job.MaxBodyBytesLimit) JSON-escaped.
+const maxResultLine = 256 << 20
+
+// EachResult calls fn with every result of a job that q selects (its
+// Cursor and Limit are not used), in index order, reading the server's
+// NDJSON stream one record at a time: whatever the job's size, memory
+// holds one result. It returns how many results fn was given; an error of
+// fn ends the stream and is returned.
+func (c *Client) EachResult(ctx context.Context, id string, q ResultQuery, fn func(*job.Result) error) (int, error) {
+	q.Cursor, q.Limit = "", 0
+	u := c.jobURL(id, "results")
+	if v := q.values(); len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	resp, stop, err := c.openStream(ctx, u, "application/x-ndjson")
+	if err != nil {
+		return 0, fmt.Errorf("stream results: %w", err)
+	}
+	defer stop()
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), maxResultLine)
+	n := 0
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var r job.Result
+		if err := json.Unmarshal(line, &r); err != nil {
+			return n, fmt.Errorf("stream results: record %d: %w", n+1, err)
+		}
+		if err := fn(&r); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return n, fmt.Errorf("stream results: %w", err)
+	}
+	return n, nil
 }
 
 // openStream starts a GET whose body is read as it comes. The request is

@@ -31,8 +31,11 @@ type fakeServer struct {
 	hold        bool      // jobs stay processing until cancelled
 	finalState  string    // terminal state of a finished job (default gathered)
 	tick        time.Duration
+	cancelHold  bool      // a cancel leaves the job cancelling for good
+	cancelErr   *APIError // answer every cancel with this error
 
 	eventsOpened chan string // receives a job id when its event stream starts
+	cancelSeen   chan string // receives a job id when a cancel arrives
 
 	mu          sync.Mutex
 	jobs        map[string]*fakeJob
@@ -56,6 +59,7 @@ func newFakeServer(t *testing.T, configure func(*fakeServer)) *fakeServer {
 		finalState:   JobGathered,
 		tick:         5 * time.Millisecond,
 		eventsOpened: make(chan string, 16),
+		cancelSeen:   make(chan string, 16),
 		jobs:         make(map[string]*fakeJob),
 	}
 	if configure != nil {
@@ -151,6 +155,7 @@ func (s *fakeServer) advance(id string) (Status, bool) {
 	if !Terminal(j.state) {
 		j.step++
 		switch {
+		case j.state == stateCancelling:
 		case s.hold:
 			j.state = JobProcessing
 			j.step = 1
@@ -366,8 +371,19 @@ func (s *fakeServer) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cancels = append(s.cancels, j.id)
+	select {
+	case s.cancelSeen <- j.id:
+	default:
+	}
+	if s.cancelErr != nil {
+		writeError(w, s.cancelErr.Status, s.cancelErr.Message, "")
+		return
+	}
 	if !Terminal(j.state) {
 		j.state = JobCancelled
+		if s.cancelHold {
+			j.state = stateCancelling
+		}
 	}
 	writeJSONResponse(w, http.StatusOK, s.statusLocked(j))
 }

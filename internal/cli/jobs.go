@@ -81,17 +81,21 @@ finishedNotGathered, gathered, cancelled, failed).
 const statusUsage = `usage: salvo status JOB [--wait DURATION] [--output table|json] [connection flags]
 
 Print a job's status. --wait waits up to DURATION (at most 10m) for the job
-to end and prints its status then.
+to end and prints its status then. A Ctrl-C during the wait cancels the job
+and waits, showing "cancelling, N in flight", for its end (exit 3); a second
+Ctrl-C leaves at once (exit 130).
 `
 
-const resultsUsage = `usage: salvo results JOB [--state a,b] [--host H] [--output table|json|ndjson|csv] [--body] [connection flags]
+const resultsUsage = `usage: salvo results JOB [--state a,b] [--host H] [--output table|json|ndjson|csv] [--body] [--outdir DIR] [connection flags]
 
 Print every result of a job, in index order, paging through the server's
 cursor as it prints. --state keeps the results in any of the given states
 (ok, failed, error, timeout, skipped, cancelled); --host those of one host.
 csv has a header row: index,host,state,statusCode,exitCode,latencyMs,
 errorClass,error,value (and body,stderr with --body). Bodies are left out of
-table and csv unless --body; json and ndjson carry whole results.
+table and csv unless --body; json and ndjson carry whole results. --outdir
+writes DIR/HOST.out (the body or stdout) and DIR/HOST.err (stderr, then the
+error) per result instead of printing them, as pssh -o/-e.
 `
 
 const aggregateUsage = `usage: salvo aggregate JOB [--by value|status|errorClass|body] [--max-hosts N] [--output table|json] [connection flags]
@@ -115,15 +119,21 @@ Flags:
 
 // JobCommand returns the `salvo NAME` command for NAME in jobs, status,
 // results, aggregate and cancel (nil for any other name), accessFlags
-// registering its connection flags. SIGINT or SIGTERM stops it.
+// registering its connection flags. SIGINT or SIGTERM stops it, but for
+// `status --wait`, where a Ctrl-C cancels the job (see follower).
 func JobCommand(name string, accessFlags AccessFlagsFunc) func(args []string, stdout, stderr io.Writer) int {
 	jc, ok := jobCommands[name]
 	if !ok {
 		return nil
 	}
 	return func(args []string, stdout, stderr io.Writer) int {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
+		ints := make(chan os.Signal, 2)
+		signal.Notify(ints, os.Interrupt)
+		defer signal.Stop(ints)
+		ctx, stopInterrupts := withInterrupts(ctx, ints)
+		defer stopInterrupts()
 		return runJobCommand(ctx, name, jc, accessFlags, args, stdout, stderr)
 	}
 }
@@ -173,6 +183,10 @@ func runJobCommand(ctx context.Context, name string, jc jobCommand, accessFlags 
 	defer client.Close()
 	if err := run(ctx, client, pos, stdout, stderr); err != nil {
 		var ue *usageError
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "salvo %s: %v\n", name, err)
 			return ExitUsage
@@ -337,28 +351,65 @@ func (c *Client) WaitStatus(ctx context.Context, id string, wait time.Duration) 
 }
 
 func statusFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
-	wait := fs.Duration("wait", 0, "wait up to `DURATION` (at most 10m) for the job to end")
+	wait := fs.Duration("wait", 0, "wait up to `DURATION` (at most 10m) for the job to end; Ctrl-C cancels the job")
 	output := fs.String("output", OutputTable, "table or json")
-	return func(ctx context.Context, c *Client, args []string, stdout, _ io.Writer) error {
+	return func(ctx context.Context, c *Client, args []string, stdout, stderr io.Writer) error {
 		if err := checkOutput(*output, OutputTable, OutputJSON); err != nil {
 			return err
 		}
 		if *wait < 0 {
 			return usagef("--wait %s: want a positive duration", *wait)
 		}
-		var st Status
-		var err error
-		if *wait > 0 {
-			st, err = c.WaitStatus(ctx, args[0], *wait)
-		} else {
-			st, err = c.Status(ctx, args[0])
+		if *wait == 0 {
+			st, err := c.Status(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return printStatus(stdout, st, *output)
 		}
+		st, asked, err := waitJob(ctx, c, args[0], "salvo status", stderr, func(ctx context.Context, fn func(Status)) (Status, error) {
+			st, err := c.WaitStatus(ctx, args[0], *wait)
+			if err == nil {
+				fn(st)
+			}
+			return st, err
+		})
 		if err != nil {
 			return err
 		}
-		return printStatus(stdout, st, *output)
+		if err := printStatus(stdout, st, *output); err != nil {
+			return err
+		}
+		if asked && st.State == JobCancelled {
+			return &exitError{ExitCancelled}
+		}
+		return nil
 	}
 }
+
+// waitJob follows job id with wait on behalf of the job command cmd: a
+// Ctrl-C cancels the job and waits, showing "cancelling, N in flight" on
+// stderr, for its end (asked reports it); a second leaves at once
+// (an exitError of ExitInterrupted), and a cancel that fails gives an
+// exitError of ExitJobError, its message printed.
+func waitJob(ctx context.Context, c *Client, id, cmd string, stderr io.Writer, wait waitFunc) (st Status, asked bool, err error) {
+	f := &follower{client: c, id: id, cmd: cmd, stderr: stderr, showCancel: true, rewatch: true}
+	st, end, err := f.follow(ctx, wait)
+	switch end {
+	case followDone:
+		return st, f.asked, nil
+	case followLeft:
+		return st, true, &exitError{ExitInterrupted}
+	case followCancelFailed:
+		return st, true, &exitError{ExitJobError}
+	}
+	return st, f.asked, err
+}
+
+// exitError makes a job command exit with code, its messages printed.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func cancelFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
 	output := fs.String("output", OutputTable, "table or json")
@@ -427,9 +478,26 @@ func resultsFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.
 	host := fs.String("host", "", "only the results of this `host`")
 	output := fs.String("output", OutputTable, "table, json (one array), ndjson (one result a line) or csv")
 	body := fs.Bool("body", false, "add the body and stderr to table and csv")
-	return func(ctx context.Context, c *Client, args []string, stdout, _ io.Writer) error {
+	outdir := fs.String("outdir", "", "write `DIR`/HOST.out and DIR/HOST.err per result instead of printing them (pssh -o/-e)")
+	return func(ctx context.Context, c *Client, args []string, stdout, stderr io.Writer) error {
 		if err := checkOutput(*output, OutputTable, OutputJSON, OutputNDJSON, OutputCSV); err != nil {
 			return err
+		}
+		if *outdir != "" {
+			o, err := prepareOutDir(*outdir)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			n, err := writeOutDir(ctx, c, args[0], ResultQuery{State: *state, Host: *host}, o)
+			var oe *outDirError
+			if errors.As(err, &oe) {
+				return usagef("%v", err)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "salvo results: %s results written to %s (HOST.out, HOST.err)\n", commas(int64(n)), *outdir)
+			return nil
 		}
 		rw := newResultWriter(stdout, *output, *body)
 		q := ResultQuery{State: *state, Host: *host, Limit: resultsPageSize}

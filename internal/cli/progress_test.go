@@ -2,9 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // fakeClock is advanced by the test.
@@ -15,10 +18,10 @@ func (c *fakeClock) now() time.Time { return c.t }
 func TestProgressTerminalLine(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var buf bytes.Buffer
-	p := newProgress(&buf, true, clock.now)
+	p := newProgress(&buf, true, nil, clock.now)
 	clock.t = clock.t.Add(3600 * time.Millisecond)
 	p.update(Status{State: JobProcessing, Total: 10000, Done: 4500, Rate: 1234, Counts: Counts{OK: 4480, Error: 15, Timeout: 5}})
-	want := "\r[=========>          ]  45% 4,500/10,000 ok 4,480 err 20 1,234/s 3.6s"
+	want := "\r[=========>          ]  45% 4,500/10,000 ok 4,480 err 20 1,234/s 3.6s\x1b[K"
 	if buf.String() != want {
 		t.Fatalf("got  %q\nwant %q", buf.String(), want)
 	}
@@ -32,16 +35,99 @@ func TestProgressTerminalLine(t *testing.T) {
 	}
 }
 
-func TestProgressTerminalPadsShorterLine(t *testing.T) {
+// TestProgressTerminalFitsWidth redraws the line in terminals of several
+// widths: every line is shorter than the width (the terminal never wraps
+// it), erases the rest of the old one, and keeps what matters most.
+func TestProgressTerminalFitsWidth(t *testing.T) {
+	sts := []Status{
+		{State: JobWaiting, Total: 10000, Reason: "no worker has free capacity\x1b[2J\nsecond line"},
+		{State: JobProcessing, Total: 10000, Done: 4500, Rate: 1234, Counts: Counts{OK: 4480, Error: 20}},
+		{State: stateCancelling, Total: 10000, Done: 9000, Counts: Counts{OK: 8000, Error: 1000},
+			Workers: map[string]WorkerStatus{"a": {InFlight: 1200}, "b": {InFlight: 34}}},
+		{State: JobCancelled, Total: 10000, Done: 10000, Counts: Counts{OK: 8000, Error: 1000, Cancelled: 1000}},
+	}
+	tests := []struct {
+		cols int
+		want []string // in the cancelling line
+		bar  bool     // the 45% line has a bar
+	}{
+		{120, []string{"cancelling, 1,234 in flight", "9,000/10,000", "ok 8,000", "err 1,000"}, true},
+		{80, []string{"cancelling, 1,234 in flight", "9,000/10,000", "err 1,000"}, true},
+		{60, []string{"cancelling, 1,234 in flight", "9,000/10,000"}, true},
+		{50, []string{"cancelling, 1,234 in flight", "9,000/10,000"}, false},
+		{40, []string{"cancelling, 1,234 in flight"}, false},
+		{20, []string{"cancelling, 1,234…"}, false},
+		{1, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(strconv.Itoa(tc.cols), func(t *testing.T) {
+			clock := &fakeClock{t: time.Unix(0, 0)}
+			var buf bytes.Buffer
+			p := newProgress(&buf, true, func() int { return tc.cols }, clock.now)
+			var lines []string
+			for _, st := range sts {
+				buf.Reset()
+				clock.t = clock.t.Add(time.Second)
+				p.update(st)
+				out := buf.String()
+				if out == "" && len(lines) > 0 { // the same line: not drawn again
+					lines = append(lines, lines[len(lines)-1])
+					continue
+				}
+				if !strings.HasPrefix(out, "\r") || !strings.HasSuffix(out, "\x1b[K") || strings.Count(out, "\r") != 1 {
+					t.Fatalf("redraw %q: want \\r LINE \\x1b[K", out)
+				}
+				line := strings.TrimSuffix(strings.TrimPrefix(out, "\r"), "\x1b[K")
+				if n := utf8.RuneCountInString(line); n > tc.cols-1 {
+					t.Errorf("line of %d columns in a terminal of %d: %q", n, tc.cols, line)
+				}
+				if strings.ContainsFunc(line, unicode.IsControl) {
+					t.Errorf("control character in %q", line)
+				}
+				lines = append(lines, line)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(lines[2], w) {
+					t.Errorf("cancelling line %q lacks %q", lines[2], w)
+				}
+			}
+			if got := strings.HasPrefix(lines[1], "["); got != tc.bar {
+				t.Errorf("bar shown %v, want %v: %q", got, tc.bar, lines[1])
+			}
+		})
+	}
+}
+
+// TestProgressNote prints a note on a line of its own and draws the
+// progress line again below it.
+func TestProgressNote(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	var buf bytes.Buffer
-	p := newProgress(&buf, true, clock.now)
-	p.update(Status{State: JobWaiting, Total: 10, Reason: "no worker has free capacity"})
-	first := len(buf.String())
+	p := newProgress(&buf, true, func() int { return 40 }, clock.now)
+	st := Status{State: JobProcessing, Total: 10, Done: 1}
+	p.update(st)
 	buf.Reset()
-	p.update(Status{State: JobProcessing, Total: 10, Done: 1, Rate: 1})
-	if len(buf.String()) != first {
-		t.Errorf("redrawn line is %d bytes, want %d (padded): %q", len(buf.String()), first, buf.String())
+	p.cancelling = true
+	p.note("salvo run: cancelling job j")
+	got := buf.String()
+	if !strings.HasPrefix(got, "\r\x1b[Ksalvo run: cancelling job j\n\r") || !strings.Contains(got, "cancelling, 0 in flight") {
+		t.Errorf("note: %q", got)
+	}
+}
+
+func TestInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		st   Status
+		want int
+	}{
+		{Status{Workers: map[string]WorkerStatus{"a": {InFlight: 3}, "b": {InFlight: 4}}, Sent: 100, Done: 10}, 7},
+		// No worker figures: sent without a result.
+		{Status{Sent: 100, Done: 60, Counts: Counts{OK: 50, Skipped: 5, Cancelled: 5}}, 50},
+		{Status{Sent: 10, Done: 20}, 0},
+	} {
+		if got := inFlight(tc.st); got != tc.want {
+			t.Errorf("inFlight(%+v) = %d, want %d", tc.st, got, tc.want)
+		}
 	}
 }
 
@@ -69,7 +155,7 @@ func TestProgressPlainLines(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := &fakeClock{t: time.Unix(0, 0)}
 			var buf bytes.Buffer
-			p := newProgress(&buf, false, clock.now)
+			p := newProgress(&buf, false, nil, clock.now)
 			var st Status
 			for i := 1; i <= tc.n; i++ {
 				clock.t = clock.t.Add(tc.every)
@@ -97,7 +183,7 @@ func TestProgressPlainLines(t *testing.T) {
 func TestProgressPlainStateChange(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	var buf bytes.Buffer
-	p := newProgress(&buf, false, clock.now)
+	p := newProgress(&buf, false, nil, clock.now)
 	p.update(Status{State: JobWaiting, Total: 100, Reason: "queued behind job-1"})
 	p.update(Status{State: JobWaiting, Total: 100, Reason: "queued behind job-1"})
 	p.update(Status{State: JobProcessing, Total: 100, Done: 1})

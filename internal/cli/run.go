@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
@@ -29,15 +30,17 @@ const (
 	// ExitFailures: the job was gathered and at least one target is
 	// failed, error or timeout.
 	ExitFailures = 1
-	// ExitUsage: a usage error, an unreadable spec or targets file, or the
-	// server refused the job (4xx); its message and field are printed.
+	// ExitUsage: a usage error, an unreadable spec or targets file, an
+	// --outdir that cannot be made or written, or the server refused the
+	// job (4xx); its message and field are printed.
 	ExitUsage = 2
-	// ExitCancelled: the job ended cancelled or failed, or the wait was
-	// interrupted (SIGINT/SIGTERM), in which case the job is cancelled on
-	// the server first.
+	// ExitCancelled: the job ended cancelled or failed (a Ctrl-C cancels
+	// it and waits for its end), or the wait was interrupted by SIGTERM, in
+	// which case the job is cancelled on the server first.
 	ExitCancelled = 3
 	// ExitUnreachable: the server could not be reached or answered with an
-	// error (5xx, or a 4xx after the job was accepted).
+	// error (5xx, or a 4xx after the job was accepted), the cancel asked by
+	// a Ctrl-C included.
 	ExitUnreachable = 4
 )
 
@@ -84,8 +87,13 @@ type RunOptions struct {
 
 	// By is the aggregation key of the summary (ByValue when empty).
 	By string
-	// Output is OutputTable (default), OutputJSON or OutputNDJSON.
+	// Output is OutputTable (default), OutputJSON, OutputNDJSON or
+	// OutputCSV (every result, the columns of salvo results --output csv).
 	Output string
+	// OutDir, when set, is a directory that gets a HOST.out and a
+	// HOST.err per target once the job is final (pssh -o/-e; see
+	// outdir.go).
+	OutDir string
 	// NoProgress turns the progress display off.
 	NoProgress bool
 	// Detach prints the job id and returns without waiting.
@@ -93,20 +101,32 @@ type RunOptions struct {
 
 	// Client tunes the API client (DefaultClientConfig when nil).
 	Client *ClientConfig
+
+	// Interrupts, when set, receives the process's SIGINTs. While the job
+	// runs the first cancels it and Run waits, showing "cancelling, N in
+	// flight", for its end and prints the summary of the cancelled job; a
+	// second leaves at once (ExitInterrupted). Before and after, a SIGINT
+	// ends the command as ctx ending would.
+	Interrupts <-chan os.Signal
 }
 
 // Run submits the job opts describes, follows it and prints the outcome.
-// Progress goes to stderr (a redrawn bar on a terminal, plain lines
-// otherwise), the summary table, JSON document or NDJSON results to
-// stdout. When ctx ends while the job runs, Run cancels the job on the
-// server (bounded by 5 s). It returns the exit status:
+// Progress goes to stderr (a bar redrawn to the terminal's width, plain
+// lines otherwise), the summary table, JSON document, NDJSON or CSV
+// results to stdout. A Ctrl-C (opts.Interrupts) cancels the job and waits
+// for its end, a second leaves at once; when ctx ends while the job runs,
+// Run cancels the job on the server (bounded by 5 s) and returns. It
+// returns the exit status:
 //
-//	0  every target ok (any HTTP status), skipped or cancelled; or --detach
-//	1  at least one target failed, error or timeout
-//	2  usage error, or the server refused the job (its error and field are printed)
-//	3  the job was cancelled or failed, or the wait was interrupted (SIGINT)
-//	4  the server is unreachable or failing
+//	0    every target ok (any HTTP status), skipped or cancelled; or --detach
+//	1    at least one target failed, error or timeout
+//	2    usage error, --outdir unusable, or the server refused the job (its error and field are printed)
+//	3    the job was cancelled (a Ctrl-C included) or failed, or the wait was interrupted (SIGTERM)
+//	4    the server is unreachable or failing (a Ctrl-C's cancel included)
+//	130  a second Ctrl-C left without waiting for the cancelled job's end
 func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
+	ctx, stopInterrupts := withInterrupts(ctx, opts.Interrupts)
+	defer stopInterrupts()
 	fail := func(code int, format string, args ...any) int {
 		fmt.Fprintf(stderr, "salvo run: "+format+"\n", args...)
 		return code
@@ -123,13 +143,19 @@ func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
 		return fail(ExitUsage, "--by %q: want value, status, errorClass or body", opts.By)
 	}
 	switch opts.Output {
-	case OutputTable, OutputJSON, OutputNDJSON:
+	case OutputTable, OutputJSON, OutputNDJSON, OutputCSV:
 	default:
-		return fail(ExitUsage, "--output %q: want table, json or ndjson", opts.Output)
+		return fail(ExitUsage, "--output %q: want table, json, ndjson or csv", opts.Output)
 	}
 	spec, err := BuildSpec(opts)
 	if err != nil {
 		return fail(ExitUsage, "%v", err)
+	}
+	var outdir *outDir
+	if opts.OutDir != "" && !opts.Detach {
+		if outdir, err = prepareOutDir(opts.OutDir); err != nil {
+			return fail(ExitUsage, "%v", err)
+		}
 	}
 
 	server := opts.Server
@@ -177,22 +203,21 @@ func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "job %s submitted (%s targets)\n", id, commas(int64(n)))
 	}
 
-	var prog *progress
+	f := &follower{client: client, id: id, cmd: "salvo run", stderr: stderr}
 	if !opts.NoProgress {
-		prog = newProgress(stderr, isTerminal(stderr), time.Now)
+		f.prog = progressFor(stderr)
 	}
-	st, err := client.Watch(ctx, id, func(st Status) {
-		if prog != nil {
-			prog.update(st)
-		}
+	st, end, err := f.follow(ctx, func(ctx context.Context, fn func(Status)) (Status, error) {
+		return client.Watch(ctx, id, fn)
 	})
-	if prog != nil && st.ID != "" {
-		prog.finish(st)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return interrupted(ctx, client, id, stderr)
-		}
+	switch end {
+	case followLeft:
+		return ExitInterrupted
+	case followCancelFailed:
+		return ExitUnreachable
+	case followInterrupted:
+		return interrupted(ctx, client, id, stderr)
+	case followFailed:
 		return fail(ExitUnreachable, "following job %s: %v", id, err)
 	}
 	elapsed := jobElapsed(st, time.Since(start))
@@ -203,12 +228,36 @@ func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
 		}
 		return fail(ExitUnreachable, "job %s: %v", id, err)
 	}
+	if outdir != nil {
+		n, err := writeOutDir(ctx, client, id, ResultQuery{}, outdir)
+		var oe *outDirError
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return fail(ExitCancelled, "interrupted")
+		case errors.As(err, &oe):
+			return fail(ExitUsage, "%v", err)
+		default:
+			return fail(ExitUnreachable, "job %s: %v", id, err)
+		}
+		fmt.Fprintf(stderr, "salvo run: %s results written to %s (HOST.out, HOST.err)\n", commas(int64(n)), opts.OutDir)
+		if n < st.Done {
+			fmt.Fprintf(stderr, "salvo run: warning: %s results written, the job has %s\n",
+				commas(int64(n)), commas(int64(st.Done)))
+		}
+	}
 	return exitFor(st)
 }
 
 // writeOutput prints a finished job in the chosen format.
 func writeOutput(ctx context.Context, c *Client, opts RunOptions, st Status, elapsed time.Duration, stdout, stderr io.Writer) error {
 	switch opts.Output {
+	case OutputCSV:
+		rw := newResultWriter(stdout, OutputCSV, false)
+		if _, err := c.EachResult(ctx, st.ID, ResultQuery{}, rw.write); err != nil {
+			return err
+		}
+		return rw.end()
 	case OutputNDJSON:
 		n, err := c.StreamResults(ctx, st.ID, stdout)
 		if err != nil {

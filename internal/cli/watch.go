@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -145,4 +148,275 @@ func (c *Client) poll(ctx context.Context, id string, fn func(Status)) (Status, 
 		}
 		t.Reset(c.conf.PollInterval)
 	}
+}
+
+// --- Ctrl-C while a job is followed ---
+
+// ExitInterrupted is the exit status of a command left at once by a
+// second Ctrl-C while the job it follows is being cancelled (128 + SIGINT,
+// as a shell reports a process killed by it).
+const ExitInterrupted = 130
+
+// interruptRouter hands SIGINTs to the follower of a job while one listens
+// (the first cancels the job, the second leaves at once); while none does,
+// a SIGINT ends the command's context, as a plain Ctrl-C would.
+type interruptRouter struct {
+	mu     sync.Mutex
+	to     chan os.Signal // the follower's; nil when none listens
+	cancel context.CancelFunc
+	// claimed is closed when a follower first listens (for tests).
+	claimed     chan struct{}
+	claimedOnce sync.Once
+}
+
+type interruptRouterKey struct{}
+
+// withInterrupts returns ctx routing the signals of sigs (nil: none): see
+// interruptRouter. stop ends the routing; call it once the command is done.
+func withInterrupts(ctx context.Context, sigs <-chan os.Signal) (_ context.Context, stop func()) {
+	if sigs == nil {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &interruptRouter{cancel: cancel, claimed: make(chan struct{})}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case s := <-sigs:
+				r.deliver(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return context.WithValue(ctx, interruptRouterKey{}, r), func() {
+		close(done)
+		wg.Wait()
+		cancel()
+	}
+}
+
+func (r *interruptRouter) deliver(s os.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.to == nil {
+		r.cancel()
+		return
+	}
+	select {
+	case r.to <- s:
+	default: // the follower has two pending already: it is leaving
+	}
+}
+
+// claimInterrupts returns the channel of the SIGINTs ctx routes (nil when
+// it routes none) until release is called.
+func claimInterrupts(ctx context.Context) (_ <-chan os.Signal, release func()) {
+	r, _ := ctx.Value(interruptRouterKey{}).(*interruptRouter)
+	if r == nil {
+		return nil, func() {}
+	}
+	ch := make(chan os.Signal, 2)
+	r.mu.Lock()
+	r.to = ch
+	r.mu.Unlock()
+	r.claimedOnce.Do(func() { close(r.claimed) })
+	return ch, func() {
+		r.mu.Lock()
+		if r.to == ch {
+			r.to = nil
+		}
+		r.mu.Unlock()
+	}
+}
+
+// followEnd says how following a job ended.
+type followEnd int
+
+const (
+	// followDone: the wait ended: the job is final (or, for a bounded
+	// wait, the wait is over), the status is its last.
+	followDone followEnd = iota
+	// followLeft: a second Ctrl-C; the job may still be cancelling.
+	followLeft
+	// followCancelFailed: the cancel the first Ctrl-C asked for failed.
+	followCancelFailed
+	// followInterrupted: the context ended (SIGTERM).
+	followInterrupted
+	// followFailed: the wait itself failed.
+	followFailed
+)
+
+// waitFunc waits for a job, calling fn with every status it receives, and
+// returns the last one.
+type waitFunc func(ctx context.Context, fn func(Status)) (Status, error)
+
+// follower follows a job on behalf of a command: it shows the progress
+// (when prog is set) and handles Ctrl-C. The first asks the server to
+// cancel the job (bounded by cancelTimeout) and shows "cancelling, N in
+// flight" until the job is final; the second leaves at once.
+type follower struct {
+	client *Client
+	id     string
+	// cmd prefixes the messages ("salvo run").
+	cmd    string
+	stderr io.Writer
+	// prog shows the progress; nil shows none, until a Ctrl-C when
+	// showCancel is set.
+	prog       *progress
+	showCancel bool
+	// rewatch, set when the wait does not report progress (a long poll),
+	// follows the job with Watch once it is being cancelled.
+	rewatch bool
+
+	// asked is set once a Ctrl-C asked for the job's cancel.
+	asked bool
+}
+
+type waitResult struct {
+	st  Status
+	err error
+}
+
+// waiter is one wait running in its own goroutine.
+type waiter struct {
+	statuses chan Status
+	done     chan waitResult
+	stop     context.CancelFunc
+}
+
+// follow waits for the job with wait until it ends, a Ctrl-C says
+// otherwise, or ctx ends. The progress line, if any, is ended on return.
+func (f *follower) follow(ctx context.Context, wait waitFunc) (last Status, end followEnd, err error) {
+	ints, release := claimInterrupts(ctx)
+	defer release()
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	start := func(wait waitFunc) *waiter {
+		wctx, stop := context.WithCancel(ctx)
+		w := &waiter{statuses: make(chan Status), done: make(chan waitResult, 1), stop: stop}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := wait(wctx, func(st Status) {
+				select {
+				case w.statuses <- st:
+				case <-wctx.Done():
+				}
+			})
+			w.done <- waitResult{st, err}
+		}()
+		return w
+	}
+	w := start(wait)
+	defer func() { w.stop() }()
+
+	// The cancel request runs beside the wait, in a context of its own so
+	// that a SIGTERM does not cut it; leaving stops it.
+	cctx, stopCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCancel()
+	var cancelled chan waitResult // the cancel's answer, once asked
+
+	defer func() { f.finish(last) }()
+	for {
+		select {
+		case st := <-w.statuses:
+			last = st
+			f.show(st)
+		case r := <-w.done:
+			if r.st.ID != "" {
+				last = r.st // shown by the deferred finish
+			}
+			switch {
+			case r.err == nil:
+				return last, followDone, nil
+			case ctx.Err() != nil:
+				return last, followInterrupted, ctx.Err()
+			default:
+				return last, followFailed, r.err
+			}
+		case <-ints:
+			if f.asked {
+				f.finish(last)
+				f.note("%s: leaving now; job %s may still be cancelling (salvo status %s)", f.cmd, f.id, f.id)
+				return last, followLeft, nil
+			}
+			f.asked = true
+			if f.prog == nil && f.showCancel {
+				f.prog = progressFor(f.stderr)
+			}
+			if f.prog != nil {
+				f.prog.cancelling = true
+			}
+			f.note("%s: cancelling job %s (Ctrl-C again to leave at once)", f.cmd, f.id)
+			if last.ID != "" {
+				f.show(last)
+			}
+			answer := make(chan waitResult, 1)
+			cancelled = answer
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(cctx, cancelTimeout)
+				defer cancel()
+				st, err := f.client.Cancel(ctx, f.id)
+				answer <- waitResult{st, err}
+			}()
+		case r := <-cancelled:
+			cancelled = nil
+			if r.err != nil {
+				f.finish(last)
+				f.note("%s: cannot cancel job %s: %v", f.cmd, f.id, r.err)
+				f.note("%s: the job may still be running; cancel it with salvo cancel %s once the server answers", f.cmd, f.id)
+				return last, followCancelFailed, r.err
+			}
+			if r.st.ID != "" {
+				last = r.st
+				if Terminal(last.State) {
+					f.show(last)
+					return last, followDone, nil
+				}
+			}
+			f.note("%s: cancel of job %s accepted, waiting for its requests in flight", f.cmd, f.id)
+			if last.ID != "" {
+				f.show(last)
+			}
+			if f.rewatch {
+				w.stop()
+				w = start(func(ctx context.Context, fn func(Status)) (Status, error) {
+					return f.client.Watch(ctx, f.id, fn)
+				})
+			}
+		case <-ctx.Done():
+			return last, followInterrupted, ctx.Err()
+		}
+	}
+}
+
+// finish ends the progress line with the last status.
+func (f *follower) finish(last Status) {
+	if f.prog != nil && last.ID != "" {
+		f.prog.finish(last)
+	}
+}
+
+func (f *follower) show(st Status) {
+	if f.prog != nil {
+		f.prog.update(st)
+	}
+}
+
+// note prints a message on stderr, below the progress line if there is one.
+func (f *follower) note(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	if f.prog != nil {
+		f.prog.note(s)
+		return
+	}
+	fmt.Fprintln(f.stderr, s)
 }
