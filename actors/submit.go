@@ -33,6 +33,18 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 	if spec.NodeGroup != "" {
 		return nil, &job.FieldError{Field: "targets", Msg: "give exactly one of targets and nodeGroup"}
 	}
+	if err := sp.Rewind(); err != nil {
+		return nil, err
+	}
+	return e.submitFrom(ctx, spec, n, "", func() ([]job.TargetSpec, error) { return sp.Read(e.cfg.ChunkSize) })
+}
+
+// submitFrom resolves and validates spec, whose targets are not in it but
+// the n that next yields (a slice at a time, an empty one at the end),
+// checks each target as it goes by (the target policy too), stores the
+// job as a rerun of job rerunOf ("" for none) and queues it. An invalid
+// target leaves nothing stored.
+func (e *Engine) submitFrom(ctx context.Context, spec *job.Spec, n int, rerunOf string, next func() ([]job.TargetSpec, error)) (*JobStatus, error) {
 	if err := e.resolve(ctx, spec); err != nil {
 		return nil, err
 	}
@@ -41,12 +53,9 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 		return nil, err
 	}
 	checker.Policy = e.cfg.Policy
-	if err := sp.Rewind(); err != nil {
-		return nil, err
-	}
 	index := 0
-	next := func() ([]job.TargetSpec, error) {
-		batch, err := sp.Read(e.cfg.ChunkSize)
+	checked := func() ([]job.TargetSpec, error) {
+		batch, err := next()
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +67,7 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 		}
 		return batch, nil
 	}
-	return e.create(ctx, spec, n, func(j *store.Job) error {
-		return e.st.CreateJobFrom(ctx, j, e.cfg.ChunkSize, next)
+	return e.create(ctx, spec, n, rerunOf, func(j *store.Job) error {
+		return e.st.CreateJobFrom(ctx, j, e.cfg.ChunkSize, checked)
 	})
 }
