@@ -297,13 +297,15 @@ func (e *Engine) Submit(ctx context.Context, spec *job.Spec) (*JobStatus, error)
 	}
 	targets := spec.Targets
 	spec.Targets = nil
-	return e.create(ctx, spec, len(targets), func(jr *store.Job) error {
+	return e.create(ctx, spec, len(targets), "", func(jr *store.Job) error {
 		return e.st.CreateJob(ctx, jr, targets, e.cfg.ChunkSize)
 	})
 }
 
-// create stores a normalized job (its targets written by put) and queues it.
-func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, put func(*store.Job) error) (*JobStatus, error) {
+// create stores a normalized job (its targets written by put), submitted
+// by the token WithSubmitter named in ctx and rerunning job rerunOf (""
+// for none), and queues it.
+func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, rerunOf string, put func(*store.Job) error) (*JobStatus, error) {
 	src := spec
 	if spec.SSH != nil && spec.SSH.Credential != "" {
 		// The store keeps the credential's name, read again at a resume,
@@ -322,6 +324,8 @@ func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, put func
 		Total:           total,
 		Counts:          map[string]int{},
 		CreatedAt:       time.Now().UTC(),
+		SubmittedBy:     submitterOf(ctx),
+		RerunOf:         rerunOf,
 	}
 	if err := put(jr); err != nil {
 		var fe *job.FieldError

@@ -14,15 +14,19 @@ const StateCancelling = "cancelling"
 
 // JobStatus is a job's status and progress (docs/design.md §4).
 type JobStatus struct {
-	ID       string         `json:"id"`
-	Name     string         `json:"name"`
-	State    string         `json:"state"`
-	Reason   string         `json:"reason,omitempty"`
-	Protocol string         `json:"protocol"`
-	Total    int            `json:"total"`
-	Sent     int64          `json:"sent"`
-	Done     int            `json:"done"`
-	Counts   map[string]int `json:"counts"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Reason   string `json:"reason,omitempty"`
+	Protocol string `json:"protocol"`
+	// Ran says what the job runs (RanOf).
+	Ran *Ran `json:"ran,omitempty"`
+	// RerunOf is the id of the job this one reruns (Engine.Rerun).
+	RerunOf string         `json:"rerunOf,omitempty"`
+	Total   int            `json:"total"`
+	Sent    int64          `json:"sent"`
+	Done    int            `json:"done"`
+	Counts  map[string]int `json:"counts"`
 	// Workers holds per-worker figures, keyed by worker node name.
 	Workers        map[string]WorkerStatus `json:"workers"`
 	MaxConcurrency int                     `json:"maxConcurrency"`
@@ -60,6 +64,8 @@ func StatusFromJob(j *store.Job) *JobStatus {
 		Counts:    fullCounts(j.Counts),
 		Workers:   map[string]WorkerStatus{},
 		CreatedAt: j.CreatedAt,
+		Ran:       RanOf(j),
+		RerunOf:   j.RerunOf,
 	}
 	for name, wc := range j.Workers {
 		s.Workers[name] = WorkerStatus{Requests: wc.Requests, Responses: wc.Responses}

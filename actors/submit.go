@@ -51,6 +51,27 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 	if spec.NodeGroup != "" {
 		return nil, &job.FieldError{Field: "targets", Msg: "give exactly one of targets and nodeGroup"}
 	}
+	if err := sp.Rewind(); err != nil {
+		return nil, err
+	}
+	learn := func(checker *job.TargetChecker) error {
+		if tooMany {
+			return learnSpooled(ctx, sp, checker, e.cfg.ChunkSize)
+		}
+		checker.Learn(job.TargetSpec{Vars: names}) // as one target defining every name
+		return nil
+	}
+	return e.submitFrom(ctx, spec, n, "", learn, func() ([]job.TargetSpec, error) { return sp.Read(e.cfg.ChunkSize) })
+}
+
+// submitFrom resolves and validates spec, whose targets are not in it but
+// the n that next yields (a slice at a time, an empty one at the end),
+// checks each target as it goes by (the target policy too), stores the
+// job as a rerun of job rerunOf ("" for none) and queues it. An invalid
+// target leaves nothing stored. learn, when not nil, shows the checker the
+// targets' variables before the first Check when the checker needs it
+// (job.TargetChecker.NeedsLearn).
+func (e *Engine) submitFrom(ctx context.Context, spec *job.Spec, n int, rerunOf string, learn func(*job.TargetChecker) error, next func() ([]job.TargetSpec, error)) (*JobStatus, error) {
 	if err := e.resolve(ctx, spec); err != nil {
 		return nil, err
 	}
@@ -59,21 +80,14 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 		return nil, err
 	}
 	checker.Policy = e.cfg.Policy
-	switch {
-	case !checker.NeedsLearn():
-	case !tooMany:
-		checker.Learn(job.TargetSpec{Vars: names}) // as one target defining every name
-	default:
-		if err := learnSpooled(ctx, sp, checker, e.cfg.ChunkSize); err != nil {
+	if learn != nil && checker.NeedsLearn() {
+		if err := learn(checker); err != nil {
 			return nil, err
 		}
 	}
-	if err := sp.Rewind(); err != nil {
-		return nil, err
-	}
 	index := 0
-	next := func() ([]job.TargetSpec, error) {
-		batch, err := sp.Read(e.cfg.ChunkSize)
+	checked := func() ([]job.TargetSpec, error) {
+		batch, err := next()
 		if err != nil {
 			return nil, err
 		}
@@ -85,13 +99,13 @@ func (e *Engine) SubmitStream(ctx context.Context, r io.Reader) (*JobStatus, err
 		}
 		return batch, nil
 	}
-	return e.create(ctx, spec, n, func(j *store.Job) error {
-		return e.st.CreateJobFrom(ctx, j, e.cfg.ChunkSize, next)
+	return e.create(ctx, spec, n, rerunOf, func(j *store.Job) error {
+		return e.st.CreateJobFrom(ctx, j, e.cfg.ChunkSize, checked)
 	})
 }
 
 // learnSpooled shows every spooled target to checker.Learn: one more read
-// of the spool, a chunk at a time.
+// of the spool, a chunk at a time, after which the spool is rewound.
 func learnSpooled(ctx context.Context, sp *spool.Spool, checker *job.TargetChecker, chunk int) error {
 	if chunk <= 0 {
 		chunk = job.DefaultChunkSize
@@ -108,7 +122,7 @@ func learnSpooled(ctx context.Context, sp *spool.Spool, checker *job.TargetCheck
 			return err
 		}
 		if len(batch) == 0 {
-			return nil
+			return sp.Rewind()
 		}
 		for _, t := range batch {
 			checker.Learn(t)

@@ -131,6 +131,10 @@ type Config struct {
 	// worker holds at once over all its jobs; requests wait for room.
 	// 0 means an eighth of the machine's memory, between 64 MiB and 4 GiB.
 	BodyMemory int64 `yaml:"bodyMemory"`
+	// Retention is how long after it finished a job and its results are
+	// kept: the master that writes (the Raft leader in a group) deletes
+	// older ones in the background. 0 (the default) keeps every job.
+	Retention DayDuration `yaml:"retention"`
 	// RCConfDir is a directory of REST Commander configuration files
 	// (agentcommand.conf, nodegroup.conf, aggregation.conf,
 	// httpheader.conf) whose definitions are imported at start (see

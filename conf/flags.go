@@ -14,8 +14,8 @@ import (
 const EnvPrefix = "SALVO_"
 
 // flagDef is one setting that has a flag and an environment variable.
-// ptr points into a Config: *string, *int, *int64, *bool, *time.Duration
-// or *[]string (comma-separated).
+// ptr points into a Config: *string, *int, *int64, *bool, *time.Duration,
+// *DayDuration or *[]string (comma-separated).
 type flagDef struct {
 	name  string
 	usage string
@@ -50,6 +50,7 @@ func (c *Config) flags() []flagDef {
 		{"http-graceful-close", "close HTTP target connections with a FIN, not a reset, once read (targets then keep TIME_WAIT)", &c.HTTPGracefulClose},
 		{"body-memory", "memory response bodies may take on the node, in bytes (0: an eighth of the memory, 256 MiB to 4 GiB)", &c.BodyMemory},
 		{"http-max-header-bytes", "largest header block of a target's HTTP response, in bytes", &c.HTTPMaxHeaderBytes},
+		{"retention", "delete finished jobs and their results this long after they finished, e.g. 30d (0: keep them)", &c.Retention},
 		{"rc-conf-dir", "directory of REST Commander .conf files to import at start", &c.RCConfDir},
 		{"name", "node name in the cluster (default: the host name)", &c.Name},
 		{"roles", "node roles: master,worker, master or worker", &c.Roles},
@@ -123,6 +124,12 @@ func (v *value) Set(s string) error {
 			return fmt.Errorf("invalid duration %q (want e.g. 30s, 1m)", s)
 		}
 		*p = d
+	case *DayDuration:
+		d, err := ParseDayDuration(s)
+		if err != nil {
+			return err
+		}
+		*p = DayDuration(d)
 	case *[]string:
 		list := splitList(s)
 		if v.set {
@@ -153,6 +160,8 @@ func (v *value) String() string {
 		return strconv.FormatBool(*p)
 	case *time.Duration:
 		return p.String()
+	case *DayDuration:
+		return p.String()
 	case *[]string:
 		return strings.Join(*p, ",")
 	}
@@ -174,7 +183,7 @@ func (v *value) typeName() string {
 		return "int"
 	case *bool:
 		return "bool"
-	case *time.Duration:
+	case *time.Duration, *DayDuration:
 		return "duration"
 	case *[]string:
 		return "list"

@@ -127,6 +127,9 @@ func (c *Config) Validate() error {
 	if c.RaftTrailingLogs < 0 {
 		bad(c.label("raftTrailingLogs", &c.RaftTrailingLogs), "must be 0 (the default) or positive, got %d", c.RaftTrailingLogs)
 	}
+	if c.Retention < 0 {
+		bad(c.label("retention", &c.Retention), "must be 0 (keep every job) or positive, got %s", c.Retention)
+	}
 	if c.ClusterWatch < 0 {
 		bad(c.label("clusterWatch", &c.ClusterWatch), "must be 0 (off) or positive, got %s", c.ClusterWatch)
 	}

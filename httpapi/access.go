@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/time/rate"
 
+	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/auth"
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/job"
@@ -261,10 +262,15 @@ func callerOf(c *gin.Context) *auth.Token {
 
 // submitContext is the context of a submit: whether its caller may name
 // server paths in the job (job.CheckPaths): an admin token, or a node
-// without authentication.
+// without authentication; and the token's name, which the job's record
+// keeps (actors.WithSubmitter).
 func (s *Server) submitContext(c *gin.Context) context.Context {
 	t := callerOf(c)
-	return job.WithPathAuthority(c.Request.Context(), t == nil || t.Role.Allows(auth.Admin))
+	ctx := job.WithPathAuthority(c.Request.Context(), t == nil || t.Role.Allows(auth.Admin))
+	if t != nil {
+		ctx = actors.WithSubmitter(ctx, t.Name)
+	}
+	return ctx
 }
 
 // checkScope refuses a job of a scoped token that does not name one of

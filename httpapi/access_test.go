@@ -58,6 +58,8 @@ var wantRoles = map[string]auth.Role{
 	"GET /api/v1/jobs":                                             auth.Viewer,
 	"GET /api/v1/jobs/:id":                                         auth.Viewer,
 	"POST /api/v1/jobs/:id/cancel":                                 auth.Operator,
+	"POST /api/v1/jobs/:id/rerun":                                  auth.Operator,
+	"DELETE /api/v1/jobs/:id":                                      auth.Operator,
 	"PUT /api/v1/nodegroups/:name":                                 auth.Operator,
 	"DELETE /api/v1/commands/:name":                                auth.Operator,
 	"PUT /api/v1/aggregations/:name":                               auth.Operator,

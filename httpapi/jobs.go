@@ -87,40 +87,46 @@ const maxLoggedCommand = 256
 
 // logSubmit writes the log line of an accepted submit: who sent it, what
 // the job runs and on how many targets. What it runs comes from the stored
-// spec, whose secrets are redacted, and the line names neither headers,
-// bodies, variables, credentials nor a path's query. A later error of the
-// request (a REST Commander route waiting for the job) is no refusal.
+// spec, whose secrets are redacted (the status's Ran), and the line names
+// neither headers, bodies, variables, credentials nor a path's query. A
+// later error of the request (a REST Commander route waiting for the job)
+// is no refusal.
 func (s *Server) logSubmit(c *gin.Context, st *actors.JobStatus) {
 	c.Set(submitKey, false)
 	attrs := append(callerAttrs(c), slog.String("job", st.ID), slog.String("name", st.Name),
 		slog.String("protocol", st.Protocol), slog.Int("targets", st.Total))
-	// The job is accepted: its line is whole even if the client has gone.
-	j, err := s.st.GetJob(context.WithoutCancel(c.Request.Context()), st.ID)
-	if err == nil && j.Spec != nil {
-		attrs = append(attrs, specAttrs(j.Spec)...)
+	if st.RerunOf != "" {
+		attrs = append(attrs, slog.String("rerunOf", st.RerunOf))
+	}
+	ran := st.Ran
+	if ran == nil {
+		// The job is accepted: its line is whole even if the client has gone.
+		if j, err := s.st.GetJob(context.WithoutCancel(c.Request.Context()), st.ID); err == nil {
+			ran = actors.RanOf(j)
+		}
+	}
+	if ran != nil {
+		attrs = append(attrs, ranAttrs(ran)...)
 	}
 	s.cfg.Logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "job submitted", attrs...)
 }
 
-// specAttrs says what a stored spec runs: the HTTP method and path (without
-// its query, which may carry a key), or the SSH command, cut to
-// maxLoggedCommand bytes; and the named node group and command it came from.
-func specAttrs(sp *job.Spec) []slog.Attr {
+// ranAttrs say what a job runs (actors.RanOf): the HTTP method and path
+// (without its query), or the SSH command, cut to maxLoggedCommand bytes;
+// and the named node group and command it came from.
+func ranAttrs(r *actors.Ran) []slog.Attr {
 	var attrs []slog.Attr
 	switch {
-	case sp.Protocol == job.ProtocolSSH && sp.SSH != nil:
-		attrs = append(attrs, slog.String("command", cut(sp.SSH.Command, maxLoggedCommand)))
-	case sp.HTTP != nil:
-		path, _, _ := strings.Cut(sp.HTTP.Path, "?")
-		attrs = append(attrs, slog.String("method", sp.HTTP.Method), slog.String("path", path))
+	case r.Command != "":
+		attrs = append(attrs, slog.String("command", cut(r.Command, maxLoggedCommand)))
+	case r.Method != "" || r.Path != "":
+		attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.Path))
 	}
-	if o := sp.Origin; o != nil {
-		if o.NodeGroup != "" {
-			attrs = append(attrs, slog.String("nodeGroup", o.NodeGroup))
-		}
-		if o.Command != "" {
-			attrs = append(attrs, slog.String("commandName", o.Command))
-		}
+	if r.NodeGroup != "" {
+		attrs = append(attrs, slog.String("nodeGroup", r.NodeGroup))
+	}
+	if r.CommandName != "" {
+		attrs = append(attrs, slog.String("commandName", r.CommandName))
 	}
 	return attrs
 }
@@ -267,6 +273,9 @@ func limitParam(c *gin.Context) (int, error) {
 	return n, nil
 }
 
+// listJobs answers a page of jobs, newest first: ?state= (one job state),
+// ?name= (exactly this name), ?q= (a substring of the name, the id, the SSH
+// command or the HTTP path, ASCII case-insensitive), ?cursor=, ?limit=.
 func (s *Server) listJobs(c *gin.Context) {
 	state := c.Query("state")
 	if state != "" && !slices.Contains(store.JobStates, state) {
@@ -278,7 +287,14 @@ func (s *Server) listJobs(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	jobs, next, err := s.st.ListJobs(c.Request.Context(), store.JobQuery{State: state, Cursor: c.Query("cursor"), Limit: limit})
+	q := store.JobQuery{State: state, Name: c.Query("name"), Q: c.Query("q"), Cursor: c.Query("cursor"), Limit: limit}
+	for field, v := range map[string]string{"name": q.Name, "q": q.Q} {
+		if len(v) > store.MaxJobQuery {
+			fail(c, badRequest(field, fmt.Sprintf("%s takes at most %d bytes", field, store.MaxJobQuery)))
+			return
+		}
+	}
+	jobs, next, err := s.st.ListJobs(c.Request.Context(), q)
 	if err != nil {
 		fail(c, err)
 		return

@@ -33,6 +33,9 @@ type Engine interface {
 	Wait(ctx context.Context, id string) (*actors.JobStatus, error)
 	StatusOf(ctx context.Context, j *store.Job) *actors.JobStatus
 	Cancel(ctx context.Context, id string) (*actors.JobStatus, error)
+	// Rerun submits a finished job again over its targets whose results
+	// are in one of states (actors.Engine.Rerun).
+	Rerun(ctx context.Context, id string, states []string) (*actors.JobStatus, error)
 	Members(ctx context.Context) ([]actors.Member, error)
 	SetEnabled(ctx context.Context, worker string, enabled bool) ([]actors.Member, error)
 	ResetQueue(ctx context.Context) ([]string, error)
@@ -189,6 +192,8 @@ func (s *Server) routes() {
 	s.route(v1, auth.Viewer, http.MethodGet, "/jobs", s.listJobs)
 	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id", s.status)
 	s.route(v1, auth.Operator, http.MethodPost, "/jobs/:id/cancel", s.cancel)
+	s.route(v1, auth.Operator, http.MethodDelete, "/jobs/:id", s.deleteJob)
+	s.route(v1, auth.Operator, http.MethodPost, "/jobs/:id/rerun", s.rerun)
 	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/results", s.results)
 	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/aggregate", s.aggregate)
 	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/events", s.events)

@@ -43,12 +43,15 @@ type Config struct {
 	// ApplyRetry bounds how long an entry whose apply fails for lack of
 	// disk space is tried again before it is given up (and logged).
 	ApplyRetry time.Duration
-	Logger     *slog.Logger
+	// DeleteBatch is how many results one entry of a job's delete deletes
+	// (store.SQLite.DeleteJobStep).
+	DeleteBatch int
+	Logger      *slog.Logger
 }
 
 // DefaultConfig returns the defaults for a store in dir.
 func DefaultConfig(dir string) Config {
-	return Config{Dir: dir, MaxEntryBytes: 4 << 20, ApplyRetry: time.Minute, Logger: slog.Default()}
+	return Config{Dir: dir, MaxEntryBytes: 4 << 20, ApplyRetry: time.Minute, DeleteBatch: store.DeleteBatch, Logger: slog.Default()}
 }
 
 // Store is a replicated store.Store (see the package comment).
@@ -82,6 +85,9 @@ func New(cfg Config, local *store.SQLite) (*Store, error) {
 	}
 	if cfg.ApplyRetry <= 0 {
 		cfg.ApplyRetry = def.ApplyRetry
+	}
+	if cfg.DeleteBatch <= 0 {
+		cfg.DeleteBatch = def.DeleteBatch
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = def.Logger
@@ -129,6 +135,7 @@ const (
 	kindPutToken
 	kindDeleteToken
 	kindPutAudit
+	kindDeleteJob
 )
 
 type (
@@ -154,11 +161,21 @@ type (
 		Name  string // DeleteToken's
 	}
 	auditEntry struct{ Entry auth.Entry }
+	// deleteJobEntry is one step of a job's delete (store.SQLite.DeleteJobStep).
+	deleteJobEntry struct {
+		JobID string
+		Batch int
+	}
 
 	// resultsReply is what a results entry's apply answers.
 	resultsReply struct {
 		counts map[string]int
 		err    error
+	}
+	// deleteReply is what a delete entry's apply answers.
+	deleteReply struct {
+		more bool
+		err  error
 	}
 )
 
@@ -263,6 +280,36 @@ func (s *Store) PutResults(ctx context.Context, jobID string, results []job.Resu
 	return r.counts, r.err
 }
 
+// DeleteJob implements store.Store: each step of the delete (at most
+// DeleteBatch results) is one log entry, applied by every master, so
+// that no entry is large and the leader's writer is never held long.
+// An unknown or unfinished job is refused without a log entry.
+func (s *Store) DeleteJob(ctx context.Context, id string) error {
+	j, err := s.local.GetJob(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !store.Terminal(j.State) {
+		return fmt.Errorf("delete job %s (%s): %w", id, j.State, store.ErrNotFinished)
+	}
+	for {
+		resp, err := s.apply(ctx, kindDeleteJob, deleteJobEntry{JobID: id, Batch: s.cfg.DeleteBatch})
+		if err != nil {
+			return err
+		}
+		r, ok := resp.(deleteReply)
+		if !ok {
+			return fmt.Errorf("delete job %s: unexpected answer %T", id, resp)
+		}
+		if errors.Is(r.err, store.ErrNotFound) {
+			return nil // another delete finished it
+		}
+		if r.err != nil || !r.more {
+			return r.err
+		}
+	}
+}
+
 // PutDefinition implements store.Store.
 func (s *Store) PutDefinition(ctx context.Context, kind, name string, body []byte) error {
 	if err := store.CheckDefinitionName(name); err != nil {
@@ -313,6 +360,11 @@ func (s *Store) ListJobs(ctx context.Context, q store.JobQuery) ([]*store.Job, s
 
 // Unfinished implements store.Store.
 func (s *Store) Unfinished(ctx context.Context) ([]*store.Job, error) { return s.local.Unfinished(ctx) }
+
+// ExpiredJobs implements store.Store.
+func (s *Store) ExpiredJobs(ctx context.Context, before time.Time, limit int) ([]*store.Job, error) {
+	return s.local.ExpiredJobs(ctx, before, limit)
+}
 
 // ChunkCount implements store.Store.
 func (s *Store) ChunkCount(ctx context.Context, jobID string) (int, error) {
@@ -431,8 +483,11 @@ func (f *FSM) applyRetrying(data []byte) any {
 	for {
 		resp := f.applyOnce(data)
 		err, _ := resp.(error)
-		if rr, ok := resp.(resultsReply); ok {
-			err = rr.err
+		switch r := resp.(type) {
+		case resultsReply:
+			err = r.err
+		case deleteReply:
+			err = r.err
 		}
 		if err == nil || !store.IsFull(err) || time.Now().After(deadline) {
 			if err != nil && !isExpected(err) {
@@ -453,7 +508,8 @@ func (f *FSM) applyRetrying(data []byte) any {
 // isExpected tells an entry's refusal (a name taken, a token gone) from a
 // failure.
 func isExpected(err error) bool {
-	return errors.Is(err, auth.ErrExists) || errors.Is(err, auth.ErrNotFound) || errors.Is(err, store.ErrNotFound)
+	return errors.Is(err, auth.ErrExists) || errors.Is(err, auth.ErrNotFound) || errors.Is(err, store.ErrNotFound) ||
+		errors.Is(err, store.ErrNotFinished)
 }
 
 func kindName(data []byte) string {
@@ -462,7 +518,7 @@ func kindName(data []byte) string {
 	}
 	names := map[byte]string{kindCreate: "createJob", kindUpdateJob: "updateJob", kindPutResults: "putResults",
 		kindPutDefinition: "putDefinition", kindDeleteDefinition: "deleteDefinition", kindPutToken: "putToken",
-		kindDeleteToken: "deleteToken", kindPutAudit: "putAudit"}
+		kindDeleteToken: "deleteToken", kindPutAudit: "putAudit", kindDeleteJob: "deleteJob"}
 	if n, ok := names[data[0]]; ok {
 		return n
 	}
@@ -470,7 +526,7 @@ func kindName(data []byte) string {
 }
 
 // applyOnce decodes and applies an entry; it answers an error, nil, or a
-// resultsReply.
+// resultsReply or a deleteReply.
 func (f *FSM) applyOnce(data []byte) any {
 	local := f.s.local
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -530,6 +586,13 @@ func (f *FSM) applyOnce(data []byte) any {
 			return decodeErr(err)
 		}
 		return local.PutAudit(ctx, e.Entry)
+	case kindDeleteJob:
+		var e deleteJobEntry
+		if err := dec.Decode(&e); err != nil {
+			return deleteReply{err: decodeErr(err)}
+		}
+		more, err := local.DeleteJobStep(ctx, e.JobID, e.Batch)
+		return deleteReply{more: more, err: err}
 	}
 	return fmt.Errorf("unknown log entry kind %d", data[0])
 }

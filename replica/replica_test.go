@@ -276,3 +276,75 @@ func TestRestartAndSnapshotCatchUp(t *testing.T) {
 		t.Fatalf("after a restart: %d audit entries, want 1", len(es))
 	}
 }
+
+// A delete goes through the log, one entry per bounded step, and every
+// master's store applies it; an unfinished job is refused without an
+// entry, and a follower refuses it as it refuses every write.
+func TestDeleteJobReachesEveryStore(t *testing.T) {
+	ns := group(t, 0)
+	ctx := context.Background()
+	leader := leaderOf(t, ns)
+	rs := leader.rs
+	rs.cfg.DeleteBatch = 100 // several entries of a small job
+	done := &store.Job{ID: "done", Spec: &job.Spec{Protocol: "http"}, State: store.JobWaiting, Counts: map[string]int{},
+		SubmittedBy: "ops", RerunOf: "first"}
+	if err := rs.CreateJob(ctx, done, targets(250), 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.PutResults(ctx, "done", results(0, 250)); err != nil {
+		t.Fatal(err)
+	}
+	done.State = store.JobGathered
+	if err := rs.UpdateJob(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	running := &store.Job{ID: "running", Spec: &job.Spec{Protocol: "http"}, State: store.JobProcessing, Counts: map[string]int{}}
+	if err := rs.CreateJob(ctx, running, targets(10), 100); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := leader.g.Status()
+	if err := rs.DeleteJob(ctx, "running"); !errors.Is(err, store.ErrNotFinished) {
+		t.Fatalf("delete a running job: %v, want store.ErrNotFinished", err)
+	}
+	if err := rs.DeleteJob(ctx, "nosuch"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete an unknown job: %v, want store.ErrNotFound", err)
+	}
+	if st, _ := leader.g.Status(); st.AppliedIndex != before.AppliedIndex {
+		t.Fatalf("refused deletes appended entries: applied %d, was %d", st.AppliedIndex, before.AppliedIndex)
+	}
+	for _, n := range ns {
+		caughtUp(t, n, before.AppliedIndex)
+		if j, err := n.local.GetJob(ctx, "done"); err != nil || j.SubmittedBy != "ops" || j.RerunOf != "first" {
+			t.Errorf("%s: the job's record: %+v %v, want its submitter and the job it reruns", n.name, j, err)
+		}
+		if n != leader {
+			if err := n.rs.DeleteJob(ctx, "done"); !errors.Is(err, store.ErrNotLeader) {
+				t.Fatalf("%s (a follower): delete answered %v, want store.ErrNotLeader", n.name, err)
+			}
+		}
+	}
+	if err := rs.DeleteJob(ctx, "done"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := leader.g.Status()
+	// 250 results in steps of 100, then 3 chunks one a step (the last
+	// step finding none and deleting the job's row): six entries.
+	if got := st.AppliedIndex - before.AppliedIndex; got != 6 {
+		t.Errorf("the delete took %d log entries, want 6", got)
+	}
+	for _, n := range ns {
+		caughtUp(t, n, st.AppliedIndex)
+		if _, err := n.local.GetJob(ctx, "done"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: the deleted job: %v", n.name, err)
+		}
+		if cs, err := n.local.CountResults(ctx, "done"); err != nil || len(cs) != 0 {
+			t.Errorf("%s: results of the deleted job: %v %v", n.name, cs, err)
+		}
+		if _, err := n.local.ChunkCount(ctx, "done"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: chunks of the deleted job: %v", n.name, err)
+		}
+		if c, err := n.local.ChunkCount(ctx, "running"); err != nil || c != 1 {
+			t.Errorf("%s: the running job: %d chunks, %v", n.name, c, err)
+		}
+	}
+}

@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/salvo-sh/salvo/job"
 )
 
-const jobColumns = `id, name, spec, secrets, state, reason, total, counts, workers, created_at, started_at, finished_at`
+const jobColumns = `id, name, spec, secrets, state, reason, total, counts, workers, created_at, started_at, finished_at, submitted_by, rerun_of`
 
 // CreateJob stores a job and its targets; see Store.
 func (s *SQLite) CreateJob(ctx context.Context, jr *Job, targets []job.TargetSpec, chunkSize int) error {
@@ -142,9 +143,9 @@ func insertJob(ctx context.Context, tx *sql.Tx, jr *Job, created time.Time, keep
 	if keep {
 		insert = `INSERT OR IGNORE`
 	}
-	_, err = tx.ExecContext(ctx, insert+` INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, insert+` INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		jr.ID, jr.Name, string(spec), jr.SecretsRedacted, jr.State, jr.Reason, jr.Total, string(counts), string(workers),
-		unixMilli(created), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt))
+		unixMilli(created), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt), jr.SubmittedBy, jr.RerunOf)
 	return err
 }
 
@@ -193,7 +194,8 @@ func (s *SQLite) GetJob(ctx context.Context, id string) (*Job, error) {
 }
 
 // ListJobs returns jobs newest first (by creation time, then id), optionally
-// of one state, and the cursor of the next page ("" at the end).
+// of one state, of one name and matching q (see JobQuery), and the cursor
+// of the next page ("" at the end).
 func (s *SQLite) ListJobs(ctx context.Context, q JobQuery) ([]*Job, string, error) {
 	if err := s.enter(); err != nil {
 		return nil, "", err
@@ -208,6 +210,22 @@ func (s *SQLite) ListJobs(ctx context.Context, q JobQuery) ([]*Job, string, erro
 	if q.State != "" {
 		query += ` AND state = ?`
 		args = append(args, q.State)
+	}
+	if len(q.Name) > MaxJobQuery || len(q.Q) > MaxJobQuery {
+		return nil, "", fmt.Errorf("list jobs: name and q take at most %d bytes", MaxJobQuery)
+	}
+	if q.Name != "" {
+		query += ` AND name = ?`
+		args = append(args, q.Name)
+	}
+	if q.Q != "" {
+		// The path is matched without its query, which may carry a key.
+		const path = `json_extract(spec, '$.http.path')`
+		query += ` AND (name LIKE ? ESCAPE '\' OR id LIKE ? ESCAPE '\'
+			OR json_extract(spec, '$.ssh.command') LIKE ? ESCAPE '\'
+			OR (CASE WHEN instr(` + path + `, '?') > 0 THEN substr(` + path + `, 1, instr(` + path + `, '?') - 1) ELSE ` + path + ` END) LIKE ? ESCAPE '\')`
+		like := "%" + escapeLike(q.Q) + "%"
+		args = append(args, like, like, like, like)
 	}
 	if q.Cursor != "" {
 		c, err := decodeJobCursor(q.Cursor)
@@ -230,6 +248,11 @@ func (s *SQLite) ListJobs(ctx context.Context, q JobQuery) ([]*Job, string, erro
 		next = jobCursor{createdMs: unixMilli(last.CreatedAt), id: last.ID}.encode()
 	}
 	return jobs, next, nil
+}
+
+// escapeLike escapes the wildcards of LIKE (with ESCAPE '\') in s.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // Unfinished returns every job not in a terminal state, oldest first.
@@ -317,7 +340,8 @@ func scanJob(row scanner) (*Job, error) {
 		spec, counts, workers      []byte
 		created, started, finished int64
 	)
-	if err := row.Scan(&j.ID, &j.Name, &spec, &j.SecretsRedacted, &j.State, &j.Reason, &j.Total, &counts, &workers, &created, &started, &finished); err != nil {
+	if err := row.Scan(&j.ID, &j.Name, &spec, &j.SecretsRedacted, &j.State, &j.Reason, &j.Total, &counts, &workers, &created, &started, &finished,
+		&j.SubmittedBy, &j.RerunOf); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(spec, &j.Spec); err != nil {
@@ -354,4 +378,125 @@ func marshalJob(jr *Job) (spec, counts, workers []byte, err error) {
 		return nil, nil, nil, fmt.Errorf("encode workers: %w", err)
 	}
 	return spec, counts, workers, nil
+}
+
+// DeleteJob deletes a terminal job and everything stored of it, in steps
+// of DeleteBatch rows (DeleteJobStep); see Store.
+func (s *SQLite) DeleteJob(ctx context.Context, id string) error {
+	for first := true; ; first = false {
+		more, err := s.DeleteJobStep(ctx, id, DeleteBatch)
+		if errors.Is(err, ErrNotFound) && !first {
+			return nil // another delete finished it
+		}
+		if err != nil || !more {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("delete job %s: %w", id, err)
+		}
+	}
+}
+
+// DeleteJobStep deletes, in one transaction, up to batch results of job
+// id; once none is left, up to batch/DefaultChunkSize (at least one) of
+// its target chunks; once none is left, its cached aggregates, its row and
+// its key. It reports whether rows may be left (call it again). It returns
+// ErrNotFinished, deleting nothing, while the job is not terminal, and
+// ErrNotFound when nothing of the job is stored. A Raft group applies it
+// as one log entry: every replica deletes the same rows.
+func (s *SQLite) DeleteJobStep(ctx context.Context, id string, batch int) (more bool, err error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.leave()
+	if id == "" {
+		return false, errors.New("delete job: empty id")
+	}
+	batch = max(batch, 1)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("delete job %s: begin: %w", id, err)
+	}
+	defer tx.Rollback()
+	var state string
+	err = tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, id).Scan(&state)
+	found := err == nil
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return false, fmt.Errorf("delete job %s: %w", id, err)
+	case !Terminal(state):
+		return false, fmt.Errorf("delete job %s (%s): %w", id, state, ErrNotFinished)
+	}
+	deleted := func(query string, args ...any) (int64, error) {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
+	// The job's results, by rowid through the (job_key, idx) index.
+	n, err := deleted(`DELETE FROM results WHERE rowid IN (SELECT r.rowid FROM results r
+		JOIN job_keys k ON r.job_key = k.key WHERE k.id = ? LIMIT ?)`, id, batch)
+	if err != nil {
+		return false, fmt.Errorf("delete job %s: results: %w", id, err)
+	}
+	if n < int64(batch) {
+		chunks := max(1, batch/DefaultChunkSize)
+		c, err := deleted(`DELETE FROM target_chunks WHERE rowid IN (SELECT rowid FROM target_chunks WHERE job_id = ? LIMIT ?)`, id, chunks)
+		if err != nil {
+			return false, fmt.Errorf("delete job %s: target chunks: %w", id, err)
+		}
+		n += c
+		if c < int64(chunks) {
+			var last int64
+			for _, q := range []string{`DELETE FROM aggregate_cache WHERE job_id = ?`, `DELETE FROM jobs WHERE id = ?`, `DELETE FROM job_keys WHERE id = ?`} {
+				c, err := deleted(q, id)
+				if err != nil {
+					return false, fmt.Errorf("delete job %s: %w", id, err)
+				}
+				last += c
+			}
+			if !found && n == 0 && last == 0 {
+				return false, fmt.Errorf("job %s: %w", id, ErrNotFound)
+			}
+			// PutResults looks the key up again; it takes the writer's
+			// connection, which this transaction holds.
+			s.keysMu.Lock()
+			delete(s.keys, id)
+			s.keysMu.Unlock()
+			if err := tx.Commit(); err != nil {
+				return false, fmt.Errorf("delete job %s: commit: %w", id, err)
+			}
+			s.wrote()
+			return false, nil
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("delete job %s: commit: %w", id, err)
+	}
+	s.wrote()
+	return true, nil
+}
+
+// ExpiredJobs returns at most limit terminal jobs finished before before
+// (created before it, for one without a finished time), the oldest first;
+// see Store.
+func (s *SQLite) ExpiredJobs(ctx context.Context, before time.Time, limit int) ([]*Job, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if limit <= 0 {
+		limit = DefaultResultLimit
+	}
+	ms := unixMilli(before)
+	jobs, err := s.queryJobs(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE state IN (?, ?, ?) AND ((finished_at > 0 AND finished_at < ?) OR (finished_at = 0 AND created_at < ?))
+		ORDER BY CASE WHEN finished_at > 0 THEN finished_at ELSE created_at END, id LIMIT ?`,
+		JobGathered, JobCancelled, JobFailed, ms, ms, limit)
+	if err != nil {
+		return nil, fmt.Errorf("expired jobs: %w", err)
+	}
+	return jobs, nil
 }

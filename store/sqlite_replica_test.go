@@ -773,12 +773,12 @@ func TestRestoreFromRefuses(t *testing.T) {
 		}, "not a database"},
 		{"older schema", func(p string) {
 			copyFile(t, good, p)
-			editSnapshot(t, p, `PRAGMA user_version = 4`)
-		}, "schema version 4, want 5"},
+			editSnapshot(t, p, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion-1))
+		}, fmt.Sprintf("schema version %d, want %d", schemaVersion-1, schemaVersion)},
 		{"newer schema", func(p string) {
 			copyFile(t, good, p)
-			editSnapshot(t, p, `PRAGMA user_version = 6`)
-		}, "schema version 6, want 5"},
+			editSnapshot(t, p, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion+1))
+		}, fmt.Sprintf("schema version %d, want %d", schemaVersion+1, schemaVersion)},
 		{"missing table", func(p string) {
 			copyFile(t, good, p)
 			editSnapshot(t, p, `DROP TABLE raft_state`)

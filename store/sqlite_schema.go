@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // schema is the SQLite layout of docs/design.md §9, with one change: results
 // are keyed by (job_key, idx), job_key being the job's integer in job_keys.
@@ -27,10 +27,18 @@ CREATE TABLE IF NOT EXISTS jobs (
 	workers     TEXT NOT NULL DEFAULT '{}',
 	created_at  INTEGER NOT NULL,
 	started_at  INTEGER NOT NULL DEFAULT 0,
-	finished_at INTEGER NOT NULL DEFAULT 0
+	finished_at INTEGER NOT NULL DEFAULT 0,
+	-- submitted_by is the name of the token that submitted the job ('' without
+	-- authentication); rerun_of the id of the job it reruns ('' for none).
+	submitted_by TEXT NOT NULL DEFAULT '',
+	rerun_of     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created_at, id);
+-- jobs_name_created serves ?name= (exact) newest first; jobs_finished the
+-- retention's search for jobs finished before a time.
+CREATE INDEX IF NOT EXISTS jobs_name_created ON jobs (name, created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at);
 
 CREATE TABLE IF NOT EXISTS target_chunks (
 	job_id  TEXT NOT NULL,
@@ -143,6 +151,15 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("migrate schema to version 3: %w", err)
 		}
 	}
+	if v >= 1 && v < 6 {
+		// Version 6 adds jobs.submitted_by and jobs.rerun_of (and the
+		// indexes jobs_name_created and jobs_finished, below).
+		for _, col := range []string{"submitted_by", "rerun_of"} {
+			if err := addColumn(ctx, tx, "jobs", col, `TEXT NOT NULL DEFAULT ''`); err != nil {
+				return fmt.Errorf("migrate schema to version 6: %w", err)
+			}
+		}
+	}
 	// Version 4 adds the tokens and audit tables (authSchema), version 5
 	// raft_state.
 	if _, err := tx.ExecContext(ctx, schema+authSchema); err != nil {
@@ -153,6 +170,21 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("create schema: %w", err)
+	}
+	return nil
+}
+
+// addColumn adds a column to a table unless the table has it already.
+func addColumn(ctx context.Context, tx *sql.Tx, table, column, decl string) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&n); err != nil {
+		return fmt.Errorf("read the columns of %s: %w", table, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE `+quoteIdent(table)+` ADD COLUMN `+quoteIdent(column)+` `+decl); err != nil {
+		return fmt.Errorf("add column %s.%s: %w", table, column, err)
 	}
 	return nil
 }

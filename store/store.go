@@ -20,6 +20,9 @@ var (
 	// ErrNotLeader is returned by a replicated store's writes on a master
 	// that is not the Raft leader (docs/ha.md).
 	ErrNotLeader = errors.New("this master is not the raft leader")
+	// ErrNotFinished is returned by DeleteJob for a job that is not in a
+	// terminal state.
+	ErrNotFinished = errors.New("job not finished")
 )
 
 // Job states (docs/design.md §4).
@@ -59,6 +62,12 @@ type Job struct {
 	CreatedAt  time.Time
 	StartedAt  time.Time // zero until processing
 	FinishedAt time.Time // zero until terminal
+	// SubmittedBy names the token that submitted the job; "" without
+	// authentication.
+	SubmittedBy string
+	// RerunOf is the id of the job this one reruns (POST
+	// /api/v1/jobs/ID/rerun); "" for none.
+	RerunOf string
 }
 
 // WorkerCount is one worker's share of a job.
@@ -80,10 +89,25 @@ type ResultQuery struct {
 
 // JobQuery selects a page of jobs, newest first.
 type JobQuery struct {
-	State  string
+	State string
+	// Name keeps the jobs of exactly this name ("" any).
+	Name string
+	// Q keeps the jobs whose name, id, SSH command or HTTP path (without
+	// its query) contains Q, ASCII case-insensitively ("" any). No index
+	// serves it: the page is filled by reading jobs newest first.
+	Q      string
 	Cursor string // opaque, from the previous page
 	Limit  int
 }
+
+// MaxJobQuery bounds JobQuery.Name and JobQuery.Q, in bytes.
+const MaxJobQuery = 256
+
+// DeleteBatch is how many results one step of DeleteJob deletes (and, in
+// target chunks, how many targets): each step is a transaction of its own,
+// so that the writer is never held long and other writes go on between
+// steps, and, in a Raft group, one log entry.
+const DeleteBatch = 10_000
 
 // Group is one aggregation bucket. The store lists hosts; folding them for
 // display is the API's business.
@@ -157,6 +181,16 @@ type Store interface {
 	ListJobs(ctx context.Context, q JobQuery) ([]*Job, string, error)
 	// Unfinished returns every job not in a terminal state, oldest first.
 	Unfinished(ctx context.Context) ([]*Job, error)
+	// DeleteJob deletes a terminal job with its target chunks, results
+	// and cached aggregates, DeleteBatch rows at a time (results first,
+	// the job's row last: a delete cut short leaves a smaller job that a
+	// new DeleteJob finishes). It returns ErrNotFound for an unknown job
+	// and ErrNotFinished for one not terminal.
+	DeleteJob(ctx context.Context, id string) error
+	// ExpiredJobs returns at most limit terminal jobs finished before
+	// before (created before it, for one without a finished time), the
+	// oldest first.
+	ExpiredJobs(ctx context.Context, before time.Time, limit int) ([]*Job, error)
 	// ChunkCount is the number of target chunks of a job.
 	ChunkCount(ctx context.Context, jobID string) (int, error)
 	// Chunk returns chunk n of a job's targets with their indexes.

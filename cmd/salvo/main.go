@@ -1,7 +1,8 @@
 // Command salvo is a distributed fan-out command engine: one HTTP request (or
 // SSH command) sent to many hosts, every response gathered, stored and
 // aggregated. Subcommands: server, run, jobs, status, results, aggregate,
-// cancel, token, fleet, import-rc, bench, completion, version, help.
+// cancel, rerun, delete, token, fleet, import-rc, bench, completion,
+// version, help.
 package main
 
 import (
@@ -30,11 +31,13 @@ const usage = `salvo: send one command to many hosts and gather every answer.
 Usage:
   salvo server [flags]   start a node (master and worker, embedded store)
   salvo run [flags]      submit a job to a server and show its progress and summary
-  salvo jobs [flags]     list the server's jobs, newest first
-  salvo status JOB       print a job's status (--wait for its end)
+  salvo jobs [flags]     list the server's jobs, newest first (--name, --q to search)
+  salvo status JOB       print a job's status and what it ran (--wait for its end)
   salvo results JOB      print a job's results (table, json, ndjson or csv)
   salvo aggregate JOB    print a job's results grouped by value, status, errorClass or body
   salvo cancel JOB       cancel a job
+  salvo rerun JOB        run a finished job again on its failed targets (--state, --wait)
+  salvo delete JOB       delete a finished job with its targets and results
   salvo token create|list|revoke  manage the server's API tokens
   salvo fleet [flags]    simulate a fleet of HTTP (and SSH) hosts on 127.0.0.0/8 for tests and demos
   salvo import-rc [flags] DIR  import REST Commander's .conf files into a data dir
@@ -81,7 +84,7 @@ func lookup(name string) (command, bool) {
 		}, true
 	case "run":
 		return withHelp(runRun, "-h"), true
-	case "jobs", "status", "results", "aggregate", "cancel":
+	case "jobs", "status", "results", "aggregate", "cancel", "rerun", "delete":
 		return withHelp(cli.JobCommand(name, accessFlags), "-h"), true
 	case "token":
 		return withHelp(runToken, "list", "-h"), true

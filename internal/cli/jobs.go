@@ -27,7 +27,7 @@ import (
 const OutputCSV = "csv"
 
 // Exit statuses of the job commands (salvo jobs, status, results,
-// aggregate, cancel).
+// aggregate, cancel, rerun, delete).
 const (
 	// ExitJobError: the server refused the request (404 unknown job, 400
 	// naming a field), failed, or could not be reached.
@@ -69,21 +69,28 @@ var jobCommands = map[string]jobCommand{
 	"results":   {usage: resultsUsage, flags: resultsFlags, nargs: 1},
 	"aggregate": {usage: aggregateUsage, flags: aggregateFlags, nargs: 1},
 	"cancel":    {usage: cancelUsage, flags: cancelFlags, nargs: 1},
+	"rerun":     {usage: rerunUsage, flags: rerunFlags, nargs: 1},
+	"delete":    {usage: deleteUsage, flags: deleteFlags, nargs: 1},
 }
 
-const jobsUsage = `usage: salvo jobs [--state STATE] [--limit N] [--output table|json] [connection flags]
+const jobsUsage = `usage: salvo jobs [--state STATE] [--name NAME] [--q TEXT] [--limit N] [--output table|json] [connection flags]
 
-List the server's jobs, newest first: id, name, state, protocol, done/total
-and creation time. --state keeps the jobs in one state (waiting, processing,
-finishedNotGathered, gathered, cancelled, failed).
+List the server's jobs, newest first: id, name, state, protocol, done/total,
+creation time and what the job ran (HTTP method and path, or SSH command).
+--state keeps the jobs in one state (waiting, processing,
+finishedNotGathered, gathered, cancelled, failed); --name those of exactly
+that name; --q those whose name, id, SSH command or HTTP path contains TEXT
+(ASCII case-insensitive).
 `
 
 const statusUsage = `usage: salvo status JOB [--wait DURATION] [--output table|json] [connection flags]
 
-Print a job's status. --wait waits up to DURATION (at most 10m) for the job
-to end and prints its status then. A Ctrl-C during the wait cancels the job
-and waits, showing "cancelling, N in flight", for its end (exit 3); a second
-Ctrl-C leaves at once (exit 130).
+Print a job's status and what it ran (method and path, or command; its
+aggregation, node group, tags, the token that submitted it, the job it
+reruns). --wait waits up to DURATION (at most 10m) for the job to end and
+prints its status then. A Ctrl-C during the wait cancels the job and waits,
+showing "cancelling, N in flight", for its end (exit 3); a second Ctrl-C
+leaves at once (exit 130).
 `
 
 const resultsUsage = `usage: salvo results JOB [--state a,b] [--host H] [--output table|json|ndjson|csv] [--body] [--outdir DIR] [connection flags]
@@ -110,6 +117,24 @@ const cancelUsage = `usage: salvo cancel JOB [--output table|json] [connection f
 Cancel a job and print its status.
 `
 
+const rerunUsage = `usage: salvo rerun JOB [--state failed,error,timeout] [--wait DURATION] [--output table|json] [connection flags]
+
+Submit a finished job again, with the same spec, over only its targets
+whose results are in one of the states (default failed,error,timeout), each
+with its variables, and print the new job's id. The new job is named
+"NAME (rerun of JOB)" and its status links to JOB (rerunOf). With --wait it
+waits up to DURATION (at most 10m) for the new job to end and prints its
+status then, as salvo status --wait does. A job submitted with secrets the
+server does not keep (a password, a secret header or variable) cannot be
+rerun; one whose SSH secrets are in a server credential can.
+`
+
+const deleteUsage = `usage: salvo delete JOB [connection flags]
+
+Delete a finished job with its targets and results (a running job: cancel
+it first).
+`
+
 const jobCommandsFooter = `
 Exit status: 0 done; 1 the server refused (unknown job, a bad parameter) or
 could not be reached; 2 usage error.
@@ -118,9 +143,10 @@ Flags:
 `
 
 // JobCommand returns the `salvo NAME` command for NAME in jobs, status,
-// results, aggregate and cancel (nil for any other name), accessFlags
-// registering its connection flags. SIGINT or SIGTERM stops it, but for
-// `status --wait`, where a Ctrl-C cancels the job (see follower).
+// results, aggregate, cancel, rerun and delete (nil for any other name),
+// accessFlags registering its connection flags. SIGINT or SIGTERM stops
+// it, but for `status --wait` and `rerun --wait`, where a Ctrl-C cancels
+// the job (see follower).
 func JobCommand(name string, accessFlags AccessFlagsFunc) func(args []string, stdout, stderr io.Writer) int {
 	jc, ok := jobCommands[name]
 	if !ok {
@@ -231,18 +257,32 @@ type JobsPage struct {
 	NextCursor string   `json:"nextCursor,omitempty"`
 }
 
+// JobsQuery selects a page of the server's jobs. Zero fields are left out.
+type JobsQuery struct {
+	State  string // one job state
+	Name   string // exactly this name
+	Q      string // a substring of the name, id, SSH command or HTTP path
+	Cursor string
+	Limit  int // 0: the server's page size
+}
+
 // ListJobs returns one page of the server's jobs, newest first: state ""
 // is any state, limit 0 the server's page size.
 func (c *Client) ListJobs(ctx context.Context, state, cursor string, limit int) (*JobsPage, error) {
+	return c.QueryJobs(ctx, JobsQuery{State: state, Cursor: cursor, Limit: limit})
+}
+
+// QueryJobs returns one page of the server's jobs that q selects, newest
+// first.
+func (c *Client) QueryJobs(ctx context.Context, q JobsQuery) (*JobsPage, error) {
 	v := url.Values{}
-	if state != "" {
-		v.Set("state", state)
+	for k, s := range map[string]string{"state": q.State, "name": q.Name, "q": q.Q, "cursor": q.Cursor} {
+		if s != "" {
+			v.Set(k, s)
+		}
 	}
-	if cursor != "" {
-		v.Set("cursor", cursor)
-	}
-	if limit > 0 {
-		v.Set("limit", strconv.Itoa(limit))
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	u := c.base + "/api/v1/jobs"
 	if len(v) > 0 {
@@ -257,6 +297,8 @@ func (c *Client) ListJobs(ctx context.Context, state, cursor string, limit int) 
 
 func jobsFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
 	state := fs.String("state", "", "only jobs in this `state`")
+	name := fs.String("name", "", "only jobs of exactly this `name`")
+	q := fs.String("q", "", "only jobs whose name, id, SSH command or HTTP path contains `TEXT`")
 	limit := fs.Int("limit", 50, "show at most `N` jobs (0: every job)")
 	output := fs.String("output", OutputTable, "table or json")
 	return func(ctx context.Context, c *Client, _ []string, stdout, _ io.Writer) error {
@@ -273,7 +315,7 @@ func jobsFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Wri
 			fmt.Fprint(stdout, "[")
 		} else {
 			tw = tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tPROTOCOL\tDONE/TOTAL\tCREATED")
+			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tPROTOCOL\tDONE/TOTAL\tCREATED\tRAN")
 		}
 		shown, cursor := 0, ""
 		for {
@@ -281,7 +323,7 @@ func jobsFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Wri
 			if *limit > 0 {
 				pageSize = min(*limit-shown, 1000)
 			}
-			page, err := c.ListJobs(ctx, *state, cursor, pageSize)
+			page, err := c.QueryJobs(ctx, JobsQuery{State: *state, Name: *name, Q: *q, Cursor: cursor, Limit: pageSize})
 			if err != nil {
 				return err
 			}
@@ -294,8 +336,9 @@ func jobsFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Wri
 						return err
 					}
 				} else {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/%s\t%s\n", st.ID, orDash(st.Name), st.State,
-						orDash(st.Protocol), commas(int64(st.Done)), commas(int64(st.Total)), formatTime(st.CreatedAt))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/%s\t%s\t%s\n", st.ID, orDash(st.Name), st.State,
+						orDash(st.Protocol), commas(int64(st.Done)), commas(int64(st.Total)), formatTime(st.CreatedAt),
+						orDash(ranOf(st).what(ranWidth)))
 				}
 				shown++
 			}
@@ -367,24 +410,31 @@ func statusFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.W
 			}
 			return printStatus(stdout, st, *output)
 		}
-		st, asked, err := waitJob(ctx, c, args[0], "salvo status", stderr, func(ctx context.Context, fn func(Status)) (Status, error) {
-			st, err := c.WaitStatus(ctx, args[0], *wait)
-			if err == nil {
-				fn(st)
-			}
-			return st, err
-		})
-		if err != nil {
-			return err
-		}
-		if err := printStatus(stdout, st, *output); err != nil {
-			return err
-		}
-		if asked && st.State == JobCancelled {
-			return &exitError{ExitCancelled}
-		}
-		return nil
+		return waitAndPrint(ctx, c, args[0], "salvo status", *wait, *output, stdout, stderr)
 	}
+}
+
+// waitAndPrint waits up to wait for job id to end on behalf of the job
+// command cmd (waitJob: a Ctrl-C cancels it) and prints its status; a job
+// cancelled by that Ctrl-C gives an exitError of ExitCancelled.
+func waitAndPrint(ctx context.Context, c *Client, id, cmd string, wait time.Duration, output string, stdout, stderr io.Writer) error {
+	st, asked, err := waitJob(ctx, c, id, cmd, stderr, func(ctx context.Context, fn func(Status)) (Status, error) {
+		st, err := c.WaitStatus(ctx, id, wait)
+		if err == nil {
+			fn(st)
+		}
+		return st, err
+	})
+	if err != nil {
+		return err
+	}
+	if err := printStatus(stdout, st, output); err != nil {
+		return err
+	}
+	if asked && st.State == JobCancelled {
+		return &exitError{ExitCancelled}
+	}
+	return nil
 }
 
 // waitJob follows job id with wait on behalf of the job command cmd: a
@@ -442,6 +492,7 @@ func printStatus(w io.Writer, st Status, output string) error {
 		row("reason", st.Reason)
 	}
 	row("protocol", orDash(st.Protocol))
+	ranRows(row, ranOf(st))
 	row("done", fmt.Sprintf("%s/%s (%s)", commas(int64(st.Done)), commas(int64(st.Total)), share(st.Done, st.Total)))
 	cs := st.Counts
 	row("counts", fmt.Sprintf("ok %d  failed %d  error %d  timeout %d  skipped %d  cancelled %d",
@@ -462,6 +513,161 @@ func printStatus(w io.Writer, st Status, output string) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// --- what a job ran ---
+
+// Ran is what a job ran, as its status says ("ran", "rerunOf").
+type Ran struct {
+	Protocol    string `json:"protocol"`
+	Method      string `json:"method,omitempty"`
+	Path        string `json:"path,omitempty"`
+	Command     string `json:"command,omitempty"`
+	Aggregation *struct {
+		Name  string `json:"name,omitempty"`
+		Regex string `json:"regex,omitempty"`
+	} `json:"aggregation,omitempty"`
+	NodeGroup   string   `json:"nodeGroup,omitempty"`
+	CommandName string   `json:"commandName,omitempty"`
+	Targets     int      `json:"targets"`
+	Tags        []string `json:"tags,omitempty"`
+	SubmittedBy string   `json:"submittedBy,omitempty"`
+	// RerunOf is the job this one reruns (the status's rerunOf).
+	RerunOf string `json:"-"`
+}
+
+// ranWidth is the width of the RAN column of salvo jobs.
+const ranWidth = 48
+
+// ranOf reads what a job ran from its status's document: the zero Ran
+// when the server did not say.
+func ranOf(st Status) Ran {
+	var doc struct {
+		Ran     *Ran   `json:"ran"`
+		RerunOf string `json:"rerunOf"`
+	}
+	var r Ran
+	if raw := st.Raw(); raw != nil && json.Unmarshal(raw, &doc) == nil && doc.Ran != nil {
+		r = *doc.Ran
+	}
+	r.RerunOf = doc.RerunOf
+	return r
+}
+
+// what is the request or command on one line, cut to width runes: "GET
+// /health" or the SSH command; "" when unknown.
+func (r Ran) what(width int) string {
+	switch {
+	case r.Command != "":
+		return displayValue(r.Command, width)
+	case r.Method != "" || r.Path != "":
+		return displayValue(strings.TrimSpace(r.Method+" "+r.Path), width)
+	}
+	return ""
+}
+
+// ranRows adds what a job ran to a status's "key value" rows.
+func ranRows(row func(k, v string), r Ran) {
+	if w := r.what(200); w != "" {
+		row("ran", w)
+	}
+	if a := r.Aggregation; a != nil {
+		if a.Name != "" {
+			row("rule", a.Name+": "+displayValue(a.Regex, 120))
+		} else {
+			row("regex", displayValue(a.Regex, 120))
+		}
+	}
+	var from []string
+	if r.NodeGroup != "" {
+		from = append(from, "node group "+r.NodeGroup)
+	}
+	if r.CommandName != "" {
+		from = append(from, "command "+r.CommandName)
+	}
+	if len(from) > 0 {
+		row("from", strings.Join(from, ", "))
+	}
+	if len(r.Tags) > 0 {
+		row("tags", strings.Join(r.Tags, ","))
+	}
+	if r.SubmittedBy != "" {
+		row("token", r.SubmittedBy)
+	}
+	if r.RerunOf != "" {
+		row("rerun of", r.RerunOf)
+	}
+}
+
+// --- salvo rerun and delete ---
+
+// Rerun submits a finished job again over its targets whose results are
+// in one of states (none: failed, error and timeout) and returns the new
+// job's status (POST /api/v1/jobs/ID/rerun).
+func (c *Client) Rerun(ctx context.Context, id string, states []string) (Status, error) {
+	body := map[string][]string{}
+	if len(states) > 0 {
+		body["states"] = states
+	}
+	var st Status
+	if err := c.do(ctx, http.MethodPost, c.jobURL(id, "rerun"), body, &st); err != nil {
+		return Status{}, fmt.Errorf("rerun job: %w", err)
+	}
+	if st.ID == "" {
+		return Status{}, errors.New("rerun job: the server answered without a job id")
+	}
+	return st, nil
+}
+
+// DeleteJob deletes a finished job with its targets and results (DELETE
+// /api/v1/jobs/ID).
+func (c *Client) DeleteJob(ctx context.Context, id string) error {
+	if err := c.do(ctx, http.MethodDelete, c.jobURL(id), nil, nil); err != nil {
+		return fmt.Errorf("delete job: %w", err)
+	}
+	return nil
+}
+
+func rerunFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
+	state := fs.String("state", "failed,error,timeout", "rerun the targets whose results are in these `states`, comma-separated")
+	wait := fs.Duration("wait", 0, "wait up to `DURATION` (at most 10m) for the new job to end and print its status; Ctrl-C cancels it")
+	output := fs.String("output", OutputTable, "table or json (the status printed with --wait)")
+	return func(ctx context.Context, c *Client, args []string, stdout, stderr io.Writer) error {
+		if err := checkOutput(*output, OutputTable, OutputJSON); err != nil {
+			return err
+		}
+		if *wait < 0 {
+			return usagef("--wait %s: want a positive duration", *wait)
+		}
+		var states []string
+		for s := range strings.SplitSeq(*state, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				states = append(states, s)
+			}
+		}
+		st, err := c.Rerun(ctx, args[0], states)
+		if err != nil {
+			return err
+		}
+		if *wait == 0 {
+			if *output == OutputJSON {
+				return printStatus(stdout, st, *output)
+			}
+			_, err := fmt.Fprintln(stdout, st.ID)
+			return err
+		}
+		return waitAndPrint(ctx, c, st.ID, "salvo rerun", *wait, *output, stdout, stderr)
+	}
+}
+
+func deleteFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, c *Client, args []string, stdout, _ io.Writer) error {
+		if err := c.DeleteJob(ctx, args[0]); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(stdout, "deleted %s\n", args[0])
+		return err
+	}
 }
 
 // --- salvo results ---

@@ -44,6 +44,7 @@ type haPart struct {
 	mu      sync.Mutex
 	engine  *actors.Engine // while leading
 	watch   *watcher
+	prune   *pruner         // while leading, with --retention
 	led     bool            // led once in this part: the config's definitions are stored
 	removed map[string]bool // voters the operator removed: not added back
 }
@@ -272,7 +273,7 @@ func (h *haPart) lead() {
 		w = startWatcher(e, s.apiURL(s.ln.Addr().String()), s.nodeToken, s.client(5*time.Second), s.apiURL, s.cfg.ClusterWatch, s.logger)
 	}
 	h.mu.Lock()
-	h.engine, h.watch = e, w
+	h.engine, h.watch, h.prune = e, w, s.startPruner()
 	h.mu.Unlock()
 	h.p.cn.engine.set(e)
 	if s.current() == h.p {
@@ -291,9 +292,10 @@ func (h *haPart) lead() {
 // already fail (store.ErrNotLeader), and its workers go to the new leader.
 func (h *haPart) unlead() {
 	h.mu.Lock()
-	e, w := h.engine, h.watch
-	h.engine, h.watch = nil, nil
+	e, w, pr := h.engine, h.watch, h.prune
+	h.engine, h.watch, h.prune = nil, nil, nil
 	h.mu.Unlock()
+	pr.stop()
 	if e == nil {
 		return
 	}

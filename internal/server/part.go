@@ -28,6 +28,7 @@ type part struct {
 	engine *actors.Engine // a master's outside a Raft group
 	worker *actors.WorkerHost
 	watch  *watcher // a clustered master's
+	prune  *pruner  // a master's outside a Raft group, with --retention
 	// ha is an HA master's place in its Raft group, which runs its
 	// engine while it leads (ha.go).
 	ha *haPart
@@ -71,6 +72,7 @@ func (s *Server) startPart(ctx context.Context, join []string) (_ *part, err err
 		if p.cn != nil {
 			p.cn.engine.set(p.engine)
 		}
+		p.prune = s.startPruner()
 	default:
 		if p.worker, err = s.startWorker(system); err != nil {
 			return nil, err
@@ -122,6 +124,14 @@ func (s *Server) newEngine(ctx context.Context, cn *clusterNode, noLocalWorker b
 	return e, nil
 }
 
+// startPruner starts the retention's pruner of the node's store (nil
+// without --retention).
+func (s *Server) startPruner() *pruner {
+	pc := DefaultPrunerConfig(time.Duration(s.cfg.Retention))
+	pc.Logger = s.logger
+	return startPruner(s.st, pc)
+}
+
 // startWorker starts the worker of a node whose worker is not an engine's
 // local one: a worker-only node's, an HA master's.
 func (s *Server) startWorker(system *actor.ActorSystem) (*actors.WorkerHost, error) {
@@ -156,6 +166,7 @@ func (s *Server) stopPart(ctx context.Context, p *part) error {
 	if p.watch != nil {
 		p.watch.stop()
 	}
+	p.prune.stop()
 	if p.engine != nil {
 		if err := p.engine.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
@@ -390,6 +401,16 @@ func (w *engineSwitch) StatusOf(ctx context.Context, j *store.Job) *actors.JobSt
 func (w *engineSwitch) Cancel(ctx context.Context, id string) (*actors.JobStatus, error) {
 	if e := w.get(); e != nil {
 		return e.Cancel(ctx, id)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) Rerun(ctx context.Context, id string, states []string) (*actors.JobStatus, error) {
+	if err := w.strayErr(); err != nil {
+		return nil, err
+	}
+	if e := w.get(); e != nil {
+		return e.Rerun(ctx, id, states)
 	}
 	return nil, errStopped
 }
