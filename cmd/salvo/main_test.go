@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -26,6 +28,7 @@ func TestRun(t *testing.T) {
 		{"help", []string{"help"}, 0, general, []string{"salvo help [COMMAND]"}, nil, nil},
 		{"--help", []string{"--help"}, 0, general, nil, nil, nil},
 		{"help run", []string{"help", "run"}, 0, "usage: salvo run ", []string{"Exit status:", "-targets-file file", "-ssh"}, []string{general}, nil},
+		{"help run lists expectations", []string{"help", "run"}, 0, "usage: salvo run ", []string{"-expect-status statuses", "-expect-body regex"}, nil, nil},
 		{"help server", []string{"help", "server"}, 0, "Usage: salvo server [flags]", []string{"--http-addr", "$SALVO_DATA_DIR"}, []string{general}, nil},
 		{"help token", []string{"help", "token"}, 0, "usage: salvo token create ", []string{"-role"}, nil, nil},
 		{"help fleet", []string{"help", "fleet"}, 0, "usage: salvo fleet [flags]", []string{"-hosts"}, nil, nil},
@@ -77,7 +80,7 @@ func TestRun(t *testing.T) {
 // TestCommandHelpFlag: "salvo CMD --help" (and -h) prints what "salvo help
 // CMD" prints, on stdout, and exits 0.
 func TestCommandHelpFlag(t *testing.T) {
-	for _, name := range []string{"server", "run", "token", "fleet", "import-rc", "bench", "version", "help", "jobs", "status", "results", "aggregate", "cancel"} {
+	for _, name := range []string{"server", "run", "token", "fleet", "import-rc", "bench", "version", "help", "jobs", "status", "results", "aggregate", "cancel", "rerun", "delete", "completion"} {
 		for _, flag := range []string{"-h", "--help"} {
 			t.Run(name+" "+flag, func(t *testing.T) {
 				var want, got, stderr bytes.Buffer
@@ -129,5 +132,28 @@ func TestVersionInfo(t *testing.T) {
 				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRunExpectFlags checks that salvo run takes --expect-status and
+// --expect-body: a bad one is a usage error before anything is sent.
+func TestRunExpectFlags(t *testing.T) {
+	targets := filepath.Join(t.TempDir(), "targets")
+	if err := os.WriteFile(targets, []byte("h1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--expect-status", "2xx,700"}, "--expect-status: status 700 is out of range"},
+		{[]string{"--expect-body", "("}, "--expect-body"},
+	}
+	for _, tc := range tests {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"run", "--server", "http://127.0.0.1:1", "--targets-file", targets}, tc.args...)
+		if code := run(args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("salvo %v: exit %d, stderr %q; want 2 and %q", args, code, stderr.String(), tc.want)
+		}
 	}
 }

@@ -78,6 +78,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opts.Retries, "retries", 0, "retries of a connect error or timeout")
 	fs.StringVar(&opts.Regex, "regex", "", "aggregation regex: group 1 of the body is the value")
 	fs.BoolVar(&opts.Insecure, "insecure", false, "skip TLS verification of targets")
+	fs.StringVar(&opts.ExpectStatus, "expect-status", "", "good answers' HTTP `statuses`, comma-separated codes and classes (2xx,304); others end failed")
+	fs.StringVar(&opts.ExpectBody, "expect-body", "", "good answers' body matches this `regex`; others end failed")
 	fs.StringVar(&opts.By, "by", cli.ByValue, "summary aggregation: value, status, errorClass or body")
 	fs.StringVar(&opts.Output, "output", cli.OutputTable, "table, json (status + aggregate), ndjson or csv (every result)")
 	fs.StringVar(&opts.OutDir, "outdir", "", "write `DIR`/HOST.out and DIR/HOST.err per target once the job ends (pssh -o/-e)")
