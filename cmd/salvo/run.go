@@ -29,8 +29,10 @@ const runUsage = `usage: salvo run (--spec FILE | --targets-file FILE [request f
 
 Submit a job to a salvo server, show its progress on stderr and print the
 outcome on stdout. FILE may be "-" for standard input. SSH jobs fold
-identical outputs (--by body, as clush -b) unless --by says otherwise; their
-secrets come from --password-file/--passphrase-file or SALVO_SSH_PASSWORD/
+identical outputs of the same outcome (--by body, as clush -b: failed
+groups first, each with its exit code and stderr) unless --by says
+otherwise. Every group's hosts are printed whole unless --max-hosts N.
+SSH secrets come from --password-file/--passphrase-file or SALVO_SSH_PASSWORD/
 SALVO_SSH_PASSPHRASE, never from the command line. Key files are paths on
 the server's workers.
 
@@ -73,7 +75,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opts.Retries, "retries", 0, "retries of a connect error or timeout")
 	fs.StringVar(&opts.Regex, "regex", "", "aggregation regex: group 1 of the body is the value")
 	fs.BoolVar(&opts.Insecure, "insecure", false, "skip TLS verification of targets")
-	fs.StringVar(&opts.By, "by", cli.ByValue, "summary aggregation: value, status, errorClass or body")
+	fs.StringVar(&opts.By, "by", cli.ByValue, "summary aggregation: value, status, errorClass, body (output and outcome) or stderr")
+	fs.IntVar(&opts.MaxHosts, "max-hosts", 0, "show at most `N` hosts of a summary group (0: every host)")
 	fs.StringVar(&opts.Output, "output", cli.OutputTable, "table, json (status + aggregate) or ndjson (every result)")
 	fs.BoolVar(&opts.NoProgress, "no-progress", false, "do not show progress")
 	fs.BoolVar(&opts.Detach, "detach", false, "print the job id and exit without waiting")
