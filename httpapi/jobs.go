@@ -441,7 +441,7 @@ func (s *Server) streamResults(c *gin.Context, id string, q store.ResultQuery, o
 	}
 }
 
-var aggregateKeys = []string{store.ByValue, store.ByStatus, store.ByErrorClass, store.ByBody}
+var aggregateKeys = []string{store.ByValue, store.ByStatus, store.ByErrorClass, store.ByBody, store.ByStderr}
 
 // sampleHosts is how many hosts an aggregation group lists in hosts.
 const sampleHosts = 20
@@ -449,7 +449,8 @@ const sampleHosts = 20
 // maxGroups bounds the limit parameter of /aggregate.
 const maxGroups = 1000
 
-// aggGroup is one group of an /aggregate answer.
+// aggGroup is one group of an /aggregate answer, or one stderr part of a
+// by=body group.
 type aggGroup struct {
 	Value string `json:"value"`
 	Count int    `json:"count"`
@@ -460,26 +461,54 @@ type aggGroup struct {
 	// HostsTotal is the number of the group's hosts (its count).
 	HostsTotal int `json:"hostsTotal"`
 	// HostsCursor, set when Folded lacks some of the group's hosts, is the
-	// cursor of the rest for GET /group?by=&value=&cursor=.
+	// cursor of the rest for GET /group?by=&index=&cursor=.
 	HostsCursor string `json:"hostsCursor,omitempty"`
 	IsError     bool   `json:"isError"`
+	// Index is the index of the group's first result: GET /group?by=&index=
+	// pages the group's hosts (with stderr=same, a stderr part's).
+	Index int `json:"index"`
+
+	// State, StatusCode, ExitCode and ErrorClass are the outcome of the
+	// results of a by=body group.
+	State      string `json:"state,omitempty"`
+	StatusCode int    `json:"statusCode,omitempty"`
+	ExitCode   *int   `json:"exitCode,omitempty"`
+	ErrorClass string `json:"errorClass,omitempty"`
+	// Stderr splits a by=body group by stderr, largest part first (value:
+	// the stderr); StderrMore counts the results of the StderrMoreGroups
+	// parts left out (by=stderr lists them).
+	Stderr           []aggGroup `json:"stderr,omitempty"`
+	StderrMore       int        `json:"stderrMore,omitempty"`
+	StderrMoreGroups int        `json:"stderrMoreGroups,omitempty"`
 }
 
 // newAggGroup folds a stored group's hosts for an answer.
 func newAggGroup(g store.Group) aggGroup {
 	out := aggGroup{
-		Value:      g.Value,
-		Count:      g.Count,
-		Hosts:      g.Hosts[:min(len(g.Hosts), sampleHosts)],
-		Folded:     nodeset.Fold(g.Hosts),
-		HostsTotal: g.Count,
-		IsError:    g.IsError,
+		Value:            g.Value,
+		Count:            g.Count,
+		Hosts:            g.Hosts[:min(len(g.Hosts), sampleHosts)],
+		Folded:           nodeset.Fold(g.Hosts),
+		HostsTotal:       g.Count,
+		IsError:          g.IsError,
+		State:            g.State,
+		StatusCode:       g.StatusCode,
+		ExitCode:         g.ExitCode,
+		ErrorClass:       g.ErrorClass,
+		StderrMore:       g.StderrMore,
+		StderrMoreGroups: g.StderrMoreGroups,
 	}
 	if out.Hosts == nil {
 		out.Hosts = []string{}
 	}
+	if len(g.Indexes) > 0 {
+		out.Index = g.Indexes[0]
+	}
 	if g.NextCursor > 0 {
 		out.HostsCursor = strconv.Itoa(g.NextCursor)
+	}
+	for _, part := range g.Stderr {
+		out.Stderr = append(out.Stderr, newAggGroup(part))
 	}
 	return out
 }
@@ -508,9 +537,10 @@ func indexCursor(c *gin.Context) (int, error) {
 	return n, nil
 }
 
-// aggregate answers a job's largest groups by a key, each with its first
-// store.MaxGroupHosts hosts folded and the cursor of the rest: the answer
-// does not grow with the job.
+// aggregate answers a job's largest groups by a key (by=body: failed
+// outcomes first, each group with its outcome and stderr parts), each with
+// its first store.MaxGroupHosts hosts folded and the cursor of the rest:
+// the answer does not grow with the job.
 func (s *Server) aggregate(c *gin.Context) {
 	by, err := byParam(c)
 	if err != nil {

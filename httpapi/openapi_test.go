@@ -418,7 +418,11 @@ func TestOpenAPIRequestsAndAnswers(t *testing.T) {
 		{"aggregate", "GET", "/jobs/{job}/aggregate?by=value&limit=10", "", auth.Viewer, true, 200},
 		{"aggregate, unknown key", "GET", "/jobs/{job}/aggregate?by=nope", "", auth.Viewer, false, 400},
 		{"group", "GET", "/jobs/{job}/group?by=value&value=200&limit=10", "", auth.Viewer, true, 200},
-		{"group without value", "GET", "/jobs/{job}/group?by=value", "", auth.Viewer, false, 400},
+		{"group without value or index", "GET", "/jobs/{job}/group?by=value", "", auth.Viewer, true, 400}, // "one of value and index" is not a schema
+		{"group by index", "GET", "/jobs/{job}/group?by=body&index=0", "", auth.Viewer, true, 200},
+		{"group by index and stderr", "GET", "/jobs/{job}/group?by=body&index=0&stderr=same", "", auth.Viewer, true, 200},
+		{"group, bad stderr", "GET", "/jobs/{job}/group?by=body&index=0&stderr=other", "", auth.Viewer, false, 400},
+		{"aggregate by stderr", "GET", "/jobs/{job}/aggregate?by=stderr", "", auth.Viewer, true, 200},
 
 		{"members", "GET", "/cluster/members", "", auth.Viewer, true, 200},
 		{"enable a member", "POST", "/cluster/members/node-a/enable", "", auth.Admin, true, 200},

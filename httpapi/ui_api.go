@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -30,12 +32,16 @@ type groupPage struct {
 
 // group lists a page of the results of one aggregation group, in index
 // order and without bodies: GET /api/v1/jobs/ID/group?by=value|status|
-// errorClass|body&value=V&cursor=&limit=, V being the group's value as
-// /aggregate names it ("none" for results without an error class, "exit 1",
-// "[error: connect_refused]") and the first cursor of a large group its
-// hostsCursor. The page is one query of the store, bounded by limit and
-// store.MaxGroupScan: a page of a sparse group may be short, even empty,
-// while nextCursor is set.
+// errorClass|body|stderr&value=V&cursor=&limit=, V being the group's
+// value as /aggregate names it ("none" for results without an error
+// class, "exit 1", "[error: connect_refused]"), or &index=N instead of
+// value, N being the group's index in /aggregate (the group of result N);
+// the first cursor of a large group is its hostsCursor. A by=body group is
+// named by index (by value, the results with that body whatever their
+// outcome), a stderr part of it by its own index and stderr=same. The page
+// is one query of the store, bounded by limit and store.MaxGroupScan: a
+// page of a sparse group may be short, even empty, while nextCursor is
+// set.
 func (s *Server) group(c *gin.Context) {
 	by, err := byParam(c)
 	if err != nil {
@@ -44,11 +50,29 @@ func (s *Server) group(c *gin.Context) {
 	}
 	q := store.GroupQuery{By: by}
 	var ok bool
-	if q.Value, ok = c.GetQuery("value"); !ok {
-		fail(c, badRequest("value", "value is required: the group's value as /aggregate names it"))
+	if v, given := c.GetQuery("index"); given {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			fail(c, badRequest("index", "index must be a group's index as /aggregate gives it"))
+			return
+		}
+		q.Of = &n
+	} else if q.Value, ok = c.GetQuery("value"); !ok {
+		fail(c, badRequest("value", "value or index is required: the group's value or index as /aggregate gives them"))
 		return
 	}
-	if by == store.ByErrorClass && q.Value == "" {
+	switch v := c.Query("stderr"); {
+	case v == "":
+	case v != "same":
+		fail(c, badRequest("stderr", `stderr must be "same" (the stderr part of the group of result index)`))
+		return
+	case by != store.ByBody || q.Of == nil:
+		fail(c, badRequest("stderr", "stderr=same needs by=body and index"))
+		return
+	default:
+		q.SameStderr = true
+	}
+	if by == store.ByErrorClass && q.Of == nil && q.Value == "" {
 		q.Value = "none" // no error class, as earlier versions took it
 	}
 	if q.Cursor, err = indexCursor(c); err != nil {
@@ -64,6 +88,9 @@ func (s *Server) group(c *gin.Context) {
 	}
 	rows, next, err := s.st.GroupResults(c.Request.Context(), c.Param("id"), q)
 	if err != nil {
+		if errors.Is(err, store.ErrNotFound) && q.Of != nil {
+			err = &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("job %s has no result %d", c.Param("id"), *q.Of), Field: "index"}
+		}
 		fail(c, err)
 		return
 	}

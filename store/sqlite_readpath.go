@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -9,9 +11,9 @@ import (
 )
 
 // GroupResults returns a page of the results of one aggregation group (the
-// results whose key q.By names q.Value, as Aggregate names groups) in index
-// order from index q.Cursor on, without bodies, and the cursor of the next
-// page (0 at the end).
+// results whose key q.By names q.Value, as Aggregate names groups, or,
+// with q.Of, the group of result q.Of) in index order from index q.Cursor
+// on, without bodies, and the cursor of the next page (0 at the end).
 //
 // The group's key is compared in SQL, in one query bounded by the page:
 // a status that is a result state ("error", "timeout") is read through the
@@ -19,7 +21,9 @@ import (
 // would cost every insert), so the query reads the job in index order from
 // the cursor and stops after q.Limit matches or MaxGroupScan indexes,
 // whichever comes first. A page of a sparse group may thus be short, even
-// empty, with a next cursor.
+// empty, with a next cursor. A ByBody group named by q.Of is compared on
+// its outcome and on result q.Of's body (and stderr, q.SameStderr) read in
+// the query; an unknown q.Of is ErrNotFound.
 func (s *SQLite) GroupResults(ctx context.Context, jobID string, q GroupQuery) ([]ValueRow, int, error) {
 	if err := s.enter(); err != nil {
 		return nil, 0, err
@@ -29,11 +33,21 @@ func (s *SQLite) GroupResults(ctx context.Context, jobID string, q GroupQuery) (
 	if !ok {
 		return nil, 0, fmt.Errorf("group results of job %s: unknown key %q", jobID, q.By)
 	}
+	if q.SameStderr && (q.By != ByBody || q.Of == nil) {
+		return nil, 0, fmt.Errorf("group results of job %s: SameStderr needs ByBody and Of", jobID)
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultResultLimit
 	}
-	query, args, indexed := groupResultsQuery(jobID, q, expr, limit)
+	var of *outcome
+	if q.Of != nil {
+		var err error
+		if q, of, err = s.groupOf(ctx, jobID, q, expr); err != nil {
+			return nil, 0, fmt.Errorf("group results of job %s: %w", jobID, err)
+		}
+	}
+	query, args, indexed := groupResultsQuery(jobID, q, expr, limit, of)
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("group results of job %s: %w", jobID, err)
@@ -70,17 +84,50 @@ func (s *SQLite) GroupResults(ctx context.Context, jobID string, q GroupQuery) (
 	return out, next, nil
 }
 
+// groupOf resolves q.Of, the index of a result of the group: for ByBody,
+// the result's outcome (its body is compared in the page's query); for
+// the other keys, the value of its key, q.Of cleared. ErrNotFound when
+// the job has no result q.Of.
+func (s *SQLite) groupOf(ctx context.Context, jobID string, q GroupQuery, expr string) (GroupQuery, *outcome, error) {
+	var (
+		row *sql.Row
+		of  outcome
+		err error
+	)
+	if q.By == ByBody {
+		row = s.r.QueryRowContext(ctx, `SELECT state, status_code, exit_code, error_class FROM results WHERE `+jobKeyIs+` AND idx = ?`, jobID, *q.Of)
+		err = row.Scan(&of.state, &of.statusCode, &of.exitCode, &of.errorClass)
+	} else {
+		row = s.r.QueryRowContext(ctx, `SELECT `+expr+` FROM results WHERE `+jobKeyIs+` AND idx = ?`, jobID, *q.Of)
+		err = row.Scan(&q.Value)
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return q, nil, fmt.Errorf("result %d: %w", *q.Of, ErrNotFound)
+	case err != nil:
+		return q, nil, fmt.Errorf("result %d: %w", *q.Of, err)
+	case q.By == ByBody:
+		return q, &of, nil
+	}
+	q.Of = nil
+	return q, nil, nil
+}
+
 // groupResultsQuery returns the query of a GroupResults page of at most
 // limit results (it asks for one more, the next page's first) of the group
-// whose key expr names q.Value, its arguments, and whether it reads a
+// whose key expr names q.Value, or, of set, of the ByBody group of result
+// q.Of, which has that outcome; its arguments, and whether it reads a
 // state's index (else it reads at most MaxGroupScan indexes from the
 // cursor on).
-func groupResultsQuery(jobID string, q GroupQuery, expr string, limit int) (string, []any, bool) {
+func groupResultsQuery(jobID string, q GroupQuery, expr string, limit int, of *outcome) (string, []any, bool) {
 	cursor := max(q.Cursor, 0)
 	var b strings.Builder
 	b.WriteString(`SELECT idx, host, state, error_class, value FROM results WHERE ` + jobKeyIs + ` AND idx >= ?`)
 	args := []any{jobID, cursor}
 	state, indexed := statusState(q.By, q.Value)
+	if of != nil {
+		indexed = false
+	}
 	if indexed {
 		// Implied by the key, and lets SQLite read the state's index.
 		b.WriteString(` AND state = ?`)
@@ -89,8 +136,21 @@ func groupResultsQuery(jobID string, q GroupQuery, expr string, limit int) (stri
 		b.WriteString(` AND idx < ?`)
 		args = append(args, cursor+MaxGroupScan)
 	}
-	b.WriteString(` AND (` + expr + `) = ? ORDER BY idx LIMIT ?`)
-	return b.String(), append(args, q.Value, limit+1), indexed
+	if of == nil {
+		b.WriteString(` AND (` + expr + `) = ? ORDER BY idx LIMIT ?`)
+		return b.String(), append(args, q.Value, limit+1), indexed
+	}
+	// Result q.Of's body and stderr are read once, in the query: they
+	// need not travel.
+	b.WriteString(` AND state = ? AND status_code = ? AND exit_code IS ? AND error_class = ?
+		AND (` + expr + `) = (SELECT ` + expr + ` FROM results WHERE ` + jobKeyIs + ` AND idx = ?)`)
+	args = append(args, of.state, of.statusCode, of.exitCode, of.errorClass, jobID, *q.Of)
+	if q.SameStderr {
+		b.WriteString(` AND stderr = (SELECT stderr FROM results WHERE ` + jobKeyIs + ` AND idx = ?)`)
+		args = append(args, jobID, *q.Of)
+	}
+	b.WriteString(` ORDER BY idx LIMIT ?`)
+	return b.String(), append(args, limit+1), false
 }
 
 // statusState returns the result state that a ByStatus group's value

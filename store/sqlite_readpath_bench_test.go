@@ -69,8 +69,10 @@ func heapPeak(f func()) uint64 {
 //   - groupPage/state: 100 results of the group status=error (an index);
 //   - groupPage/absent: a page of a group with no result, the worst case:
 //     it reads MaxGroupScan indexes (or the whole job when smaller);
-//   - aggregate/value, aggregate/body: the eight groups by value, the
-//     groups by body, each with its first MaxGroupHosts hosts;
+//   - aggregate/value, aggregate/body, aggregate/stderr: the eight groups
+//     by value, the groups by body (one per result but the errors': the
+//     bodies differ), the two by stderr, each with its first MaxGroupHosts
+//     hosts;
 //   - aggregate/value/finished: the same once the job is terminal, its
 //     groups kept after the first answer.
 //
@@ -134,7 +136,7 @@ func BenchmarkReadPath(b *testing.B) {
 			group("groupPage", GroupQuery{By: ByValue, Value: "1.3"}, 100)
 			group("groupPage/state", GroupQuery{By: ByStatus, Value: job.StateError}, 100)
 			group("groupPage/absent", GroupQuery{By: ByValue, Value: "nope"}, 0)
-			for _, by := range []string{ByValue, ByBody} {
+			for _, by := range []string{ByValue, ByBody, ByStderr} {
 				b.Run("aggregate/"+by, func(b *testing.B) {
 					aggregate := func() (hosts int) {
 						groups, err := s.Aggregate(ctx, benchJobID, by, 100)

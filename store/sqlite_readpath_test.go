@@ -29,15 +29,42 @@ func groupKeyOf(r job.Result, by string) string {
 		}
 		return r.ErrorClass
 	case ByBody:
-		switch {
-		case r.Body != "" || !slices.Contains([]string{job.StateError, job.StateTimeout, job.StateSkipped, job.StateCancelled}, r.State):
-			return r.Body
-		case r.ErrorClass != "":
-			return "[" + r.State + ": " + r.ErrorClass + "]"
-		}
-		return "[" + r.State + "]"
+		return orWhyOf(r, r.Body)
+	case ByStderr:
+		return orWhyOf(r, r.Stderr)
 	}
 	panic("unknown key " + by)
+}
+
+// orWhyOf is s, or "[state: error class]" when it is empty and r got no
+// answer, as orWhy names a missing body or stderr.
+func orWhyOf(r job.Result, s string) string {
+	switch {
+	case s != "" || !slices.Contains([]string{job.StateError, job.StateTimeout, job.StateSkipped, job.StateCancelled}, r.State):
+		return s
+	case r.ErrorClass != "":
+		return "[" + r.State + ": " + r.ErrorClass + "]"
+	}
+	return "[" + r.State + "]"
+}
+
+// resultOutcome names what a ByBody group's results share besides their
+// body: state, status code, exit code, error class.
+func resultOutcome(r job.Result) string {
+	exit := "-"
+	if r.ExitCode != nil {
+		exit = strconv.Itoa(*r.ExitCode)
+	}
+	return fmt.Sprintf("%s/%d/%s/%s", r.State, r.StatusCode, exit, r.ErrorClass)
+}
+
+// groupOutcome is resultOutcome of a ByBody group's results.
+func groupOutcome(g Group) string {
+	exit := "-"
+	if g.ExitCode != nil {
+		exit = strconv.Itoa(*g.ExitCode)
+	}
+	return fmt.Sprintf("%s/%d/%s/%s", g.State, g.StatusCode, exit, g.ErrorClass)
 }
 
 // bigGroupResults returns 3,500 results whose groups by every key hold
@@ -80,7 +107,7 @@ func TestAggregateCapsGroupHosts(t *testing.T) {
 	if _, err := s.PutResults(ctx, "other", rs[:1500]); err != nil {
 		t.Fatalf("PutResults: %v", err)
 	}
-	for _, by := range []string{ByValue, ByStatus, ByErrorClass, ByBody} {
+	for _, by := range []string{ByValue, ByStatus, ByErrorClass, ByBody, ByStderr} {
 		groups, err := s.Aggregate(ctx, "j", by, 0)
 		if err != nil {
 			t.Fatalf("Aggregate by %s: %v", by, err)
@@ -308,8 +335,15 @@ func TestReadPathPlans(t *testing.T) {
 	}
 	const pk = "sqlite_autoindex_results_1"
 	group := func(by, value string) (string, []any) {
-		q, args, _ := groupResultsQuery("j", GroupQuery{By: by, Value: value, Cursor: 50}, groupExprs[by], 10)
+		q, args, _ := groupResultsQuery("j", GroupQuery{By: by, Value: value, Cursor: 50}, groupExprs[by], 10, nil)
 		return q, args
+	}
+	// The ByBody group of result 7, an ok one.
+	of := func(sameStderr bool) (string, []any) {
+		seven := 7
+		q := GroupQuery{By: ByBody, Of: &seven, SameStderr: sameStderr, Cursor: 50}
+		query, args, _ := groupResultsQuery("j", q, groupExprs[ByBody], 10, &outcome{state: job.StateOK, statusCode: 200})
+		return query, args
 	}
 	tests := []struct {
 		name  string
@@ -340,6 +374,9 @@ func TestReadPathPlans(t *testing.T) {
 		{"group by status state", func() (string, []any) { return group(ByStatus, job.StateTimeout) }, "results_state (job_key=? AND state=? AND idx>?)"},
 		{"group by error class", func() (string, []any) { return group(ByErrorClass, "none") }, pk + " (job_key=? AND idx>? AND idx<?)"},
 		{"group by body", func() (string, []any) { return group(ByBody, "x") }, pk + " (job_key=? AND idx>? AND idx<?)"},
+		{"group by stderr", func() (string, []any) { return group(ByStderr, "x") }, pk + " (job_key=? AND idx>? AND idx<?)"},
+		{"group of a result by body", func() (string, []any) { return of(false) }, pk + " (job_key=? AND idx>? AND idx<?)"},
+		{"stderr part of a body group", func() (string, []any) { return of(true) }, pk + " (job_key=? AND idx>? AND idx<?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

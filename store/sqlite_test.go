@@ -569,17 +569,13 @@ func TestAggregate(t *testing.T) {
 				}
 				return r.ErrorClass
 			}},
-		{ByBody, 0, []group{{big, 26, false}, {"[error: connect_refused]", 4, true}, {"busy", 4, false},
-			{"version=1.24", 3, false}, {"[timeout: timeout]", 2, true}, {"[skipped]", 1, false}},
-			func(r job.Result) string {
-				switch {
-				case r.Body != "" || r.State == job.StateOK || r.State == job.StateFailed:
-					return r.Body
-				case r.ErrorClass != "":
-					return "[" + r.State + ": " + r.ErrorClass + "]"
-				}
-				return "[" + r.State + "]"
-			}},
+		// By body and outcome: the failures first (failed, error, timeout,
+		// skipped), then ok; "busy" of a failed exit 1 apart from the 503s.
+		{ByBody, 0, []group{{"busy", 1, false}, {"[error: connect_refused]", 4, true}, {"[timeout: timeout]", 2, true},
+			{"[skipped]", 1, false}, {big, 26, false}, {"version=1.24", 3, false}, {"busy", 3, false}},
+			func(r job.Result) string { return groupKeyOf(r, ByBody) + " " + resultOutcome(r) }},
+		{ByStderr, 0, []group{{"", 33, false}, {"[error: connect_refused]", 4, true}, {"[timeout: timeout]", 2, true}, {"[skipped]", 1, false}},
+			func(r job.Result) string { return groupKeyOf(r, ByStderr) }},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%d", tt.by, tt.limit), func(t *testing.T) {
@@ -599,8 +595,12 @@ func TestAggregate(t *testing.T) {
 					hosts   []string
 					indexes []int
 				)
+				name := g.Value
+				if tt.by == ByBody {
+					name += " " + groupOutcome(g)
+				}
 				for _, r := range rs {
-					if tt.key(r) == g.Value {
+					if tt.key(r) == name {
 						hosts = append(hosts, r.Host)
 						indexes = append(indexes, r.Index)
 					}

@@ -112,26 +112,55 @@ const DeleteBatch = 10_000
 // Group is one aggregation bucket. The store lists hosts; folding them for
 // display is the API's business.
 type Group struct {
+	// Value names the group: the key's value (for ByBody the output, for
+	// ByStderr the stderr, "[error: connect_refused]" for results without
+	// an answer).
 	Value string `json:"value"`
 	// Count is the number of results of the group (its hosts' total).
 	Count int `json:"count"`
 	// Hosts are the hosts of the group's first MaxGroupHosts results, by index.
 	Hosts []string `json:"hosts"`
-	// Indexes are the result indexes of Hosts, in the same order.
+	// Indexes are the result indexes of Hosts, in the same order. The
+	// first names the group for GroupQuery.Of.
 	Indexes []int `json:"indexes,omitempty"`
 	// NextCursor is the index of the group's first result after Hosts, the
 	// GroupQuery.Cursor of the rest of its hosts; 0 when Hosts lists them all.
 	NextCursor int `json:"nextCursor,omitempty"`
 	// IsError is true when the group's results have no response.
 	IsError bool `json:"isError"`
+
+	// State, StatusCode (HTTP), ExitCode (SSH) and ErrorClass are the
+	// outcome every result of a ByBody group shares; unset for other keys.
+	State      string `json:"state,omitempty"`
+	StatusCode int    `json:"statusCode,omitempty"`
+	ExitCode   *int   `json:"exitCode,omitempty"`
+	ErrorClass string `json:"errorClass,omitempty"`
+	// Stderr splits a ByBody group by stderr: sub-groups whose Value is
+	// the stderr, largest first, at most MaxStderrGroups of them, each with
+	// its hosts as a group has (GroupQuery.SameStderr pages the rest).
+	Stderr []Group `json:"stderr,omitempty"`
+	// StderrMore is the number of the group's results in the sub-groups
+	// left out of Stderr, StderrMoreGroups the number of those sub-groups
+	// (distinct stderr outputs): ByStderr shows them all.
+	StderrMore       int `json:"stderrMore,omitempty"`
+	StderrMoreGroups int `json:"stderrMoreGroups,omitempty"`
 }
 
 // GroupQuery selects a page of the results of one aggregation group.
 type GroupQuery struct {
-	By     string // ByValue, ByStatus, ByErrorClass or ByBody
-	Value  string // the group's value as Aggregate names it
-	Cursor int    // results with index ≥ Cursor; 0 for the first page
-	Limit  int    // at most this many (DefaultResultLimit when ≤ 0)
+	By string // ByValue, ByStatus, ByErrorClass, ByBody or ByStderr
+	// Value is the group's value as Aggregate names it. Of a ByBody group
+	// it names the results with that output whatever their outcome: the
+	// group itself is named by Of.
+	Value string
+	// Of, when set, names the group by the index of one of its results
+	// (its Group.Indexes[0]) instead of by Value.
+	Of *int
+	// SameStderr, with ByBody and Of, narrows the group to the results
+	// whose stderr is result Of's too: one of its Group.Stderr.
+	SameStderr bool
+	Cursor     int // results with index ≥ Cursor; 0 for the first page
+	Limit      int // at most this many (DefaultResultLimit when ≤ 0)
 }
 
 // Aggregation keys.
@@ -139,12 +168,19 @@ const (
 	ByValue      = "value"
 	ByStatus     = "status"
 	ByErrorClass = "errorClass"
-	ByBody       = "body"
+	// ByBody groups by output and outcome: two results share a group when
+	// they have the same body, state, status or exit code and error class.
+	ByBody = "body"
+	// ByStderr groups by stderr alone.
+	ByStderr = "stderr"
 )
 
 // MaxGroupHosts is how many hosts a Group lists in Hosts: an aggregation's
 // answer does not grow with the job. GroupResults pages the rest.
 const MaxGroupHosts = 1000
+
+// MaxStderrGroups is how many stderr sub-groups a ByBody Group lists.
+const MaxStderrGroups = 20
 
 // MaxGroupScan is how many indexes a GroupResults page reads at most: a
 // group's results are found by reading the job in index order (no index
@@ -208,8 +244,9 @@ type Store interface {
 	// the next page (0 at the end).
 	Results(ctx context.Context, jobID string, q ResultQuery) ([]job.Result, int, error)
 	// Aggregate groups a job's results by a key (ByValue, ByStatus,
-	// ByErrorClass, ByBody), largest group first, at most limit groups,
-	// each with its first MaxGroupHosts hosts.
+	// ByErrorClass, ByBody, ByStderr), largest group first (ByBody: failed
+	// outcomes first), at most limit groups, each with its first
+	// MaxGroupHosts hosts.
 	Aggregate(ctx context.Context, jobID, by string, limit int) ([]Group, error)
 	// GroupResults returns a page of the results of one aggregation group
 	// in index order, without bodies, and the cursor of the next page (0 at

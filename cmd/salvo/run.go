@@ -29,8 +29,10 @@ const runUsage = `usage: salvo run (--spec FILE | --targets-file FILE [request f
 
 Submit a job to a salvo server, show its progress on stderr and print the
 outcome on stdout. FILE may be "-" for standard input. SSH jobs fold
-identical outputs (--by body, as clush -b) unless --by says otherwise; their
-secrets come from --password-file/--passphrase-file or SALVO_SSH_PASSWORD/
+identical outputs of the same outcome (--by body, as clush -b: failed
+groups first, each with its exit code and stderr) unless --by says
+otherwise. Every group's hosts are printed whole unless --max-hosts N.
+SSH secrets come from --password-file/--passphrase-file or SALVO_SSH_PASSWORD/
 SALVO_SSH_PASSPHRASE, never from the command line. Key files are paths on
 the server's workers.
 
@@ -80,7 +82,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&opts.Insecure, "insecure", false, "skip TLS verification of targets")
 	fs.StringVar(&opts.ExpectStatus, "expect-status", "", "good answers' HTTP `statuses`, comma-separated codes and classes (2xx,304); others end failed")
 	fs.StringVar(&opts.ExpectBody, "expect-body", "", "good answers' body matches this `regex`; others end failed")
-	fs.StringVar(&opts.By, "by", cli.ByValue, "summary aggregation: value, status, errorClass or body")
+	fs.StringVar(&opts.By, "by", cli.ByValue, "summary aggregation: value, status, errorClass, body (output and outcome) or stderr")
+	fs.IntVar(&opts.MaxHosts, "max-hosts", 0, "show at most `N` hosts of a summary group (0: every host)")
 	fs.StringVar(&opts.Output, "output", cli.OutputTable, "table, json (status + aggregate), ndjson or csv (every result)")
 	fs.StringVar(&opts.OutDir, "outdir", "", "write `DIR`/HOST.out and DIR/HOST.err per target once the job ends (pssh -o/-e)")
 	fs.BoolVar(&opts.NoProgress, "no-progress", false, "do not show progress")

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,8 +44,22 @@ const (
 	ByValue      = "value"
 	ByStatus     = "status"
 	ByErrorClass = "errorClass"
-	ByBody       = "body"
+	// ByBody groups by output and outcome (state, exit or status code).
+	ByBody = "body"
+	// ByStderr groups by stderr alone.
+	ByStderr = "stderr"
 )
+
+// aggregationKeys lists the keys of Aggregate, for usage errors.
+var aggregationKeys = []string{ByValue, ByStatus, ByErrorClass, ByBody, ByStderr}
+
+// checkBy returns a usage error for an unknown aggregation key.
+func checkBy(by string) error {
+	if !slices.Contains(aggregationKeys, by) {
+		return usagef("--by %q: want %s", by, strings.Join(aggregationKeys, ", "))
+	}
+	return nil
+}
 
 // Time is a timestamp of the API: RFC 3339 in JSON. An absent, null or
 // empty value reads as the zero time, and the zero time is left out when
@@ -140,7 +155,7 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 // fields the server added beyond Status's), or nil.
 func (s Status) Raw() json.RawMessage { return s.raw }
 
-// Group is one aggregation bucket.
+// Group is one aggregation bucket, or one stderr part of a ByBody group.
 type Group struct {
 	Value string `json:"value"`
 	Count int    `json:"count"`
@@ -152,13 +167,32 @@ type Group struct {
 	// HostsTotal is the number of the group's hosts.
 	HostsTotal int `json:"hostsTotal,omitempty"`
 	// HostsCursor, set when Folded lacks some hosts, pages the rest
-	// (GET /api/v1/jobs/ID/group?by=&value=&cursor=).
+	// (GET /api/v1/jobs/ID/group?by=&index=&cursor=).
 	HostsCursor string `json:"hostsCursor,omitempty"`
+	// HostsOmitted counts the hosts that --max-hosts left out of Folded.
+	HostsOmitted int `json:"hostsOmitted,omitempty"`
 	// IsError is true when the group's results have no response.
 	IsError bool `json:"isError"`
+	// Index is the index of the group's first result, which names the
+	// group for GroupHosts; nil from servers that do not send it.
+	Index *int `json:"index,omitempty"`
+
+	// State, StatusCode (HTTP), ExitCode (SSH) and ErrorClass are the
+	// outcome of a ByBody group's results.
+	State      string `json:"state,omitempty"`
+	StatusCode int    `json:"statusCode,omitempty"`
+	ExitCode   *int   `json:"exitCode,omitempty"`
+	ErrorClass string `json:"errorClass,omitempty"`
+	// Stderr splits a ByBody group by stderr (Value: the stderr), largest
+	// part first; StderrMore counts the results of the StderrMoreGroups
+	// parts the server left out (ByStderr lists them).
+	Stderr           []Group `json:"stderr,omitempty"`
+	StderrMore       int     `json:"stderrMore,omitempty"`
+	StderrMoreGroups int     `json:"stderrMoreGroups,omitempty"`
 }
 
-// Aggregate is a job's results grouped by one key, largest group first.
+// Aggregate is a job's results grouped by one key, largest group first
+// (ByBody: failed outcomes first).
 type Aggregate struct {
 	By     string  `json:"by"`
 	Groups []Group `json:"groups"`
@@ -419,7 +453,7 @@ func (c *Client) Cancel(ctx context.Context, id string) (Status, error) {
 }
 
 // Aggregate returns a job's results grouped by key by (ByValue, ByStatus,
-// ByErrorClass or ByBody).
+// ByErrorClass, ByBody or ByStderr).
 func (c *Client) Aggregate(ctx context.Context, id, by string) (*Aggregate, error) {
 	u := c.jobURL(id, "aggregate") + "?" + url.Values{"by": {by}}.Encode()
 	var agg Aggregate

@@ -105,10 +105,12 @@ writes DIR/HOST.out (the body or stdout) and DIR/HOST.err (stderr, then the
 error) per result instead of printing them, as pssh -o/-e.
 `
 
-const aggregateUsage = `usage: salvo aggregate JOB [--by value|status|errorClass|body] [--max-hosts N] [--output table|json] [connection flags]
+const aggregateUsage = `usage: salvo aggregate JOB [--by value|status|errorClass|body|stderr] [--max-hosts N] [--output table|json] [connection flags]
 
 Print a job's results grouped by a key, largest group first, each with its
-count and its hosts folded as a nodeset (pasteable as targets). The host
+count and its hosts folded as a nodeset (pasteable as targets). --by body
+groups by output and outcome (state, exit or HTTP status code), failed
+groups first, each with its stderr; --by stderr by stderr alone. The host
 list is whole unless --max-hosts N cuts it to its first N hosts.
 `
 
@@ -869,10 +871,27 @@ type GroupHostsPage struct {
 	NextCursor string `json:"nextCursor,omitempty"`
 }
 
-// GroupHosts returns a page of the hosts of the group whose value is value
-// in the aggregation by by.
-func (c *Client) GroupHosts(ctx context.Context, id, by, value, cursor string, limit int) (*GroupHostsPage, error) {
-	v := url.Values{"by": {by}, "value": {value}}
+// GroupRef names an aggregation group for GroupHosts: by Index, the index
+// of one of its results (the group's Index), when set, and then with
+// SameStderr a stderr part of a ByBody group; else by Value.
+type GroupRef struct {
+	By         string
+	Value      string
+	Index      *int
+	SameStderr bool
+}
+
+// GroupHosts returns a page of the hosts of the group ref names.
+func (c *Client) GroupHosts(ctx context.Context, id string, ref GroupRef, cursor string, limit int) (*GroupHostsPage, error) {
+	v := url.Values{"by": {ref.By}}
+	if ref.Index != nil {
+		v.Set("index", strconv.Itoa(*ref.Index))
+		if ref.SameStderr {
+			v.Set("stderr", "same")
+		}
+	} else {
+		v.Set("value", ref.Value)
+	}
 	if cursor != "" {
 		v.Set("cursor", cursor)
 	}
@@ -887,48 +906,69 @@ func (c *Client) GroupHosts(ctx context.Context, id, by, value, cursor string, l
 }
 
 func aggregateFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
-	by := fs.String("by", ByValue, "value, status, errorClass or body")
+	by := fs.String("by", ByValue, "value, status, errorClass, body (output and outcome) or stderr")
 	maxHosts := fs.Int("max-hosts", 0, "show at most `N` hosts of a group (0: every host)")
 	output := fs.String("output", OutputTable, "table or json")
 	return func(ctx context.Context, c *Client, args []string, stdout, _ io.Writer) error {
 		if err := checkOutput(*output, OutputTable, OutputJSON); err != nil {
 			return err
 		}
-		switch *by {
-		case ByValue, ByStatus, ByErrorClass, ByBody:
-		default:
-			return usagef("--by %q: want value, status, errorClass or body", *by)
+		if err := checkBy(*by); err != nil {
+			return err
 		}
 		if *maxHosts < 0 {
 			return usagef("--max-hosts %d: want 0 or more", *maxHosts)
 		}
-		id := args[0]
-		agg, err := c.Aggregate(ctx, id, *by)
+		agg, err := summarize(ctx, c, args[0], *by, *maxHosts)
 		if err != nil {
 			return err
-		}
-		more := make([]int, len(agg.Groups))
-		for i, g := range agg.Groups {
-			folded, n, err := completeHosts(ctx, c, id, agg.By, g, *maxHosts)
-			if err != nil {
-				return err
-			}
-			agg.Groups[i].Folded, agg.Groups[i].HostsCursor, more[i] = folded, "", n
 		}
 		if *output == OutputJSON {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
 			return enc.Encode(agg)
 		}
-		return writeGroups(stdout, agg, more)
+		return writeGroups(stdout, agg, 0)
 	}
 }
 
-// completeHosts returns the group's hosts folded: every host (the
+// summarize returns a job's aggregation by by with every group's host list
+// whole (Folded; the aggregation folds the first 1,000 hosts of a group,
+// the rest are paged from /group), or, maxHosts > 0, cut to the first
+// maxHosts hosts with HostsOmitted counting the others; the same for the
+// stderr parts of ByBody groups. `salvo run` and `salvo aggregate` print
+// it.
+func summarize(ctx context.Context, c *Client, id, by string, maxHosts int) (*Aggregate, error) {
+	agg, err := c.Aggregate(ctx, id, by)
+	if err != nil {
+		return nil, err
+	}
+	for i := range agg.Groups {
+		g := &agg.Groups[i]
+		if err := completeHosts(ctx, c, id, GroupRef{By: agg.By, Value: g.Value, Index: g.Index}, g, maxHosts); err != nil {
+			return nil, err
+		}
+		for k := range g.Stderr {
+			p := &g.Stderr[k]
+			switch {
+			case len(g.Stderr) == 1 && p.Count == g.Count:
+				// The one part is the whole group.
+				p.Folded, p.HostsCursor, p.HostsOmitted = g.Folded, "", g.HostsOmitted
+			case p.Index != nil:
+				if err := completeHosts(ctx, c, id, GroupRef{By: agg.By, Index: p.Index, SameStderr: true}, p, maxHosts); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return agg, nil
+}
+
+// completeHosts sets g.Folded to the group's hosts folded: every host (the
 // aggregation folds the first 1,000; the rest are paged from /group and
 // appended as further items of the nodeset), or, max > 0, the first max
-// hosts with the number of hosts left out.
-func completeHosts(ctx context.Context, c *Client, id, by string, g Group, max int) (string, int, error) {
+// hosts, g.HostsOmitted counting the others. g.HostsCursor is cleared.
+func completeHosts(ctx context.Context, c *Client, id string, ref GroupRef, g *Group, max int) error {
 	total := g.HostsTotal
 	if total == 0 {
 		total = g.Count
@@ -939,9 +979,9 @@ func completeHosts(ctx context.Context, c *Client, id, by string, g Group, max i
 			hosts = g.Hosts[:max]
 		}
 		for cursor := ""; len(hosts) < max; {
-			page, err := c.GroupHosts(ctx, id, by, g.Value, cursor, max-len(hosts))
+			page, err := c.GroupHosts(ctx, id, ref, cursor, max-len(hosts))
 			if err != nil {
-				return "", 0, err
+				return err
 			}
 			for _, it := range page.Items {
 				hosts = append(hosts, it.Host)
@@ -952,13 +992,14 @@ func completeHosts(ctx context.Context, c *Client, id, by string, g Group, max i
 			cursor = page.NextCursor
 		}
 		hosts = hosts[:min(len(hosts), max)]
-		return nodeset.Fold(hosts), total - len(hosts), nil
+		g.Folded, g.HostsCursor, g.HostsOmitted = nodeset.Fold(hosts), "", total-len(hosts)
+		return nil
 	}
 	parts := []string{g.Folded}
 	for cursor := g.HostsCursor; cursor != ""; {
-		page, err := c.GroupHosts(ctx, id, by, g.Value, cursor, 0)
+		page, err := c.GroupHosts(ctx, id, ref, cursor, 0)
 		if err != nil {
-			return "", 0, err
+			return err
 		}
 		if page.Folded != "" {
 			parts = append(parts, page.Folded)
@@ -968,50 +1009,8 @@ func completeHosts(ctx context.Context, c *Client, id, by string, g Group, max i
 		}
 		cursor = page.NextCursor
 	}
-	return strings.Join(parts, ","), 0, nil
-}
-
-// writeGroups prints the groups as a table (VALUE, COUNT, %, HOSTS) with
-// whole host lists, or, by body, as clush -b style blocks.
-// more[i] counts the hosts --max-hosts left out of group i.
-func writeGroups(w io.Writer, agg *Aggregate, more []int) error {
-	total := 0
-	for _, g := range agg.Groups {
-		total += g.Count
-	}
-	hosts := func(i int) string {
-		if more[i] > 0 {
-			return fmt.Sprintf("%s (+%s more)", agg.Groups[i].Folded, commas(int64(more[i])))
-		}
-		return agg.Groups[i].Folded
-	}
-	if agg.By == ByBody {
-		for i, g := range agg.Groups {
-			head := fmt.Sprintf("%s (%s)", hosts(i), commas(int64(g.Count)))
-			if g.IsError {
-				head += " [error]"
-			}
-			rule := strings.Repeat("-", min(max(len([]rune(head)), 15), 80))
-			body := g.Value
-			if body != "" && !strings.HasSuffix(body, "\n") {
-				body += "\n"
-			}
-			if _, err := fmt.Fprintf(w, "%s\n%s\n%s\n%s", rule, head, rule, body); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "VALUE\tCOUNT\t%\tHOSTS")
-	for i, g := range agg.Groups {
-		v := displayValue(g.Value, valueWidth)
-		if g.IsError {
-			v += " [error]"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v, commas(int64(g.Count)), share(g.Count, total), hosts(i))
-	}
-	return tw.Flush()
+	g.Folded, g.HostsCursor, g.HostsOmitted = strings.Join(parts, ","), "", 0
+	return nil
 }
 
 // displayError is a result's error on one line, "-" for none.

@@ -8,14 +8,12 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
-// Output display settings.
-const (
-	hostsWidth = 60 // the HOSTS column
-	valueWidth = 40 // the VALUE column
-	bodyHosts  = 120
-)
+// valueWidth is the width of the VALUE column.
+const valueWidth = 40
 
 // jobHeader is the summary line of a finished job.
 func jobHeader(st Status, elapsed time.Duration) string {
@@ -54,8 +52,7 @@ func jobElapsed(st Status, local time.Duration) time.Duration {
 	return local
 }
 
-// writeTable prints the header and the aggregation as a table (or, for
-// ByBody, as clush -b style blocks).
+// writeTable prints the header and the aggregation (writeGroups).
 func writeTable(w io.Writer, st Status, elapsed time.Duration, agg *Aggregate) error {
 	fmt.Fprintln(w, jobHeader(st, elapsed))
 	if st.Reason != "" {
@@ -64,15 +61,26 @@ func writeTable(w io.Writer, st Status, elapsed time.Duration, agg *Aggregate) e
 	if agg == nil || len(agg.Groups) == 0 {
 		return nil
 	}
-	total := st.Total
+	fmt.Fprintln(w)
+	return writeGroups(w, agg, st.Total)
+}
+
+// writeGroups prints the groups: by body and by stderr as clush -b style
+// blocks (writeOutcomes, writeStderrs), else as a table (VALUE, COUNT, %,
+// HOSTS), shares of total (of the groups' counts when total ≤ 0). Host
+// lists are printed whole, as their Folded nodeset, with "(+N more)" when
+// --max-hosts left N out.
+func writeGroups(w io.Writer, agg *Aggregate, total int) error {
+	switch agg.By {
+	case ByBody:
+		return writeOutcomes(w, agg.Groups)
+	case ByStderr:
+		return writeStderrs(w, agg.Groups)
+	}
 	if total <= 0 {
 		for _, g := range agg.Groups {
 			total += g.Count
 		}
-	}
-	fmt.Fprintln(w)
-	if agg.By == ByBody {
-		return writeBodies(w, agg)
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "VALUE\tCOUNT\t%\tHOSTS")
@@ -81,7 +89,7 @@ func writeTable(w io.Writer, st Status, elapsed time.Duration, agg *Aggregate) e
 		if g.IsError {
 			v += " [error]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v, commas(int64(g.Count)), share(g.Count, total), hostsCell(g, hostsWidth))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v, commas(int64(g.Count)), share(g.Count, total), hostList(g))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
@@ -89,24 +97,134 @@ func writeTable(w io.Writer, st Status, elapsed time.Duration, agg *Aggregate) e
 	return nil
 }
 
-// writeBodies prints each group's hosts and then its whole output, as
-// clush -b does.
-func writeBodies(w io.Writer, agg *Aggregate) error {
-	for _, g := range agg.Groups {
-		head := fmt.Sprintf("%s (%s)", hostsCell(g, bodyHosts), commas(int64(g.Count)))
+// writeOutcomes prints ByBody groups as clush does: a header with the
+// group's hosts, count and outcome ("127.0.0.[1-50] (50): exit 4,
+// failed") between rules, then its output ("stdout:", "body:" for HTTP)
+// and its stderr, per part when the hosts' stderr differ ("stderr of
+// 127.0.0.[1-30] (30):"). A group without an answer shows its header only.
+func writeOutcomes(w io.Writer, groups []Group) error {
+	var b strings.Builder
+	for _, g := range groups {
+		head := fmt.Sprintf("%s (%s)", hostList(g), commas(int64(g.Count)))
+		if label := outcomeLabel(g); label != "" {
+			head += ": " + label
+		} else if g.IsError {
+			head += " [error]"
+		}
+		writeRuled(&b, head)
+		if !noAnswer(g) {
+			name := "stdout"
+			if g.StatusCode > 0 {
+				name = "body"
+			}
+			writeSection(&b, name, g.Value)
+		}
+		switch parts := g.Stderr; {
+		case len(parts) == 1 && g.StderrMore == 0:
+			if parts[0].Value != "" {
+				writeSection(&b, "stderr", parts[0].Value)
+			}
+		default:
+			for _, p := range parts {
+				writeSection(&b, fmt.Sprintf("stderr of %s (%s)", hostList(p), commas(int64(p.Count))), p.Value)
+			}
+		}
+		if g.StderrMore > 0 {
+			fmt.Fprintf(&b, "stderr of %s: %s, not shown (--by stderr lists them)\n",
+				countOf(g.StderrMore, "more host", "more hosts"), countOf(g.StderrMoreGroups, "other output", "other outputs"))
+		}
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// writeStderrs prints ByStderr groups: hosts and count between rules,
+// then the stderr.
+func writeStderrs(w io.Writer, groups []Group) error {
+	var b strings.Builder
+	for _, g := range groups {
+		head := fmt.Sprintf("%s (%s)", hostList(g), commas(int64(g.Count)))
 		if g.IsError {
 			head += " [error]"
 		}
-		rule := strings.Repeat("-", min(max(len([]rune(head)), 15), 80))
-		body := g.Value
-		if body != "" && !strings.HasSuffix(body, "\n") {
-			body += "\n"
-		}
-		if _, err := fmt.Fprintf(w, "%s\n%s\n%s\n%s", rule, head, rule, body); err != nil {
-			return fmt.Errorf("write output: %w", err)
-		}
+		writeRuled(&b, head)
+		writeSection(&b, "stderr", g.Value)
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
+}
+
+// writeRuled writes head between two rules of dashes.
+func writeRuled(b *strings.Builder, head string) {
+	rule := strings.Repeat("-", min(max(len([]rune(head)), 15), 80))
+	fmt.Fprintf(b, "%s\n%s\n%s\n", rule, head, rule)
+}
+
+// writeSection writes "name:" and text on the lines after, or
+// "name: (empty)".
+func writeSection(b *strings.Builder, name, text string) {
+	if text == "" {
+		fmt.Fprintf(b, "%s: (empty)\n", name)
+		return
+	}
+	fmt.Fprintf(b, "%s:\n%s", name, text)
+	if !strings.HasSuffix(text, "\n") {
+		b.WriteByte('\n')
+	}
+}
+
+// outcomeLabel names a ByBody group's outcome: "exit 0", "HTTP 200",
+// "exit 4, failed", "HTTP 503, failed (expectation)", "error
+// (connect_refused)", "timeout", "skipped"; "" when the server sent none.
+func outcomeLabel(g Group) string {
+	var parts []string
+	switch {
+	case g.ExitCode != nil:
+		parts = append(parts, "exit "+strconv.Itoa(*g.ExitCode))
+	case g.StatusCode > 0:
+		parts = append(parts, "HTTP "+strconv.Itoa(g.StatusCode))
+	}
+	if g.State != "" && g.State != job.StateOK {
+		st := g.State
+		if g.ErrorClass != "" && g.ErrorClass != g.State {
+			st += " (" + g.ErrorClass + ")"
+		}
+		parts = append(parts, st)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// noAnswer reports whether a ByBody group is of results without an
+// answer, which the server names by why ("[error: connect_refused]")
+// rather than by an output.
+func noAnswer(g Group) bool {
+	switch g.State {
+	case job.StateError, job.StateTimeout, job.StateSkipped, job.StateCancelled:
+	default:
+		return false
+	}
+	why := "[" + g.State
+	if g.ErrorClass != "" {
+		why += ": " + g.ErrorClass
+	}
+	return g.Value == why+"]"
+}
+
+// hostList is a group's hosts as a nodeset, "(+N more)" counting those
+// --max-hosts left out; the listed hosts when there is no nodeset.
+func hostList(g Group) string {
+	folded, omitted := g.Folded, g.HostsOmitted
+	if folded == "" && len(g.Hosts) > 0 {
+		folded, omitted = strings.Join(g.Hosts, ","), g.Count-len(g.Hosts)
+	}
+	if omitted > 0 {
+		return fmt.Sprintf("%s (+%s more)", folded, commas(int64(omitted)))
+	}
+	return folded
 }
 
 // writeJSON prints the final status and the aggregation as one document.
@@ -125,6 +243,14 @@ func writeJSON(w io.Writer, st Status, agg *Aggregate) error {
 		return fmt.Errorf("write json: %w", err)
 	}
 	return nil
+}
+
+// countOf is n and the noun, one or many: "1 host", "1,200 hosts".
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return commas(int64(n)) + " " + many
 }
 
 // share is count/total as "12.3%".
@@ -164,151 +290,4 @@ func truncate(s string, width int) string {
 		return s
 	}
 	return string(r[:width-1]) + "…"
-}
-
-// hostsCell is the group's folded hosts cut to about width characters,
-// with "(+N more)" counting the hosts not shown.
-func hostsCell(g Group, width int) string {
-	folded, total := g.Folded, g.Count
-	if folded == "" {
-		// No folded form: the listed hosts, the rest counted as more.
-		folded = strings.Join(g.Hosts, ",")
-	} else if n := countFolded(folded); n >= 0 && g.HostsCursor == "" {
-		// Every host is folded (a partial fold leaves the rest to Count).
-		total = n
-	}
-	if folded == "" {
-		if g.Count == 0 {
-			return ""
-		}
-		return fmt.Sprintf("(%s hosts)", commas(int64(g.Count)))
-	}
-	shown, visible := cutFolded(folded, width)
-	if visible < 0 {
-		return shown + fmt.Sprintf(" (%s hosts)", commas(int64(total)))
-	}
-	if hidden := total - visible; hidden > 0 {
-		shown += fmt.Sprintf(" (+%s more)", commas(int64(hidden)))
-	}
-	return shown
-}
-
-// cutFolded cuts a folded host list ("a[1-3],b[01-10]") to about width
-// characters, between items or between the ranges of a one-bracket item,
-// and counts the hosts shown (-1 when it cannot tell).
-func cutFolded(folded string, width int) (string, int) {
-	if len([]rune(folded)) <= width {
-		return folded, countFolded(folded)
-	}
-	items := splitTop(folded)
-	var kept []string
-	used := 0
-	for _, it := range items {
-		n := len([]rune(it))
-		if len(kept) > 0 {
-			n++ // the comma
-		}
-		if used+n > width {
-			break
-		}
-		kept = append(kept, it)
-		used += n
-	}
-	if len(kept) > 0 {
-		shown := strings.Join(kept, ",")
-		return shown + ",…", countFolded(shown)
-	}
-	// The first item alone is too long: keep the first ranges of its
-	// bracket when it has one.
-	first := items[0]
-	open, end := strings.IndexByte(first, '['), strings.IndexByte(first, ']')
-	if open >= 0 && end > open && strings.Count(first, "[") == 1 {
-		pre, post := first[:open+1], first[end:]
-		ranges := strings.Split(first[open+1:end], ",")
-		var rs []string
-		used := len([]rune(pre)) + len([]rune(post)) + 2 // ",…"
-		for _, r := range ranges {
-			if used+len(r)+1 > width {
-				break
-			}
-			rs = append(rs, r)
-			used += len(r) + 1
-		}
-		if len(rs) > 0 && len(rs) < len(ranges) {
-			kept := pre + strings.Join(rs, ",") + post
-			shown := pre + strings.Join(rs, ",") + ",…" + post
-			if len(items) > 1 {
-				shown += ",…"
-			}
-			return shown, countFolded(kept)
-		}
-	}
-	return truncate(first, width), -1
-}
-
-// splitTop splits a folded list at the commas outside brackets.
-func splitTop(s string) []string {
-	var out []string
-	depth, start := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '[':
-			depth++
-		case ']':
-			if depth > 0 {
-				depth--
-			}
-		case ',':
-			if depth == 0 {
-				out = append(out, s[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(out, s[start:])
-}
-
-// countFolded counts the hosts of a folded list, or -1 when it cannot be
-// parsed.
-func countFolded(s string) int {
-	if s == "" {
-		return 0
-	}
-	total := 0
-	for _, item := range splitTop(s) {
-		n := 1
-		rest := item
-		for {
-			open := strings.IndexByte(rest, '[')
-			if open < 0 {
-				break
-			}
-			end := strings.IndexByte(rest[open:], ']')
-			if end < 0 {
-				return -1
-			}
-			end += open
-			sum := 0
-			for _, r := range strings.Split(rest[open+1:end], ",") {
-				lo, hi, isRange := strings.Cut(r, "-")
-				a, err := strconv.Atoi(lo)
-				if err != nil {
-					return -1
-				}
-				if !isRange {
-					sum++
-					continue
-				}
-				b, err := strconv.Atoi(hi)
-				if err != nil || b < a {
-					return -1
-				}
-				sum += b - a + 1
-			}
-			n *= sum
-			rest = rest[end+1:]
-		}
-		total += n
-	}
-	return total
 }

@@ -7,60 +7,57 @@ import (
 	"time"
 )
 
-func TestCountFolded(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int
-	}{
-		{"", 0},
-		{"web-1", 1},
-		{"a,b,c", 3},
-		{"10.0.0.[1-5]", 5},
-		{"10.0.0.[1-5,7,9-10],web-[01-03]", 11},
-		{"r[1-2]n[1-3]", 6},
-		{"10.0.[0-1].[1-254]", 508},
-		{"bad[", -1},
-		{"x[a-b]", -1},
-		{"x[5-1]", -1},
-	} {
-		if got := countFolded(tc.in); got != tc.want {
-			t.Errorf("countFolded(%q) = %d, want %d", tc.in, got, tc.want)
-		}
+func TestWriteGroupsByBody(t *testing.T) {
+	exit := func(c int) *int { return &c }
+	agg := &Aggregate{By: ByBody, Groups: []Group{
+		{Value: "", Count: 50, Folded: "127.0.0.[1-50]", State: JobFailed, ExitCode: exit(4),
+			Stderr: []Group{{Value: "x\n", Count: 50, Folded: "127.0.0.[1-50]"}}},
+		{Value: "out\n", Count: 5, Folded: "web-[1-5]", State: JobFailed, ExitCode: exit(1),
+			Stderr:     []Group{{Value: "a", Count: 3, Folded: "web-[1-3]"}, {Value: "", Count: 1, Folded: "web-4"}},
+			StderrMore: 1, StderrMoreGroups: 1},
+		{Value: "[error: connect_refused]", Count: 2, Folded: "db-[1-2]", State: "error", ErrorClass: "connect_refused", IsError: true,
+			Stderr: []Group{{Value: "", Count: 2, Folded: "db-[1-2]"}}},
+		{Value: "busy", Count: 2, Folded: "lb-[1-2]", State: "failed", StatusCode: 503, ErrorClass: "expectation",
+			Stderr: []Group{{Value: "", Count: 2, Folded: "lb-[1-2]"}}},
+		{Value: "hello", Count: 100, Folded: "127.0.0.[51-60]", HostsOmitted: 90, State: "ok", ExitCode: exit(0),
+			Stderr: []Group{{Value: "", Count: 100, Folded: "127.0.0.[51-60]"}}},
+	}}
+	var b strings.Builder
+	if err := writeGroups(&b, agg, 0); err != nil {
+		t.Fatal(err)
+	}
+	ruled := func(head string) string {
+		rule := strings.Repeat("-", max(len(head), 15))
+		return rule + "\n" + head + "\n" + rule + "\n"
+	}
+	want := ruled("127.0.0.[1-50] (50): exit 4, failed") + "stdout: (empty)\nstderr:\nx\n" +
+		ruled("web-[1-5] (5): exit 1, failed") + "stdout:\nout\nstderr of web-[1-3] (3):\na\nstderr of web-4 (1): (empty)\n" +
+		"stderr of 1 more host: 1 other output, not shown (--by stderr lists them)\n" +
+		ruled("db-[1-2] (2): error (connect_refused)") +
+		ruled("lb-[1-2] (2): HTTP 503, failed (expectation)") + "body:\nbusy\n" +
+		ruled("127.0.0.[51-60] (+90 more) (100): exit 0") + "stdout:\nhello\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
 
-func TestHostsCell(t *testing.T) {
-	many := make([]string, 0, 30)
-	for i := 0; i < 30; i++ {
-		many = append(many, "host-with-a-long-name-"+string(rune('a'+i%26)))
+func TestWriteGroupsTable(t *testing.T) {
+	agg := &Aggregate{By: ByValue, Groups: []Group{
+		{Value: "1.25", Count: 3, Folded: "10.0.0.[1-2],10.0.1.[1-250]"},
+		{Value: "connect_refused", Count: 1, Folded: "bad-1", IsError: true},
+		{Value: "1.24", Count: 1, Folded: "10.0.9.1", HostsOmitted: 4},
+	}}
+	var b strings.Builder
+	if err := writeGroups(&b, agg, 10); err != nil {
+		t.Fatal(err)
 	}
-	tests := []struct {
-		name  string
-		group Group
-		want  string
-	}{
-		{"short", Group{Count: 5, Folded: "10.0.0.[1-5]"}, "10.0.0.[1-5]"},
-		{"cut between items",
-			Group{Count: 40, Folded: "10.0.0.[1-10],10.0.1.[1-10],10.0.2.[1-10],10.0.3.[1-10],10.0.4.[1-10]"},
-			"10.0.0.[1-10],10.0.1.[1-10],10.0.2.[1-10],10.0.3.[1-10],… (+10 more)"},
-		{"cut inside one bracket",
-			Group{Count: 20, Folded: "10.0.0.[1,3,5,7,9,11,13,15,17,19,21,23,25,27,29,31,33,35,37,39]"},
-			"10.0.0.[1,3,5,7,9,11,13,15,17,19,21,23,25,27,29,31,33,35,…] (+2 more)"},
-		{"no folded: first hosts of more", Group{Count: 25, Hosts: []string{"a", "b"}}, "a,b (+23 more)"},
-		{"no hosts at all", Group{Count: 3}, "(3 hosts)"},
-		{"unparseable long",
-			Group{Count: 2, Folded: strings.Repeat("x", 70) + "[z]"},
-			strings.Repeat("x", 59) + "… (2 hosts)"},
-		{"long plain names", Group{Count: 30, Folded: strings.Join(many, ",")},
-			"host-with-a-long-name-a,host-with-a-long-name-b,… (+28 more)"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := hostsCell(tc.group, hostsWidth)
-			if got != tc.want {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
-		})
+	want := `VALUE                    COUNT  %      HOSTS
+1.25                     3      30.0%  10.0.0.[1-2],10.0.1.[1-250]
+connect_refused [error]  1      10.0%  bad-1
+1.24                     1      10.0%  10.0.9.1 (+4 more)
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
 

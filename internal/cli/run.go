@@ -87,6 +87,9 @@ type RunOptions struct {
 
 	// By is the aggregation key of the summary (ByValue when empty).
 	By string
+	// MaxHosts, when positive, cuts each group's host list in the summary
+	// to its first MaxHosts hosts (--max-hosts); 0 prints every host.
+	MaxHosts int
 	// Output is OutputTable (default), OutputJSON, OutputNDJSON or
 	// OutputCSV (every result, the columns of salvo results --output csv).
 	Output string
@@ -137,10 +140,11 @@ func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
 	if opts.Output == "" {
 		opts.Output = OutputTable
 	}
-	switch opts.By {
-	case ByValue, ByStatus, ByErrorClass, ByBody:
-	default:
-		return fail(ExitUsage, "--by %q: want value, status, errorClass or body", opts.By)
+	if err := checkBy(opts.By); err != nil {
+		return fail(ExitUsage, "%v", err)
+	}
+	if opts.MaxHosts < 0 {
+		return fail(ExitUsage, "--max-hosts %d: want 0 or more", opts.MaxHosts)
 	}
 	switch opts.Output {
 	case OutputTable, OutputJSON, OutputNDJSON, OutputCSV:
@@ -269,13 +273,13 @@ func writeOutput(ctx context.Context, c *Client, opts RunOptions, st Status, ela
 		}
 		return nil
 	case OutputJSON:
-		agg, err := c.Aggregate(ctx, st.ID, opts.By)
+		agg, err := summarize(ctx, c, st.ID, opts.By, opts.MaxHosts)
 		if err != nil {
 			return err
 		}
 		return writeJSON(stdout, st, agg)
 	default:
-		agg, err := c.Aggregate(ctx, st.ID, opts.By)
+		agg, err := summarize(ctx, c, st.ID, opts.By, opts.MaxHosts)
 		if err != nil {
 			if st.State != JobGathered && ctx.Err() == nil {
 				// A failed or cancelled job may have nothing to aggregate.

@@ -121,7 +121,7 @@ func TestRunExitCodes(t *testing.T) {
 			targets: []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "bad-1"},
 			opts:    RunOptions{By: ByBody},
 			want:    ExitFailures,
-			stdout: []string{"\n10.0.0.1,10.0.0.3 (2)\n" + strings.Repeat("-", 21) + "\nversion=1.25.3\n",
+			stdout: []string{"\n10.0.0.1,10.0.0.3 (2)\n" + strings.Repeat("-", 21) + "\nstdout:\nversion=1.25.3\n",
 				"\n10.0.0.2 (1)\n", "\nbad-1 (1) [error]\n"},
 		},
 	}

@@ -106,7 +106,8 @@ func TestRunSSHFoldsOutputs(t *testing.T) {
 	if out.code != ExitFailures {
 		t.Fatalf("exit %d (want 1: one target refused)\nstdout:\n%s\nstderr:\n%s", out.code, out.stdout, out.stderr)
 	}
-	for _, want := range []string{"total 13  ok 12  error 1", "127.1.0.[0-11] (12)", "same output\n", "127.0.0.1 (1) [error]"} {
+	for _, want := range []string{"total 13  ok 12  error 1", "\n127.1.0.[0-11] (12): exit 0\n", "stdout:\nsame output\n",
+		"\n127.0.0.1 (1): error (connect_refused)\n"} {
 		if !strings.Contains(out.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, out.stdout)
 		}
