@@ -9,7 +9,7 @@ FUZZTIME ?= 20000x
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test unit fuzz lint bench demo cluster cluster-stop cluster-ha cluster-ha-stop clean proto
+.PHONY: build test unit fuzz lint bench bench-clush demo cluster cluster-stop cluster-ha cluster-ha-stop clean proto
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/salvo
@@ -45,6 +45,11 @@ bench: build
 	$(BIN) bench --targets 50000 --target-server nginx --cluster-workers 0 --xargs-targets 0 --throttle-targets 0
 	$(BIN) bench --ssh
 	$(BIN) bench --targets 100000 --ha --cluster-workers 0 --xargs-targets 0 --throttle-targets 0
+
+# salvo, clush and parallel-ssh side by side on 50 hosts of a real sshd
+# (docs/benchmarks.md); never run by CI.
+bench-clush: build
+	SALVO=$(BIN) ./scripts/bench-clush.sh
 
 demo: build
 	./scripts/demo.sh
