@@ -30,6 +30,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSpec$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSpecStream$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./job/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeIndexedTargets$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./job/
+	$(GO) test -run='^$$' -fuzz='^FuzzNodesetRoundTrip$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./nodeset/
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)

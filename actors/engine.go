@@ -34,6 +34,9 @@ type Config struct {
 	Capacity int
 	// ChunkSize is the number of targets per stored chunk and lease.
 	ChunkSize int
+	// MaxTargets is the most targets a job may have once its nodesets
+	// are expanded (job.TargetExpander); 0 means job.DefaultMaxTargets.
+	MaxTargets int
 	// APIAddr is this node's API address, shown in its member entry.
 	APIAddr string
 	// Credentials, when set, reads the SSH credential a job names
@@ -74,6 +77,7 @@ func DefaultConfig() Config {
 		Name:       "local",
 		Capacity:   job.DefaultCapacity,
 		ChunkSize:  job.DefaultChunkSize,
+		MaxTargets: job.DefaultMaxTargets,
 		AskTimeout: 10 * time.Second,
 		Master:     DefaultMasterConfig(),
 		Worker:     DefaultWorkerConfig(),
@@ -108,6 +112,9 @@ func NewEngine(ctx context.Context, cfg Config, st store.Store) (*Engine, error)
 	}
 	if cfg.Capacity <= 0 || cfg.ChunkSize <= 0 {
 		return nil, fmt.Errorf("engine: capacity and chunk size must be positive")
+	}
+	if cfg.MaxTargets <= 0 {
+		cfg.MaxTargets = job.DefaultMaxTargets
 	}
 	logger := cfg.Logger
 	system, ownSystem := cfg.System, false
@@ -292,7 +299,7 @@ func (e *Engine) Submit(ctx context.Context, spec *job.Spec) (*JobStatus, error)
 	if err := e.resolve(ctx, spec); err != nil {
 		return nil, err
 	}
-	if err := spec.NormalizeFor(e.cfg.Capacity, e.cfg.Policy); err != nil {
+	if err := spec.NormalizeFor(e.cfg.Capacity, e.cfg.MaxTargets, e.cfg.Policy); err != nil {
 		return nil, err
 	}
 	targets := spec.Targets

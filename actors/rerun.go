@@ -86,11 +86,11 @@ func (e *Engine) Rerun(ctx context.Context, id string, states []string) (*JobSta
 	}
 	spec := j.Spec.Clone()
 	spec.Name = rerunName(j.Name, id)
-	spec.Targets, spec.NodeGroup = nil, ""
+	spec.Targets, spec.NodeGroup, spec.Exclude = nil, "", nil // the chosen targets are expanded already
 	// No Learn: the first job was accepted only if every target defines
 	// each variable some target defines, so the chosen ones do too and the
 	// plan expands the same names on every host.
-	return e.submitFrom(ctx, spec, len(indexes), id, nil, chosenTargets(ctx, e.st, id, chunks, indexes))
+	return e.submitFrom(ctx, spec, id, targetSource{n: len(indexes), next: chosenTargets(ctx, e.st, id, chunks, indexes)})
 }
 
 // rerunName is the name of a rerun of job id named name: a rerun of a

@@ -20,6 +20,7 @@ func FuzzDecodeSpec(f *testing.F) {
 		`{"targets":[null],"http":null,"vars":{"":""}}`,
 		`{"targets":["a"],"expect":{"status":["2xx",304],"bodyRegex":"^ok"}}`,
 		`{"targets":["a"],"protocol":"ssh","ssh":{"command":"x"},"expect":{"exitCodes":[0,1]}}`,
+		`{"targets":["h[1-3]",{"host":"g[01-02]:8[0-1]","vars":{"X":"1"}}],"exclude":["h2","g01:80"],"http":{"path":"/$X"},"vars":{"X":"0"}}`,
 	}
 	for _, s := range seeds {
 		f.Add(s, 2500)

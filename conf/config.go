@@ -35,6 +35,7 @@ const (
 	DefaultClusterWatch    = 10 * time.Second
 	DefaultMaxRequestBytes = 64 << 20
 	DefaultChunkSize       = job.DefaultChunkSize
+	DefaultMaxTargets      = job.DefaultMaxTargets
 	// DefaultHTTPMaxHeaderBytes is the default bound on a target
 	// response's header block (the executor's DefaultMaxHeaderBytes).
 	DefaultHTTPMaxHeaderBytes = 64 << 10
@@ -46,6 +47,8 @@ const (
 const (
 	MaxCapacity  = 1_000_000
 	MaxChunkSize = 100_000
+	// MaxMaxTargets bounds --max-targets.
+	MaxMaxTargets = 100_000_000
 	// MinBodyMemory is the least --body-memory: the worker holds a
 	// quarter of it, where one SSH request at the largest maxBodyBytes
 	// (stdout and stderr) must fit.
@@ -87,6 +90,9 @@ type Config struct {
 	MaxRequestBytes int64 `yaml:"maxRequestBytes"`
 	// ChunkSize is the number of targets in one lease (chunk) handed to a worker.
 	ChunkSize int `yaml:"chunkSize"`
+	// MaxTargets is the most targets a job (and hosts a node group) may
+	// have once its nodesets are expanded; beyond it the API answers 400.
+	MaxTargets int `yaml:"maxTargets"`
 	// Pprof serves net/http/pprof on the API address.
 	Pprof bool `yaml:"pprof"`
 	// Auth says whether API calls need a token: on, off or auto (on
@@ -220,6 +226,7 @@ func DefaultConfig() *Config {
 		DenyTargets:        slices.Clone(job.DefaultDenyTargets),
 		MaxRequestBytes:    DefaultMaxRequestBytes,
 		ChunkSize:          DefaultChunkSize,
+		MaxTargets:         DefaultMaxTargets,
 		HTTPMaxHeaderBytes: DefaultHTTPMaxHeaderBytes,
 		Roles:              []string{RoleMaster, RoleWorker},
 		BootstrapExpect:    1,

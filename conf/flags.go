@@ -36,6 +36,7 @@ func (c *Config) flags() []flagDef {
 		{"shutdown-timeout", "bound on a graceful shutdown", &c.ShutdownTimeout},
 		{"max-request-bytes", "largest API request body in bytes", &c.MaxRequestBytes},
 		{"chunk-size", "targets per lease (chunk) handed to a worker", &c.ChunkSize},
+		{"max-targets", "most targets a job may have once its nodesets are expanded", &c.MaxTargets},
 		{"auth", "API tokens: on, off, or auto (on unless --http-addr is loopback)", &c.Auth},
 		{"insecure-no-auth", "allow --auth off on a non-loopback --http-addr", &c.InsecureNoAuth},
 		{"allow-targets", "the only targets jobs may reach: CIDRs and host globs, comma-separated (default: any)", &c.AllowTargets},

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/nodeset"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -85,6 +86,9 @@ func (c *Config) Validate() error {
 	if c.ChunkSize < 1 || c.ChunkSize > MaxChunkSize {
 		bad(c.label("chunkSize", &c.ChunkSize), "must be between 1 and %d, got %d", MaxChunkSize, c.ChunkSize)
 	}
+	if c.MaxTargets < 1 || c.MaxTargets > MaxMaxTargets {
+		bad(c.label("maxTargets", &c.MaxTargets), "must be between 1 and %d, got %d", MaxMaxTargets, c.MaxTargets)
+	}
 	if _, ok := parseLogLevel(c.LogLevel); !ok {
 		bad(c.label("logLevel", &c.LogLevel), "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
@@ -158,6 +162,11 @@ func (c *Config) Validate() error {
 		for i, h := range g.Hosts {
 			if strings.TrimSpace(h) == "" {
 				bad(fmt.Sprintf("%s.hosts[%d]", field, i), "must not be empty")
+			} else if nodeset.IsNodeset(h) {
+				// Expanded when a job names the group; a bad one is told now.
+				if _, err := nodeset.Expand(h, max(c.MaxTargets, 1)); err != nil {
+					bad(fmt.Sprintf("%s.hosts[%d]", field, i), "%v", err)
+				}
 			}
 		}
 	}

@@ -28,6 +28,8 @@ func TestValidate(t *testing.T) {
 		{"capacity too big", func(c *Config) { c.Capacity = MaxCapacity + 1 }, []string{"capacity", "1000001"}},
 		{"chunk size zero", func(c *Config) { c.ChunkSize = 0 }, []string{"chunkSize (--chunk-size)"}},
 		{"chunk size too big", func(c *Config) { c.ChunkSize = MaxChunkSize + 1 }, []string{"chunkSize", "100001"}},
+		{"max targets zero", func(c *Config) { c.MaxTargets = 0 }, []string{"maxTargets (--max-targets)"}},
+		{"max targets too big", func(c *Config) { c.MaxTargets = MaxMaxTargets + 1 }, []string{"maxTargets", "100000001"}},
 		{"log level", func(c *Config) { c.LogLevel = "trace" }, []string{"logLevel (--log-level)", "trace"}},
 		{"cluster off loopback without key and TLS", func(c *Config) { c.GossipAddr = "10.0.0.1:7946" }, []string{"gossipAddr (--gossip-addr)", "--insecure-cluster"}},
 		{"join without a gossip address binds everything", func(c *Config) { c.Join = []string{"127.0.0.1:7946"} }, []string{"gossipAddr", "--gossip-key-file"}},
@@ -48,6 +50,9 @@ func TestValidate(t *testing.T) {
 		{"node group empty host", func(c *Config) {
 			c.NodeGroups = map[string]NodeGroup{"web": {Hosts: []string{"a", ""}}}
 		}, []string{"nodeGroups.web.hosts[1]"}},
+		{"node group bad nodeset", func(c *Config) {
+			c.NodeGroups = map[string]NodeGroup{"web": {Hosts: []string{"web-[1-3]", "db-[5-1]"}}}
+		}, []string{"nodeGroups.web.hosts[1]", "reversed range 5-1"}},
 		{"node group empty name", func(c *Config) { c.NodeGroups = map[string]NodeGroup{"": {Hosts: []string{"a"}}} }, []string{"nodeGroups", "name"}},
 		{"aggregation bad regex", func(c *Config) {
 			c.Aggregations = map[string]Aggregation{"v": {Regex: "version=(\\S+"}}

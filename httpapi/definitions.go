@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,7 +22,7 @@ type definitionKind struct {
 	kind  string // store kind
 	label string // for messages
 	// check validates a body and returns it normalized.
-	check func(body []byte) ([]byte, error)
+	check func(s *Server, body []byte) ([]byte, error)
 }
 
 var definitionKinds = []definitionKind{
@@ -55,7 +56,10 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-func checkNodeGroup(body []byte) ([]byte, error) {
+// checkNodeGroup validates a node group: every host a target, or a
+// nodeset of targets (kept as written, expanded when a job uses the
+// group), at most MaxTargets hosts in all.
+func checkNodeGroup(s *Server, body []byte) ([]byte, error) {
 	var ng struct {
 		Hosts []string `json:"hosts"`
 	}
@@ -65,15 +69,22 @@ func checkNodeGroup(body []byte) ([]byte, error) {
 	if len(ng.Hosts) == 0 {
 		return nil, badRequest("hosts", "a node group needs at least one host")
 	}
+	// Expanded as a job that names the group will, to check them.
+	spec := &job.Spec{Targets: make([]job.TargetSpec, len(ng.Hosts))}
 	for i, h := range ng.Hosts {
-		if _, err := job.ParseTarget(h, job.ProtocolHTTP); err != nil {
-			return nil, badRequest(fmt.Sprintf("hosts[%d]", i), err.Error())
+		spec.Targets[i].Host = h
+	}
+	if err := spec.ExpandTargets(s.cfg.MaxTargets, job.ParseCheck(job.ProtocolHTTP)); err != nil {
+		var fe *job.FieldError
+		if errors.As(err, &fe) {
+			return nil, badRequest(strings.Replace(fe.Field, "targets", "hosts", 1), fe.Msg)
 		}
+		return nil, err
 	}
 	return json.Marshal(ng)
 }
 
-func checkAggregation(body []byte) ([]byte, error) {
+func checkAggregation(_ *Server, body []byte) ([]byte, error) {
 	var a job.Aggregation
 	if err := decodeStrict(body, &a); err != nil {
 		return nil, err
@@ -88,7 +99,7 @@ func checkAggregation(body []byte) ([]byte, error) {
 }
 
 // checkCommand validates a command template: a job spec without targets.
-func checkCommand(body []byte) ([]byte, error) {
+func checkCommand(_ *Server, body []byte) ([]byte, error) {
 	spec, err := job.DecodeSpec(bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -149,7 +160,7 @@ func (s *Server) putDefinition(k definitionKind) gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
-		body, err := k.check(raw)
+		body, err := k.check(s, raw)
 		if err != nil {
 			fail(c, err)
 			return

@@ -49,6 +49,9 @@ type Engine interface {
 type Config struct {
 	// MaxRequestBytes bounds request bodies; larger ones get 413.
 	MaxRequestBytes int64
+	// MaxTargets bounds the hosts of a node group once its nodesets are
+	// expanded, as the engine bounds a job's targets (actors.Config).
+	MaxTargets int
 	// BodyIdleTimeout bounds the wait for each piece of a request body;
 	// BodyMinRate (bytes/s) is the least average rate of a body still
 	// being read after BodyGrace. A slower body gets 408.
@@ -112,6 +115,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		MaxRequestBytes: 64 << 20,
+		MaxTargets:      job.DefaultMaxTargets,
 		BodyIdleTimeout: 30 * time.Second,
 		BodyGrace:       30 * time.Second,
 		BodyMinRate:     4 << 10,

@@ -10,4 +10,8 @@ const (
 	// DefaultChunkSize is the number of targets per stored chunk, which is
 	// also a lease's size.
 	DefaultChunkSize = 1000
+	// DefaultMaxTargets is the most targets a job may have once its
+	// nodesets are expanded (conf's --max-targets): a bound on what a
+	// short spec can make a node hold and store.
+	DefaultMaxTargets = 1_000_000
 )

@@ -129,6 +129,10 @@ type Spec struct {
 	HTTP      *HTTPSpec         `json:"http,omitempty"`
 	SSH       *SSHSpec          `json:"ssh,omitempty"`
 	Vars      map[string]string `json:"vars,omitempty"`
+	// Exclude lists nodesets of targets to leave out (clush -x): a target
+	// whose host, as written once expanded, is one of their hosts is not
+	// part of the job (expand.go).
+	Exclude []string `json:"exclude,omitempty"`
 	// MaxConcurrency is the number of requests in flight at once for this
 	// job on each worker it runs on.
 	MaxConcurrency int `json:"maxConcurrency,omitempty"`
@@ -221,8 +225,10 @@ type Aggregation struct {
 }
 
 // TargetSpec is one entry of a job's target list: a host, host:port, URL or
-// [user@]host[:port], with optional per-target variables. In JSON it is a
-// string or {"host": "...", "vars": {...}}.
+// [user@]host[:port], with optional per-target variables; a host may be a
+// nodeset ("web-[1-3]"), which expands to one target per host, each with
+// the vars (expand.go). In JSON it is a string or {"host": "...", "vars":
+// {...}}.
 type TargetSpec struct {
 	Host string            `json:"host"`
 	Vars map[string]string `json:"vars,omitempty"`

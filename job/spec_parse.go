@@ -346,14 +346,18 @@ func (h *HTTPSpec) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Normalize applies the defaults of docs/design.md §2 and validates the spec;
-// capacity is the worker capacity that bounds maxConcurrency (0: no
-// bound). Errors are *FieldError naming the offending field. A spec with
-// a nodeGroup must have it resolved to targets first (ResolveNodeGroup).
-func (s *Spec) Normalize(capacity int) error { return s.NormalizeFor(capacity, nil) }
+// Normalize applies the defaults of docs/design.md §2, expands the
+// targets (nodesets and exclude, ExpandTargets, at most DefaultMaxTargets)
+// and validates the spec; capacity is the worker capacity that bounds
+// maxConcurrency (0: no bound). Errors are *FieldError naming the
+// offending field. A spec with a nodeGroup must have it resolved to
+// targets first (ResolveNodeGroup).
+func (s *Spec) Normalize(capacity int) error { return s.NormalizeFor(capacity, 0, nil) }
 
-// NormalizeFor is Normalize with a target policy (nil: none).
-func (s *Spec) NormalizeFor(capacity int, p *Policy) error {
+// NormalizeFor is Normalize with a ceiling on the expanded targets
+// (DefaultMaxTargets when maxTargets <= 0) and a target policy (nil:
+// none).
+func (s *Spec) NormalizeFor(capacity, maxTargets int, p *Policy) error {
 	switch {
 	case len(s.Targets) > 0 && s.NodeGroup != "":
 		return fieldErrorf("targets", "give exactly one of targets and nodeGroup")
@@ -368,16 +372,13 @@ func (s *Spec) NormalizeFor(capacity int, p *Policy) error {
 	}
 	c.Policy = p
 	if c.NeedsLearn() {
+		// Expansion gives each host its target's vars: learning from the
+		// targets as written is learning from the expanded ones.
 		for _, ts := range s.Targets {
 			c.Learn(ts)
 		}
 	}
-	for i, ts := range s.Targets {
-		if err := c.Check(i, ts); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.ExpandTargets(maxTargets, c.Check)
 }
 
 // NormalizeTemplate applies the defaults and validates everything but the
@@ -433,7 +434,8 @@ func (s *Spec) NormalizeTemplate(capacity int) (*TargetChecker, error) {
 }
 
 // ResolveNodeGroup replaces the spec's nodeGroup with its hosts as the
-// target list, as callers must do before Normalize.
+// target list, as callers must do before Normalize. A host may be a
+// nodeset: Normalize expands it.
 func (s *Spec) ResolveNodeGroup(hosts []string) {
 	s.Targets = make([]TargetSpec, len(hosts))
 	for i, h := range hosts {
@@ -856,6 +858,7 @@ func (s *Spec) Clone() *Spec {
 		c.SSH = &ss
 	}
 	c.Vars = maps.Clone(s.Vars)
+	c.Exclude = slices.Clone(s.Exclude)
 	c.Tags = slices.Clone(s.Tags)
 	if s.FailOver != nil {
 		v := *s.FailOver

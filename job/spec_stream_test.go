@@ -132,6 +132,7 @@ func TestTargetCheckerLearn(t *testing.T) {
 func FuzzDecodeSpecStream(f *testing.F) {
 	f.Add(`{"targets": ["a", {"host": "b", "vars": {"X": "1"}}], "http": {"path": "/$X"}}`)
 	f.Add(`{"targets": [`)
+	f.Add(`{"targets": ["web-[1-3]!web-2", "[::1]:22"], "exclude": ["web-3"]}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		spec, _, err := DecodeSpecStream(strings.NewReader(in), 3, func([]TargetSpec) error { return nil })
 		if err == nil && spec == nil {

@@ -16,7 +16,10 @@ const maxFoldDigits = 18
 // "10.0.0.1,10.0.0.2,10.0.0.3,web-01,web-02,web-03,db" gives
 // "10.0.0.[1-3],db,web-[01-03]". The last run of digits is tried first,
 // then earlier ones for the hosts left alone. Duplicates count once; the
-// result is sorted and deterministic.
+// result is sorted and deterministic. Expand gives the hosts back: for
+// host names and addresses (with a user@ or a :port; not URLs, not
+// holding ',', '!' or brackets other than an IPv6 address's)
+// Expand(Fold(hosts)) is the set of hosts.
 func Fold(hosts []string) string {
 	seen := make(map[string]struct{}, len(hosts))
 	rest := make([]string, 0, len(hosts))
@@ -52,18 +55,26 @@ func anyRun(hosts []string, run int) bool {
 }
 
 // digitRun returns the bounds of the run-th run of digits from the end of
-// h, or -1, -1.
+// h, or -1, -1. Only the digits Expand would read as plain text count:
+// not those inside brackets (an IPv6 address) nor, in a URL, those outside
+// its host and port.
 func digitRun(h string, run int) (int, int) {
-	end := len(h)
+	_, lo, end := urlZone(h)
 	for r := 0; ; r++ {
-		for end > 0 && !isDigit(h[end-1]) {
+		for end > lo && !isDigit(h[end-1]) {
+			if h[end-1] == ']' {
+				if k := strings.LastIndexByte(h[lo:end-1], '['); k >= 0 {
+					end = lo + k
+					continue
+				}
+			}
 			end--
 		}
-		if end == 0 {
+		if end == lo {
 			return -1, -1
 		}
 		start := end
-		for start > 0 && isDigit(h[start-1]) {
+		for start > lo && isDigit(h[start-1]) {
 			start--
 		}
 		if r == run {

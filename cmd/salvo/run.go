@@ -14,21 +14,28 @@ import (
 	"github.com/salvo-sh/salvo/internal/cli"
 )
 
-// headerFlags collects repeated --header values.
-type headerFlags []string
+// listFlags collects the values of a repeated flag (--header, -w, -x).
+type listFlags []string
 
-func (h *headerFlags) String() string { return strings.Join(*h, ", ") }
+func (h *listFlags) String() string { return strings.Join(*h, ", ") }
 
-func (h *headerFlags) Set(v string) error {
+func (h *listFlags) Set(v string) error {
 	*h = append(*h, v)
 	return nil
 }
 
-const runUsage = `usage: salvo run (--spec FILE | --targets-file FILE [request flags]) [flags]
-       salvo run --ssh --targets-file FILE --user U --identity KEY --command CMD [flags]
+const runUsage = `usage: salvo run (--spec FILE | TARGETS) [-x NODESET]... [request flags] [flags]
+       salvo run --ssh TARGETS --user U --identity KEY --command CMD [flags]
+TARGETS: any of --targets-file FILE, -w NODESET (repeatable) and TARGET
+arguments, all combined.
 
 Submit a job to a salvo server, show its progress on stderr and print the
-outcome on stdout. FILE may be "-" for standard input. SSH jobs fold
+outcome on stdout. FILE may be "-" for standard input. Every target, line
+of FILE, -w and -x may be a clush nodeset: web-[01-20].dc1,
+10.0.[0-3].[1-254], root@web-[1-3]:2222, web-[1-10]!web-5, or a folded list
+from a summary pasted back (docs/ssh.md, "Nodesets"). -x leaves the hosts
+it names out, compared as written. With --spec, -w and TARGET arguments
+replace the spec's targets and -x adds to its exclude. SSH jobs fold
 identical outputs of the same outcome (--by body, as clush -b: failed
 groups first, each with its exit code and stderr) unless --by says
 otherwise. Every group's hosts are printed whole unless --max-hosts N.
@@ -55,7 +62,7 @@ Flags:
 // cancels the job on the server and exits.
 func runRun(args []string, stdout, stderr io.Writer) int {
 	var opts cli.RunOptions
-	var headers headerFlags
+	var headers, nodesets, exclude listFlags
 	var access cli.Access
 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -67,6 +74,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	accessFlags(fs, &access)
 	fs.StringVar(&opts.SpecFile, "spec", "", "JSON job spec `file` (- = stdin)")
 	fs.StringVar(&opts.TargetsFile, "targets-file", "", "`file` of targets, one per line, # comments (- = stdin)")
+	fs.Var(&nodesets, "w", "target `nodeset`, such as web-[01-20] (repeatable, as clush -w)")
+	fs.Var(&exclude, "x", "leave out the hosts of this `nodeset` (repeatable, as clush -x)")
 	fs.StringVar(&opts.Name, "name", "", "job name")
 	fs.StringVar(&opts.Path, "path", "", "request path, may use $HOST, $PORT, $INDEX")
 	fs.StringVar(&opts.Method, "method", "", "HTTP method (default GET)")
@@ -102,16 +111,14 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	passwordFile := fs.String("password-file", "", "read the SSH password from this `file` (or set SALVO_SSH_PASSWORD)")
 	passphraseFile := fs.String("passphrase-file", "", "read the key's passphrase from this `file` (or set SALVO_SSH_PASSPHRASE)")
 
-	if err := fs.Parse(args); err != nil {
+	targets, err := cli.ParseInterleaved(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cli.ExitOK
 		}
 		return cli.ExitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "salvo run: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return cli.ExitUsage
-	}
+	opts.Targets, opts.Nodesets, opts.Exclude = targets, nodesets, exclude
 	if err := access.Resolve(); err != nil {
 		fmt.Fprintf(stderr, "salvo run: %v\n", err)
 		return cli.ExitUsage

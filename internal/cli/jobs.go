@@ -177,19 +177,12 @@ func runJobCommand(ctx context.Context, name string, jc jobCommand, accessFlags 
 	accessFlags(fs, &access)
 	run := jc.flags(fs)
 	// The job id may come before the flags (salvo status JOB --wait 1m).
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return ExitOK
-			}
-			return ExitUsage
+	pos, err := ParseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
 		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+		return ExitUsage
 	}
 	if len(pos) != jc.nargs {
 		if jc.nargs == 0 {

@@ -59,6 +59,12 @@ type RunOptions struct {
 	// TargetsFile lists one target per line ("-" = Stdin); '#' comments
 	// and blank lines are skipped.
 	TargetsFile string
+	// Nodesets are the targets of -w and Targets those given as
+	// arguments; Exclude are hosts to leave out (-x). Each entry, like
+	// each line of TargetsFile, may be a nodeset (BuildSpec).
+	Nodesets []string
+	Targets  []string
+	Exclude  []string
 	// Stdin is read for "-".
 	Stdin io.Reader
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/salvo-sh/salvo/job"
@@ -21,12 +22,22 @@ func usagef(format string, args ...any) error {
 }
 
 // BuildSpec makes the job spec described by opts: read from opts.SpecFile,
-// or made from opts.TargetsFile and the request flags. With a spec file
-// the flags that are set (non-zero) override the file's fields. Errors are
-// usage errors.
+// or made from the command line's targets and the request flags. The
+// command line's targets are the lines of opts.TargetsFile, then
+// opts.Nodesets (-w), then opts.Targets (arguments), all combined; with a
+// spec file they replace its targets (and node group). opts.Exclude (-x)
+// adds to the spec's exclude. Every target and exclusion may be a nodeset
+// (docs/ssh.md, "Nodesets"): they are expanded here, at most
+// job.DefaultMaxTargets, so that a mistake is named by where it was
+// written. With a spec file the flags that are set (non-zero) override
+// the file's fields. Errors are usage errors.
 func BuildSpec(opts RunOptions) (*job.Spec, error) {
-	if (opts.SpecFile == "") == (opts.TargetsFile == "") {
-		return nil, usagef("exactly one of --spec and --targets-file is required")
+	cmdTargets := opts.TargetsFile != "" || len(opts.Nodesets) > 0 || len(opts.Targets) > 0
+	switch {
+	case opts.SpecFile != "" && opts.TargetsFile != "":
+		return nil, usagef("exactly one of --spec and --targets-file is required (-w and targets as arguments go with either)")
+	case opts.SpecFile == "" && !cmdTargets:
+		return nil, usagef("exactly one of --spec and --targets-file is required, or targets with -w or as arguments")
 	}
 	var spec *job.Spec
 	if opts.SpecFile != "" {
@@ -39,32 +50,110 @@ func BuildSpec(opts RunOptions) (*job.Spec, error) {
 		if err != nil {
 			return nil, usagef("--spec %s: %v", opts.SpecFile, err)
 		}
-	} else {
-		rc, err := openInput(opts.TargetsFile, opts.Stdin)
-		if err != nil {
-			return nil, err
-		}
-		targets, err := ReadTargets(rc)
-		rc.Close()
-		if err != nil {
-			return nil, usagef("--targets-file %s: %v", opts.TargetsFile, err)
-		}
-		if len(targets) == 0 {
-			return nil, usagef("--targets-file %s: no targets", opts.TargetsFile)
-		}
-		protocol := job.ProtocolHTTP
-		if opts.SSH.Enabled() {
-			protocol = job.ProtocolSSH
-		}
-		spec = &job.Spec{Protocol: protocol, Targets: targets}
 	}
+	var from []string // where each command-line target was written
+	if cmdTargets {
+		var targets []job.TargetSpec
+		if opts.TargetsFile != "" {
+			rc, err := openInput(opts.TargetsFile, opts.Stdin)
+			if err != nil {
+				return nil, err
+			}
+			var lines []int
+			targets, lines, err = readTargetLines(rc)
+			rc.Close()
+			if err != nil {
+				return nil, usagef("--targets-file %s: %v", opts.TargetsFile, err)
+			}
+			if len(targets) == 0 && len(opts.Nodesets)+len(opts.Targets) == 0 {
+				return nil, usagef("--targets-file %s: no targets", opts.TargetsFile)
+			}
+			for _, n := range lines {
+				from = append(from, fmt.Sprintf("--targets-file %s line %d", opts.TargetsFile, n))
+			}
+		}
+		for _, w := range opts.Nodesets {
+			targets = append(targets, job.TargetSpec{Host: w})
+			from = append(from, fmt.Sprintf("-w %q", w))
+		}
+		for _, a := range opts.Targets {
+			targets = append(targets, job.TargetSpec{Host: a})
+			from = append(from, fmt.Sprintf("target %q", a))
+		}
+		if spec == nil {
+			protocol := job.ProtocolHTTP
+			if opts.SSH.Enabled() {
+				protocol = job.ProtocolSSH
+			}
+			spec = &job.Spec{Protocol: protocol}
+		}
+		spec.Targets, spec.NodeGroup = targets, ""
+	}
+	specExclude := len(spec.Exclude)
+	spec.Exclude = append(spec.Exclude, opts.Exclude...)
 	if err := applyFlags(spec, opts); err != nil {
 		return nil, err
 	}
 	if err := applySSHFlags(spec, opts); err != nil {
 		return nil, err
 	}
+	if err := expandSpec(spec, opts, from, specExclude); err != nil {
+		return nil, err
+	}
 	return spec, nil
+}
+
+// expandSpec expands spec's nodesets and exclusions and checks the form
+// of each target, naming a mistake by where it was written: from[i] for
+// command-line target i, the -x for an exclusion past the spec file's
+// specExclude.
+func expandSpec(spec *job.Spec, opts RunOptions, from []string, specExclude int) error {
+	var err error
+	if len(spec.Targets) == 0 { // a node group: the server expands it
+		_, err = spec.NewTargetExpander(job.DefaultMaxTargets)
+	} else {
+		protocol := strings.ToLower(strings.TrimSpace(spec.Protocol))
+		if protocol == "" {
+			protocol = job.ProtocolHTTP
+		}
+		var check func(int, job.TargetSpec) error
+		if protocol == job.ProtocolHTTP || protocol == job.ProtocolSSH {
+			check = job.ParseCheck(protocol) // else the server names the protocol
+		}
+		err = spec.ExpandTargets(job.DefaultMaxTargets, check)
+	}
+	var fe *job.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	var i int
+	switch {
+	case fieldIndex(fe.Field, "targets", &i) && i < len(from):
+		return usagef("%s: %s", from[i], fe.Msg)
+	case fieldIndex(fe.Field, "exclude", &i) && i >= specExclude:
+		return usagef("-x %q: %s", spec.Exclude[i], fe.Msg)
+	case fe.Field == "exclude" && len(opts.Exclude) > 0:
+		return usagef("-x %s", fe.Msg)
+	case opts.SpecFile == "":
+		return usagef("%v", fe)
+	}
+	return usagef("--spec %s: %v", opts.SpecFile, fe)
+}
+
+// fieldIndex reports whether field is name[i] (or a field of it) and sets
+// *i.
+func fieldIndex(field, name string, i *int) bool {
+	rest, ok := strings.CutPrefix(field, name+"[")
+	if !ok {
+		return false
+	}
+	n, _, ok := strings.Cut(rest, "]")
+	if !ok {
+		return false
+	}
+	v, err := strconv.Atoi(n)
+	*i = v
+	return err == nil
 }
 
 // openInput opens a file, or stdin for "-".
@@ -82,24 +171,34 @@ func openInput(name string, stdin io.Reader) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// ReadTargets reads one target per line. Surrounding white space
-// (including a CRLF's CR) is trimmed; blank lines and lines starting with
-// '#' are skipped.
+// ReadTargets reads one target per line, as written (a line may be a
+// nodeset, which BuildSpec expands). Surrounding white space (including a
+// CRLF's CR) is trimmed; blank lines and lines starting with '#' are
+// skipped.
 func ReadTargets(r io.Reader) ([]job.TargetSpec, error) {
+	out, _, err := readTargetLines(r)
+	return out, err
+}
+
+// readTargetLines is ReadTargets that also returns each target's line
+// number.
+func readTargetLines(r io.Reader) ([]job.TargetSpec, []int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	var out []job.TargetSpec
-	for sc.Scan() {
+	var lines []int
+	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		out = append(out, job.TargetSpec{Host: line})
+		lines = append(lines, n)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read targets: %w", err)
+		return nil, nil, fmt.Errorf("read targets: %w", err)
 	}
-	return out, nil
+	return out, lines, nil
 }
 
 // ParseHeaders turns "Key: Value" strings into a map.

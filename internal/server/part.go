@@ -104,6 +104,7 @@ func (s *Server) newEngine(ctx context.Context, cn *clusterNode, noLocalWorker b
 	cfg := s.cfg
 	ec := actors.DefaultConfig()
 	ec.Name, ec.Capacity, ec.ChunkSize, ec.Tags = cfg.Name, s.capacity, cfg.ChunkSize, cfg.Tags
+	ec.MaxTargets = cfg.MaxTargets
 	ec.Metrics, ec.Logger, ec.APIAddr = s.metrics, s.logger, s.ln.Addr().String()
 	ec.OnCrash = s.crash
 	ec.NoLocalWorker, ec.Master.Term = noLocalWorker, term

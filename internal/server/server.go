@@ -121,6 +121,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 
 	ac := httpapi.DefaultConfig()
 	ac.MaxRequestBytes, ac.Pprof, ac.Gatherer, ac.Logger = cfg.MaxRequestBytes, cfg.Pprof, reg, logger.With("component", "api")
+	ac.MaxTargets = cfg.MaxTargets
 	ac.Shutdown = s.shutdownPart
 	ac.CreateNode = s.createNode
 	ac.Addr, ac.Access.Hosts, ac.RateLimit = ln.Addr().String(), cfg.APIHosts, float64(cfg.RateLimit)

@@ -94,7 +94,7 @@ func StartNode(t testing.TB, mod func(*actors.Config)) *Node {
 	}
 	ac := httpapi.DefaultConfig()
 	ac.Gatherer, ac.Logger = reg, cfg.Logger
-	ac.MaxRequestBytes = 1 << 20
+	ac.MaxRequestBytes, ac.MaxTargets = 1<<20, cfg.MaxTargets
 	api := httpapi.New(ac, eng, st)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(func() {
