@@ -318,7 +318,7 @@ func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, rerunOf 
 		// The store keeps the credential's name, read again at a resume,
 		// not what it gave.
 		src = spec.Clone()
-		src.SSH.Auth, src.SSH.KnownHostsFile = job.SSHAuth{}, ""
+		src.SSH.Auth, src.SSH.KnownHostsFile, src.SSH.ConfigFile = job.SSHAuth{}, "", ""
 	}
 	stored, redacted := src.RedactSecrets()
 	stored.Targets = nil

@@ -65,10 +65,10 @@ func DefaultSSHConfig() SSHConfig {
 
 // SSHExecutor holds what SSH jobs of one worker share: the known_hosts
 // files (read once, re-read when they change on disk, appended to by the
-// accept-new policy under one lock) and the bastion connections of
-// proxyJump jobs, which Close shuts. Connections to targets are not
-// pooled: each target gets its own connection, closed after its command.
-// It is safe for concurrent use.
+// accept-new policy under one lock), the parsed ssh.configFile files
+// (likewise) and the bastion connections of proxyJump jobs, which Close
+// shuts. Connections to targets are not pooled: each target gets its own
+// connection, closed after its command. It is safe for concurrent use.
 type SSHExecutor struct {
 	cfg   SSHConfig
 	probe ssh.PublicKey // a key no known_hosts file holds, to list a host's known keys
@@ -77,6 +77,9 @@ type SSHExecutor struct {
 	hosts    map[string]*knownHostsDB // by the files' joined paths
 	bastions map[*bastion]struct{}
 	closed   atomic.Bool
+
+	cfgMu   sync.Mutex
+	configs map[string]*sshConfigEntry // ssh.configFile by absolute path
 }
 
 // NewSSHExecutor returns an executor with cfg; zero fields take the
@@ -97,6 +100,7 @@ func NewSSHExecutor(cfg SSHConfig) *SSHExecutor {
 		probe:    probeKey(),
 		hosts:    map[string]*knownHostsDB{},
 		bastions: map[*bastion]struct{}{},
+		configs:  map[string]*sshConfigEntry{},
 	}
 }
 

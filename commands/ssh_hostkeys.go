@@ -96,12 +96,15 @@ func (db *knownHostsDB) refreshLocked() error {
 	return nil
 }
 
+// equal reports whether two stamps are of the same version of a file.
+func (s fileStamp) equal(o fileStamp) bool { return s.size == o.size && s.mtime.Equal(o.mtime) }
+
 func equalStamps(a, b []fileStamp) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if a[i].size != b[i].size || !a[i].mtime.Equal(b[i].mtime) {
+		if !a[i].equal(b[i]) {
 			return false
 		}
 	}

@@ -28,28 +28,50 @@ const (
 // sshPlan is the SSH part of a compiled plan.
 type sshPlan struct {
 	x       *SSHExecutor
-	user    string // the job's user ("" = the executor's default)
-	port    int
+	user    string // the job's user ("" = the config's, else the executor's default)
+	port    int    // the job's port; 0 (only with a config file) = the config's, else 22
 	auth    *sshAuth
 	policy  string
 	hosts   *knownHostsDB // nil for the off policy
 	hostErr error         // why host keys cannot be checked (accept-new without a file)
 	sudo    bool
-	prompt  string   // the sudo prompt marker
-	bastion *bastion // nil without proxyJump
+	prompt  string        // the sudo prompt marker
+	bastion *bastion      // the job's proxyJump without a config file; else nil
+	jump    string        // the job's proxyJump
+	connect time.Duration // the connect timeout, for bastions
+
+	// With ssh.configFile: the file, parsed on the first target, and the
+	// bastions its hosts (or the job's proxyJump, resolved through it) use.
+	cfgFile  string // absolute
+	cfgOnce  sync.Once
+	cfg      *sshClientConfig
+	cfgErr   error
+	bmu      sync.Mutex
+	bastions map[string]*bastion // by jump host as written
 }
 
-// newSSHPlan compiles the SSH part of a spec.
+// maxPlanBastions bounds the bastions one job keeps for reuse; past it
+// (a ProxyJump with %h, one per target) each target gets its own.
+const maxPlanBastions = 1024
+
+// newSSHPlan compiles the SSH part of a spec. It reads no file: NewPlan
+// runs inside the worker actor.
 func newSSHPlan(s *job.SSHSpec, x *SSHExecutor, connect time.Duration) (*sshPlan, error) {
 	sp := &sshPlan{
-		x:      x,
-		user:   s.User,
-		port:   s.Port,
-		auth:   newSSHAuth(s.Auth, x),
-		policy: s.HostKeyPolicy,
-		sudo:   s.Sudo,
+		x:       x,
+		user:    s.User,
+		port:    s.Port,
+		auth:    newSSHAuth(s.Auth, x),
+		policy:  s.HostKeyPolicy,
+		sudo:    s.Sudo,
+		jump:    s.ProxyJump,
+		connect: connect,
 	}
-	if sp.port == 0 {
+	if s.ConfigFile != "" {
+		sp.cfgFile = absPath(expandHome(s.ConfigFile))
+		sp.bastions = map[string]*bastion{}
+	}
+	if sp.port == 0 && sp.cfgFile == "" {
 		sp.port = job.DefaultSSHPort
 	}
 	switch sp.policy {
@@ -81,28 +103,138 @@ func newSSHPlan(s *job.SSHSpec, x *SSHExecutor, connect time.Duration) (*sshPlan
 		sp.prompt = "[salvo-sudo-" + hex.EncodeToString(b[:]) + "] "
 	}
 	if s.ProxyJump != "" {
-		t, err := job.ParseTarget(s.ProxyJump, job.ProtocolSSH)
-		if err != nil {
+		if _, err := job.ParseTarget(s.ProxyJump, job.ProtocolSSH); err != nil {
 			return nil, fmt.Errorf("ssh.proxyJump: %w", err)
 		}
-		port := t.Port
-		if !t.HasPort {
-			port = job.DefaultSSHPort
-		}
-		u := t.User
-		if u == "" {
-			u = sp.user
-		}
-		sp.bastion = &bastion{
-			x:       x,
-			plan:    sp,
-			addr:    string(job.AppendHostPort(nil, t.Host, port)),
-			user:    u,
-			connect: connect,
-			sem:     make(chan struct{}, x.cfg.BastionHandshakes),
+		if sp.cfgFile == "" {
+			b, err := sp.newBastion(s.ProxyJump, nil)
+			if err != nil {
+				return nil, fmt.Errorf("ssh.proxyJump: %w", err)
+			}
+			sp.bastion = b
 		}
 	}
 	return sp, nil
+}
+
+// config returns the job's parsed ssh.configFile (nil without one); the
+// file is read on the first call, once per job.
+func (sp *sshPlan) config() (*sshClientConfig, error) {
+	if sp.cfgFile == "" {
+		return nil, nil
+	}
+	sp.cfgOnce.Do(func() {
+		sp.cfg, sp.cfgErr = sp.x.sshConfig(sp.cfgFile)
+		if sp.cfgErr != nil {
+			sp.cfgErr = fmt.Errorf("ssh.configFile %s: %w", sp.cfgFile, sp.cfgErr)
+		}
+	})
+	return sp.cfg, sp.cfgErr
+}
+
+// sshRoute is how one target is reached.
+type sshRoute struct {
+	user    string
+	addr    string // host:port dialled
+	port    int
+	keys    []string // the config's IdentityFile keys
+	bastion *bastion // nil: direct
+}
+
+// route applies the precedence of docs/ssh.md ("OpenSSH client config")
+// to target t: its own user and port, then the job's, then the config's
+// for t.Host as written, then the defaults. On error it returns the
+// target's error class.
+func (sp *sshPlan) route(t job.Target) (sshRoute, string, error) {
+	user := t.User
+	if user == "" {
+		user = sp.user
+	}
+	port := sp.port
+	if t.HasPort {
+		port = t.Port
+	}
+	cfg, err := sp.config()
+	if err != nil {
+		return sshRoute{}, job.ClassOther, err
+	}
+	hr, err := cfg.route(t.Host, user, port, sp.x.defaultUser)
+	if err != nil {
+		return sshRoute{}, job.ClassOther, fmt.Errorf("ssh.configFile %s: %w", sp.cfgFile, err)
+	}
+	r := sshRoute{user: hr.user, port: hr.port, addr: string(job.AppendHostPort(nil, hr.host, hr.port)), keys: hr.keys, bastion: sp.bastion}
+	if hr.host != t.Host {
+		// The policy saw the name as written at submit; the worker
+		// checks the address it dials (checkConn), this the name.
+		if err := sp.x.cfg.Policy.CheckHost(hr.host); err != nil {
+			return r, job.ClassPolicy, fmt.Errorf("HostName %s of %s: %w", hr.host, t.Host, err)
+		}
+	}
+	if cfg == nil {
+		return r, "", nil
+	}
+	jump := sp.jump // the job's proxyJump wins, as ssh -J over ProxyJump
+	if jump == "" {
+		jump = hr.proxyJump
+	}
+	if jump != "" {
+		if r.bastion, err = sp.bastionFor(jump, cfg); err != nil {
+			return r, job.ClassOther, fmt.Errorf("ssh.configFile %s: %w", sp.cfgFile, err)
+		}
+	}
+	return r, "", nil
+}
+
+// bastionFor returns the job's bastion for jump, resolved through cfg.
+func (sp *sshPlan) bastionFor(jump string, cfg *sshClientConfig) (*bastion, error) {
+	sp.bmu.Lock()
+	defer sp.bmu.Unlock()
+	if b := sp.bastions[jump]; b != nil {
+		return b, nil
+	}
+	b, err := sp.newBastion(jump, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(sp.bastions) < maxPlanBastions {
+		sp.bastions[jump] = b
+	}
+	return b, nil
+}
+
+// newBastion builds the bastion of jump, [user@]host[:port] (an
+// "ssh://" prefix allowed), resolved through cfg when not nil: the jump's
+// own user and port, then the config's for its host, then the job's user
+// (else the executor's default, looked up when it connects) and port 22
+// (ssh -l and -p do not reach a jump host). With a nil cfg it reads no file.
+func (sp *sshPlan) newBastion(jump string, cfg *sshClientConfig) (*bastion, error) {
+	if strings.Contains(jump, ",") {
+		return nil, fmt.Errorf("proxyJump %q: more than one jump host is not supported", jump)
+	}
+	t, err := job.ParseTarget(strings.TrimPrefix(jump, "ssh://"), job.ProtocolSSH)
+	if err != nil {
+		return nil, fmt.Errorf("proxyJump: %w", err)
+	}
+	port := 0
+	if t.HasPort {
+		port = t.Port
+	}
+	hr, err := cfg.route(t.Host, t.User, port, func() string { return sp.user })
+	if err != nil {
+		return nil, fmt.Errorf("jump host: %w", err)
+	}
+	if hr.proxyJump != "" {
+		return nil, fmt.Errorf("jump host %s has ProxyJump %s: chains of jump hosts are not supported", t.Host, hr.proxyJump)
+	}
+	return &bastion{
+		x:       sp.x,
+		plan:    sp,
+		addr:    string(job.AppendHostPort(nil, hr.host, hr.port)),
+		user:    hr.user,
+		keys:    hr.keys,
+		connect: sp.connect,
+		sem:     make(chan struct{}, sp.x.cfg.BastionHandshakes),
+	}, nil
 }
 
 func absPath(p string) string {
@@ -149,20 +281,12 @@ type sshOutcome struct {
 // runSSH executes the plan against one SSH target.
 func (p *Plan) runSSH(ctx context.Context, t job.Target, env *job.Env, res job.Result) job.Result {
 	sp := p.ssh
-	port := sp.port
-	if t.HasPort {
-		port = t.Port
+	rt, class, err := sp.route(t)
+	if err != nil {
+		return finishError(res, class, err)
 	}
-	env.Port = port
-	user := t.User
-	if user == "" {
-		user = sp.user
-	}
-	if user == "" {
-		user = sp.x.defaultUser()
-	}
-	addr := string(job.AppendHostPort(nil, t.Host, port))
-	res.Target = user + "@" + addr
+	env.Port = rt.port
+	res.Target = rt.user + "@" + rt.addr
 
 	bp := p.bufs.Get().(*[]byte)
 	// A name salvo does not define is the remote shell's (docs/ssh.md).
@@ -175,13 +299,12 @@ func (p *Plan) runSSH(ctx context.Context, t job.Target, env *job.Env, res job.R
 	}
 
 	var out *sshOutcome
-	var class string
 	backoff := p.backoff
 	var start time.Time
 	for {
 		res.Attempts++
 		start = time.Now()
-		out = sp.attempt(ctx, user, addr, cmd, p.connect, p.timeout, p.maxBody)
+		out = sp.attempt(ctx, &rt, cmd, p.connect, p.timeout, p.maxBody)
 		if out.err == nil {
 			break
 		}
@@ -238,14 +361,14 @@ func (p *Plan) runSSH(ctx context.Context, t job.Target, env *job.Env, res job.R
 // status. The connect timeout bounds the TCP connect and the SSH handshake;
 // the command timeout runs from the start of the command. An attempt that
 // has started runs to its end or timeout even when ctx is cancelled.
-func (sp *sshPlan) attempt(ctx context.Context, user, addr, cmd string, connect, timeout time.Duration, maxBody int) *sshOutcome {
+func (sp *sshPlan) attempt(ctx context.Context, rt *sshRoute, cmd string, connect, timeout time.Duration, maxBody int) *sshOutcome {
 	out := &sshOutcome{stdout: capBuffer{max: maxBody}, stderr: capBuffer{max: maxBody}}
 	begin := time.Now()
 	if sp.x.closed.Load() {
 		out.err = ErrSSHExecutorClosed
 		return out
 	}
-	client, done, err := sp.connect(ctx, user, addr, connect)
+	client, done, err := sp.dial(ctx, rt, connect)
 	if err != nil {
 		out.err = err
 		return out
@@ -311,18 +434,19 @@ func (sp *sshPlan) attempt(ctx context.Context, user, addr, cmd string, connect,
 	return out
 }
 
-// connect dials addr (directly or through the bastion) and completes the
-// SSH handshake within the connect timeout. done releases the bastion
-// connection; call it after closing the client.
-func (sp *sshPlan) connect(ctx context.Context, user, addr string, connect time.Duration) (client *ssh.Client, done func(), err error) {
+// dial connects to the route's address (directly or through its bastion)
+// and completes the SSH handshake within the connect timeout. done
+// releases the bastion connection; call it after closing the client.
+func (sp *sshPlan) dial(ctx context.Context, rt *sshRoute, connect time.Duration) (client *ssh.Client, done func(), err error) {
 	done = func() {}
-	methods, closeAuth, err := sp.auth.methods()
+	addr := rt.addr
+	methods, closeAuth, err := sp.auth.methods(rt.keys)
 	if err != nil {
 		return nil, done, err
 	}
 	defer closeAuth()
 	var conn net.Conn
-	if b := sp.bastion; b != nil {
+	if b := rt.bastion; b != nil {
 		release, err := b.acquireHandshake(ctx)
 		if err != nil {
 			return nil, done, err
@@ -342,7 +466,7 @@ func (sp *sshPlan) connect(ctx context.Context, user, addr string, connect time.
 			return nil, done, &ExchangeError{Phase: PhaseDial, Err: err}
 		}
 	}
-	client, err = sp.handshake(conn, user, addr, methods, connect)
+	client, err = sp.handshake(conn, rt.user, addr, methods, connect)
 	if err != nil {
 		done()
 		return nil, func() {}, err
@@ -523,7 +647,8 @@ type bastion struct {
 	x       *SSHExecutor
 	plan    *sshPlan
 	addr    string
-	user    string
+	user    string   // "": the executor's default
+	keys    []string // the config's IdentityFile keys for the jump host
 	connect time.Duration
 	sem     chan struct{}
 
@@ -633,7 +758,7 @@ func (b *bastion) get(ctx context.Context) (*ssh.Client, error) {
 
 // open dials the bastion and authenticates with the job's credentials.
 func (b *bastion) open(ctx context.Context) (*ssh.Client, error) {
-	methods, closeAuth, err := b.plan.auth.methods()
+	methods, closeAuth, err := b.plan.auth.methods(b.keys)
 	if err != nil {
 		return nil, err
 	}
@@ -643,7 +768,11 @@ func (b *bastion) open(ctx context.Context) (*ssh.Client, error) {
 	if err != nil {
 		return nil, &ExchangeError{Phase: PhaseDial, Err: fmt.Errorf("bastion %s: %w", b.addr, err)}
 	}
-	c, err := b.plan.handshake(conn, b.user, b.addr, methods, b.connect)
+	user := b.user
+	if user == "" {
+		user = b.x.defaultUser()
+	}
+	c, err := b.plan.handshake(conn, user, b.addr, methods, b.connect)
 	if err != nil {
 		return nil, fmt.Errorf("bastion %s: %w", b.addr, err)
 	}

@@ -29,12 +29,13 @@ type credentialView struct {
 	PassphraseFile string `json:"passphraseFile,omitempty"`
 	Agent          bool   `json:"agent,omitempty"`
 	KnownHostsFile string `json:"knownHostsFile,omitempty"`
+	SSHConfigFile  string `json:"sshConfigFile,omitempty"`
 	PasswordSet    bool   `json:"passwordSet"`
 }
 
 func credentialViewOf(name string, c *job.Credential) credentialView {
 	return credentialView{Name: name, User: c.User, PrivateKeyFile: c.PrivateKeyFile, PassphraseFile: c.PassphraseFile,
-		Agent: c.Agent, KnownHostsFile: c.KnownHostsFile, PasswordSet: c.Password != ""}
+		Agent: c.Agent, KnownHostsFile: c.KnownHostsFile, SSHConfigFile: c.SSHConfigFile, PasswordSet: c.Password != ""}
 }
 
 // credentialRoutes serves /api/v1/credentials (admin).
@@ -90,7 +91,8 @@ func (s *Server) getCredential(c *gin.Context) {
 
 // putCredential creates or replaces a credential: {"user",
 // "privateKeyFile", "passphraseFile", "agent", "knownHostsFile",
-// "password"}, paths on the workers. The password is write-only.
+// "sshConfigFile", "password"}, paths on the workers. The password is
+// write-only.
 func (s *Server) putCredential(c *gin.Context) {
 	cs, ok := s.credentials(c)
 	if !ok {

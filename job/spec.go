@@ -187,10 +187,15 @@ type SSHSpec struct {
 	KnownHostsFile string  `json:"knownHostsFile,omitempty"`
 	Sudo           bool    `json:"sudo,omitempty"`
 	ProxyJump      string  `json:"proxyJump,omitempty"`
+	// ConfigFile is an OpenSSH client config file on the workers: the
+	// targets' HostName, User, Port, IdentityFile and ProxyJump, below
+	// the job's own settings (docs/ssh.md, "OpenSSH client config").
+	ConfigFile string `json:"configFile,omitempty"`
 	// Credential names a credential kept by the server (PUT
 	// /api/v1/credentials/NAME): it gives the user when the job has
-	// none, the auth, and the known_hosts file. A job with a credential
-	// sets neither auth nor knownHostsFile itself.
+	// none, the auth, the known_hosts file and the ssh config file. A job
+	// with a credential sets none of auth, knownHostsFile and configFile
+	// itself.
 	Credential string `json:"credential,omitempty"`
 }
 

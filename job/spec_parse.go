@@ -552,10 +552,10 @@ func (s *Spec) normalizeSSH() ([]fieldTemplate, error) {
 		return nil, fieldErrorf("ssh.command", "an ssh job needs ssh.command")
 	}
 	ss := s.SSH
-	if ss.Port == 0 {
+	if ss.Port == 0 && ss.ConfigFile == "" { // with a config file, 0 lets its Port apply
 		ss.Port = DefaultSSHPort
 	}
-	if ss.Port < 1 || ss.Port > 65535 {
+	if ss.Port < 0 || ss.Port > 65535 {
 		return nil, fieldErrorf("ssh.port", "bad port %d (want 1..65535)", ss.Port)
 	}
 	ss.HostKeyPolicy = strings.ToLower(strings.TrimSpace(ss.HostKeyPolicy))
@@ -572,6 +572,9 @@ func (s *Spec) normalizeSSH() ([]fieldTemplate, error) {
 		if err := checkUser(ss.User); err != nil {
 			return nil, fieldErrorf("ssh.user", "%v", err)
 		}
+	}
+	if err := checkConfigFile(ss.ConfigFile); err != nil {
+		return nil, err
 	}
 	if ss.ProxyJump != "" {
 		if _, err := ParseTarget(ss.ProxyJump, ProtocolSSH); err != nil {
