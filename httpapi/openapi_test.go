@@ -385,6 +385,9 @@ func TestOpenAPIRequestsAndAnswers(t *testing.T) {
 	cases := []apiCase{
 		{"full http job", "POST", "/jobs", fullHTTP, auth.Operator, true, 202},
 		{"full ssh job with expect", "POST", "/jobs", sshSpec, auth.Admin, true, 202},
+		{"ssh job with nodesets, exclude and a config file", "POST", "/jobs", `{"targets": ["web-[1-3]", {"host": "db-[1-2]", "vars": {"R": "db"}}], "exclude": ["web-2"],
+			"protocol": "ssh", "ssh": {"command": "uptime", "configFile": "/nonexistent/ssh_config"}}`, auth.Admin, true, 202},
+		{"bad nodeset", "POST", "/jobs", `{"targets": ["web-[3-1]"]}`, auth.Operator, true, 400},
 		{"unknown field", "POST", "/jobs", `{"targets": ["h1"], "bogus": 1}`, auth.Operator, false, 400},
 		{"targets and nodeGroup", "POST", "/jobs", `{"targets": ["h1"], "nodeGroup": "web"}`, auth.Operator, false, 400},
 		{"neither targets nor nodeGroup", "POST", "/jobs", `{"http": {"path": "/"}}`, auth.Operator, false, 400},

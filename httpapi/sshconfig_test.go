@@ -7,8 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,48 +17,6 @@ import (
 	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
 )
-
-// memCredentials keeps credentials in memory (the server seals them in
-// the store: internal/server/credentials.go).
-type memCredentials struct {
-	mu sync.Mutex
-	m  map[string]job.Credential
-}
-
-func (m *memCredentials) PutCredential(_ context.Context, name string, c job.Credential) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.m[name] = c
-	return nil
-}
-
-func (m *memCredentials) GetCredential(_ context.Context, name string) (*job.Credential, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.m[name]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return &c, nil
-}
-
-func (m *memCredentials) ListCredentials(context.Context) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var names []string
-	for n := range m.m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names, nil
-}
-
-func (m *memCredentials) DeleteCredential(_ context.Context, name string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.m, name)
-	return nil
-}
 
 // TestSSHConfigFileAuthority: an operator's job may not name a server
 // file as ssh.configFile (400 naming the field) but may name one under
