@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
@@ -48,7 +47,7 @@ func RanOf(j *store.Job) *Ran {
 	r := &Ran{Protocol: sp.Protocol, Targets: j.Total, Tags: slices.Clone(sp.Tags), SubmittedBy: j.SubmittedBy}
 	switch {
 	case sp.Protocol == job.ProtocolSSH && sp.SSH != nil:
-		r.Command = cut(sp.SSH.Command, MaxRanCommand)
+		r.Command = job.Cut(sp.SSH.Command, MaxRanCommand)
 	case sp.HTTP != nil:
 		r.Method = sp.HTTP.Method
 		r.Path, _, _ = strings.Cut(sp.HTTP.Path, "?")
@@ -60,18 +59,6 @@ func RanOf(j *store.Job) *Ran {
 		r.NodeGroup, r.CommandName = o.NodeGroup, o.Command
 	}
 	return r
-}
-
-// cut returns s cut to at most n bytes on a rune boundary, with "…" when
-// it was longer.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // submitterKey is the context key of WithSubmitter.

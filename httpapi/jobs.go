@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -118,7 +117,7 @@ func ranAttrs(r *actors.Ran) []slog.Attr {
 	var attrs []slog.Attr
 	switch {
 	case r.Command != "":
-		attrs = append(attrs, slog.String("command", cut(r.Command, maxLoggedCommand)))
+		attrs = append(attrs, slog.String("command", job.Cut(r.Command, maxLoggedCommand)))
 	case r.Method != "" || r.Path != "":
 		attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.Path))
 	}
@@ -129,18 +128,6 @@ func ranAttrs(r *actors.Ran) []slog.Attr {
 		attrs = append(attrs, slog.String("commandName", r.CommandName))
 	}
 	return attrs
-}
-
-// cut returns s cut to at most n bytes on a rune boundary, with "…" when
-// it was longer.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // callerAttrs name who calls: the token's name when authentication is on,
