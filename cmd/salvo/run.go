@@ -108,6 +108,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&so.HostKeyPolicy, "host-key-policy", "", "strict (default), accept-new or off (unsafe)")
 	fs.BoolVar(&so.Sudo, "sudo", false, "run the command under sudo (the password, if any, is fed on stdin)")
 	fs.StringVar(&so.ProxyJump, "proxy-jump", "", "connect through this bastion, [user@]host[:port]")
+	fs.StringVar(&so.ConfigFile, "ssh-config", "", "OpenSSH client config `file` on the workers: Host, HostName, User, Port, IdentityFile, ProxyJump (ssh.configFile)")
 	passwordFile := fs.String("password-file", "", "read the SSH password from this `file` (or set SALVO_SSH_PASSWORD)")
 	passphraseFile := fs.String("passphrase-file", "", "read the key's passphrase from this `file` (or set SALVO_SSH_PASSPHRASE)")
 

@@ -36,6 +36,9 @@ type SSHOptions struct {
 	Sudo bool
 	// ProxyJump is a bastion, [user@]host[:port].
 	ProxyJump string
+	// ConfigFile is an OpenSSH client config on the workers
+	// (ssh.configFile; docs/ssh.md, "OpenSSH client config").
+	ConfigFile string
 }
 
 // Enabled reports whether the options ask for an SSH job.
@@ -44,7 +47,7 @@ func (o SSHOptions) Enabled() bool { return o.On || o.Command != "" }
 // set reports whether any SSH setting was given.
 func (o SSHOptions) set() bool {
 	return o.Enabled() || o.User != "" || o.Identity != "" || o.Passphrase != "" || o.Password != "" ||
-		o.Agent || o.Credential != "" || o.KnownHosts != "" || o.HostKeyPolicy != "" || o.Sudo || o.ProxyJump != ""
+		o.Agent || o.Credential != "" || o.KnownHosts != "" || o.HostKeyPolicy != "" || o.Sudo || o.ProxyJump != "" || o.ConfigFile != ""
 }
 
 // applySSHFlags writes the SSH flags that are set into spec.
@@ -57,7 +60,7 @@ func applySSHFlags(spec *job.Spec, o RunOptions) error {
 		spec.Protocol = job.ProtocolSSH
 	}
 	if spec.Protocol != job.ProtocolSSH {
-		return usagef("--ssh, --command, --user, --identity, --agent, --known-hosts, --host-key-policy, --sudo, --proxy-jump and SSH secrets apply to SSH jobs, not %s", protocolName(spec.Protocol))
+		return usagef("--ssh, --command, --user, --identity, --agent, --known-hosts, --host-key-policy, --sudo, --proxy-jump, --ssh-config and SSH secrets apply to SSH jobs, not %s", protocolName(spec.Protocol))
 	}
 	if spec.SSH == nil {
 		spec.SSH = &job.SSHSpec{}
@@ -105,6 +108,9 @@ func applySSHFlags(spec *job.Spec, o RunOptions) error {
 	}
 	if so.ProxyJump != "" {
 		s.ProxyJump = so.ProxyJump
+	}
+	if so.ConfigFile != "" {
+		s.ConfigFile = so.ConfigFile
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 func TestBuildSpecSSH(t *testing.T) {
 	targets := "10.0.0.1\nops@10.0.0.2:2222\n"
 	full := SSHOptions{On: true, Command: "uptime", User: "deploy", Identity: "/keys/id", Passphrase: "pp",
-		Password: "pw", Agent: true, KnownHosts: "/kh", HostKeyPolicy: "accept-new", Sudo: true, ProxyJump: "jump@b:22"}
+		Password: "pw", Agent: true, KnownHosts: "/kh", HostKeyPolicy: "accept-new", Sudo: true, ProxyJump: "jump@b:22", ConfigFile: "/etc/salvo/ssh_config"}
 	tests := []struct {
 		name  string
 		opts  RunOptions
@@ -28,7 +28,7 @@ func TestBuildSpecSSH(t *testing.T) {
 			return s.Protocol == "ssh" && len(s.Targets) == 2 && s.Targets[1].Host == "ops@10.0.0.2:2222" && s.HTTP == nil &&
 				*s.SSH == job.SSHSpec{User: "deploy", Port: 2200, Command: "uptime",
 					Auth:          job.SSHAuth{PrivateKeyFile: "/keys/id", Passphrase: "pp", Password: "pw", Agent: true},
-					HostKeyPolicy: "accept-new", KnownHostsFile: "/kh", Sudo: true, ProxyJump: "jump@b:22"}
+					HostKeyPolicy: "accept-new", KnownHostsFile: "/kh", Sudo: true, ProxyJump: "jump@b:22", ConfigFile: "/etc/salvo/ssh_config"}
 		}, ""},
 		{"--command implies --ssh", RunOptions{TargetsFile: "-", SSH: SSHOptions{Command: "id"}}, func(s *job.Spec) bool {
 			return s.Protocol == "ssh" && s.SSH.Command == "id"
