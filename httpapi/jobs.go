@@ -3,11 +3,13 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -302,12 +304,16 @@ func (s *Server) requireJob(c *gin.Context) bool {
 	return true
 }
 
-// results answers a page of a job's results (or, asked for NDJSON, every
-// result from the cursor on): ?state= (repeated or comma-separated, any of
-// them), ?host=, ?q=, ?cursor=, ?limit=.
+// results answers a page of a job's results (or, asked for NDJSON or CSV,
+// every result from the cursor on): ?state= (repeated or comma-separated,
+// any of them), ?host=, ?q=, ?cursor=, ?limit=, ?format=.
 func (s *Server) results(c *gin.Context) {
 	q := store.ResultQuery{Q: c.Query("q")}
-	var err error
+	format, err := formatParam(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	if q.States, err = statesParam(c); err != nil {
 		fail(c, err)
 		return
@@ -328,8 +334,8 @@ func (s *Server) results(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	if strings.Contains(c.GetHeader("Accept"), "application/x-ndjson") {
-		s.streamResults(c, id, q, c.Query("limit") != "")
+	if format != formatJSON {
+		s.streamResults(c, id, q, format, c.Query("limit") != "")
 		return
 	}
 	items, next, err := s.st.Results(c.Request.Context(), id, q)
@@ -394,10 +400,39 @@ func hostParam(c *gin.Context) (string, error) {
 	return t.Host, nil
 }
 
-// streamResults writes results as NDJSON: every matching result from the
-// cursor on, or one page when the caller set a limit (the next cursor is then
-// in the X-Next-Cursor header).
-func (s *Server) streamResults(c *gin.Context, id string, q store.ResultQuery, onePage bool) {
+// Formats of /results.
+const (
+	formatJSON   = "json"   // one page: {"items", "nextCursor"}
+	formatNDJSON = "ndjson" // one result a line
+	formatCSV    = "csv"    // job.CSVHeader, then job.CSVRecord a result
+)
+
+// formatParam reads how /results answers: ?format=json|ndjson|csv, or
+// without it the Accept header (application/x-ndjson, text/csv), JSON
+// otherwise. The query form serves a download link, which sets no header.
+func formatParam(c *gin.Context) (string, error) {
+	switch f := c.Query("format"); f {
+	case formatJSON, formatNDJSON, formatCSV:
+		return f, nil
+	case "":
+	default:
+		return "", badRequest("format", fmt.Sprintf("unknown format %q (one of json, ndjson, csv)", f))
+	}
+	switch accept := c.GetHeader("Accept"); {
+	case strings.Contains(accept, "application/x-ndjson"):
+		return formatNDJSON, nil
+	case strings.Contains(accept, "text/csv"):
+		return formatCSV, nil
+	}
+	return formatJSON, nil
+}
+
+// streamResults writes results as NDJSON or CSV: every matching result
+// from the cursor on, a page of the store at a time, or one page when the
+// caller set a limit (the next cursor is then in the X-Next-Cursor
+// header). A CSV, or an answer asked for by ?format=, is an attachment
+// named after the job (JOBID.csv, JOBID.ndjson).
+func (s *Server) streamResults(c *gin.Context, id string, q store.ResultQuery, format string, onePage bool) {
 	ctx := c.Request.Context()
 	items, next, err := s.st.Results(ctx, id, q)
 	if err != nil {
@@ -407,16 +442,40 @@ func (s *Server) streamResults(c *gin.Context, id string, q store.ResultQuery, o
 	if onePage && next > 0 {
 		c.Header("X-Next-Cursor", strconv.Itoa(next))
 	}
-	c.Header("Content-Type", "application/x-ndjson")
-	c.Status(http.StatusOK)
-	enc := json.NewEncoder(c.Writer)
+	if format == formatCSV || c.Query("format") != "" {
+		c.Header("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": id + "." + format}))
+	}
+	var (
+		encode func(*job.Result) error
+		flush  = func() error { return nil }
+	)
+	switch format {
+	case formatCSV:
+		c.Header("Content-Type", "text/csv; charset=utf-8")
+		c.Status(http.StatusOK)
+		cw := csv.NewWriter(c.Writer)
+		encode = func(r *job.Result) error { return cw.Write(job.CSVRecord(r, false)) }
+		flush = func() error { cw.Flush(); return cw.Error() }
+		defer func() { _ = flush() }()
+		if err := cw.Write(job.CSVHeader(false)); err != nil {
+			return
+		}
+	default:
+		c.Header("Content-Type", "application/x-ndjson")
+		c.Status(http.StatusOK)
+		enc := json.NewEncoder(c.Writer)
+		encode = func(r *job.Result) error { return enc.Encode(r) }
+	}
 	for {
 		for i := range items {
-			if err := enc.Encode(&items[i]); err != nil {
+			if err := encode(&items[i]); err != nil {
 				return // client went away
 			}
 		}
 		if onePage || next == 0 || ctx.Err() != nil {
+			return
+		}
+		if err := flush(); err != nil {
 			return
 		}
 		c.Writer.Flush()

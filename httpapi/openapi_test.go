@@ -338,7 +338,11 @@ func TestOpenAPIRequestsAndAnswers(t *testing.T) {
 		if resp.StatusCode != tc.status {
 			t.Fatalf("%s %s: %d %s, want %d", tc.method, path, resp.StatusCode, body, tc.status)
 		}
-		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode != http.StatusNoContent && mt != "application/json" {
+		want := "application/json"
+		if strings.Contains(tc.path, "format=csv") && resp.StatusCode == http.StatusOK {
+			want = "text/csv"
+		}
+		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode != http.StatusNoContent && mt != want {
 			t.Errorf("%s %s: Content-Type %q", tc.method, path, resp.Header.Get("Content-Type"))
 		}
 		if err := sc.response(in, resp, body); err != nil {
@@ -426,6 +430,13 @@ func TestOpenAPIRequestsAndAnswers(t *testing.T) {
 		{"group by index and stderr", "GET", "/jobs/{job}/group?by=body&index=0&stderr=same", "", auth.Viewer, true, 200},
 		{"group, bad stderr", "GET", "/jobs/{job}/group?by=body&index=0&stderr=other", "", auth.Viewer, false, 400},
 		{"aggregate by stderr", "GET", "/jobs/{job}/aggregate?by=stderr", "", auth.Viewer, true, 200},
+		{"results as CSV", "GET", "/jobs/{job}/results?format=csv&state=ok", "", auth.Viewer, true, 200},
+		{"results, unknown format", "GET", "/jobs/{job}/results?format=xml", "", auth.Viewer, false, 400},
+		{"rate", "GET", "/jobs/{job}/rate", "", auth.Viewer, true, 200},
+		{"rate in 10 spans", "GET", "/jobs/{job}/rate?buckets=10", "", auth.Viewer, true, 200},
+		{"rate, too many spans", "GET", "/jobs/{job}/rate?buckets=500", "", auth.Viewer, false, 400},
+		{"rate of an unknown job", "GET", "/jobs/nope/rate", "", auth.Viewer, true, 404},
+		{"rate without a token", "GET", "/jobs/{job}/rate", "", auth.Public, false, 401},
 
 		{"members", "GET", "/cluster/members", "", auth.Viewer, true, 200},
 		{"enable a member", "POST", "/cluster/members/node-a/enable", "", auth.Admin, true, 200},

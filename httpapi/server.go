@@ -202,6 +202,7 @@ func (s *Server) routes() {
 	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/aggregate", s.aggregate)
 	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/events", s.events)
 	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/group", s.group)
+	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/rate", s.rate)
 	s.route(v1, auth.Viewer, http.MethodGet, "/cluster/members", s.members)
 	s.route(v1, auth.Admin, http.MethodPost, "/cluster/members/:name/enable", s.setMemberEnabled(true))
 	s.route(v1, auth.Admin, http.MethodPost, "/cluster/members/:name/disable", s.setMemberEnabled(false))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -120,4 +121,70 @@ func (s *Server) setMemberEnabled(enabled bool) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, page[actors.Member]{Items: ms})
 	}
+}
+
+// minRateStep is the shortest span of a rate series: the event stream's
+// interval, under which a span holds too few answers to make a rate.
+const minRateStep = 250 * time.Millisecond
+
+// rateSeries is the answer of /rate: a job's answers over its run time.
+type rateSeries struct {
+	// From and To bound the series: the job's start, and its end (now for a
+	// running job, whose last span is partial). Absent before the start.
+	From *time.Time `json:"from,omitempty"`
+	To   *time.Time `json:"to,omitempty"`
+	// BucketMs is the width of each span in milliseconds.
+	BucketMs int64 `json:"bucketMs"`
+	// Counts are the results answered (neither skipped nor cancelled) in
+	// each span, the first from From on.
+	Counts []int `json:"counts"`
+}
+
+// rateSpans divides the run [from, to) into at most buckets spans of
+// minRateStep or more, in whole milliseconds.
+func rateSpans(from, to time.Time, buckets int) (time.Duration, int) {
+	run := max(to.Sub(from), 0)
+	unit := time.Duration(buckets) * time.Millisecond
+	step := max((run+unit-1)/unit*time.Millisecond, minRateStep) // run/buckets, rounded up to a millisecond
+	n := int((run + step - 1) / step)
+	return step, min(max(n, 1), buckets)
+}
+
+// rate answers a job's rate over time: GET /api/v1/jobs/ID/rate?buckets=N
+// (1 to store.MaxRateBuckets, the default): its answered results counted
+// per span of its run time, from its start to its end (or now), in at most
+// N spans of 250 ms or more. It is one pass of the store over the job's
+// results that reads no bodies; the answer does not grow with the job.
+func (s *Server) rate(c *gin.Context) {
+	buckets := store.MaxRateBuckets
+	if v := c.Query("buckets"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxRateBuckets {
+			fail(c, badRequest("buckets", fmt.Sprintf("buckets must be a number from 1 to %d", store.MaxRateBuckets)))
+			return
+		}
+		buckets = n
+	}
+	ctx := c.Request.Context()
+	j, err := s.st.GetJob(ctx, c.Param("id"))
+	if err != nil {
+		fail(c, notFound(err, "job", c.Param("id")))
+		return
+	}
+	out := rateSeries{Counts: []int{}}
+	if j.StartedAt.IsZero() {
+		c.JSON(http.StatusOK, out)
+		return
+	}
+	from, to := j.StartedAt.UTC(), j.FinishedAt.UTC()
+	if j.FinishedAt.IsZero() {
+		to = time.Now().UTC()
+	}
+	step, n := rateSpans(from, to, buckets)
+	if out.Counts, err = s.st.RateSeries(ctx, j.ID, store.RateQuery{From: from, Step: step, Buckets: n}); err != nil {
+		fail(c, err)
+		return
+	}
+	out.From, out.To, out.BucketMs = &from, &to, step.Milliseconds()
+	c.JSON(http.StatusOK, out)
 }

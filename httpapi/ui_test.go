@@ -277,3 +277,129 @@ func TestUIMemberEnableDisable(t *testing.T) {
 		t.Errorf("GET of a toggle: %d, want 405", code)
 	}
 }
+
+// rateAnswer is the answer of /rate.
+type rateAnswer struct {
+	From     *time.Time `json:"from"`
+	To       *time.Time `json:"to"`
+	BucketMs int64      `json:"bucketMs"`
+	Counts   []int      `json:"counts"`
+}
+
+// GET /rate divides a job's run into at most 120 spans (or ?buckets=) of
+// 250 ms or more and counts its answered results in each: a finished
+// job's from its start to its end, a running job's to now, none for a job
+// not started.
+func TestUIRateSeries(t *testing.T) {
+	u, st := startStoreAPI(t)
+	ctx := t.Context()
+	t0 := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	// put stores job id, started at start (zero: not started) and finished
+	// at end (zero: running), with a result finishing at each offset, the
+	// last one cancelled.
+	put := func(id string, start, end time.Time, offsets ...time.Duration) {
+		t.Helper()
+		state := store.JobGathered
+		if end.IsZero() {
+			state = store.JobProcessing
+		}
+		if start.IsZero() {
+			state = store.JobWaiting
+		}
+		j := &store.Job{ID: id, Spec: &job.Spec{Protocol: job.ProtocolHTTP}, State: state, Total: len(offsets),
+			Counts: map[string]int{}, CreatedAt: t0, StartedAt: start, FinishedAt: end}
+		if err := st.CreateJob(ctx, j, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpdateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		rs := make([]job.Result, len(offsets))
+		for i, off := range offsets {
+			rs[i] = job.Result{Index: i, Host: fmt.Sprintf("10.0.0.%d", i), State: job.StateOK, FinishedAt: start.Add(off)}
+		}
+		if i := len(rs) - 1; i > 0 {
+			rs[i].State = job.StateCancelled // not sent: not counted
+		}
+		if len(rs) > 0 {
+			if _, err := st.PutResults(ctx, id, rs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	put("hour", t0, t0.Add(time.Hour), 0, 29*time.Second, 30*time.Second, 59*time.Minute, time.Hour, time.Hour)
+	put("short", t0, t0.Add(2*time.Second), 0, 300*time.Millisecond, 1900*time.Millisecond, 2*time.Second)
+	put("running", time.Now().UTC().Add(-10*time.Second), time.Time{}, time.Second, 9*time.Second, 9*time.Second)
+	put("waiting", time.Time{}, time.Time{})
+
+	sum := func(ns []int) int {
+		s := 0
+		for _, n := range ns {
+			s += n
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name, path string
+		bucketMs   int64
+		buckets    int
+		first      []int // the first counts
+		answered   int
+	}{
+		{"an hour in 120 spans", "hour/rate", 30_000, 120, []int{2, 1}, 5},
+		{"an hour in 10 spans", "hour/rate?buckets=10", 360_000, 10, []int{3}, 5},
+		{"two seconds in spans of 250 ms", "short/rate", 250, 8, []int{1, 1, 0, 0, 0, 0, 0, 1}, 3},
+		{"one span", "short/rate?buckets=1", 2000, 1, []int{3}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var a rateAnswer
+			if code := testutil.DoJSON(t, "GET", u+"/api/v1/jobs/"+tc.path, nil, &a); code != http.StatusOK {
+				t.Fatalf("GET: %d", code)
+			}
+			if a.BucketMs != tc.bucketMs || len(a.Counts) != tc.buckets || sum(a.Counts) != tc.answered {
+				t.Errorf("%d spans of %d ms holding %d, want %d of %d ms holding %d: %v",
+					len(a.Counts), a.BucketMs, sum(a.Counts), tc.buckets, tc.bucketMs, tc.answered, a.Counts)
+			}
+			for i, n := range tc.first {
+				if i < len(a.Counts) && a.Counts[i] != n {
+					t.Errorf("span %d holds %d, want %d: %v", i, a.Counts[i], n, a.Counts)
+				}
+			}
+			if a.From == nil || !a.From.Equal(t0) || a.To == nil || a.To.Before(*a.From) {
+				t.Errorf("from %v to %v, want from %v", a.From, a.To, t0)
+			}
+		})
+	}
+	t.Run("running job", func(t *testing.T) {
+		var a rateAnswer
+		if code := testutil.DoJSON(t, "GET", u+"/api/v1/jobs/running/rate", nil, &a); code != http.StatusOK {
+			t.Fatalf("GET: %d", code)
+		}
+		if a.To == nil || time.Since(*a.To) > 5*time.Second || a.From == nil || a.To.Sub(*a.From) < 10*time.Second {
+			t.Errorf("from %v to %v, want to now, 10 s after from", a.From, a.To)
+		}
+		if a.BucketMs != 250 || len(a.Counts) < 40 || len(a.Counts) > 60 || sum(a.Counts) != 2 || a.Counts[4] != 1 {
+			t.Errorf("%d spans of %d ms: %v", len(a.Counts), a.BucketMs, a.Counts)
+		}
+	})
+	t.Run("job not started", func(t *testing.T) {
+		var a rateAnswer
+		if code := testutil.DoJSON(t, "GET", u+"/api/v1/jobs/waiting/rate", nil, &a); code != http.StatusOK {
+			t.Fatalf("GET: %d", code)
+		}
+		if a.From != nil || a.To != nil || a.Counts == nil || len(a.Counts) != 0 {
+			t.Errorf("%+v, want no span", a)
+		}
+	})
+	t.Run("bad requests", func(t *testing.T) {
+		for _, q := range []string{"0", "121", "ten", "-1"} {
+			var e apiError
+			if code := testutil.DoJSON(t, "GET", u+"/api/v1/jobs/hour/rate?buckets="+q, nil, &e); code != http.StatusBadRequest || e.Field != "buckets" {
+				t.Errorf("buckets=%s: %d field %q, want 400 naming buckets", q, code, e.Field)
+			}
+		}
+		if code := testutil.DoJSON(t, "GET", u+"/api/v1/jobs/nope/rate", nil, nil); code != http.StatusNotFound {
+			t.Errorf("unknown job: %d, want 404", code)
+		}
+	})
+}

@@ -406,6 +406,11 @@ func (s *Store) ResultSummary(ctx context.Context, jobID string) (store.ResultSu
 	return s.local.ResultSummary(ctx, jobID)
 }
 
+// RateSeries implements store.Store.
+func (s *Store) RateSeries(ctx context.Context, jobID string, q store.RateQuery) ([]int, error) {
+	return s.local.RateSeries(ctx, jobID, q)
+}
+
 // ScanValues implements store.Store.
 func (s *Store) ScanValues(ctx context.Context, jobID string, fn func(store.ValueRow) error) error {
 	return s.local.ScanValues(ctx, jobID, fn)

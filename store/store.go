@@ -257,6 +257,11 @@ type Store interface {
 	// ResultSummary counts a job's answered results per worker and returns
 	// the time of the last answer (REST Commander's queryJobInfo).
 	ResultSummary(ctx context.Context, jobID string) (ResultSummary, error)
+	// RateSeries counts a job's answered results by the time they finished,
+	// in q.Buckets consecutive spans of q.Step from q.From (the dashboard's
+	// rate chart of a finished job). A result before the first span counts
+	// in it, one after the last in the last.
+	RateSeries(ctx context.Context, jobID string, q RateQuery) ([]int, error)
 	// ScanValues calls fn for every result of a job in index order with its
 	// index, host, state, error class and value, without reading bodies. It
 	// stops at fn's first error and returns it.
@@ -284,6 +289,17 @@ type ResultSummary struct {
 	// there is none.
 	LastAnswer time.Time
 }
+
+// RateQuery asks RateSeries for Buckets spans of Step from From.
+type RateQuery struct {
+	From    time.Time
+	Step    time.Duration
+	Buckets int // 1 to MaxRateBuckets
+}
+
+// MaxRateBuckets bounds RateQuery.Buckets: a series does not grow with
+// the job.
+const MaxRateBuckets = 120
 
 // ValueRow is one result as ScanValues reports it.
 type ValueRow struct {

@@ -671,8 +671,9 @@ func deleteFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.W
 // in memory at once.
 const resultsPageSize = 1000
 
-// csvHeader is the header row of `salvo results --output csv`.
-var csvHeader = []string{"index", "host", "state", "statusCode", "exitCode", "latencyMs", "errorClass", "error", "value"}
+// csvHeader is the header row of `salvo results --output csv` without
+// --body: job.CSVHeader, as the server's results?format=csv.
+var csvHeader = job.CSVHeader(false)
 
 func resultsFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
 	state := fs.String("state", "", "only results in these `states`, comma-separated (ok, failed, error, timeout, skipped, cancelled)")
@@ -764,20 +765,11 @@ func (rw *resultWriter) write(r *job.Result) error {
 		return rw.enc.Encode(r)
 	case OutputCSV:
 		if rw.n == 0 {
-			h := csvHeader
-			if rw.body {
-				h = append(h[:len(h):len(h)], "body", "stderr")
-			}
-			if err := rw.csv.Write(h); err != nil {
+			if err := rw.csv.Write(job.CSVHeader(rw.body)); err != nil {
 				return err
 			}
 		}
-		row := []string{strconv.Itoa(r.Index), r.Host, r.State, intOrEmpty(r.StatusCode), exitCode(r.ExitCode, ""),
-			strconv.FormatFloat(r.LatencyMs, 'f', -1, 64), r.ErrorClass, r.Error, r.Value}
-		if rw.body {
-			row = append(row, r.Body, r.Stderr)
-		}
-		return rw.csv.Write(row)
+		return rw.csv.Write(job.CSVRecord(r, rw.body))
 	default:
 		if rw.n == 0 {
 			h := "INDEX\tHOST\tSTATE\tSTATUS\tEXIT\tLATENCY\tERROR CLASS\tERROR\tVALUE"
@@ -826,23 +818,12 @@ func (rw *resultWriter) end() error {
 		return err
 	case OutputCSV:
 		if rw.n == 0 {
-			h := csvHeader
-			if rw.body {
-				h = append(h[:len(h):len(h)], "body", "stderr")
-			}
-			if err := rw.csv.Write(h); err != nil {
+			if err := rw.csv.Write(job.CSVHeader(rw.body)); err != nil {
 				return err
 			}
 		}
 	}
 	return rw.flush()
-}
-
-func intOrEmpty(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return strconv.Itoa(n)
 }
 
 func exitCode(c *int, none string) string {

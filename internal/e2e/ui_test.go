@@ -1,24 +1,32 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/internal/testutil"
+	"github.com/salvo-sh/salvo/job"
 )
 
 // chromiumPath finds a Chromium to drive: $SALVO_CHROMIUM, then the usual
@@ -159,6 +167,34 @@ func eval[T any](b *browser, step, expr string) T {
 	return v
 }
 
+// command is an action that sends one DevTools command.
+func command[P any](c cdp.Command[P, cdp.Empty], params P) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, c, params)
+		return err
+	})
+}
+
+// colorScheme emulates prefers-color-scheme (light, dark; "" ends it).
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	p := emulation.SetEmulatedMediaParams{}
+	if scheme != "" {
+		p.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	return command(emulation.SetEmulatedMedia, p)
+}
+
+// fetchText fetches a URL from the page (with its cookies) and returns the
+// answer's text.
+func (b *browser) fetchText(step, url string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch(%q).then(r => r.ok ? r.text() : 'HTTP ' + r.status)`, url), chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.fail(step, err)
+	}
+	return v
+}
+
 func (b *browser) fail(step string, err error) {
 	b.t.Helper()
 	main, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector('main')||document.body).innerText.slice(0, 3000)`))
@@ -167,9 +203,12 @@ func (b *browser) fail(step string, err error) {
 
 // TestDashboardInBrowser drives the dashboard in headless Chromium against an
 // in-process node and a simulated fleet: submit a job through the form, watch
-// it reach 100 %, read a group's hosts and a host's body, cancel a job, drain
-// and enable the worker from the cluster page, and see a 400 next to the
-// field it names.
+// it reach 100 %, see what it ran, its whole rate history once finished, its
+// times with their zone and in UTC, export its results as CSV and NDJSON,
+// read a group's hosts and a host's body, the dark colour scheme, the jobs
+// list's protocol and what each job ran, cancel a job and see the share
+// really done, drain and enable the worker from the cluster page, and see a
+// 400 next to the field it names.
 func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
@@ -184,7 +223,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	})
 	n := testutil.StartNode(t, func(c *actors.Config) { c.Capacity = 500 })
 	port := f.Addr().Port
-	b := startBrowser(t, chromium, 90*time.Second)
+	b := startBrowser(t, chromium, 120*time.Second)
+	// A zone of the browser's own, half an hour off: local times show it.
+	const zone = "Asia/Kolkata"
+	ist := time.FixedZone("IST", 5*3600+1800)
+	b.do("time zone", command(emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}))
 	start := time.Now()
 
 	// --- submit a job through the form and watch it reach 100 % ----------------
@@ -232,6 +275,78 @@ func TestDashboardInBrowser(t *testing.T) {
 	if w := b.text("workers", "#workers"); !strings.Contains(w, "node-a") {
 		t.Errorf("workers table %q does not name node-a", w)
 	}
+	// Once finished, the chart is the whole run from GET /rate.
+	b.wait("the rate history", `document.querySelector('svg.chart').dataset.series === 'history'`, 10*time.Second)
+	if pts := eval[string](b, "history line", `(document.querySelector('svg.chart polyline') || {getAttribute: () => ''}).getAttribute('points')`); len(strings.Fields(pts)) < 2 {
+		t.Errorf("the finished job's chart draws %q", pts)
+	}
+
+	// --- what the job ran --------------------------------------------------------
+	for sel, want := range map[string]string{
+		"#job-protocol": "HTTP", "#ran-protocol": "HTTP", "#ran-request": "GET /health", "#ran-aggregation": `version=(\S+)`,
+		"#ran-targets": fmtThousands(hosts + refused), "#ran-node-group": "–", "#ran-tags": "–",
+	} {
+		if got := b.text(sel, sel); got != want {
+			t.Errorf("%s: %q, want %q", sel, got, want)
+		}
+	}
+
+	// --- times: ISO 8601 with the zone's offset, or UTC -------------------------------
+	local := regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+05:30$`)
+	for _, sel := range []string{"#job-created", "#job-started", "#job-finished"} {
+		if got := b.text(sel, sel); !local.MatchString(got) {
+			t.Errorf("%s shows %q, want local time with +05:30", sel, got)
+		}
+	}
+	if got, want := b.text("created", "#job-created"), st.CreatedAt.In(ist).Format("2006-01-02 15:04:05 -07:00"); got != want {
+		t.Errorf("created %q, want %q", got, want)
+	}
+	b.do("UTC on", chromedp.Click(chromedp.ID("utc-toggle")))
+	wantUTC := st.CreatedAt.UTC().Format("2006-01-02 15:04:05") + "Z"
+	b.wait("times in UTC", fmt.Sprintf(`document.querySelector('#job-created').textContent === %q`, wantUTC), 5*time.Second)
+	if !eval[bool](b, "every time in UTC", `[...document.querySelectorAll('time.ts')].every(e => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/.test(e.textContent))`) {
+		t.Error("some time is not in UTC after the toggle")
+	}
+	if v := eval[string](b, "stored toggle", `localStorage.getItem('salvo.utc')`); v != "1" {
+		t.Errorf("the toggle is not remembered: %q", v)
+	}
+
+	// --- export: NDJSON and CSV of the filtered results ------------------------------------
+	base := "/api/v1/jobs/" + id + "/results"
+	href := func(sel string) string {
+		return eval[string](b, sel, fmt.Sprintf(`document.querySelector(%q).getAttribute('href')`, sel))
+	}
+	if got := href("#export-csv"); got != base+"?format=csv" {
+		t.Errorf("CSV link %q", got)
+	}
+	b.do("filter by error", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('#res-state'); s.value = 'error'; s.dispatchEvent(new Event('change', {bubbles: true})); })()`))
+	b.wait("the table filtered by error", `(() => { const rs = [...document.querySelectorAll('#results tr[data-index]')];
+		return rs.length === 25 && rs.every(tr => tr.cells[2].textContent === 'error'); })()`, 10*time.Second)
+	if got := href("#export-csv"); got != base+"?format=csv&state=error" {
+		t.Errorf("CSV link with the filter %q", got)
+	}
+	if got := href("#export-ndjson"); got != base+"?format=ndjson&state=error" {
+		t.Errorf("NDJSON link with the filter %q", got)
+	}
+	csvRows, err := csv.NewReader(strings.NewReader(b.fetchText("CSV export", href("#export-csv")))).ReadAll()
+	if err != nil || len(csvRows) != refused+1 || !slices.Equal(csvRows[0], job.CSVHeader(false)) {
+		t.Errorf("CSV export: %v, %d rows, header %q", err, len(csvRows), csvRows[:min(1, len(csvRows))])
+	}
+	for _, r := range csvRows[min(1, len(csvRows)):] {
+		if r[2] != "error" || r[6] != "connect_refused" {
+			t.Errorf("CSV row %q, want an error connect_refused", r)
+		}
+	}
+	lines := 0
+	for sc := bufio.NewScanner(strings.NewReader(b.fetchText("NDJSON export", href("#export-ndjson")))); sc.Scan(); lines++ {
+		var r job.Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.State != "error" {
+			t.Errorf("NDJSON line %q: %v", sc.Text(), err)
+		}
+	}
+	if lines != refused {
+		t.Errorf("NDJSON export has %d lines, want %d", lines, refused)
+	}
 
 	// --- aggregation: click a value, list its hosts ------------------------------
 	b.wait("aggregation by value", `document.querySelector('#agg tr[data-value="v1"]') !== null`, 10*time.Second)
@@ -265,24 +380,67 @@ func TestDashboardInBrowser(t *testing.T) {
 	if code := b.text("record status", "#host-record .rec-status"); code != strconv.Itoa(exp.Status) {
 		t.Errorf("status on the page %q, want %d", code, exp.Status)
 	}
+	b.do("UTC off", chromedp.Click(chromedp.ID("utc-toggle")))
+	b.wait("local times again", `document.querySelector('#job-created').textContent.endsWith('+05:30')`, 5*time.Second)
 	b.screenshot(t, "job.png")
+
+	// --- dark mode: the colour scheme's variables ----------------------------------------
+	bg := `getComputedStyle(document.body).backgroundColor + ' ' + getComputedStyle(document.querySelector('.panel')).backgroundColor`
+	light := eval[string](b, "light colours", bg)
+	b.do("dark scheme", colorScheme("dark"))
+	if dark := eval[string](b, "dark colours", bg); dark != "rgb(15, 17, 21) rgb(23, 26, 33)" || light != "rgb(245, 246, 248) rgb(255, 255, 255)" {
+		t.Errorf("body and panel backgrounds: light %q, dark %q", light, dark)
+	}
+	b.screenshot(t, "job-dark.png")
+	b.do("light scheme", colorScheme(""))
 
 	// --- jobs page -------------------------------------------------------------------
 	b.goTo("#/jobs", "jobs")
-	b.wait("the job is listed gathered", fmt.Sprintf(`document.querySelector('#jobs tr[data-job=%q][data-state="gathered"]') !== null`, id), 10*time.Second)
+	listed := fmt.Sprintf(`#jobs tr[data-job=%q]`, id)
+	b.wait("the job is listed gathered", `document.querySelector('`+listed+`[data-state="gathered"]') !== null`, 10*time.Second)
+	if got := b.text("protocol column", listed+" td.proto"); got != "HTTP" {
+		t.Errorf("protocol column %q", got)
+	}
+	if got := b.text("ran line", listed+" .ran-line"); got != "GET /health" {
+		t.Errorf("ran line %q", got)
+	}
+	if got := b.text("created column", listed+" td.created time"); got != st.CreatedAt.In(ist).Format("2006-01-02 15:04:05 -07:00") {
+		t.Errorf("created column %q", got)
+	}
 	b.screenshot(t, "jobs.png")
+	// A finished job opened later draws its whole run too.
+	b.goTo("#/job/"+id, "jobs")
+	b.wait("the rate history of a finished job", `document.querySelector('svg.chart').dataset.series === 'history' && document.querySelectorAll('svg.chart polyline').length === 1`, 10*time.Second)
 
 	// --- cancel a running job from its page ---------------------------------------------
 	slow := submit(t, n.URL, map[string]any{"targets": fleet.Targets(hosts, port), "maxConcurrency": 2})
 	b.goTo("#/job/"+slow, "jobs")
-	b.wait("the cancel button is enabled", `document.querySelector('#cancel-btn') && !document.querySelector('#cancel-btn').disabled`, 10*time.Second)
+	b.wait("the cancel button is enabled", `document.querySelector('#cancel-btn') && !document.querySelector('#cancel-btn').disabled && !document.querySelector('#cancel-btn').hidden`, 10*time.Second)
 	b.do("cancel", chromedp.Click(chromedp.ID("cancel-btn")))
 	b.wait("the job shows cancelled", `document.querySelector('#main').dataset.state === 'cancelled'`, 20*time.Second)
-	if st := status(t, n.URL, slow); st.State != "cancelled" {
-		t.Errorf("after the cancel button the job is %s", st.State)
+	cst := status(t, n.URL, slow)
+	if cst.State != "cancelled" || cst.Done != cst.Total || cst.Counts["cancelled"] == 0 {
+		t.Fatalf("after the cancel button the job is %s, done %d of %d, counts %v", cst.State, cst.Done, cst.Total, cst.Counts)
+	}
+	// The share really done, not 100 %; the rest cancelled, in a colour of its own.
+	ran := cst.Done - cst.Counts["cancelled"]
+	shown, _ := strconv.ParseFloat(strings.TrimSuffix(b.text("share done", "#progress-pct"), "%"), 64)
+	if want := 100 * float64(ran) / float64(cst.Total); shown >= 100 || shown > want+0.1 || shown < want-1 {
+		t.Errorf("a cancelled job shows %v%% done, want %.1f%% (%d of %d ran)", shown, want, ran, cst.Total)
+	}
+	if got := b.text("progress text", "#progress-text"); !strings.Contains(got, fmtThousands(cst.Counts["cancelled"])+" cancelled") {
+		t.Errorf("progress text %q does not count the cancelled targets", got)
+	}
+	if segs := eval[[]string](b, "bar", `[...document.querySelectorAll('#progress-bar .seg')].map(s => s.className + ' ' + getComputedStyle(s).backgroundImage.slice(0, 25))`); !slices.ContainsFunc(segs, func(s string) bool {
+		return strings.HasPrefix(s, "seg seg-cancelled repeating-linear-gradient")
+	}) {
+		t.Errorf("no hatched cancelled segment in the bar: %q", segs)
 	}
 	b.goTo("#/jobs?state=cancelled", "jobs")
 	b.wait("the cancelled job listed", fmt.Sprintf(`document.querySelector('#jobs tr[data-job=%q]') !== null`, slow), 10*time.Second)
+	if got := b.text("cancelled job's progress", fmt.Sprintf(`#jobs tr[data-job=%q] .progress-line`, slow)); !strings.Contains(got, fmtThousands(cst.Counts["cancelled"])+" cancelled") || strings.HasPrefix(got, "100%") {
+		t.Errorf("the cancelled job's progress in the list: %q", got)
+	}
 	if listed := eval[[]string](b, "filtered jobs", `[...document.querySelectorAll('#jobs tr[data-job]')].map(tr => tr.dataset.job + ' ' + tr.dataset.state)`); len(listed) != 1 || listed[0] != slow+" cancelled" {
 		t.Errorf("jobs filtered by cancelled: %v, want only %s", listed, slow)
 	}

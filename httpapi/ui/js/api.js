@@ -52,6 +52,23 @@ export function query(params) {
 export const get = (path, signal) => call('GET', path, undefined, signal);
 export const post = (path, body, signal) => call('POST', path, body, signal);
 
+// whoami is the caller ({name, role, auth}), asked once per page load (and
+// again after a log-in with refresh). When it cannot be read the role is
+// unknown: buttons stay, and the server's 403 says what is refused.
+let me = null;
+export function whoami(refresh) {
+  if (!me || refresh) {
+    me = get('/api/v1/whoami').catch(() => ({ name: '', role: '', auth: true, unknown: true }));
+  }
+  return me;
+}
+
+// mayOperate says whether the caller may submit, cancel and rerun jobs
+// (the operator role and above; everyone without authentication).
+export function mayOperate(who) {
+  return !who || !who.auth || who.unknown || who.role === 'operator' || who.role === 'admin';
+}
+
 export const jobPath = (id) => '/api/v1/jobs/' + encodeURIComponent(id);
 export const memberPath = (name) => '/api/v1/cluster/members/' + encodeURIComponent(name);
 

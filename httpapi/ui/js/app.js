@@ -1,8 +1,8 @@
 // The dashboard's router: #/cluster, #/jobs, #/job/ID, #/submit. Each page
 // module exports mount(root, ctx, params); ctx owns the page's timers,
 // fetches and event streams and stops them when the page is left.
-import { get, isAbort, post } from './api.js';
-import { h, replace } from './dom.js';
+import { isAbort, post, whoami as caller } from './api.js';
+import { h, replace, setUtcTimes, utcTimes } from './dom.js';
 import * as cluster from './cluster.js';
 import * as jobs from './jobs.js';
 import * as job from './job.js';
@@ -90,8 +90,8 @@ async function whoami() {
   const el = document.getElementById('who');
   if (!el) return;
   try {
-    const me = await get('/api/v1/whoami');
-    if (!me.auth) {
+    const me = await caller(true);
+    if (!me.auth || me.unknown) {
       replace(el);
       return;
     }
@@ -99,6 +99,7 @@ async function whoami() {
     out.addEventListener('click', async (ev) => {
       ev.preventDefault();
       await post('/api/v1/logout').catch(() => {});
+      caller(true);
       replace(el);
       location.hash = '#/login';
     });
@@ -145,10 +146,19 @@ function route() {
     return;
   }
   replace(main);
+  // A page's marks (data-state, data-events…) are its own.
+  for (const k of Object.keys(main.dataset)) delete main.dataset[k];
   main.dataset.page = r.nav;
   main.dataset.route = hash;
   const params = match.slice(1).map((p) => (p === undefined ? '' : decodeURIComponent(p)));
   r.page.mount(main, current, ...params);
+}
+
+// The header's UTC toggle: every time shown, local with its offset or UTC.
+const utc = document.getElementById('utc-toggle');
+if (utc) {
+  utc.checked = utcTimes();
+  utc.addEventListener('change', () => setUtcTimes(utc.checked));
 }
 
 window.addEventListener('hashchange', route);

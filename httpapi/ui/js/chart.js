@@ -15,12 +15,14 @@ function label(v) {
   return v >= 1000 ? fmtInt(v) : fmtDec(v);
 }
 
-// rateChart returns {el, draw(points, avg)}: points are {t (s), rate (/s)}.
+// rateChart returns {el, draw(points, avg, end)}: points are {t (s),
+// rate (/s)}; end, when given, is the time axis's end (a finished job's
+// run time).
 export function rateChart() {
   const el = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': 'targets per second over time' });
-  function draw(points, avg) {
+  function draw(points, avg, end) {
     el.replaceChildren();
-    const tMax = Math.max(1, ...points.map((p) => p.t));
+    const tMax = Math.max(1, end || 0, ...points.map((p) => p.t));
     const yMax = niceMax(Math.max(avg || 0, ...points.map((p) => p.rate)) * 1.1);
     const x = (t) => L + ((W - L - R) * t) / tMax;
     const y = (r) => T + (H - T - B) * (1 - r / yMax);
@@ -48,4 +50,29 @@ export function rateChart() {
   }
   draw([], 0);
   return { el, draw };
+}
+
+// seriesPoints turns GET /rate's answer into chart points: each span's
+// rate at its middle. A last span cut short by the job's end is measured
+// over its own length (merged into the one before when under half a span,
+// whose few answers would make a spike). It returns {points, end (s)}.
+export function seriesPoints(series) {
+  const counts = series.counts || [];
+  const step = series.bucketMs || 0;
+  if (!counts.length || !step || !series.from || !series.to) return { points: [], end: 0 };
+  const runMs = Math.max(0, Date.parse(series.to) - Date.parse(series.from));
+  const spans = counts.map((n, i) => ({ start: i * step, width: step, n }));
+  const last = spans[spans.length - 1];
+  last.width = Math.max(1, Math.min(step, runMs - last.start));
+  if (spans.length > 1 && last.width < step / 2) {
+    const prev = spans[spans.length - 2];
+    prev.width += last.width;
+    prev.n += last.n;
+    spans.pop();
+  }
+  let points = spans.map((sp) => ({ t: (sp.start + sp.width / 2) / 1000, rate: (sp.n * 1000) / sp.width }));
+  if (points.length === 1) { // one span: a level line over the run
+    points = [{ t: 0, rate: points[0].rate }, { t: runMs / 1000, rate: points[0].rate }];
+  }
+  return { points, end: runMs / 1000 };
 }

@@ -77,10 +77,58 @@ export function fmtAge(t) {
   return fmtDur(Date.now() - Date.parse(t)) + ' ago';
 }
 
+// Times are shown in ISO 8601 with their zone: local time with its offset
+// ("2026-12-04 19:40:03 +01:00"), or UTC ("2026-12-04 18:40:03Z") when the
+// header's UTC toggle is on (kept in localStorage).
+const UTC_KEY = 'salvo.utc';
+
+export function utcTimes() {
+  try {
+    return localStorage.getItem(UTC_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+// setUtcTimes switches every time shown, now and later, to UTC or back.
+export function setUtcTimes(on) {
+  try {
+    localStorage.setItem(UTC_KEY, on ? '1' : '0');
+  } catch {
+    // storage refused (private mode): the toggle lasts for the page
+  }
+  utcOverride = !!on;
+  for (const el of document.querySelectorAll('time.ts')) el.textContent = isoTime(el.dateTime);
+}
+let utcOverride = null;
+const useUtc = () => (utcOverride !== null ? utcOverride : utcTimes());
+
+const pad = (n) => String(n).padStart(2, '0');
+
+// isoTime formats an RFC 3339 time (or a Date) as the toggle says.
+export function isoTime(t) {
+  const d = t instanceof Date ? t : new Date(t);
+  if (isNaN(d)) return String(t);
+  if (useUtc()) {
+    return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+      `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}Z`;
+  }
+  const off = -d.getTimezoneOffset();
+  const abs = Math.abs(off);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ` +
+    `${off < 0 ? '-' : '+'}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+// fmtTime is isoTime, or "–" for no time.
 export function fmtTime(t) {
+  return t ? isoTime(t) : '–';
+}
+
+// timeEl shows a time as a <time> element that the UTC toggle updates.
+export function timeEl(t, attrs) {
   if (!t) return '–';
-  const d = new Date(t);
-  return isNaN(d) ? t : d.toLocaleString();
+  return h('time', { ...attrs, class: 'ts' + (attrs?.class ? ' ' + attrs.class : ''), datetime: t, title: t }, isoTime(t));
 }
 
 export function pct(part, whole) {
@@ -110,6 +158,35 @@ export function terminal(state) { return TERMINAL.has(state); }
 
 export const JOB_STATES = ['waiting', 'processing', 'finishedNotGathered', 'gathered', 'cancelled', 'failed'];
 export const RESULT_STATES = ['ok', 'failed', 'error', 'timeout', 'skipped', 'cancelled'];
+
+// progressOf is how far a job went: the results that ran (done without
+// the cancelled ones, which never ran) and the cancelled ones, as shares of
+// the total. A cancelled job shows the share really done, not 100 %.
+export function progressOf(st) {
+  const total = st.total || 0;
+  const cancelled = st.counts?.cancelled || 0;
+  const ran = Math.max(0, (st.done || 0) - cancelled);
+  return { total, ran, cancelled, pct: fmtPct(ran, total), cancelledPct: fmtPct(cancelled, total) };
+}
+
+// progressText is "37% · 1,110 / 3,000 · 1,890 cancelled".
+export function progressText(st) {
+  const p = progressOf(st);
+  return `${p.pct} · ${fmtInt(p.ran)} / ${fmtInt(p.total)}` + (p.cancelled ? ` · ${fmtInt(p.cancelled)} cancelled` : '');
+}
+
+// ranText says briefly what a job runs: "GET /health", "$ uptime".
+export function ranText(st, n = 80) {
+  const r = st.ran || {};
+  if (r.command) return '$ ' + truncate(r.command.replace(/\s+/g, ' '), n);
+  if (r.method || r.path) return truncate(`${r.method || 'GET'} ${r.path || '/'}`, n);
+  return '';
+}
+
+// protocolOf is a job's protocol, upper case (HTTP, SSH).
+export function protocolOf(st) {
+  return (st.ran?.protocol || st.protocol || 'http').toUpperCase();
+}
 
 // stackedBar draws a job's counts as segments of its total.
 export function stackedBar(st) {

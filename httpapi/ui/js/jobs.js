@@ -1,7 +1,12 @@
 // Jobs page: the queue (running and waiting jobs) and every job, newest
-// first, filtered by state and paged on the server.
+// first, filtered by state and paged on the server; each with its protocol
+// and what it ran.
 import * as api from './api.js';
-import { h, replace, badge, fmtInt, fmtRate, fmtAge, fmtDur, fmtPct, stackedBar, JOB_STATES } from './dom.js';
+import {
+  h, replace, badge, fmtInt, fmtRate, fmtAge, fmtDur, stackedBar, timeEl, progressText, ranText, protocolOf, JOB_STATES,
+} from './dom.js';
+
+const COLS = 9;
 
 const PAGE = 25;
 
@@ -61,14 +66,14 @@ export function mount(root, ctx, queryString) {
     // Waiting jobs run oldest first (FIFO): show them in that order.
     const items = [...running.items, ...finishing.items, ...waiting.items.slice().reverse()];
     replace(queueBody, items.length ? items.map((j, i) => row(j, true, i)) :
-      h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'Nothing running or waiting.')));
+      h('tr', {}, h('td', { colspan: COLS, class: 'muted' }, 'Nothing running or waiting.')));
   }
 
   async function loadList() {
     const data = await api.get('/api/v1/jobs' + api.query({ state, limit: PAGE, cursor: cursors[pageNo] }), ctx.signal);
     next = data.nextCursor || '';
     replace(listBody, data.items.length ? data.items.map((j) => row(j, false)) :
-      h('tr', {}, h('td', { colspan: 8, class: 'muted' }, state ? `No ${state} jobs.` : 'No jobs yet.')));
+      h('tr', {}, h('td', { colspan: COLS, class: 'muted' }, state ? `No ${state} jobs.` : 'No jobs yet.')));
     prevBtn.disabled = pageNo === 0;
     nextBtn.disabled = !next;
     pageInfo.textContent = `page ${pageNo + 1}`;
@@ -79,26 +84,31 @@ export function mount(root, ctx, queryString) {
 
 function head(queue) {
   return h('thead', {}, h('tr', {},
-    h('th', {}, queue ? '#' : ''), h('th', {}, 'Job'), h('th', {}, 'State'), h('th', { class: 'wide' }, 'Progress'),
-    h('th', { class: 'num' }, 'Targets/s'), h('th', { class: 'num' }, 'Concurrency'), h('th', {}, 'Age'), h('th', {}, 'Took')));
+    h('th', {}, queue ? '#' : ''), h('th', {}, 'Job'), h('th', {}, 'Protocol'), h('th', {}, 'State'), h('th', { class: 'wide' }, 'Progress'),
+    h('th', { class: 'num' }, 'Targets/s'), h('th', { class: 'num' }, 'Concurrency'), h('th', {}, 'Created'), h('th', {}, 'Took')));
 }
 
 function row(j, queue, pos) {
   const end = j.finishedAt ? Date.parse(j.finishedAt) : Date.now();
   const took = j.startedAt ? fmtDur(end - Date.parse(j.startedAt)) : '–';
   const errs = (j.counts?.failed || 0) + (j.counts?.error || 0) + (j.counts?.timeout || 0);
-  return h('tr', { dataset: { job: j.id, state: j.state } },
+  const ran = ranText(j);
+  const proto = protocolOf(j);
+  return h('tr', { dataset: { job: j.id, state: j.state, protocol: proto.toLowerCase() } },
     h('td', { class: 'muted' }, queue ? String(pos + 1) : ''),
     h('td', {},
       h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.name || j.id),
       j.name ? h('div', { class: 'muted small' }, j.id) : null,
+      ran ? h('div', { class: 'ran-line small', title: ran }, h('code', {}, ran)) : null,
+      j.rerunOf ? h('div', { class: 'muted small' }, 'reruns ', h('a', { href: '#/job/' + encodeURIComponent(j.rerunOf) }, j.rerunOf)) : null,
       j.reason ? h('div', { class: 'reason small' }, j.reason) : null),
+    h('td', { class: 'proto' }, h('span', { class: 'badge proto' }, proto)),
     h('td', {}, badge(j.state)),
     h('td', { class: 'wide' }, stackedBar(j),
-      h('div', { class: 'small' }, `${fmtPct(j.done, j.total)} · ${fmtInt(j.done)} / ${fmtInt(j.total)}`,
+      h('div', { class: 'small progress-line' }, progressText(j),
         errs ? h('span', { class: 'errcount' }, ` · ${fmtInt(errs)} not ok`) : null)),
     h('td', { class: 'num' }, fmtRate(j.rate)),
     h('td', { class: 'num' }, fmtInt(j.maxConcurrency)),
-    h('td', { title: j.createdAt }, fmtAge(j.createdAt)),
+    h('td', { class: 'created' }, timeEl(j.createdAt), h('div', { class: 'muted small' }, fmtAge(j.createdAt))),
     h('td', {}, took));
 }

@@ -1,9 +1,11 @@
-// Submit page: a form for an HTTP job. The server validates the spec; a 400
-// names the field that is wrong, and the form shows the message next to it.
+// Submit page: a form for an HTTP or SSH job. The server validates the
+// spec (and expands nodesets in the targets); a 400 names the field that is
+// wrong, and the form shows the message next to it.
 import * as api from './api.js';
 import { h, replace } from './dom.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
+const HOST_KEY_POLICIES = [['', 'strict (default): known_hosts only'], ['strict', 'strict'], ['accept-new', 'accept-new: trust a host seen first'], ['off', 'off: no check']];
 
 const idOf = (path) => 'f-' + path.replace(/[.[\]]+/g, '-');
 
@@ -25,7 +27,19 @@ export function mount(root, ctx) {
   const text = (attrs) => h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', ...attrs });
 
   const name = text({ placeholder: 'nginx-version' });
-  const targets = h('textarea', { rows: 8, spellcheck: 'false', placeholder: '10.0.0.1\nweb-2.example.com:8080\nhttps://10.0.0.3:8443/health' });
+  const targets = h('textarea', { rows: 8, spellcheck: 'false', placeholder: '10.0.0.1\nweb-[01-20].example.com:8080\nhttps://10.0.0.3:8443/health' });
+  const protoHTTP = h('input', { type: 'radio', name: 'protocol', value: 'http', id: 'proto-http', checked: true });
+  const protoSSH = h('input', { type: 'radio', name: 'protocol', value: 'ssh', id: 'proto-ssh' });
+  const sshCommand = h('textarea', { rows: 3, spellcheck: 'false', placeholder: 'systemctl is-active nginx' });
+  const sshUser = text({ placeholder: 'the worker\'s login' });
+  const sshPort = text({ placeholder: '22', inputmode: 'numeric' });
+  // A select of the server's credentials when the caller may list them
+  // (admin), else a text field.
+  let sshCredential = text({ placeholder: 'a credential kept by the server' });
+  const sshKey = text({ placeholder: '/etc/salvo/keys/id_ed25519' });
+  const sshAgent = h('input', { type: 'checkbox', id: 'ssh-agent' });
+  const sshKnownHosts = text({ placeholder: '~/.ssh/known_hosts of the worker' });
+  const sshPolicy = h('select', {}, HOST_KEY_POLICIES.map(([v, l]) => h('option', { value: v }, l)));
   const nodeGroup = h('select', {}, h('option', { value: '' }, '(loading…)'));
   const srcList = h('input', { type: 'radio', name: 'source', value: 'targets', id: 'src-targets', checked: true });
   const srcGroup = h('input', { type: 'radio', name: 'source', value: 'nodeGroup', id: 'src-nodegroup' });
@@ -48,7 +62,8 @@ export function mount(root, ctx) {
   const submitBtn = h('button', { type: 'submit', class: 'primary', id: 'submit-btn' }, 'Submit job');
   const preview = h('pre', { id: 'spec-preview', class: 'preview' });
 
-  const targetsField = field('targets', 'Targets', targets, 'One per line: host, host:port, [v6]:port or a full URL. Lines starting with # are skipped.');
+  const targetsField = field('targets', 'Targets', targets,
+    'One per line: host, host:port, [v6]:port or a full URL (SSH: [user@]host[:port]). Nodesets such as web-[01-20] are expanded by the server. Lines starting with # are skipped.');
   const groupField = field('nodeGroup', 'Node group', nodeGroup);
   groupField.hidden = true;
 
@@ -59,7 +74,10 @@ export function mount(root, ctx) {
       h('div', { class: 'radios' },
         h('label', {}, srcList, ' a list of targets'), h('label', {}, srcGroup, ' a node group')),
       targetsField, groupField),
-    h('fieldset', {}, h('legend', {}, 'Request'),
+    h('fieldset', {}, h('legend', {}, 'Protocol'),
+      h('div', { class: 'radios' },
+        h('label', {}, protoHTTP, ' HTTP request'), h('label', {}, protoSSH, ' SSH command'))),
+    h('fieldset', { id: 'fs-http' }, h('legend', {}, 'Request'),
       h('div', { class: 'row' },
         field('http.method', 'Method', method),
         field('http.scheme', 'Scheme', scheme),
@@ -68,6 +86,18 @@ export function mount(root, ctx) {
       field('http.headers', 'Headers', headers, 'One "Name: value" a line.'),
       field('http.body', 'Body', body),
       h('div', { class: 'field check' }, h('label', {}, insecure, ' skip TLS verification (insecureSkipVerify)'))),
+    h('fieldset', { id: 'fs-ssh', hidden: true }, h('legend', {}, 'SSH'),
+      field('ssh.command', 'Command', sshCommand, 'Run by the target\'s shell. Variables: $HOST, $PORT, $INDEX, ${NAME}.'),
+      h('div', { class: 'row' },
+        field('ssh.user', 'User', sshUser),
+        field('ssh.port', 'Port', sshPort),
+        field('ssh.credential', 'Credential', sshCredential, 'Its user, key, known_hosts and ssh config; the job then sets no key of its own.')),
+      h('div', { class: 'row' },
+        field('ssh.auth.privateKeyFile', 'Private key file (on the workers)', sshKey),
+        field('ssh.knownHostsFile', 'known_hosts file (on the workers)', sshKnownHosts)),
+      h('div', { class: 'row' },
+        field('ssh.hostKeyPolicy', 'Host key policy', sshPolicy),
+        h('div', { class: 'field check' }, h('label', {}, sshAgent, ' use the worker\'s ssh-agent')))),
     h('fieldset', {}, h('legend', {}, 'Limits'),
       h('div', { class: 'row' },
         field('maxConcurrency', 'Concurrency', maxConc, 'Requests in flight per worker.'),
@@ -79,13 +109,39 @@ export function mount(root, ctx) {
         field('retries.max', 'Retries', retries),
         field('retries.backoff', 'Retry backoff', backoff))),
     h('fieldset', {}, h('legend', {}, 'Aggregation'),
-      field('aggregation.regex', 'Regex', regex, 'Group 1 of the regex on each body is the result\'s value.')),
+      field('aggregation.regex', 'Regex', regex, 'Group 1 of the regex on each body (SSH: stdout) is the result\'s value.')),
     h('div', { class: 'submit-row' }, submitBtn),
     h('details', {}, h('summary', {}, 'Job spec (JSON)'), preview),
   );
   root.append(h('h1', {}, 'New job'), form);
 
   const useGroup = () => srcGroup.checked;
+  const useSSH = () => protoSSH.checked;
+  const fsHTTP = form.querySelector('#fs-http');
+  const fsSSH = form.querySelector('#fs-ssh');
+  const onProtocol = () => {
+    fsHTTP.hidden = useSSH();
+    fsSSH.hidden = !useSSH();
+    updatePreview();
+  };
+  protoHTTP.addEventListener('change', onProtocol);
+  protoSSH.addEventListener('change', onProtocol);
+
+  // The credentials list is the admin's: another caller types a name.
+  api.whoami().then((me) => {
+    if (me.auth && me.role !== 'admin') return null;
+    return api.get('/api/v1/credentials', ctx.signal);
+  }).then((data) => {
+    const names = (data?.items || []).map((c) => c.name);
+    if (!names.length) return;
+    const sel = h('select', {}, h('option', { value: '' }, '(none)'), names.map((n) => h('option', { value: n }, n)));
+    sel.id = sshCredential.id;
+    sel.setAttribute('aria-describedby', sshCredential.getAttribute('aria-describedby'));
+    sshCredential.replaceWith(sel);
+    sshCredential = sel;
+    inputs.set('ssh.credential', sel);
+    updatePreview();
+  }).catch(() => {}); // no list (404 without credentials, 403): the text field stays
   const onSource = () => {
     targetsField.hidden = useGroup();
     groupField.hidden = !useGroup();
@@ -124,24 +180,41 @@ export function mount(root, ctx) {
       spec.targets = targets.value.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
         .flatMap((l) => l.split(/\s+/));
     }
-    const http = { method: method.value };
-    if (scheme.value) http.scheme = scheme.value;
-    if (port.value.trim()) http.port = port.value.trim();
-    if (path.value.trim()) http.path = path.value.trim();
-    const hdrs = {};
-    headers.value.split('\n').forEach((line, i) => {
-      if (!line.trim()) return;
-      const c = line.indexOf(':');
-      if (c <= 0) {
-        errs.push(['http.headers', `line ${i + 1}: "${line.trim()}" is not "Name: value"`]);
-        return;
-      }
-      hdrs[line.slice(0, c).trim()] = line.slice(c + 1).trim();
-    });
-    if (Object.keys(hdrs).length) http.headers = hdrs;
-    if (body.value) http.body = body.value;
-    if (insecure.checked) http.insecureSkipVerify = true;
-    spec.http = http;
+    if (useSSH()) {
+      spec.protocol = 'ssh';
+      const ssh = {};
+      if (sshCommand.value.trim()) ssh.command = sshCommand.value.trim();
+      if (sshUser.value.trim()) ssh.user = sshUser.value.trim();
+      const sp = num('ssh.port', sshPort, true);
+      if (sp !== undefined) ssh.port = sp;
+      if (sshCredential.value.trim()) ssh.credential = sshCredential.value.trim();
+      const auth = {};
+      if (sshKey.value.trim()) auth.privateKeyFile = sshKey.value.trim();
+      if (sshAgent.checked) auth.agent = true;
+      if (Object.keys(auth).length) ssh.auth = auth;
+      if (sshKnownHosts.value.trim()) ssh.knownHostsFile = sshKnownHosts.value.trim();
+      if (sshPolicy.value) ssh.hostKeyPolicy = sshPolicy.value;
+      spec.ssh = ssh;
+    } else {
+      const http = { method: method.value };
+      if (scheme.value) http.scheme = scheme.value;
+      if (port.value.trim()) http.port = port.value.trim();
+      if (path.value.trim()) http.path = path.value.trim();
+      const hdrs = {};
+      headers.value.split('\n').forEach((line, i) => {
+        if (!line.trim()) return;
+        const c = line.indexOf(':');
+        if (c <= 0) {
+          errs.push(['http.headers', `line ${i + 1}: "${line.trim()}" is not "Name: value"`]);
+          return;
+        }
+        hdrs[line.slice(0, c).trim()] = line.slice(c + 1).trim();
+      });
+      if (Object.keys(hdrs).length) http.headers = hdrs;
+      if (body.value) http.body = body.value;
+      if (insecure.checked) http.insecureSkipVerify = true;
+      spec.http = http;
+    }
     const mc = num('maxConcurrency', maxConc, true);
     if (mc !== undefined) spec.maxConcurrency = mc;
     const rp = num('ratePerSecond', rate, false);
@@ -193,6 +266,7 @@ export function mount(root, ctx) {
         }
       }
       if ((key === 'targets' && useGroup()) || (key === 'nodeGroup' && !useGroup())) key = useGroup() ? 'nodeGroup' : 'targets';
+      if (key && errors.get(key).closest('[hidden]')) key = null; // a field of the other protocol: at the top
     }
     if (!key) {
       formError.hidden = false;
