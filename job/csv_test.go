@@ -19,6 +19,8 @@ func TestCSVRecordMatchesHeader(t *testing.T) {
 			[]string{"0", "db-1", "ok", "", "0", "40", "", "", ""}},
 		{"ssh failed with body", Result{Index: 9, Host: "db-2", State: StateFailed, ExitCode: &four, Body: "out\n", Stderr: "x\n"}, true,
 			[]string{"9", "db-2", "failed", "", "4", "0", "", "", "", "out\n", "x\n"}},
+		{"formulas from a host", Result{Index: 2, Host: "h", State: StateOK, StatusCode: 200, Value: "=HYPERLINK(\"x\")", Body: "+1", Stderr: "@SUM(A1)", Error: "-2"}, true,
+			[]string{"2", "h", "ok", "200", "", "0", "", "'-2", "'=HYPERLINK(\"x\")", "'+1", "'@SUM(A1)"}},
 		{"no answer", Result{Index: 1, Host: "h", State: StateError, ErrorClass: ClassConnectRefused, Error: "refused, \"really\""}, false,
 			[]string{"1", "h", "error", "", "", "0", ClassConnectRefused, "refused, \"really\"", ""}},
 	} {
