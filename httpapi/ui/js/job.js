@@ -3,6 +3,7 @@
 // host search showing full result records, a paged results browser, cancel.
 import * as api from './api.js';
 import { rateChart } from './chart.js';
+import { rolloutPanel } from './rollout.js';
 import {
   h, replace, badge, fmtInt, fmtRate, fmtDur, fmtPct, fmtTime, pct, truncate, stackedBar, terminal, RESULT_STATES,
 } from './dom.js';
@@ -63,6 +64,8 @@ export function mount(root, ctx, id) {
           h('th', {}, 'Worker'), h('th', { class: 'num' }, 'Requests'), h('th', { class: 'num' }, 'Responses'),
           h('th', { class: 'num' }, 'Concurrency'), h('th', { class: 'wide' }, 'In flight'))), workersBody), workersNote)),
   );
+  const rollout = rolloutPanel(base, ctx, (s) => render(s)); // batches, budget, Pause and Resume (rollout.js)
+  root.append(rollout.el);
 
   // ---- live status -----------------------------------------------------------
   const samples = []; // {now (ms, performance clock), done}
@@ -118,6 +121,7 @@ export function mount(root, ctx, id) {
       ? 'The rate is drawn while this page watches a running job; the line is the average.'
       : 'Waiting for progress…';
     renderWorkers(s);
+    rollout.render(s);
   }
 
   // The workers' figures as last seen while the job ran: a finished job's
