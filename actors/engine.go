@@ -201,8 +201,14 @@ func (e *Engine) resume(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("engine: count chunks of %s: %w", j.ID, err)
 		}
+		var rr *rolloutResume
+		if spec != nil && spec.Rollout != nil {
+			if rr, err = e.resumeRollout(ctx, j, spec.Rollout, sum(counts)); err != nil {
+				return fmt.Errorf("engine: %w", err)
+			}
+		}
 		e.cfg.Logger.Info("resuming job", "job", j.ID, "state", j.State, "stored", sum(counts), "total", j.Total)
-		if _, err := e.ask(ctx, &enqueueJob{job: j, spec: spec, chunks: chunks}); err != nil {
+		if _, err := e.ask(ctx, &enqueueJob{job: j, spec: spec, chunks: chunks, rollout: rr}); err != nil {
 			return fmt.Errorf("engine: resume %s: %w", j.ID, err)
 		}
 	}

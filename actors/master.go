@@ -168,6 +168,13 @@ type jobRun struct {
 	filling   bool // the cancelled results are being stored
 	sweeps    int
 	dirty     bool
+	// readEnd is the index after the last chunk read (rollout batches
+	// are index ranges); roll is a rollout's state (rollout.go), nil
+	// without one; paused says why a paused job is (pausedByOperator,
+	// pausedByApproval).
+	readEnd int
+	roll    *rolloutRun
+	paused  string
 }
 
 // pausedFull is the reason of a running job while the store is full.
@@ -242,6 +249,8 @@ type (
 		job    *store.Job
 		spec   *job.Spec
 		chunks int
+		// rollout is where a resumed rollout job was (nil: at its start).
+		rollout *rolloutResume
 	}
 	// statusQuery asks for a job's live status; the reply is *JobStatus or
 	// nil when the master does not run the job.
@@ -312,6 +321,7 @@ func (m *Master) Receive(ctx actor.Context) {
 		}
 		for _, r := range m.jobs {
 			m.releaseParked(ctx, r, true) // no worker waits on a stopped master
+			r.roll.stopTimer()
 			m.persist(r)
 		}
 		if m.writer != nil {
@@ -344,6 +354,12 @@ func (m *Master) Receive(ctx actor.Context) {
 		}
 	case *cancelJob:
 		ctx.Respond(m.cancel(ctx, msg.id))
+	case *pauseJob:
+		ctx.Respond(m.pause(ctx, msg.id))
+	case *resumeJob:
+		ctx.Respond(m.resume(ctx, msg.id))
+	case *rolloutTimer:
+		m.rolloutTimerDone(ctx, msg)
 	case *LeaseRequest:
 		m.grant(ctx, msg)
 	case *chunkRead:
@@ -533,6 +549,11 @@ func (m *Master) persist(r *jobRun) {
 		j.Counts[k] = v
 	}
 	j.Workers = r.workerFigures()
+	if rs := m.rolloutStatus(r); rs != nil {
+		if b, err := json.Marshal(rs); err == nil {
+			j.Rollout = b
+		}
+	}
 	r.dirty = false
 	m.writer.submit(writeJob{job: j})
 }
@@ -592,16 +613,35 @@ func (m *Master) enqueue(ctx actor.Context, msg *enqueueJob) {
 		r.stored += n
 	}
 	r.chunks = msg.chunks
+	if msg.spec != nil && msg.spec.Rollout != nil {
+		r.roll = newRolloutRun(msg.spec.Rollout, r.job.Total, msg.rollout)
+	}
 	m.jobs[r.job.ID] = r
 	if m.cfg.Metrics != nil {
 		m.cfg.Metrics.jobs.WithLabelValues(r.job.State).Inc()
 	}
-	if r.job.State != store.JobWaiting {
+	switch {
+	case r.job.State == store.JobPaused:
+		// Resumed at start, paused: it stays so until resumed (and
+		// leases nothing within the grace once resumed, as below).
+		r.holdUntil, r.resumed = time.Now().Add(m.cfg.ResumeGrace), m.cfg.ResumeGrace > 0
+		r.paused = pausedByOperator
+		if r.atBoundary() && r.roll.spec.Approve {
+			r.paused = pausedByApproval
+		}
+		r.dirty = true
+	case r.atBoundary() && r.stored < r.job.Total:
+		// Resumed at the end of a batch: nothing of it runs any more.
+		m.setState(r, store.JobProcessing, "resumed after restart")
+		m.rolloutStep(ctx, r)
+	case r.job.State != store.JobWaiting:
 		// Resumed at start: workers may still hold results of it.
 		r.holdUntil, r.resumed = time.Now().Add(m.cfg.ResumeGrace), m.cfg.ResumeGrace > 0
 		m.setState(r, store.JobWaiting, "resumed after restart")
+		fallthrough
+	default:
+		m.queue = append(m.queue, r.job.ID)
 	}
-	m.queue = append(m.queue, r.job.ID)
 	m.schedule(ctx)
 	if ctx.Sender() != nil {
 		ctx.Respond(m.status(r))
@@ -844,6 +884,7 @@ func (m *Master) workerLost(ctx actor.Context, name, reason string) {
 		}
 		m.takeBack(r, name, reason, false)
 		m.relaunch(ctx, r)
+		m.rolloutStep(ctx, r)
 	}
 	m.schedule(ctx)
 }
@@ -899,7 +940,7 @@ func (m *Master) filtered(ctx actor.Context, msg *filtered) {
 // relaunch starts a processing job again on the eligible workers when
 // none of its workers still runs it and targets are left to lease.
 func (m *Master) relaunch(ctx actor.Context, r *jobRun) {
-	if r.cancelled || r.job.State == store.JobWaiting || store.Terminal(r.job.State) {
+	if r.cancelled || r.job.State == store.JobWaiting || r.job.State == store.JobPaused || store.Terminal(r.job.State) {
 		return
 	}
 	for _, jw := range r.workers {
@@ -907,8 +948,8 @@ func (m *Master) relaunch(ctx actor.Context, r *jobRun) {
 			return // a running worker leases the requeued targets
 		}
 	}
-	if !r.leasable() {
-		return // nothing left to lease; results in flight complete the job
+	if !r.batchLeasable() {
+		return // nothing left to lease (in the batch); results in flight complete it
 	}
 	r.job.Workers, r.workers = r.workerFigures(), map[string]*jobWorker{}
 	m.setState(r, store.JobWaiting, "a worker was lost; leasing its targets again")
@@ -1007,7 +1048,7 @@ func (m *Master) serve(ctx actor.Context, r *jobRun) {
 		}
 		targets := r.take()
 		if targets == nil {
-			if r.leasable() {
+			if r.batchLeasable() {
 				break // a read or a filter is on its way: its answer serves them
 			}
 			m.releaseParked(ctx, r, true)
@@ -1058,7 +1099,8 @@ func (m *Master) expireParked(ctx actor.Context, r *jobRun, now time.Time) {
 }
 
 // take returns the next targets to lease: a lost worker's first, then the
-// chunks read ahead; nil when none is at hand.
+// chunks read ahead, up to the end of a rollout's batch in progress; nil
+// when none is at hand.
 func (r *jobRun) take() []job.IndexedTarget {
 	if len(r.requeue) > 0 {
 		t := r.requeue
@@ -1067,6 +1109,15 @@ func (r *jobRun) take() []job.IndexedTarget {
 	}
 	if len(r.ready) > 0 {
 		t := r.ready[0]
+		if limit := r.limit(); t[len(t)-1].Index >= limit {
+			// A rollout's batch ends in this chunk: the rest waits.
+			n := sort.Search(len(t), func(i int) bool { return t[i].Index >= limit })
+			if n == 0 {
+				return nil
+			}
+			r.ready[0] = t[n:]
+			return t[:n:n]
+		}
 		r.ready[0] = nil
 		r.ready = r.ready[1:]
 		return t
@@ -1101,6 +1152,7 @@ func (m *Master) chunkRead(ctx actor.Context, msg *chunkRead) {
 		return
 	}
 	r.reading = false
+	r.readEnd = max(r.readEnd, msg.end)
 	if msg.err != nil {
 		m.cfg.Logger.Error("cannot read target chunk", "job", r.job.ID, "chunk", msg.chunk, "err", msg.err)
 		m.setState(r, store.JobFailed, "store: "+msg.err.Error())
@@ -1154,6 +1206,9 @@ func (m *Master) stored(ctx actor.Context, msg *batchStored) {
 		r.job.Counts[st] += n
 		r.stored += n
 	}
+	if msg.lost && r.roll != nil {
+		r.roll.lost += msg.counts[job.StateError]
+	}
 	if jw := r.workers[b.Worker]; jw != nil {
 		jw.responses += int64(len(b.Results))
 	}
@@ -1183,6 +1238,10 @@ func (m *Master) checkFinished(ctx actor.Context, r *jobRun) {
 		m.finish(ctx, r)
 		return
 	}
+	if r.atBoundary() {
+		m.rolloutStep(ctx, r)
+		return
+	}
 	if r.job.State != store.JobProcessing || r.leasable() {
 		return
 	}
@@ -1195,6 +1254,15 @@ func (m *Master) checkFinished(ctx actor.Context, r *jobRun) {
 }
 
 func (m *Master) finish(ctx actor.Context, r *jobRun) {
+	if ro := r.roll; ro != nil && !ro.checked {
+		// A rollout's last batch is checked too: over budget, it fails.
+		ro.checked = true
+		r.closeBatch()
+		if over, why := ro.spec.Exceeded(r.budget()); over {
+			m.stopRollout(ctx, r, why)
+			return
+		}
+	}
 	m.setState(r, store.JobGathered, "")
 	m.end(ctx, r)
 }
@@ -1202,6 +1270,7 @@ func (m *Master) finish(ctx actor.Context, r *jobRun) {
 // end forgets a terminal job and frees its reservations.
 func (m *Master) end(ctx actor.Context, r *jobRun) {
 	m.releaseParked(ctx, r, true)
+	r.roll.stopTimer()
 	for name := range r.workers {
 		m.release(r, name)
 	}
@@ -1244,7 +1313,14 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 	if m.stopping {
 		return // the node stops: the job resumes at the next start
 	}
-	if r.leasable() {
+	if r.atBoundary() {
+		m.rolloutStep(ctx, r) // the batch is done: check it, wait or go on
+		return
+	}
+	if r.job.State == store.JobPaused {
+		return // nothing runs now: a resume leases (or sweeps) again
+	}
+	if r.batchLeasable() {
 		// Targets handed back by a lost worker are left: lease them.
 		m.relaunch(ctx, r)
 		m.schedule(ctx)
@@ -1261,7 +1337,7 @@ func (m *Master) workerDone(ctx actor.Context, msg *JobWorkerDone) {
 		"job", r.job.ID, "stored", r.stored, "total", r.job.Total, "sweep", r.sweeps)
 	r.job.Workers = r.workerFigures()
 	r.nextChunk, r.leases, r.workers = 0, map[int64]*leaseInfo{}, map[string]*jobWorker{}
-	r.gen, r.ready, r.reading, r.filtering = r.gen+1, nil, false, 0
+	r.gen, r.ready, r.reading, r.filtering, r.readEnd = r.gen+1, nil, false, 0, 0
 	m.setState(r, store.JobWaiting, "sweeping unstored targets")
 	m.queue = append([]string{r.job.ID}, m.queue...)
 	m.schedule(ctx)
@@ -1290,6 +1366,7 @@ func (m *Master) cancel(ctx actor.Context, id string) *cancelReply {
 	reply := &cancelReply{found: true}
 	if !r.cancelled {
 		r.cancelled = true
+		r.roll.stopTimer()
 		r.requeue, r.ready = nil, nil
 		m.releaseParked(ctx, r, true)
 		for _, jw := range r.workers {
@@ -1327,15 +1404,24 @@ func (m *Master) cancelFilled(ctx actor.Context, msg *cancelFilled) {
 	if msg.err != nil {
 		m.cfg.Logger.Error("cannot store cancelled results", "job", r.job.ID, "err", msg.err)
 	}
+	if ro := r.roll; ro != nil {
+		ro.filled = msg.counts
+		if ro.stop != "" {
+			m.setState(r, store.JobFailed, ro.stop)
+			m.end(ctx, r)
+			return
+		}
+	}
 	m.setState(r, store.JobCancelled, "cancelled")
 	m.end(ctx, r)
 }
 
 func (m *Master) status(r *jobRun) *JobStatus {
 	s := StatusFromJob(r.job)
-	if r.cancelled && !store.Terminal(r.job.State) {
+	if r.cancelled && !store.Terminal(r.job.State) && (r.roll == nil || r.roll.stop == "") {
 		s.State = StateCancelling
 	}
+	s.Rollout = m.rolloutStatus(r)
 	s.Done = r.stored
 	var started int64
 	for name, wc := range r.workerFigures() {

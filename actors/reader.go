@@ -42,7 +42,10 @@ type (
 		gen     int
 		chunk   int
 		targets []job.IndexedTarget
-		err     error
+		// end is the index after the chunk's last target, stored or not
+		// (0 for an empty chunk): a rollout's batches are index ranges.
+		end int
+		err error
 	}
 	// filterStored keeps the targets without a stored result (a lost
 	// worker's leases).
@@ -93,8 +96,8 @@ func (r *reader) run() {
 		}
 		switch o := op.(type) {
 		case readChunk:
-			ts, err := r.unstored(o.jobID, o.chunk)
-			r.root.Send(r.master, &chunkRead{jobID: o.jobID, gen: o.gen, chunk: o.chunk, targets: ts, err: err})
+			ts, end, err := r.unstored(o.jobID, o.chunk)
+			r.root.Send(r.master, &chunkRead{jobID: o.jobID, gen: o.gen, chunk: o.chunk, targets: ts, end: end, err: err})
 		case filterStored:
 			ts, err := r.filter(o.jobID, o.targets)
 			r.root.Send(r.master, &filtered{filterStored: o, unstored: ts, err: err})
@@ -102,19 +105,21 @@ func (r *reader) run() {
 	}
 }
 
-// unstored reads chunk c of a job minus the targets already stored.
-func (r *reader) unstored(jobID string, c int) ([]job.IndexedTarget, error) {
+// unstored reads chunk c of a job minus the targets already stored, and
+// the index after the chunk's last target.
+func (r *reader) unstored(jobID string, c int) ([]job.IndexedTarget, int, error) {
 	ctx, cancel := context.WithTimeout(r.ctx, readTimeout)
 	defer cancel()
 	targets, err := r.st.Chunk(ctx, jobID, c)
 	if err != nil || len(targets) == 0 {
-		return nil, err
+		return nil, 0, err
 	}
-	stored, err := r.st.StoredIndexes(ctx, jobID, targets[0].Index, targets[len(targets)-1].Index+1)
+	end := targets[len(targets)-1].Index + 1
+	stored, err := r.st.StoredIndexes(ctx, jobID, targets[0].Index, end)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return keepUnstored(targets, stored), nil
+	return keepUnstored(targets, stored), end, nil
 }
 
 // filter returns the targets that have no stored result.

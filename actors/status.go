@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/salvo-sh/salvo/job"
@@ -35,6 +36,8 @@ type JobStatus struct {
 	FinishedAt     *time.Time              `json:"finishedAt,omitempty"`
 	// Rate is targets stored per second since the job started.
 	Rate float64 `json:"rate"`
+	// Rollout is the progress of a job with a rollout (rollout.go).
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
 	// Warnings say what went wrong on the way to an answer that still
 	// stands: a cancel decided by the master that some worker could not
 	// be told of; in a submit's answer, what the spec most likely does
@@ -69,6 +72,12 @@ func StatusFromJob(j *store.Job) *JobStatus {
 	}
 	for name, wc := range j.Workers {
 		s.Workers[name] = WorkerStatus{Requests: wc.Requests, Responses: wc.Responses}
+	}
+	if len(j.Rollout) > 0 {
+		var rs RolloutStatus
+		if err := json.Unmarshal(j.Rollout, &rs); err == nil {
+			s.Rollout = &rs
+		}
 	}
 	if j.Spec != nil {
 		s.Protocol = j.Spec.Protocol

@@ -65,11 +65,14 @@ type (
 	writeResults struct{ batch *ResultBatch }
 	writeJob     struct{ job store.Job }
 	// fillCancelled stores a cancelled result for every target of a job
-	// that has none.
+	// that has none; with state set, a result of that state and error
+	// msg instead (a rollout stopped: skipped, job.RolloutStopped).
 	fillCancelled struct {
 		jobID    string
 		protocol string
 		worker   string
+		state    string
+		msg      string
 	}
 
 	// failTargets stores an error result for each target (a lost
@@ -90,6 +93,10 @@ type (
 		batch  *ResultBatch
 		counts map[string]int
 		err    error
+		// lost: the results are a lost worker's targets stored as
+		// error/worker_lost (failTargets), which no rollout counts as
+		// failures.
+		lost bool
 	}
 	cancelFilled struct {
 		jobID  string
@@ -274,7 +281,8 @@ func (w *writer) run() {
 			}
 			counts, err := w.putResults(o.jobID, rs)
 			w.written()
-			w.root.Send(w.master, &batchStored{batch: &ResultBatch{JobId: o.jobID, Worker: o.worker}, counts: counts, err: err})
+			w.root.Send(w.master, &batchStored{batch: &ResultBatch{JobId: o.jobID, Worker: o.worker}, counts: counts, err: err,
+				lost: o.class == job.ClassWorkerLost})
 		case fillCancelled:
 			counts, err := w.fillCancelled(o)
 			w.root.Send(w.master, &cancelFilled{jobID: o.jobID, counts: counts, err: err})
@@ -378,6 +386,10 @@ func (w *writer) fillCancelled(o fillCancelled) (map[string]int, error) {
 	}
 	total := map[string]int{}
 	now := time.Now().UTC()
+	state := o.state
+	if state == "" {
+		state = job.StateCancelled
+	}
 	for c := 0; c < n; c++ {
 		targets, err := w.st.Chunk(ctx, jobID, c)
 		if err != nil {
@@ -395,7 +407,7 @@ func (w *writer) fillCancelled(o fillCancelled) (map[string]int, error) {
 			if stored[t.Index] {
 				continue
 			}
-			rs = append(rs, unansweredResult(t, o.protocol, o.worker, now, job.StateCancelled, "", ""))
+			rs = append(rs, unansweredResult(t, o.protocol, o.worker, now, state, "", o.msg))
 		}
 		if len(rs) == 0 {
 			continue

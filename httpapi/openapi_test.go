@@ -23,6 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/gin-gonic/gin"
 
+	"github.com/salvo-sh/salvo/actors"
 	"github.com/salvo-sh/salvo/auth"
 	"github.com/salvo-sh/salvo/fleet"
 	"github.com/salvo-sh/salvo/httpapi"
@@ -399,6 +400,11 @@ func TestOpenAPIRequestsAndAnswers(t *testing.T) {
 		{"bad expect status", "POST", "/jobs", `{"targets": ["h1"], "expect": {"status": ["2xy"]}}`, auth.Operator, false, 400},
 		{"exit code out of range", "POST", "/jobs", `{"targets": ["h1"], "protocol": "ssh", "ssh": {"command": "true"}, "expect": {"exitCodes": [256]}}`, auth.Operator, false, 400},
 		{"too many retries", "POST", "/jobs", `{"targets": ["h1"], "retries": {"max": 11}}`, auth.Operator, false, 400},
+		{"rollout job", "POST", "/jobs", `{"targets": ` + string(targets) + `, "rollout": {"batches": [1, "50%", " 100 % "], "pause": "1ms", "maxFailures": 2, "maxFailurePercent": 12.5, "approve": false}}`, auth.Operator, true, 202},
+		{"rollout, zero batch", "POST", "/jobs", `{"targets": ["h1"], "rollout": {"batches": [0]}}`, auth.Operator, false, 400},
+		{"rollout, no batches", "POST", "/jobs", `{"targets": ["h1"], "rollout": {"batches": []}}`, auth.Operator, false, 400},
+		{"rollout, share above 100%", "POST", "/jobs", `{"targets": ["h1"], "rollout": {"batches": ["150%"]}}`, auth.Operator, true, 400},
+		{"rollout, percent above 100", "POST", "/jobs", `{"targets": ["h1"], "rollout": {"batches": [1], "maxFailurePercent": 101}}`, auth.Operator, false, 400},
 		{"submit without a token", "POST", "/jobs", `{"targets": ["h1"]}`, auth.Public, false, 401},
 		{"submit as viewer", "POST", "/jobs", `{"targets": ["h1"]}`, auth.Viewer, true, 403},
 
@@ -410,6 +416,11 @@ func TestOpenAPIRequestsAndAnswers(t *testing.T) {
 		{"bad wait", "GET", "/jobs/{job}?wait=forever", "", auth.Viewer, true, 400},
 		{"unknown job", "GET", "/jobs/nope", "", auth.Viewer, true, 404},
 		{"cancel a finished job", "POST", "/jobs/{job}/cancel", "", auth.Operator, true, 409},
+		{"pause a finished job", "POST", "/jobs/{job}/pause", "", auth.Operator, true, 409},
+		{"resume a finished job", "POST", "/jobs/{job}/resume", "", auth.Operator, true, 409},
+		{"pause an unknown job", "POST", "/jobs/nope/pause", "", auth.Operator, true, 404},
+		{"resume as a viewer", "POST", "/jobs/{job}/resume", "", auth.Viewer, true, 403},
+		{"list paused jobs", "GET", "/jobs?state=paused", "", auth.Viewer, true, 200},
 		{"list jobs by name and text", "GET", "/jobs?name=n&q=health&limit=5", "", auth.Viewer, true, 200},
 		{"list jobs, name too long", "GET", "/jobs?name=" + strings.Repeat("n", 300), "", auth.Viewer, false, 400},
 		{"rerun every target", "POST", "/jobs/{job}/rerun", `{"states": ["ok", "failed", "error", "timeout", "skipped", "cancelled"]}`, auth.Operator, true, 202},
@@ -483,6 +494,41 @@ func TestOpenAPIRequestsAndAnswers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
 	}
+
+	// A rollout waiting 10 minutes between its batches: its status, a
+	// pause, a resume (the next batch starts at once) and a cancel.
+	body = run(t, apiCase{name: "rollout with a pause", method: "POST", path: "/jobs", body: `{"targets": ` + string(targets) + `, "rollout": {"batches": [1], "pause": "10m", "maxFailurePercent": 50}}`,
+		role: auth.Operator, valid: true, status: http.StatusAccepted})
+	var slow struct{ ID string }
+	if err := json.Unmarshal(body, &slow); err != nil || slow.ID == "" {
+		t.Fatalf("submit answer %s: %v", body, err)
+	}
+	waitBatch := func(batch int) {
+		t.Helper()
+		for i := 0; ; i++ {
+			st, err := n.Engine.Status(context.Background(), slow.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ro := st.Rollout; ro != nil && ro.State == actors.RolloutWaiting && ro.Batch == batch {
+				return
+			}
+			if i > 3000 || st.Terminal() {
+				t.Fatalf("the rollout never waited after batch %d: %+v", batch, st)
+			}
+			time.Sleep(10 * time.Millisecond) // the batch's end has no outside signal
+		}
+	}
+	waitBatch(1)
+	run(t, apiCase{name: "waiting rollout's status", method: "GET", path: "/jobs/" + slow.ID, role: auth.Viewer, valid: true, status: 200})
+	run(t, apiCase{name: "pause", method: "POST", path: "/jobs/" + slow.ID + "/pause", role: auth.Operator, valid: true, status: 200})
+	run(t, apiCase{name: "pause again", method: "POST", path: "/jobs/" + slow.ID + "/pause", role: auth.Operator, valid: true, status: 409})
+	run(t, apiCase{name: "resume", method: "POST", path: "/jobs/" + slow.ID + "/resume", role: auth.Operator, valid: true, status: 200})
+	waitBatch(2)
+	run(t, apiCase{name: "resume a running job", method: "POST", path: "/jobs/" + slow.ID + "/resume", role: auth.Operator, valid: true, status: 409})
+	run(t, apiCase{name: "cancel the rollout", method: "POST", path: "/jobs/" + slow.ID + "/cancel", role: auth.Operator, valid: true, status: 200})
+	testutil.WaitJob(t, n.Engine, slow.ID, time.Minute)
+	run(t, apiCase{name: "a cancelled rollout's status", method: "GET", path: "/jobs/" + slow.ID, role: auth.Viewer, valid: true, status: 200})
 
 	// The answers above validate as wholes; these are what they hold.
 	var page struct {

@@ -33,6 +33,10 @@ type Engine interface {
 	Wait(ctx context.Context, id string) (*actors.JobStatus, error)
 	StatusOf(ctx context.Context, j *store.Job) *actors.JobStatus
 	Cancel(ctx context.Context, id string) (*actors.JobStatus, error)
+	// Pause and Resume stop a job's leasing and let it go on
+	// (actors.Engine.Pause, docs/rollouts.md).
+	Pause(ctx context.Context, id string) (*actors.JobStatus, error)
+	Resume(ctx context.Context, id string) (*actors.JobStatus, error)
 	// Rerun submits a finished job again over its targets whose results
 	// are in one of states (actors.Engine.Rerun).
 	Rerun(ctx context.Context, id string, states []string) (*actors.JobStatus, error)
@@ -212,6 +216,7 @@ func (s *Server) routes() {
 		s.route(v1, auth.Operator, http.MethodPut, "/"+k.path+"/:name", s.putDefinition(k))
 		s.route(v1, auth.Operator, http.MethodDelete, "/"+k.path+"/:name", s.deleteDefinition(k))
 	}
+	s.rolloutRoutes(v1)
 	s.raftRoutes(v1)
 	s.tokenRoutes(v1)
 	s.credentialRoutes(v1)

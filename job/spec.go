@@ -152,6 +152,9 @@ type Spec struct {
 	MaxBodyBytes int     `json:"maxBodyBytes,omitempty"`
 	// Throttle turns the adaptive throttle on or off (default on).
 	Throttle *bool `json:"throttle,omitempty"`
+	// Rollout, when set, runs the targets in batches with a failure
+	// budget (rollout.go, docs/rollouts.md).
+	Rollout *Rollout `json:"rollout,omitempty"`
 	// Origin records the named definitions a job was built from; it is
 	// informational (set by the server, shown by REST Commander's API).
 	Origin *Origin `json:"origin,omitempty"`

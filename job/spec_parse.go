@@ -133,6 +133,12 @@ func checkJSON(path string, v any, t reflect.Type) error {
 			return nil
 		}
 		return &FieldError{Field: path, Msg: "must be a status code or a class such as \"2xx\""}
+	case reflect.TypeFor[BatchSize]():
+		switch v.(type) {
+		case string, json.Number:
+			return nil
+		}
+		return &FieldError{Field: path, Msg: "must be a count such as 10 or a share such as \"5%\""}
 	case reflect.TypeFor[TargetSpec]():
 		switch x := v.(type) {
 		case string:
@@ -410,6 +416,9 @@ func (s *Spec) NormalizeTemplate(capacity int) (*TargetChecker, error) {
 		return nil, err
 	}
 	if err := s.normalizeExpect(); err != nil {
+		return nil, err
+	}
+	if err := s.normalizeRollout(); err != nil {
 		return nil, err
 	}
 	for _, name := range sortedKeys(s.Vars) {
@@ -876,6 +885,7 @@ func (s *Spec) Clone() *Spec {
 		c.Aggregation = &a
 	}
 	c.Expect = s.Expect.Clone()
+	c.Rollout = s.Rollout.Clone()
 	if s.Origin != nil {
 		o := *s.Origin
 		c.Origin = &o

@@ -12,7 +12,7 @@ import (
 	"github.com/salvo-sh/salvo/job"
 )
 
-const jobColumns = `id, name, spec, secrets, state, reason, total, counts, workers, created_at, started_at, finished_at, submitted_by, rerun_of`
+const jobColumns = `id, name, spec, secrets, state, reason, total, counts, workers, created_at, started_at, finished_at, submitted_by, rerun_of, rollout`
 
 // CreateJob stores a job and its targets; see Store.
 func (s *SQLite) CreateJob(ctx context.Context, jr *Job, targets []job.TargetSpec, chunkSize int) error {
@@ -143,13 +143,14 @@ func insertJob(ctx context.Context, tx *sql.Tx, jr *Job, created time.Time, keep
 	if keep {
 		insert = `INSERT OR IGNORE`
 	}
-	_, err = tx.ExecContext(ctx, insert+` INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, insert+` INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		jr.ID, jr.Name, string(spec), jr.SecretsRedacted, jr.State, jr.Reason, jr.Total, string(counts), string(workers),
-		unixMilli(created), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt), jr.SubmittedBy, jr.RerunOf)
+		unixMilli(created), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt), jr.SubmittedBy, jr.RerunOf, string(jr.Rollout))
 	return err
 }
 
-// UpdateJob writes the job's name, state, reason, total, counts and times.
+// UpdateJob writes the job's name, state, reason, total, counts, times
+// and rollout progress.
 // The spec and creation time are not changed.
 func (s *SQLite) UpdateJob(ctx context.Context, jr *Job) error {
 	if err := s.enter(); err != nil {
@@ -161,8 +162,9 @@ func (s *SQLite) UpdateJob(ctx context.Context, jr *Job) error {
 		return fmt.Errorf("update job %s: %w", jr.ID, err)
 	}
 	res, err := s.w.ExecContext(ctx,
-		`UPDATE jobs SET name = ?, state = ?, reason = ?, total = ?, counts = ?, workers = ?, started_at = ?, finished_at = ? WHERE id = ?`,
-		jr.Name, jr.State, jr.Reason, jr.Total, string(counts), string(workers), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt), jr.ID)
+		`UPDATE jobs SET name = ?, state = ?, reason = ?, total = ?, counts = ?, workers = ?, started_at = ?, finished_at = ?, rollout = ? WHERE id = ?`,
+		jr.Name, jr.State, jr.Reason, jr.Total, string(counts), string(workers), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt),
+		string(jr.Rollout), jr.ID)
 	if err != nil {
 		return fmt.Errorf("update job %s: %w", jr.ID, err)
 	}
@@ -338,11 +340,15 @@ func scanJob(row scanner) (*Job, error) {
 	var (
 		j                          Job
 		spec, counts, workers      []byte
+		rollout                    string
 		created, started, finished int64
 	)
 	if err := row.Scan(&j.ID, &j.Name, &spec, &j.SecretsRedacted, &j.State, &j.Reason, &j.Total, &counts, &workers, &created, &started, &finished,
-		&j.SubmittedBy, &j.RerunOf); err != nil {
+		&j.SubmittedBy, &j.RerunOf, &rollout); err != nil {
 		return nil, err
+	}
+	if rollout != "" {
+		j.Rollout = []byte(rollout)
 	}
 	if err := json.Unmarshal(spec, &j.Spec); err != nil {
 		return nil, fmt.Errorf("decode spec of job %s: %w", j.ID, err)

@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // schema is the SQLite layout of docs/design.md §9, with one change: results
 // are keyed by (job_key, idx), job_key being the job's integer in job_keys.
@@ -31,7 +31,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 	-- submitted_by is the name of the token that submitted the job ('' without
 	-- authentication); rerun_of the id of the job it reruns ('' for none).
 	submitted_by TEXT NOT NULL DEFAULT '',
-	rerun_of     TEXT NOT NULL DEFAULT ''
+	rerun_of     TEXT NOT NULL DEFAULT '',
+	-- rollout is a rollout job's progress as JSON ('' for other jobs:
+	-- docs/rollouts.md).
+	rollout      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created_at, id);
@@ -158,6 +161,12 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 			if err := addColumn(ctx, tx, "jobs", col, `TEXT NOT NULL DEFAULT ''`); err != nil {
 				return fmt.Errorf("migrate schema to version 6: %w", err)
 			}
+		}
+	}
+	if v >= 1 && v < 7 {
+		// Version 7 adds jobs.rollout (docs/rollouts.md).
+		if err := addColumn(ctx, tx, "jobs", "rollout", `TEXT NOT NULL DEFAULT ''`); err != nil {
+			return fmt.Errorf("migrate schema to version 7: %w", err)
 		}
 	}
 	// Version 4 adds the tokens and audit tables (authSchema), version 5

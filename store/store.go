@@ -30,13 +30,17 @@ const (
 	JobWaiting             = "waiting"
 	JobProcessing          = "processing"
 	JobFinishedNotGathered = "finishedNotGathered"
-	JobGathered            = "gathered"
-	JobCancelled           = "cancelled"
-	JobFailed              = "failed"
+	// JobPaused: no new lease is granted until the job is resumed (a
+	// rollout waiting for approval, or POST /api/v1/jobs/ID/pause); leases
+	// in flight finish. It is not terminal.
+	JobPaused    = "paused"
+	JobGathered  = "gathered"
+	JobCancelled = "cancelled"
+	JobFailed    = "failed"
 )
 
 // JobStates lists every job state.
-var JobStates = []string{JobWaiting, JobProcessing, JobFinishedNotGathered, JobGathered, JobCancelled, JobFailed}
+var JobStates = []string{JobWaiting, JobProcessing, JobFinishedNotGathered, JobPaused, JobGathered, JobCancelled, JobFailed}
 
 // Terminal reports whether a job in this state will not change again.
 func Terminal(state string) bool {
@@ -68,6 +72,10 @@ type Job struct {
 	// RerunOf is the id of the job this one reruns (POST
 	// /api/v1/jobs/ID/rerun); "" for none.
 	RerunOf string
+	// Rollout is the progress of a rollout job as JSON (the status's
+	// rollout, actors.RolloutStatus), written with the job's record; nil
+	// for a job without a rollout. The store keeps it as it is.
+	Rollout []byte
 }
 
 // WorkerCount is one worker's share of a job.

@@ -1,8 +1,8 @@
 // Command salvo is a distributed fan-out command engine: one HTTP request (or
 // SSH command) sent to many hosts, every response gathered, stored and
 // aggregated. Subcommands: server, run, jobs, status, results, aggregate,
-// cancel, rerun, delete, token, fleet, import-rc, bench, completion,
-// version, help.
+// cancel, pause, resume, rerun, delete, token, fleet, import-rc, bench,
+// completion, version, help.
 package main
 
 import (
@@ -36,6 +36,8 @@ Usage:
   salvo results JOB      print a job's results (table, json, ndjson or csv)
   salvo aggregate JOB    print a job's results grouped by value, status, errorClass or body
   salvo cancel JOB       cancel a job
+  salvo pause JOB        pause a job (no new request starts) until salvo resume
+  salvo resume JOB       resume a paused job; a rollout waiting for approval starts its next batch
   salvo rerun JOB        run a finished job again on its failed targets (--state, --wait)
   salvo delete JOB       delete a finished job with its targets and results
   salvo token create|list|revoke  manage the server's API tokens
@@ -84,7 +86,7 @@ func lookup(name string) (command, bool) {
 		}, true
 	case "run":
 		return withHelp(runRun, "-h"), true
-	case "jobs", "status", "results", "aggregate", "cancel", "rerun", "delete":
+	case "jobs", "status", "results", "aggregate", "cancel", "pause", "resume", "rerun", "delete":
 		return withHelp(cli.JobCommand(name, accessFlags), "-h"), true
 	case "token":
 		return withHelp(runToken, "list", "-h"), true

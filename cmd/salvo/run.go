@@ -43,6 +43,11 @@ SSH secrets come from --password-file/--passphrase-file or SALVO_SSH_PASSWORD/
 SALVO_SSH_PASSPHRASE, never from the command line. Key files are paths on
 the server's workers.
 
+--batches 1,5%,100% runs the targets in batches, in order, with a failure
+budget (--max-fail 10 or 5%): over it no new batch starts, the targets not
+sent are stored skipped and the job fails; --pause waits between batches,
+--approve pauses after each until salvo resume JOB (docs/rollouts.md).
+
 Ctrl-C cancels the job and waits, showing "cancelling, N in flight", for
 its end, then prints its summary; a second Ctrl-C leaves at once.
 
@@ -97,6 +102,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.OutDir, "outdir", "", "write `DIR`/HOST.out and DIR/HOST.err per target once the job ends (pssh -o/-e)")
 	fs.BoolVar(&opts.NoProgress, "no-progress", false, "do not show progress")
 	fs.BoolVar(&opts.Detach, "detach", false, "print the job id and exit without waiting")
+	ro := &opts.Rollout
+	fs.StringVar(&ro.Batches, "batches", "", "run the targets in batches of these `sizes`, counts or shares (1,5%,100%); the last repeats (docs/rollouts.md)")
+	fs.StringVar(&ro.MaxFail, "max-fail", "", "stop the rollout after a batch once more than `N` targets (10) or N% of those that ran (5%) failed")
+	fs.DurationVar(&ro.Pause, "pause", 0, "wait this long between two batches")
+	fs.BoolVar(&ro.Approve, "approve", false, "pause after each batch until salvo resume JOB")
 	so := &opts.SSH
 	fs.BoolVar(&so.On, "ssh", false, "run an SSH command (--command) instead of an HTTP request")
 	fs.StringVar(&so.Command, "command", "", "SSH command; salvo expands ${SALVO_HOST}, ${SALVO_PORT}, ${SALVO_INDEX} ($HOST, $PORT, $INDEX) and vars, other $NAMEs reach the remote shell (implies --ssh)")

@@ -135,6 +135,8 @@ type Status struct {
 	Rate float64 `json:"rate"`
 	// Reason explains a waiting or failed state.
 	Reason string `json:"reason,omitempty"`
+	// Rollout is the progress of a job with a rollout (rollout.go).
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
 
 	raw json.RawMessage // the server's document, with fields not listed here
 }

@@ -27,7 +27,7 @@ import (
 const OutputCSV = "csv"
 
 // Exit statuses of the job commands (salvo jobs, status, results,
-// aggregate, cancel, rerun, delete).
+// aggregate, cancel, pause, resume, rerun, delete).
 const (
 	// ExitJobError: the server refused the request (404 unknown job, 400
 	// naming a field), failed, or could not be reached.
@@ -71,6 +71,8 @@ var jobCommands = map[string]jobCommand{
 	"cancel":    {usage: cancelUsage, flags: cancelFlags, nargs: 1},
 	"rerun":     {usage: rerunUsage, flags: rerunFlags, nargs: 1},
 	"delete":    {usage: deleteUsage, flags: deleteFlags, nargs: 1},
+	"pause":     {usage: pauseUsage, flags: pauseFlags, nargs: 1},
+	"resume":    {usage: resumeUsage, flags: resumeFlags, nargs: 1},
 }
 
 const jobsUsage = `usage: salvo jobs [--state STATE] [--name NAME] [--q TEXT] [--limit N] [--output table|json] [connection flags]
@@ -78,7 +80,7 @@ const jobsUsage = `usage: salvo jobs [--state STATE] [--name NAME] [--q TEXT] [-
 List the server's jobs, newest first: id, name, state, protocol, done/total,
 creation time and what the job ran (HTTP method and path, or SSH command).
 --state keeps the jobs in one state (waiting, processing,
-finishedNotGathered, gathered, cancelled, failed); --name those of exactly
+finishedNotGathered, paused, gathered, cancelled, failed); --name those of exactly
 that name; --q those whose name, id, SSH command or HTTP path contains TEXT
 (ASCII case-insensitive).
 `
@@ -145,7 +147,8 @@ Flags:
 `
 
 // JobCommand returns the `salvo NAME` command for NAME in jobs, status,
-// results, aggregate, cancel, rerun and delete (nil for any other name),
+// results, aggregate, cancel, pause, resume, rerun and delete (nil for any
+// other name),
 // accessFlags registering its connection flags. SIGINT or SIGTERM stops
 // it, but for `status --wait` and `rerun --wait`, where a Ctrl-C cancels
 // the job (see follower).
@@ -492,6 +495,7 @@ func printStatus(w io.Writer, st Status, output string) error {
 	cs := st.Counts
 	row("counts", fmt.Sprintf("ok %d  failed %d  error %d  timeout %d  skipped %d  cancelled %d",
 		cs.OK, cs.Failed, cs.Error, cs.Timeout, cs.Skipped, cs.Cancelled))
+	rolloutRows(row, st)
 	row("created", formatTime(st.CreatedAt))
 	row("started", formatTime(st.StartedAt))
 	row("finished", formatTime(st.FinishedAt))

@@ -209,6 +209,9 @@ func (p *progress) segments(st Status, now time.Time) segments {
 		{commas(int64(rate+0.5)) + "/s", 1},
 		{formatElapsed(elapsed), 2},
 	}
+	if s := rolloutSegment(st); s != "" {
+		ss = append(ss, segment{s, 5})
+	}
 	switch {
 	case p.isCancelling(st):
 		ss = append(ss, segment{fmt.Sprintf("cancelling, %s in flight", commas(int64(inFlight(st)))), 7})

@@ -90,6 +90,9 @@ type RunOptions struct {
 	// SSH makes an SSH job from TargetsFile (--ssh); the SSH fields below
 	// set ssh.* (with a spec file they override it).
 	SSH SSHOptions
+	// Rollout sets the spec's rollout (--batches, --max-fail, --pause,
+	// --approve; with a spec file they override its rollout).
+	Rollout RolloutOptions
 
 	// By is the aggregation key of the summary (ByValue when empty).
 	By string

@@ -97,6 +97,9 @@ func BuildSpec(opts RunOptions) (*job.Spec, error) {
 	if err := applySSHFlags(spec, opts); err != nil {
 		return nil, err
 	}
+	if err := applyRolloutFlags(spec, opts.Rollout); err != nil {
+		return nil, err
+	}
 	if err := expandSpec(spec, opts, from, specExclude); err != nil {
 		return nil, err
 	}

@@ -275,6 +275,9 @@ type follower struct {
 
 	// asked is set once a Ctrl-C asked for the job's cancel.
 	asked bool
+	// paused is the last note of a rollout paused for approval (said
+	// once per batch).
+	paused string
 }
 
 type waitResult struct {
@@ -408,6 +411,10 @@ func (f *follower) finish(last Status) {
 func (f *follower) show(st Status) {
 	if f.prog != nil {
 		f.prog.update(st)
+	}
+	if n := pausedNote(f.cmd, st); n != "" && n != f.paused {
+		f.paused = n
+		f.note("%s", n)
 	}
 }
 

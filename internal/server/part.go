@@ -406,6 +406,20 @@ func (w *engineSwitch) Cancel(ctx context.Context, id string) (*actors.JobStatus
 	return nil, errStopped
 }
 
+func (w *engineSwitch) Pause(ctx context.Context, id string) (*actors.JobStatus, error) {
+	if e := w.get(); e != nil {
+		return e.Pause(ctx, id)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) Resume(ctx context.Context, id string) (*actors.JobStatus, error) {
+	if e := w.get(); e != nil {
+		return e.Resume(ctx, id)
+	}
+	return nil, errStopped
+}
+
 func (w *engineSwitch) Rerun(ctx context.Context, id string, states []string) (*actors.JobStatus, error) {
 	if err := w.strayErr(); err != nil {
 		return nil, err

@@ -156,7 +156,7 @@ export function badge(state, extra) {
 const TERMINAL = new Set(['gathered', 'cancelled', 'failed']);
 export function terminal(state) { return TERMINAL.has(state); }
 
-export const JOB_STATES = ['waiting', 'processing', 'finishedNotGathered', 'gathered', 'cancelled', 'failed'];
+export const JOB_STATES = ['waiting', 'processing', 'paused', 'finishedNotGathered', 'gathered', 'cancelled', 'failed'];
 export const RESULT_STATES = ['ok', 'failed', 'error', 'timeout', 'skipped', 'cancelled'];
 
 // progressOf is how far a job went: the results that ran (done without

@@ -6,6 +6,7 @@
 // paged results browser with NDJSON and CSV export, cancel and rerun.
 import * as api from './api.js';
 import { rateChart, seriesPoints } from './chart.js';
+import { rolloutPanel } from './rollout.js';
 import {
   h, replace, badge, fmtInt, fmtRate, fmtDur, fmtPct, pct, truncate, stackedBar, terminal, RESULT_STATES,
   timeEl, progressOf, protocolOf,
@@ -106,6 +107,8 @@ export function mount(root, ctx, id) {
           h('th', {}, 'Worker'), h('th', { class: 'num' }, 'Requests'), h('th', { class: 'num' }, 'Responses'),
           h('th', { class: 'num' }, 'Concurrency'), h('th', { class: 'wide' }, 'In flight'))), workersBody), workersNote)),
   );
+  const rollout = rolloutPanel(base, ctx, (s) => render(s)); // batches, budget, Pause and Resume (rollout.js)
+  root.append(rollout.el);
 
   // ---- live status -----------------------------------------------------------
   const samples = []; // {now (ms, performance clock), done}
@@ -171,6 +174,7 @@ export function mount(root, ctx, id) {
     }
     drawChart();
     renderWorkers(s);
+    rollout.render(s);
   }
 
   function drawChart() {

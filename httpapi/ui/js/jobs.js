@@ -61,10 +61,10 @@ export function mount(root, ctx, queryString) {
   });
 
   async function loadQueue() {
-    const [running, finishing, waiting] = await Promise.all(['processing', 'finishedNotGathered', 'waiting']
+    const [running, paused, finishing, waiting] = await Promise.all(['processing', 'paused', 'finishedNotGathered', 'waiting']
       .map((s) => api.get('/api/v1/jobs' + api.query({ state: s, limit: 100 }), ctx.signal)));
     // Waiting jobs run oldest first (FIFO): show them in that order.
-    const items = [...running.items, ...finishing.items, ...waiting.items.slice().reverse()];
+    const items = [...running.items, ...paused.items, ...finishing.items, ...waiting.items.slice().reverse()];
     replace(queueBody, items.length ? items.map((j, i) => row(j, true, i)) :
       h('tr', {}, h('td', { colspan: COLS, class: 'muted' }, 'Nothing running or waiting.')));
   }
