@@ -2,8 +2,6 @@ package actors
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -329,7 +327,7 @@ func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, rerunOf 
 	stored, redacted := src.RedactSecrets()
 	stored.Targets = nil
 	jr := &store.Job{
-		ID:              newJobID(),
+		ID:              job.NewID(),
 		Name:            spec.Name,
 		Spec:            stored,
 		SecretsRedacted: redacted,
@@ -339,6 +337,10 @@ func (e *Engine) create(ctx context.Context, spec *job.Spec, total int, rerunOf 
 		CreatedAt:       time.Now().UTC(),
 		SubmittedBy:     submitterOf(ctx),
 		RerunOf:         rerunOf,
+	}
+	if run, ok := scheduleRunOf(ctx); ok {
+		// The store keeps milliseconds: the live status says the same.
+		jr.Schedule, jr.Slot, jr.Manual = run.Schedule, run.Slot.UTC().Truncate(time.Millisecond), run.Manual
 	}
 	if err := put(jr); err != nil {
 		var fe *job.FieldError
@@ -438,13 +440,6 @@ func (e *Engine) resolve(ctx context.Context, spec *job.Spec) error {
 		a.Regex = ag.Regex
 	}
 	return nil
-}
-
-// newJobID returns a time-ordered, unique job id.
-func newJobID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return time.Now().UTC().Format("20060102-150405.000") + "-" + hex.EncodeToString(b[:])
 }
 
 // Status returns a job's live status, or its stored one when it is not

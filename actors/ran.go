@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/salvo-sh/salvo/job"
 	"github.com/salvo-sh/salvo/store"
@@ -74,4 +75,28 @@ func WithSubmitter(ctx context.Context, name string) context.Context {
 func submitterOf(ctx context.Context) string {
 	name, _ := ctx.Value(submitterKey{}).(string)
 	return name
+}
+
+// ScheduleRun links a job to the run of a schedule (docs/schedules.md):
+// its record keeps it (store.Job.Schedule, Slot, Manual).
+type ScheduleRun struct {
+	Schedule string
+	Slot     time.Time
+	Manual   bool
+}
+
+// scheduleRunKey is the context key of WithScheduleRun.
+type scheduleRunKey struct{}
+
+// WithScheduleRun returns ctx carrying the schedule run that a job
+// submitted with it is: a second job of the same run is refused with an
+// error wrapping store.ErrSlotTaken.
+func WithScheduleRun(ctx context.Context, run ScheduleRun) context.Context {
+	return context.WithValue(ctx, scheduleRunKey{}, run)
+}
+
+// scheduleRunOf is the run WithScheduleRun put in ctx.
+func scheduleRunOf(ctx context.Context) (ScheduleRun, bool) {
+	run, ok := ctx.Value(scheduleRunKey{}).(ScheduleRun)
+	return run, ok && run.Schedule != ""
 }

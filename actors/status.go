@@ -43,6 +43,12 @@ type JobStatus struct {
 	// be told of; in a submit's answer, what the spec most likely does
 	// not mean (job.Spec.Warnings).
 	Warnings []string `json:"warnings,omitempty"`
+
+	// Schedule names the schedule whose run the job is, Slot the time it
+	// runs for, Manual a run asked for outside the slots (ScheduleRun).
+	Schedule string     `json:"schedule,omitempty"`
+	Slot     *time.Time `json:"slot,omitempty"`
+	Manual   bool       `json:"manual,omitempty"`
 }
 
 // WorkerStatus is one worker's share of a job.
@@ -69,6 +75,12 @@ func StatusFromJob(j *store.Job) *JobStatus {
 		CreatedAt: j.CreatedAt,
 		Ran:       RanOf(j),
 		RerunOf:   j.RerunOf,
+		Schedule:  j.Schedule,
+		Manual:    j.Manual,
+	}
+	if j.Schedule != "" {
+		t := j.Slot
+		s.Slot = &t
 	}
 	for name, wc := range j.Workers {
 		s.Workers[name] = WorkerStatus{Requests: wc.Requests, Responses: wc.Responses}

@@ -61,7 +61,7 @@ func toAPIError(err error) *Error {
 		return &Error{Status: http.StatusInsufficientStorage, Msg: err.Error()}
 	case errors.Is(err, actors.ErrNotAccepting), errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrNotLeader):
 		return &Error{Status: http.StatusServiceUnavailable, Msg: err.Error()}
-	case errors.Is(err, actors.ErrJobFinished):
+	case errors.Is(err, actors.ErrJobFinished), errors.Is(err, store.ErrSlotTaken):
 		return &Error{Status: http.StatusConflict, Msg: err.Error()}
 	}
 	return &Error{Status: http.StatusInternalServerError, Msg: "internal error"}

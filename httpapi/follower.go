@@ -20,6 +20,7 @@ var followerLocal = map[string]bool{
 	"GET /api/v1/whoami": true, "GET /api/v1/tokens": true, "GET /api/v1/audit": true,
 	"GET /api/v1/credentials": true, "GET /api/v1/credentials/:name": true,
 	"GET /api/v1/cluster/raft": true, "POST /api/v1/cluster/raft/snapshot": true, // this member's
+	"GET /api/v1/schedules": true, "GET /api/v1/schedules/:name": true, "GET /api/v1/schedules/:name/history": true,
 	// REST Commander's createNode and shutdownNode act on this node.
 	"GET /distributedAgents/createNode": true, "POST /distributedAgents/createNode": true,
 	"GET /distributedAgents/shutdownNode": true, "POST /distributedAgents/shutdownNode": true,

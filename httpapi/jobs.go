@@ -264,7 +264,8 @@ func limitParam(c *gin.Context) (int, error) {
 
 // listJobs answers a page of jobs, newest first: ?state= (one job state),
 // ?name= (exactly this name), ?q= (a substring of the name, the id, the SSH
-// command or the HTTP path, ASCII case-insensitive), ?cursor=, ?limit=.
+// command or the HTTP path, ASCII case-insensitive), ?schedule= (the runs
+// of a schedule), ?cursor=, ?limit=.
 func (s *Server) listJobs(c *gin.Context) {
 	state := c.Query("state")
 	if state != "" && !slices.Contains(store.JobStates, state) {
@@ -276,8 +277,8 @@ func (s *Server) listJobs(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	q := store.JobQuery{State: state, Name: c.Query("name"), Q: c.Query("q"), Cursor: c.Query("cursor"), Limit: limit}
-	for field, v := range map[string]string{"name": q.Name, "q": q.Q} {
+	q := store.JobQuery{State: state, Name: c.Query("name"), Q: c.Query("q"), Schedule: c.Query("schedule"), Cursor: c.Query("cursor"), Limit: limit}
+	for field, v := range map[string]string{"name": q.Name, "q": q.Q, "schedule": q.Schedule} {
 		if len(v) > store.MaxJobQuery {
 			fail(c, badRequest(field, fmt.Sprintf("%s takes at most %d bytes", field, store.MaxJobQuery)))
 			return

@@ -107,6 +107,9 @@ type Config struct {
 	// Raft, when set, serves the operator's calls on the Raft group
 	// (raft.go).
 	Raft Raft
+	// SchedulesChanged, when set, is called after a schedule is put or
+	// deleted: the node's scheduler looks at them again (schedules.go).
+	SchedulesChanged func()
 }
 
 // Who calls createNode (the invited parameter of salvo's own calls).
@@ -217,6 +220,7 @@ func (s *Server) routes() {
 		s.route(v1, auth.Operator, http.MethodDelete, "/"+k.path+"/:name", s.deleteDefinition(k))
 	}
 	s.rolloutRoutes(v1)
+	s.scheduleRoutes(v1)
 	s.raftRoutes(v1)
 	s.tokenRoutes(v1)
 	s.credentialRoutes(v1)

@@ -416,6 +416,16 @@ func (s *Store) ScanValues(ctx context.Context, jobID string, fn func(store.Valu
 	return s.local.ScanValues(ctx, jobID, fn)
 }
 
+// ScheduleRuns implements store.Store.
+func (s *Store) ScheduleRuns(ctx context.Context, q store.RunQuery) ([]*store.Job, string, error) {
+	return s.local.ScheduleRuns(ctx, q)
+}
+
+// CompareValues implements store.Store.
+func (s *Store) CompareValues(ctx context.Context, jobID, prevID string, maxScan, maxChanged int) (store.ValueChanges, error) {
+	return s.local.CompareValues(ctx, jobID, prevID, maxScan, maxChanged)
+}
+
 // GetDefinition implements store.Store.
 func (s *Store) GetDefinition(ctx context.Context, kind, name string) ([]byte, error) {
 	return s.local.GetDefinition(ctx, kind, name)
@@ -514,7 +524,7 @@ func (f *FSM) applyRetrying(data []byte) any {
 // failure.
 func isExpected(err error) bool {
 	return errors.Is(err, auth.ErrExists) || errors.Is(err, auth.ErrNotFound) || errors.Is(err, store.ErrNotFound) ||
-		errors.Is(err, store.ErrNotFinished)
+		errors.Is(err, store.ErrNotFinished) || errors.Is(err, store.ErrSlotTaken)
 }
 
 func kindName(data []byte) string {

@@ -12,7 +12,7 @@ import (
 	"github.com/salvo-sh/salvo/job"
 )
 
-const jobColumns = `id, name, spec, secrets, state, reason, total, counts, workers, created_at, started_at, finished_at, submitted_by, rerun_of, rollout`
+const jobColumns = `id, name, spec, secrets, state, reason, total, counts, workers, created_at, started_at, finished_at, submitted_by, rerun_of, rollout, schedule, slot, manual`
 
 // CreateJob stores a job and its targets; see Store.
 func (s *SQLite) CreateJob(ctx context.Context, jr *Job, targets []job.TargetSpec, chunkSize int) error {
@@ -133,20 +133,48 @@ func ChunkTargets(chunkSize int, next func() ([]job.TargetSpec, error), emit fun
 
 // insertJob writes the row of jr, created at created, with jr.Total as
 // given. A stored row of the same id makes it fail, unless keep is set:
-// then that row stays as it is (a replayed entry changes nothing).
+// then that row stays as it is (a replayed entry changes nothing). A job
+// of a schedule's slot that already has another job fails with
+// ErrSlotTaken, keep or not.
 func insertJob(ctx context.Context, tx *sql.Tx, jr *Job, created time.Time, keep bool) error {
 	spec, counts, workers, err := marshalJob(jr)
 	if err != nil {
+		return err
+	}
+	if err := checkSlot(ctx, tx, jr); err != nil {
 		return err
 	}
 	insert := `INSERT`
 	if keep {
 		insert = `INSERT OR IGNORE`
 	}
-	_, err = tx.ExecContext(ctx, insert+` INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, insert+` INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		jr.ID, jr.Name, string(spec), jr.SecretsRedacted, jr.State, jr.Reason, jr.Total, string(counts), string(workers),
-		unixMilli(created), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt), jr.SubmittedBy, jr.RerunOf, string(jr.Rollout))
+		unixMilli(created), unixMilli(jr.StartedAt), unixMilli(jr.FinishedAt), jr.SubmittedBy, jr.RerunOf, string(jr.Rollout),
+		jr.Schedule, unixMilli(jr.Slot), jr.Manual)
 	return err
+}
+
+// checkSlot refuses, with ErrSlotTaken, a job of a schedule's slot that
+// another job holds. It reads in the writer's transaction, so no other
+// write comes between the check and the insert (the unique index
+// jobs_schedule_slot is the last guard).
+func checkSlot(ctx context.Context, tx *sql.Tx, jr *Job) error {
+	if jr.Schedule == "" {
+		return nil
+	}
+	var other string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE schedule = ? AND schedule != '' AND slot = ? AND manual = ?`,
+		jr.Schedule, unixMilli(jr.Slot), jr.Manual).Scan(&other)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read the slot of schedule %q: %w", jr.Schedule, err)
+	case other != jr.ID:
+		return fmt.Errorf("schedule %q, slot %s: %w (job %s)", jr.Schedule, jr.Slot.UTC().Format(time.RFC3339Nano), ErrSlotTaken, other)
+	}
+	return nil
 }
 
 // UpdateJob writes the job's name, state, reason, total, counts, times
@@ -213,12 +241,16 @@ func (s *SQLite) ListJobs(ctx context.Context, q JobQuery) ([]*Job, string, erro
 		query += ` AND state = ?`
 		args = append(args, q.State)
 	}
-	if len(q.Name) > MaxJobQuery || len(q.Q) > MaxJobQuery {
-		return nil, "", fmt.Errorf("list jobs: name and q take at most %d bytes", MaxJobQuery)
+	if len(q.Name) > MaxJobQuery || len(q.Q) > MaxJobQuery || len(q.Schedule) > MaxJobQuery {
+		return nil, "", fmt.Errorf("list jobs: name, q and schedule take at most %d bytes", MaxJobQuery)
 	}
 	if q.Name != "" {
 		query += ` AND name = ?`
 		args = append(args, q.Name)
+	}
+	if q.Schedule != "" {
+		query += ` AND schedule = ? AND schedule != ''`
+		args = append(args, q.Schedule)
 	}
 	if q.Q != "" {
 		// The path is matched without its query, which may carry a key.
@@ -338,18 +370,19 @@ type scanner interface {
 // scanJob reads one row of jobColumns.
 func scanJob(row scanner) (*Job, error) {
 	var (
-		j                          Job
-		spec, counts, workers      []byte
-		rollout                    string
-		created, started, finished int64
+		j                                Job
+		spec, counts, workers            []byte
+		rollout                          string
+		created, started, finished, slot int64
 	)
 	if err := row.Scan(&j.ID, &j.Name, &spec, &j.SecretsRedacted, &j.State, &j.Reason, &j.Total, &counts, &workers, &created, &started, &finished,
-		&j.SubmittedBy, &j.RerunOf, &rollout); err != nil {
+		&j.SubmittedBy, &j.RerunOf, &rollout, &j.Schedule, &slot, &j.Manual); err != nil {
 		return nil, err
 	}
 	if rollout != "" {
 		j.Rollout = []byte(rollout)
 	}
+	j.Slot = fromUnixMilli(slot)
 	if err := json.Unmarshal(spec, &j.Spec); err != nil {
 		return nil, fmt.Errorf("decode spec of job %s: %w", j.ID, err)
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 7
+const schemaVersion = 8
 
 // schema is the SQLite layout of docs/design.md §9, with one change: results
 // are keyed by (job_key, idx), job_key being the job's integer in job_keys.
@@ -34,7 +34,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 	rerun_of     TEXT NOT NULL DEFAULT '',
 	-- rollout is a rollout job's progress as JSON ('' for other jobs:
 	-- docs/rollouts.md).
-	rollout      TEXT NOT NULL DEFAULT ''
+	rollout      TEXT NOT NULL DEFAULT '',
+	-- schedule names the schedule whose run the job is ('' for none), slot
+	-- the time it runs for (unix ms), manual a run outside the slots
+	-- (docs/schedules.md).
+	schedule TEXT NOT NULL DEFAULT '',
+	slot     INTEGER NOT NULL DEFAULT 0,
+	manual   INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created_at, id);
@@ -42,6 +48,10 @@ CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created_at, id);
 -- retention's search for jobs finished before a time.
 CREATE INDEX IF NOT EXISTS jobs_name_created ON jobs (name, created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at);
+-- jobs_schedule_slot makes a schedule's slot run once (a second job of the
+-- slot is refused, on every replica of a Raft log alike) and serves its
+-- history, latest slot first.
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_schedule_slot ON jobs (schedule, slot, manual) WHERE schedule != '';
 
 CREATE TABLE IF NOT EXISTS target_chunks (
 	job_id  TEXT NOT NULL,
@@ -167,6 +177,17 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 		// Version 7 adds jobs.rollout (docs/rollouts.md).
 		if err := addColumn(ctx, tx, "jobs", "rollout", `TEXT NOT NULL DEFAULT ''`); err != nil {
 			return fmt.Errorf("migrate schema to version 7: %w", err)
+		}
+	}
+	if v >= 1 && v < 8 {
+		// Version 8 adds jobs.schedule, jobs.slot and jobs.manual (and the
+		// index jobs_schedule_slot, below): the runs of schedules.
+		for _, c := range []struct{ name, decl string }{
+			{"schedule", `TEXT NOT NULL DEFAULT ''`}, {"slot", `INTEGER NOT NULL DEFAULT 0`}, {"manual", `INTEGER NOT NULL DEFAULT 0`},
+		} {
+			if err := addColumn(ctx, tx, "jobs", c.name, c.decl); err != nil {
+				return fmt.Errorf("migrate schema to version 8: %w", err)
+			}
 		}
 	}
 	// Version 4 adds the tokens and audit tables (authSchema), version 5

@@ -23,6 +23,11 @@ var (
 	// ErrNotFinished is returned by DeleteJob for a job that is not in a
 	// terminal state.
 	ErrNotFinished = errors.New("job not finished")
+	// ErrSlotTaken is returned by a job's creation when its schedule's slot
+	// already has a job (Job.Schedule, Job.Slot, Job.Manual): a slot runs
+	// once, whichever master decides it first through the log
+	// (docs/schedules.md).
+	ErrSlotTaken = errors.New("the schedule's slot already has a job")
 )
 
 // Job states (docs/design.md §4).
@@ -76,6 +81,14 @@ type Job struct {
 	// rollout, actors.RolloutStatus), written with the job's record; nil
 	// for a job without a rollout. The store keeps it as it is.
 	Rollout []byte
+	// Schedule names the schedule whose run the job is ("" for none),
+	// Slot the time it runs for (a cron slot, or the time of a manual
+	// run), Manual a run asked for outside the slots (POST
+	// /api/v1/schedules/NAME/run). A schedule has one job per (Slot,
+	// Manual): a second is refused with ErrSlotTaken.
+	Schedule string
+	Slot     time.Time
+	Manual   bool
 }
 
 // WorkerCount is one worker's share of a job.
@@ -103,9 +116,41 @@ type JobQuery struct {
 	// Q keeps the jobs whose name, id, SSH command or HTTP path (without
 	// its query) contains Q, ASCII case-insensitively ("" any). No index
 	// serves it: the page is filled by reading jobs newest first.
-	Q      string
+	Q string
+	// Schedule keeps the runs of exactly this schedule ("" any).
+	Schedule string
+	Cursor   string // opaque, from the previous page
+	Limit    int
+}
+
+// RunQuery selects a page of a schedule's runs, the latest slot first.
+type RunQuery struct {
+	Schedule string
+	// Slots leaves out the manual runs.
+	Slots  bool
 	Cursor string // opaque, from the previous page
 	Limit  int
+}
+
+// HostChange is a host whose value differs between two jobs.
+type HostChange struct {
+	Host string `json:"host"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// ValueChanges is what CompareValues finds between a job and an earlier
+// one.
+type ValueChanges struct {
+	// Changed lists the first changed hosts, by index in the job.
+	Changed []HostChange
+	// Count is how many changed hosts the scan found (Changed may list
+	// fewer).
+	Count int
+	// Scanned is how many of the job's results the scan read; Complete
+	// says it read them all.
+	Scanned  int
+	Complete bool
 }
 
 // MaxJobQuery bounds JobQuery.Name and JobQuery.Q, in bytes.
@@ -205,6 +250,10 @@ const (
 	// KindCredential is an SSH credential; its password is sealed
 	// (auth.Sealer) before it is stored.
 	KindCredential = "credential"
+	// KindSchedule is a schedule (schedule.Definition), KindScheduleState
+	// the last slot its scheduler decided (docs/schedules.md).
+	KindSchedule      = "schedule"
+	KindScheduleState = "schedulestate"
 )
 
 // Store is the persistence layer. Every method is safe for concurrent use.
@@ -274,6 +323,17 @@ type Store interface {
 	// index, host, state, error class and value, without reading bodies. It
 	// stops at fn's first error and returns it.
 	ScanValues(ctx context.Context, jobID string, fn func(ValueRow) error) error
+
+	// ScheduleRuns returns a page of a schedule's runs (the jobs linked
+	// to it), the latest slot first, and the cursor of the next page (""
+	// at the end).
+	ScheduleRuns(ctx context.Context, q RunQuery) ([]*Job, string, error)
+	// CompareValues compares the values of job jobID's results with those
+	// of job prevID, host by host: it reads the first maxScan results of
+	// jobID in index order (each host once, at its first index), looks
+	// the host's first result up in prevID, and reports the hosts found
+	// in both whose values differ, listing at most maxChanged of them.
+	CompareValues(ctx context.Context, jobID, prevID string, maxScan, maxChanged int) (ValueChanges, error)
 
 	// PutDefinition creates or replaces a named definition (body is JSON).
 	PutDefinition(ctx context.Context, kind, name string, body []byte) error

@@ -1,8 +1,8 @@
 // Command salvo is a distributed fan-out command engine: one HTTP request (or
 // SSH command) sent to many hosts, every response gathered, stored and
 // aggregated. Subcommands: server, run, jobs, status, results, aggregate,
-// cancel, pause, resume, rerun, delete, token, fleet, import-rc, bench,
-// completion, version, help.
+// cancel, pause, resume, rerun, delete, schedules, schedule, token, fleet,
+// import-rc, bench, completion, version, help.
 package main
 
 import (
@@ -40,6 +40,8 @@ Usage:
   salvo resume JOB       resume a paused job; a rollout waiting for approval starts its next batch
   salvo rerun JOB        run a finished job again on its failed targets (--state, --wait)
   salvo delete JOB       delete a finished job with its targets and results
+  salvo schedules       list the server's schedules: cron, next slot, latest run
+  salvo schedule put|show|history|run|delete NAME  manage a schedule and read its runs
   salvo token create|list|revoke  manage the server's API tokens
   salvo fleet [flags]    simulate a fleet of HTTP (and SSH) hosts on 127.0.0.0/8 for tests and demos
   salvo import-rc [flags] DIR  import REST Commander's .conf files into a data dir
@@ -88,6 +90,10 @@ func lookup(name string) (command, bool) {
 		return withHelp(runRun, "-h"), true
 	case "jobs", "status", "results", "aggregate", "cancel", "pause", "resume", "rerun", "delete":
 		return withHelp(cli.JobCommand(name, accessFlags), "-h"), true
+	case "schedules":
+		return withHelp(cli.SchedulesCommand(accessFlags), "-h"), true
+	case "schedule":
+		return withHelp(cli.ScheduleCommand(accessFlags), "-h"), true
 	case "token":
 		return withHelp(runToken, "list", "-h"), true
 	case "fleet":

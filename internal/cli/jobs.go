@@ -61,6 +61,8 @@ type jobCommand struct {
 	flags func(fs *flag.FlagSet) func(ctx context.Context, c *Client, args []string, stdout, stderr io.Writer) error
 	// nargs is the number of positional arguments (the job id: 1).
 	nargs int
+	// arg names the positional argument in errors ("job id" when empty).
+	arg string
 }
 
 var jobCommands = map[string]jobCommand{
@@ -191,7 +193,11 @@ func runJobCommand(ctx context.Context, name string, jc jobCommand, accessFlags 
 		if jc.nargs == 0 {
 			fmt.Fprintf(stderr, "salvo %s: unexpected arguments: %s\n", name, strings.Join(pos, " "))
 		} else {
-			fmt.Fprintf(stderr, "salvo %s: want one job id, got %d arguments\n", name, len(pos))
+			arg := jc.arg
+			if arg == "" {
+				arg = "job id"
+			}
+			fmt.Fprintf(stderr, "salvo %s: want one %s, got %d arguments\n", name, arg, len(pos))
 			fs.Usage()
 		}
 		return ExitUsage

@@ -23,6 +23,7 @@ import (
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/raftgroup"
+	"github.com/salvo-sh/salvo/schedule"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -47,6 +48,8 @@ type haPart struct {
 	prune   *pruner         // while leading, with --retention
 	led     bool            // led once in this part: the config's definitions are stored
 	removed map[string]bool // voters the operator removed: not added back
+	// sched runs the schedules while leading (schedules.go).
+	sched *schedule.Scheduler
 }
 
 // haTick is how often the loop looks at the group besides its leadership
@@ -274,6 +277,7 @@ func (h *haPart) lead() {
 	}
 	h.mu.Lock()
 	h.engine, h.watch, h.prune = e, w, s.startPruner()
+	h.sched = s.startScheduler(e)
 	h.mu.Unlock()
 	h.p.cn.engine.set(e)
 	if s.current() == h.p {
@@ -292,10 +296,11 @@ func (h *haPart) lead() {
 // already fail (store.ErrNotLeader), and its workers go to the new leader.
 func (h *haPart) unlead() {
 	h.mu.Lock()
-	e, w, pr := h.engine, h.watch, h.prune
-	h.engine, h.watch, h.prune = nil, nil, nil
+	e, w, pr, sc := h.engine, h.watch, h.prune, h.sched
+	h.engine, h.watch, h.prune, h.sched = nil, nil, nil, nil
 	h.mu.Unlock()
 	pr.stop()
+	sc.Stop()
 	if e == nil {
 		return
 	}

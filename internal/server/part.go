@@ -15,6 +15,7 @@ import (
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/schedule"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -32,6 +33,9 @@ type part struct {
 	// ha is an HA master's place in its Raft group, which runs its
 	// engine while it leads (ha.go).
 	ha *haPart
+	// sched runs the schedules of a master outside a Raft group
+	// (schedules.go).
+	sched *schedule.Scheduler
 }
 
 // startPart starts the node's cluster part; a clustered node joins the
@@ -73,6 +77,7 @@ func (s *Server) startPart(ctx context.Context, join []string) (_ *part, err err
 			p.cn.engine.set(p.engine)
 		}
 		p.prune = s.startPruner()
+		p.sched = s.startScheduler(p.engine)
 	default:
 		if p.worker, err = s.startWorker(system); err != nil {
 			return nil, err
@@ -168,6 +173,7 @@ func (s *Server) stopPart(ctx context.Context, p *part) error {
 		p.watch.stop()
 	}
 	p.prune.stop()
+	p.sched.Stop()
 	if p.engine != nil {
 		if err := p.engine.Shutdown(ctx); err != nil {
 			errs = append(errs, err)

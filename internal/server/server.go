@@ -126,6 +126,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	ac.CreateNode = s.createNode
 	ac.Addr, ac.Access.Hosts, ac.RateLimit = ln.Addr().String(), cfg.APIHosts, float64(cfg.RateLimit)
 	ac.Forward, ac.ForwardScheme = s.transport, cfg.APIScheme()
+	ac.SchedulesChanged = s.notifySchedules
 
 	if cfg.HasRole(conf.RoleMaster) {
 		local, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
