@@ -152,31 +152,55 @@ func (s *SQLite) Aggregate(ctx context.Context, jobID, by string, limit int) ([]
 		return s.aggregate(ctx, jobID, by, expr, limit)
 	}
 	key := cacheKey(by)
-	var blob []byte
-	err := s.r.QueryRowContext(ctx, `SELECT groups FROM aggregate_cache WHERE job_id = ? AND by_key = ?`, jobID, key).Scan(&blob)
-	switch {
-	case err == nil:
-		var gs []Group
-		if err := json.Unmarshal(blob, &gs); err != nil {
-			return nil, fmt.Errorf("aggregate job %s by %s: cached groups: %w", jobID, by, err)
+	var gs []Group
+	if ok, err := s.readCache(ctx, jobID, key, &gs); err != nil || ok {
+		if err != nil {
+			return nil, fmt.Errorf("aggregate job %s by %s: %w", jobID, by, err)
 		}
 		return gs[:min(len(gs), limit)], nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return nil, fmt.Errorf("aggregate job %s by %s: cached groups: %w", jobID, by, err)
 	}
 	gs, err := s.aggregate(ctx, jobID, by, expr, aggregateCacheLimit)
 	if err != nil {
 		return nil, err
 	}
-	if blob, err = json.Marshal(gs); err == nil {
+	if err := s.keepCache(ctx, jobID, key, gs); err != nil {
+		return nil, fmt.Errorf("aggregate job %s by %s: %w", jobID, by, err)
+	}
+	return gs[:min(len(gs), limit)], nil
+}
+
+// readCache reads into v what keepCache kept for job jobID under key;
+// false when there is none.
+func (s *SQLite) readCache(ctx context.Context, jobID, key string, v any) (bool, error) {
+	var blob []byte
+	err := s.r.QueryRowContext(ctx, `SELECT groups FROM aggregate_cache WHERE job_id = ? AND by_key = ?`, jobID, key).Scan(&blob)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read the cache: %w", err)
+	}
+	if err := json.Unmarshal(blob, v); err != nil {
+		return false, fmt.Errorf("decode the cache: %w", err)
+	}
+	return true, nil
+}
+
+// keepCache keeps v, as JSON, in aggregate_cache for job jobID under key:
+// what a terminal job's results give, which no longer changes. Each store
+// keeps its own (the rows are not replicated); a job's delete removes
+// them.
+func (s *SQLite) keepCache(ctx context.Context, jobID, key string, v any) error {
+	blob, err := json.Marshal(v)
+	if err == nil {
 		_, err = s.w.ExecContext(ctx, `INSERT INTO aggregate_cache (job_id, by_key, groups) VALUES (?, ?, ?)
 			ON CONFLICT (job_id, by_key) DO NOTHING`, jobID, key, blob)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("aggregate job %s by %s: keep the groups: %w", jobID, by, err)
+		return fmt.Errorf("keep the cache: %w", err)
 	}
 	s.wrote()
-	return gs[:min(len(gs), limit)], nil
+	return nil
 }
 
 // aggregateCacheLimit is how many groups a terminal job's cached aggregate

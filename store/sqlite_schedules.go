@@ -71,7 +71,8 @@ const compareQuery = `WITH r AS (SELECT idx, host, value FROM results WHERE job_
 // scan reads jobID's results in index order and, for each, the first
 // result of its host in both jobs through results_host: its cost is
 // maxScan index lookups, whatever the jobs' sizes, and its memory
-// maxChanged hosts.
+// maxChanged hosts. When both jobs are terminal the answer no longer
+// changes: it is computed once and kept in aggregate_cache.
 func (s *SQLite) CompareValues(ctx context.Context, jobID, prevID string, maxScan, maxChanged int) (ValueChanges, error) {
 	var out ValueChanges
 	if err := s.enter(); err != nil {
@@ -79,6 +80,30 @@ func (s *SQLite) CompareValues(ctx context.Context, jobID, prevID string, maxSca
 	}
 	defer s.leave()
 	maxScan, maxChanged = max(maxScan, 1), max(maxChanged, 0)
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE id IN (?, ?) AND state IN (`+terminalStatesSQL+`)`, jobID, prevID).Scan(&n)
+	if err != nil {
+		return out, wrapCompare(jobID, prevID, err)
+	}
+	if n != 2 || jobID == prevID {
+		return s.compareValues(ctx, jobID, prevID, maxScan, maxChanged)
+	}
+	key := fmt.Sprintf("changes/v1/%s/%d/%d", prevID, maxScan, maxChanged)
+	if ok, err := s.readCache(ctx, jobID, key, &out); err != nil || ok {
+		return out, wrapCompare(jobID, prevID, err)
+	}
+	if out, err = s.compareValues(ctx, jobID, prevID, maxScan, maxChanged); err != nil {
+		return out, err
+	}
+	return out, wrapCompare(jobID, prevID, s.keepCache(ctx, jobID, key, out))
+}
+
+// terminalStatesSQL lists the terminal job states (Terminal) for SQL.
+const terminalStatesSQL = `'` + JobGathered + `', '` + JobCancelled + `', '` + JobFailed + `'`
+
+// compareValues is CompareValues without the cache.
+func (s *SQLite) compareValues(ctx context.Context, jobID, prevID string, maxScan, maxChanged int) (ValueChanges, error) {
+	var out ValueChanges
 	keyOf := func(id string) (int64, bool, error) {
 		var k int64
 		err := s.r.QueryRowContext(ctx, `SELECT key FROM job_keys WHERE id = ?`, id).Scan(&k)

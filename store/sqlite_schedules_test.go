@@ -202,6 +202,33 @@ func TestCompareValues(t *testing.T) {
 	if vc, err := s.CompareValues(ctx, "empty", "prev", 10, 10); err != nil || vc.Count != 0 || !vc.Complete {
 		t.Errorf("an empty job: %+v %v", vc, err)
 	}
+
+	// Once both jobs are terminal the answer is kept: a result changed
+	// behind the store's back afterwards is not seen, while the running
+	// job's answer above was computed each time.
+	for _, id := range []string{"cur", "prev"} {
+		j, err := s.GetJob(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.State = JobGathered
+		if err := s.UpdateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := s.CompareValues(ctx, "cur", "prev", 1000, 1000)
+	if err != nil || first.Count != 4 {
+		t.Fatalf("terminal jobs: %+v %v", first, err)
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE results SET value = 'v1' WHERE job_key = (SELECT key FROM job_keys WHERE id = 'cur')`); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.CompareValues(ctx, "cur", "prev", 1000, 1000); err != nil || again.Count != 4 || !slices.Equal(again.Changed, first.Changed) {
+		t.Errorf("a second comparison of terminal jobs: %+v %v, want the kept %+v", again, err, first)
+	}
+	if fresh, err := s.CompareValues(ctx, "cur", "prev", 999, 1000); err != nil || fresh.Count != 0 {
+		t.Errorf("another bound is computed again: %+v %v, want no change", fresh, err)
+	}
 }
 
 // A version 6 file gains the schedule columns and their index.
