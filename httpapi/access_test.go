@@ -65,6 +65,7 @@ var wantRoles = map[string]auth.Role{
 	"PUT /api/v1/aggregations/:name":                               auth.Operator,
 	"POST /api/v1/cluster/members/:name/enable":                    auth.Admin,
 	"POST /api/v1/cluster/members/:name/disable":                   auth.Admin,
+	"GET /api/v1/cluster/load":                                     auth.Viewer,
 	"GET /api/v1/tokens":                                           auth.Admin,
 	"POST /api/v1/tokens":                                          auth.Admin,
 	"DELETE /api/v1/tokens/:name":                                  auth.Admin,

@@ -23,6 +23,7 @@ import (
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/raftgroup"
+	"github.com/salvo-sh/salvo/scaling"
 	"github.com/salvo-sh/salvo/store"
 )
 
@@ -45,6 +46,7 @@ type haPart struct {
 	engine  *actors.Engine // while leading
 	watch   *watcher
 	prune   *pruner         // while leading, with --retention
+	scale   *scaling.Scaler // while leading, with scaling policies
 	led     bool            // led once in this part: the config's definitions are stored
 	removed map[string]bool // voters the operator removed: not added back
 }
@@ -274,6 +276,7 @@ func (h *haPart) lead() {
 	}
 	h.mu.Lock()
 	h.engine, h.watch, h.prune = e, w, s.startPruner()
+	h.scale = s.startScaler(e)
 	h.mu.Unlock()
 	h.p.cn.engine.set(e)
 	if s.current() == h.p {
@@ -294,8 +297,11 @@ func (h *haPart) unlead() {
 	h.mu.Lock()
 	e, w, pr := h.engine, h.watch, h.prune
 	h.engine, h.watch, h.prune = nil, nil, nil
+	sc := h.scale
+	h.scale = nil
 	h.mu.Unlock()
 	pr.stop()
+	sc.Stop() // before the engine: a drained worker is enabled again
 	if e == nil {
 		return
 	}
