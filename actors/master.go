@@ -134,6 +134,8 @@ type workerInfo struct {
 	tags     []string
 	session  string // the worker's start (RegisterWorker.session); "" when unknown
 	load     *WorkerLoad
+	// idleSince is when the worker last had no job to run (load.go).
+	idleSince time.Time
 }
 
 type jobRun struct {
@@ -175,6 +177,9 @@ type jobRun struct {
 	readEnd int
 	roll    *rolloutRun
 	paused  string
+	// waitingSince is when the job last went back to waiting (load.go);
+	// zero for a job waiting since its creation.
+	waitingSince time.Time
 }
 
 // pausedFull is the reason of a running job while the store is full.
@@ -459,7 +464,7 @@ func (m *Master) Receive(ctx actor.Context) {
 	case *cancelFilled:
 		m.cancelFilled(ctx, msg)
 	case *setEnabled:
-		if m.workers[msg.worker] == nil && !msg.known {
+		if m.workers[msg.worker] == nil && !msg.known && !(msg.enabled && m.disabled[msg.worker]) {
 			ctx.Respond(&memberList{})
 			return
 		}
@@ -474,6 +479,8 @@ func (m *Master) Receive(ctx actor.Context) {
 		ctx.Respond(m.memberList())
 	case *membersQuery:
 		ctx.Respond(m.memberList())
+	case *loadQuery:
+		ctx.Respond(m.load(time.Now()))
 	case *resetQueue:
 		var ids []string
 		for _, id := range m.queue {
@@ -570,6 +577,9 @@ func (m *Master) setState(r *jobRun, state, reason string) {
 	}
 	if store.Terminal(state) {
 		r.job.FinishedAt = now
+	}
+	if state == store.JobWaiting {
+		r.waitingSince = now
 	}
 	attrs := []any{"job", r.job.ID, "state", state, "reason", reason, "done", r.stored, "total", r.job.Total}
 	if store.Terminal(state) {
@@ -811,7 +821,7 @@ func (m *Master) register(ctx actor.Context, msg *RegisterWorker) {
 		delete(m.lost, msg.Name)
 	}
 	m.workers[msg.Name] = &workerInfo{name: msg.Name, pid: msg.Pid, capacity: int(msg.Capacity),
-		tags: msg.Tags, session: msg.Session, running: map[string]bool{}}
+		tags: msg.Tags, session: msg.Session, running: map[string]bool{}, idleSince: time.Now()}
 	// A worker that comes back soon after the master started may hold
 	// results of resumed jobs (its connection came back later than the
 	// others'): hold their leases a little longer, for it to send them.
@@ -1009,6 +1019,9 @@ func (m *Master) release(r *jobRun, name string) {
 	if w := m.workers[name]; w != nil {
 		w.reserved -= jw.reserved
 		delete(w.running, r.job.ID)
+		if len(w.running) == 0 {
+			w.idleSince = time.Now()
+		}
 	}
 }
 

@@ -364,9 +364,12 @@ func TestPauseAndResumeAJob(t *testing.T) {
 // against the budget, and the rollout goes on.
 func TestRolloutSurvivesALostWorker(t *testing.T) {
 	const hosts = 100
+	// Batch 1 lasts about 600 ms (40 targets, 4 in flight, 60 ms each):
+	// long enough for the poll below to see node-b answer in it even on
+	// a loaded machine (at 20 ms it saw that in batch 2 once in 15 runs).
 	f := testutil.StartFleet(t, func(c *fleet.Config) {
 		c.Hosts = hosts
-		c.LatencyMin, c.LatencyMax = 20*time.Millisecond, 20*time.Millisecond
+		c.LatencyMin, c.LatencyMax = 60*time.Millisecond, 60*time.Millisecond
 	})
 	for _, failOver := range []bool{true, false} {
 		t.Run(fmt.Sprintf("failOver %v", failOver), func(t *testing.T) {

@@ -182,6 +182,10 @@ type Config struct {
 	TLSCA   string `yaml:"tlsCA"`
 	// Cluster holds cluster settings read from the file only.
 	Cluster ClusterConfig `yaml:"cluster"`
+	// Scaling holds, per worker tag, when the master asks the operator's
+	// tooling for a worker more and when it drains and stops one
+	// (docs/scaling.md); read from the file only.
+	Scaling map[string]ScalingPolicy `yaml:"scaling"`
 
 	// NodeGroups are named host lists (a job's nodeGroup).
 	NodeGroups map[string]NodeGroup `yaml:"nodeGroups"`

@@ -147,6 +147,8 @@ func (c *Config) Validate() error {
 		bad(c.label("maxRequestBytes", &c.MaxRequestBytes), "must be positive, got %d", c.MaxRequestBytes)
 	}
 
+	errs = append(errs, c.checkScaling()...)
+
 	for _, name := range sortedKeys(c.NodeGroups) {
 		if err := store.CheckDefinitionName(name); err != nil {
 			bad("nodeGroups", "%v", err)

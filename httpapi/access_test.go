@@ -68,6 +68,7 @@ var wantRoles = map[string]auth.Role{
 	"POST /api/v1/schedules/:name/run":                             auth.Operator,
 	"POST /api/v1/cluster/members/:name/enable":                    auth.Admin,
 	"POST /api/v1/cluster/members/:name/disable":                   auth.Admin,
+	"GET /api/v1/cluster/load":                                     auth.Viewer,
 	"GET /api/v1/tokens":                                           auth.Admin,
 	"POST /api/v1/tokens":                                          auth.Admin,
 	"DELETE /api/v1/tokens/:name":                                  auth.Admin,

@@ -450,6 +450,7 @@ func TestOpenAPIRequestsAndAnswers(t *testing.T) {
 		{"rate without a token", "GET", "/jobs/{job}/rate", "", auth.Public, false, 401},
 
 		{"members", "GET", "/cluster/members", "", auth.Viewer, true, 200},
+		{"cluster load", "GET", "/cluster/load", "", auth.Viewer, true, 200},
 		{"enable a member", "POST", "/cluster/members/node-a/enable", "", auth.Admin, true, 200},
 		{"enable as operator", "POST", "/cluster/members/node-a/enable", "", auth.Operator, true, 403},
 		{"raft outside a group", "GET", "/cluster/raft", "", auth.Viewer, true, 409},

@@ -42,6 +42,8 @@ type Engine interface {
 	Rerun(ctx context.Context, id string, states []string) (*actors.JobStatus, error)
 	Members(ctx context.Context) ([]actors.Member, error)
 	SetEnabled(ctx context.Context, worker string, enabled bool) ([]actors.Member, error)
+	// Load is the master's load snapshot per tag (docs/scaling.md).
+	Load(ctx context.Context) (*actors.Load, error)
 	ResetQueue(ctx context.Context) ([]string, error)
 	Accepting() bool
 	// Ready returns nil when the engine takes jobs, else why not.
@@ -211,6 +213,7 @@ func (s *Server) routes() {
 	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/group", s.group)
 	s.route(v1, auth.Viewer, http.MethodGet, "/jobs/:id/rate", s.rate)
 	s.route(v1, auth.Viewer, http.MethodGet, "/cluster/members", s.members)
+	s.route(v1, auth.Viewer, http.MethodGet, "/cluster/load", s.load)
 	s.route(v1, auth.Admin, http.MethodPost, "/cluster/members/:name/enable", s.setMemberEnabled(true))
 	s.route(v1, auth.Admin, http.MethodPost, "/cluster/members/:name/disable", s.setMemberEnabled(false))
 	for _, k := range definitionKinds {

@@ -23,6 +23,7 @@ import (
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/raftgroup"
+	"github.com/salvo-sh/salvo/scaling"
 	"github.com/salvo-sh/salvo/schedule"
 	"github.com/salvo-sh/salvo/store"
 )
@@ -46,6 +47,7 @@ type haPart struct {
 	engine  *actors.Engine // while leading
 	watch   *watcher
 	prune   *pruner         // while leading, with --retention
+	scale   *scaling.Scaler // while leading, with scaling policies
 	led     bool            // led once in this part: the config's definitions are stored
 	removed map[string]bool // voters the operator removed: not added back
 	// sched runs the schedules while leading (schedules.go).
@@ -278,6 +280,7 @@ func (h *haPart) lead() {
 	h.mu.Lock()
 	h.engine, h.watch, h.prune = e, w, s.startPruner()
 	h.sched = s.startScheduler(e)
+	h.scale = s.startScaler(e)
 	h.mu.Unlock()
 	h.p.cn.engine.set(e)
 	if s.current() == h.p {
@@ -298,9 +301,12 @@ func (h *haPart) unlead() {
 	h.mu.Lock()
 	e, w, pr, sc := h.engine, h.watch, h.prune, h.sched
 	h.engine, h.watch, h.prune, h.sched = nil, nil, nil, nil
+	scale := h.scale
+	h.scale = nil
 	h.mu.Unlock()
 	pr.stop()
 	sc.Stop()
+	scale.Stop() // before the engine: a drained worker is enabled again
 	if e == nil {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/httpapi"
 	"github.com/salvo-sh/salvo/job"
+	"github.com/salvo-sh/salvo/scaling"
 	"github.com/salvo-sh/salvo/schedule"
 	"github.com/salvo-sh/salvo/store"
 )
@@ -30,6 +31,9 @@ type part struct {
 	worker *actors.WorkerHost
 	watch  *watcher // a clustered master's
 	prune  *pruner  // a master's outside a Raft group, with --retention
+	// scale is a master's scaler outside a Raft group, with scaling
+	// policies (scale.go).
+	scale *scaling.Scaler
 	// ha is an HA master's place in its Raft group, which runs its
 	// engine while it leads (ha.go).
 	ha *haPart
@@ -78,6 +82,7 @@ func (s *Server) startPart(ctx context.Context, join []string) (_ *part, err err
 		}
 		p.prune = s.startPruner()
 		p.sched = s.startScheduler(p.engine)
+		p.scale = s.startScaler(p.engine)
 	default:
 		if p.worker, err = s.startWorker(system); err != nil {
 			return nil, err
@@ -174,6 +179,7 @@ func (s *Server) stopPart(ctx context.Context, p *part) error {
 	}
 	p.prune.stop()
 	p.sched.Stop()
+	p.scale.Stop() // before the engine: a drained worker is enabled again
 	if p.engine != nil {
 		if err := p.engine.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
@@ -446,6 +452,13 @@ func (w *engineSwitch) Members(ctx context.Context) ([]actors.Member, error) {
 func (w *engineSwitch) SetEnabled(ctx context.Context, worker string, enabled bool) ([]actors.Member, error) {
 	if e := w.get(); e != nil {
 		return e.SetEnabled(ctx, worker, enabled)
+	}
+	return nil, errStopped
+}
+
+func (w *engineSwitch) Load(ctx context.Context) (*actors.Load, error) {
+	if e := w.get(); e != nil {
+		return e.Load(ctx)
 	}
 	return nil, errStopped
 }

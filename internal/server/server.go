@@ -67,6 +67,9 @@ type Server struct {
 	// nodeToken is a master's own token with authentication on, carried
 	// by its calls to other nodes (auth.go).
 	nodeToken string
+	// audit is a master's audit log (its store, replicated in a group):
+	// the scaler's entries go there.
+	audit httpapi.AuditLog
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -114,6 +117,9 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = actors.NewMetrics(reg)
+	if cfg.HasRole(conf.RoleMaster) {
+		reg.MustRegister(actors.NewLoadCollector(s.engines.Load)) // per tag, while this master runs
+	}
 	if s.policy, err = cfg.Policy(); err != nil {
 		return nil, err
 	}
@@ -163,7 +169,7 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 				}
 			}
 		}
-		ac.Access.Audit = tokens
+		ac.Access.Audit, s.audit = tokens, tokens
 		sealer, err := auth.LoadSealer(filepath.Join(cfg.DataDir, SecretKeyFile))
 		if err != nil {
 			return nil, err
