@@ -56,7 +56,8 @@ type haCluster struct {
 
 // startHA starts n masters (each on its own loopback address, so that a
 // test can cut one off with iptables) that bootstrap a Raft group, and
-// the workers, which join through the first master.
+// the workers, which join through the first master. "{name}" in an extra
+// argument is the master's name (m1, m2, …): a config file of its own.
 func startHA(t *testing.T, bin string, n, workers int, extra ...string) *haCluster {
 	t.Helper()
 	c := &haCluster{}
@@ -67,11 +68,14 @@ func startHA(t *testing.T, bin string, n, workers int, extra ...string) *haClust
 		m := &haMaster{name: fmt.Sprintf("m%d", i+1), dir: t.TempDir(), ip: ip}
 		gossip := fmt.Sprintf("%s:%d", ip, testutil.FreePort(t))
 		gossips = append(gossips, gossip)
-		m.args = append([]string{"--name", m.name, "--roles", "master", "--data-dir", m.dir,
+		m.args = []string{"--name", m.name, "--roles", "master", "--data-dir", m.dir,
 			"--http-addr", fmt.Sprintf("%s:%d", ip, testutil.FreePort(t)),
 			"--gossip-addr", gossip, "--remote-addr", fmt.Sprintf("%s:%d", ip, testutil.FreePort(t)),
 			"--raft-addr", fmt.Sprintf("%s:%d", ip, testutil.FreePort(t)),
-			"--bootstrap-expect", fmt.Sprint(n)}, extra...)
+			"--bootstrap-expect", fmt.Sprint(n)}
+		for _, a := range extra {
+			m.args = append(m.args, strings.ReplaceAll(a, "{name}", m.name))
+		}
 		c.masters = append(c.masters, m)
 	}
 	// Every master joins the others, so that any of them restarts alone.
