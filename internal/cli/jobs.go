@@ -466,17 +466,7 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func cancelFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
-	output := fs.String("output", OutputTable, "table or json")
-	return func(ctx context.Context, c *Client, args []string, stdout, _ io.Writer) error {
-		if err := checkOutput(*output, OutputTable, OutputJSON); err != nil {
-			return err
-		}
-		st, err := c.Cancel(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		return printStatus(stdout, st, *output)
-	}
+	return callAndPrint(fs, (*Client).Cancel, printStatus)
 }
 
 // printStatus writes a status as "key value" lines or as the server's

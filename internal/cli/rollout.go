@@ -245,25 +245,27 @@ Resume a paused job and print its status: a rollout paused after a batch
 
 // pauseFlags and resumeFlags are salvo pause and salvo resume.
 func pauseFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
-	return statusCall(fs, (*Client).Pause)
+	return callAndPrint(fs, (*Client).Pause, printStatus)
 }
 
 func resumeFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
-	return statusCall(fs, (*Client).Resume)
+	return callAndPrint(fs, (*Client).Resume, printStatus)
 }
 
-// statusCall is a job command that calls one endpoint and prints the
-// status it answers.
-func statusCall(fs *flag.FlagSet, call func(*Client, context.Context, string) (Status, error)) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
+// callAndPrint is a command that calls one endpoint with its argument (a
+// job id, a schedule's name) and prints, as a table or JSON (--output),
+// what it answers: cancel, pause, resume, schedule show.
+func callAndPrint[T any](fs *flag.FlagSet, call func(*Client, context.Context, string) (T, error),
+	print func(io.Writer, T, string) error) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
 	output := fs.String("output", OutputTable, "table or json")
 	return func(ctx context.Context, c *Client, args []string, stdout, _ io.Writer) error {
 		if err := checkOutput(*output, OutputTable, OutputJSON); err != nil {
 			return err
 		}
-		st, err := call(c, ctx, args[0])
+		v, err := call(c, ctx, args[0])
 		if err != nil {
 			return err
 		}
-		return printStatus(stdout, st, *output)
+		return print(stdout, v, *output)
 	}
 }

@@ -395,17 +395,7 @@ func readSpecFile(name string) (json.RawMessage, error) {
 }
 
 func scheduleShowFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
-	output := fs.String("output", OutputTable, "table or json")
-	return func(ctx context.Context, c *Client, args []string, stdout, _ io.Writer) error {
-		if err := checkOutput(*output, OutputTable, OutputJSON); err != nil {
-			return err
-		}
-		s, err := c.GetSchedule(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		return printSchedule(stdout, s, *output)
-	}
+	return callAndPrint(fs, (*Client).GetSchedule, printSchedule)
 }
 
 func scheduleHistoryFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Writer, io.Writer) error {
