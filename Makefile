@@ -8,6 +8,8 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(shell git rev-parse HEAD
 FUZZTIME ?= 20000x
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# helm is no Debian package here: its Go module, built once into the build cache.
+HELM := helm.sh/helm/v4/cmd/helm@v4.3.2
 
 .PHONY: build test unit fuzz lint bench bench-clush demo cluster cluster-stop cluster-ha cluster-ha-stop clean proto
 
@@ -38,6 +40,9 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 	./scripts/check-deps.sh
+	./deploy/systemd/verify.sh
+	$(GO) run $(HELM) lint deploy/helm/salvo
+	$(GO) run $(HELM) template salvo deploy/helm/salvo >/dev/null
 
 # Long benchmarks, never run by CI.
 bench: build
