@@ -11,10 +11,35 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # helm is no Debian package here: its Go module, built once into the build cache.
 HELM := helm.sh/helm/v4/cmd/helm@v4.3.2
 
-.PHONY: build test unit fuzz lint bench bench-clush demo cluster cluster-stop cluster-ha cluster-ha-stop clean proto
+.PHONY: build build-static image certs e2e-docker test unit fuzz lint bench bench-clush demo cluster cluster-stop cluster-ha cluster-ha-stop clean proto
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/salvo
+
+# The static binary of the image (modernc's SQLite is pure Go: no cgo).
+STATIC_BIN ?= bin/salvo-static
+build-static:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w -extldflags -static" -o $(STATIC_BIN) ./cmd/salvo
+
+# The container image, FROM scratch (deploy/docker/Dockerfile): no registry
+# needed. Tagged $(IMAGE):$(VERSION) and $(IMAGE):latest, which the compose
+# files of deploy/compose run (SALVO_IMAGE to choose another).
+IMAGE ?= salvo
+image: build-static
+	./scripts/image.sh $(STATIC_BIN) $(IMAGE):$(VERSION) $(IMAGE):latest
+
+# The compose files' CA, node certificates, gossip key and shared
+# secret.key, in $(CERTS_DIR) (never committed); SALVO_NET is the compose
+# network's first three bytes. Kept when complete: FORCE=1 makes new ones.
+CERTS_DIR ?= deploy/certs
+SALVO_NET ?= 172.30.18
+certs:
+	$(GO) run ./scripts/gencerts --dir $(CERTS_DIR) --net $(SALVO_NET) $(if $(FORCE),--force)
+
+# The long run of the Docker test: ha.yml with a 20,000-target job
+# (internal/e2e/docker_test.go); `make test` runs its short variant.
+e2e-docker:
+	SALVO_E2E_DOCKER_LONG=1 $(GO) test -count=1 -timeout 20m -run '^TestDocker' -v ./internal/e2e/
 
 # The README's test command: vet, every test with the race detector, and a
 # short run of every fuzz target.
