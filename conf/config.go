@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -155,6 +154,17 @@ type Config struct {
 	// RemoteAddr is the host:port proto.actor remote listens on for
 	// messages between nodes (default: the gossip port + 1).
 	RemoteAddr string `yaml:"remoteAddr"`
+	// AdvertiseHTTP, AdvertiseGossip, AdvertiseRemote and AdvertiseRaft
+	// are the host:port the other nodes and clients are told for the API,
+	// gossip, remote and Raft, when it differs from what the node binds
+	// (a wildcard bind, NAT, a container). Without one, a wildcard bind
+	// advertises the host of AdvertiseGossip (or GossipAddr) with its own
+	// port; a cluster node refuses to start when no host is known
+	// (advertise.go, docs/operations.md).
+	AdvertiseHTTP   string `yaml:"advertiseHTTP"`
+	AdvertiseGossip string `yaml:"advertiseGossip"`
+	AdvertiseRemote string `yaml:"advertiseRemote"`
+	AdvertiseRaft   string `yaml:"advertiseRaft"`
 	// Join lists gossip addresses of members to join at start.
 	Join []string `yaml:"join"`
 	// RaftAddr is the host:port of a master-capable node's Raft transport
@@ -248,15 +258,7 @@ func (c *Config) RaftAddress() string {
 	if c.RaftAddr != "" {
 		return c.RaftAddr
 	}
-	host, port, err := net.SplitHostPort(c.GossipAddr)
-	if err != nil || c.GossipAddr == "" {
-		host, port = "127.0.0.1", "7946"
-	}
-	p, _ := strconv.Atoi(port)
-	if p == 0 {
-		return net.JoinHostPort(host, "0")
-	}
-	return net.JoinHostPort(host, strconv.Itoa(p+2))
+	return c.gossipPortPlus(2)
 }
 
 // Values of --auth.

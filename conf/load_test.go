@@ -218,3 +218,20 @@ func TestLoadHelp(t *testing.T) {
 		})
 	}
 }
+
+// The advertise addresses come from the file, the environment and flags.
+func TestLoadAdvertise(t *testing.T) {
+	path := writeFile(t, "roles: [worker]\ninsecureCluster: true\njoin: [10.0.0.1:7946]\nhttpAddr: 0.0.0.0:8080\ngossipAddr: 0.0.0.0:7946\n"+
+		"remoteAddr: 0.0.0.0:7947\nadvertiseHTTP: file.example:8080\nadvertiseRemote: file.example:7947\n")
+	cfg, err := Load([]string{"--config", path, "--advertise-remote", "flag.example:7947"},
+		env(map[string]string{"SALVO_ADVERTISE_GOSSIP": "10.0.0.5:7946"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AdvertiseHTTP != "file.example:8080" || cfg.AdvertiseGossip != "10.0.0.5:7946" || cfg.AdvertiseRemote != "flag.example:7947" {
+		t.Errorf("advertise http %q, gossip %q, remote %q", cfg.AdvertiseHTTP, cfg.AdvertiseGossip, cfg.AdvertiseRemote)
+	}
+	if _, err := Load([]string{"--config", path}, env(nil)); err == nil || !strings.Contains(err.Error(), "--advertise-gossip") {
+		t.Errorf("a wildcard gossip address without --advertise-gossip: %v", err)
+	}
+}

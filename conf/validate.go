@@ -49,6 +49,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.checkAdvertise()...)
 	for _, j := range c.Join {
 		if msg := checkAddr(j); msg != "" {
 			bad(c.label("join", &c.Join), "invalid address %q: %s", j, msg)
@@ -245,4 +246,68 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// checkAdvertise checks the --advertise-* addresses, and that a cluster
+// node whose bind address is a wildcard knows what to advertise for it.
+func (c *Config) checkAdvertise() []error {
+	var errs []error
+	type service struct {
+		key, flag string
+		adv       *string
+		bindKey   string
+		bind      string // "" when the node does not run it
+		ipOnly    bool
+	}
+	services := []service{
+		{"advertiseHTTP", "http-addr", &c.AdvertiseHTTP, "httpAddr", c.HTTPAddr, false},
+	}
+	if c.Clustered() {
+		services = append(services,
+			service{"advertiseGossip", "gossip-addr", &c.AdvertiseGossip, "gossipAddr", c.GossipBind(), true},
+			service{"advertiseRemote", "remote-addr", &c.AdvertiseRemote, "remoteAddr", c.RemoteAddress(), false})
+	}
+	if c.HA() {
+		services = append(services, service{"advertiseRaft", "raft-addr", &c.AdvertiseRaft, "raftAddr", c.RaftAddress(), false})
+	}
+	for _, sv := range services {
+		field := c.label(sv.key, sv.adv)
+		if a := *sv.adv; a != "" {
+			if msg := checkAdvertiseAddr(a, sv.ipOnly); msg != "" {
+				errs = append(errs, &job.FieldError{Field: field, Msg: fmt.Sprintf("invalid address %q: %s", a, msg)})
+			}
+			continue
+		}
+		if !c.Clustered() || !isWildcardAddr(sv.bind) || c.advertiseHost() != "" {
+			continue
+		}
+		errs = append(errs, &job.FieldError{Field: field, Msg: fmt.Sprintf(
+			"%s (--%s) %q binds every interface, so the other nodes cannot be told where to reach it: give --%s host:port (or --advertise-gossip, whose host the others take)",
+			sv.bindKey, sv.flag, sv.bind, flagOf(sv.key))})
+	}
+	return errs
+}
+
+// flagOf is the flag of an advertise key: advertiseHTTP → advertise-http.
+func flagOf(key string) string {
+	return "advertise-" + strings.ToLower(strings.TrimPrefix(key, "advertise"))
+}
+
+// checkAdvertiseAddr returns why addr cannot be advertised, or "": it
+// must be a host:port whose host others can dial (an IP when ipOnly) and
+// whose port is not 0.
+func checkAdvertiseAddr(addr string, ipOnly bool) string {
+	if msg := checkAddr(addr); msg != "" {
+		return msg
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	switch {
+	case IsWildcardHost(host):
+		return "an advertised address needs a host the others can dial, not every interface (" + strconv.Quote(host) + ")"
+	case port == "0":
+		return "an advertised address needs the port the others dial, not 0"
+	case ipOnly && net.ParseIP(host) == nil:
+		return "the gossip address must be an IP address, not a name"
+	}
+	return ""
 }

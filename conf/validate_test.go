@@ -129,3 +129,125 @@ func TestValidateSecurityAllows(t *testing.T) {
 		t.Error("auth auto is off on 0.0.0.0")
 	}
 }
+
+func TestValidateAdvertise(t *testing.T) {
+	// wild is a worker that binds every interface, as in a container.
+	wild := func(c *Config) {
+		c.Roles, c.InsecureCluster = []string{RoleWorker}, true
+		c.HTTPAddr, c.GossipAddr, c.RemoteAddr = "0.0.0.0:8080", "0.0.0.0:7946", "0.0.0.0:7947"
+	}
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   []string // substrings of the error; none means valid
+		not    []string // substrings the error must not have
+	}{
+		{"single node on every interface", func(c *Config) { c.HTTPAddr, c.Auth = "0.0.0.0:8080", AuthOn }, nil, nil},
+		{"all advertised", func(c *Config) {
+			wild(c)
+			c.AdvertiseHTTP, c.AdvertiseGossip, c.AdvertiseRemote = "node-1.example:8080", "10.0.0.5:7946", "node-1.example:7947"
+		}, nil, nil},
+		{"the gossip host serves the others", func(c *Config) { wild(c); c.AdvertiseGossip = "10.0.0.5:7946" }, nil, nil},
+		{"a gossip host serves a wildcard http and remote", func(c *Config) {
+			wild(c)
+			c.GossipAddr = "10.0.0.5:7946"
+		}, nil, nil},
+		{"wildcard http in a cluster", func(c *Config) {
+			wild(c)
+			c.GossipAddr, c.AdvertiseGossip = "0.0.0.0:7946", ""
+			c.AdvertiseRemote = "10.0.0.5:7947"
+		}, []string{"advertiseHTTP (--advertise-http)", `httpAddr (--http-addr) "0.0.0.0:8080" binds every interface`,
+			"advertiseGossip (--advertise-gossip)"}, []string{"advertiseRemote"}},
+		{"IPv6 wildcard remote", func(c *Config) {
+			wild(c)
+			c.RemoteAddr, c.AdvertiseHTTP = "[::]:7947", "10.0.0.5:8080"
+		}, []string{"advertiseRemote (--advertise-remote)", `"[::]:7947"`}, []string{"advertiseHTTP"}},
+		{"join without a gossip address", func(c *Config) {
+			c.Join, c.InsecureCluster = []string{"10.0.0.1:7946"}, true
+		}, []string{"advertiseGossip (--advertise-gossip)", `"0.0.0.0:7946" binds every interface`}, nil},
+		{"raft on every interface", func(c *Config) {
+			c.GossipAddr, c.RaftAddr, c.BootstrapExpect, c.InsecureCluster = "0.0.0.0:7946", "0.0.0.0:7948", 3, true
+			c.AdvertiseHTTP, c.AdvertiseRemote = "10.0.0.5:8080", "10.0.0.5:7947"
+		}, []string{"advertiseRaft (--advertise-raft)", "advertiseGossip"}, []string{"advertiseHTTP", "advertiseRemote"}},
+		{"raft advertised", func(c *Config) {
+			c.GossipAddr, c.RaftAddr, c.BootstrapExpect, c.InsecureCluster = "0.0.0.0:7946", "0.0.0.0:7948", 3, true
+			c.AdvertiseGossip, c.AdvertiseRaft = "10.0.0.5:7946", "master-1.example:7948"
+		}, nil, nil},
+		{"advertise a wildcard", func(c *Config) { c.AdvertiseHTTP = "0.0.0.0:8080" },
+			[]string{"advertiseHTTP (--advertise-http)", "not every interface"}, nil},
+		{"advertise an IPv6 wildcard", func(c *Config) { wild(c); c.AdvertiseGossip = "[::]:7946" },
+			[]string{"advertiseGossip (--advertise-gossip)", "not every interface"}, nil},
+		{"advertise no host", func(c *Config) { wild(c); c.AdvertiseRemote = ":7947" },
+			[]string{"advertiseRemote (--advertise-remote)", "not every interface"}, nil},
+		{"advertise port 0", func(c *Config) { c.AdvertiseHTTP = "10.0.0.5:0" }, []string{"advertiseHTTP", "not 0"}, nil},
+		{"advertise without port", func(c *Config) { c.AdvertiseHTTP = "10.0.0.5" }, []string{"advertiseHTTP", "missing port"}, nil},
+		{"advertise gossip by name", func(c *Config) { wild(c); c.AdvertiseGossip = "node-1.example:7946" },
+			[]string{"advertiseGossip", "must be an IP address"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tt.modify(cfg)
+			err := cfg.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q contains %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestAdvertised(t *testing.T) {
+	tests := []struct {
+		name                       string
+		modify                     func(*Config)
+		http, gossip, remote, raft string
+	}{
+		{"loopback binds advertise themselves", func(c *Config) { c.GossipAddr = "127.0.0.2:7946" },
+			"127.0.0.1:8080", "", "127.0.0.2:7947", "127.0.0.2:7948"},
+		{"explicit", func(c *Config) {
+			c.HTTPAddr, c.GossipAddr, c.RemoteAddr, c.RaftAddr = "0.0.0.0:8080", "0.0.0.0:7000", "0.0.0.0:7001", "0.0.0.0:7002"
+			c.AdvertiseHTTP, c.AdvertiseGossip, c.AdvertiseRemote, c.AdvertiseRaft = "a:1", "10.0.0.1:2", "c:3", "d:4"
+		}, "a:1", "10.0.0.1:2", "c:3", "d:4"},
+		{"the gossip advertise host with each bind port", func(c *Config) {
+			c.HTTPAddr, c.GossipAddr, c.AdvertiseGossip = "0.0.0.0:8080", "0.0.0.0:7000", "10.0.0.1:9000"
+		}, "10.0.0.1:8080", "10.0.0.1:9000", "10.0.0.1:7001", "10.0.0.1:7002"},
+		{"the gossip bind host", func(c *Config) { c.HTTPAddr, c.GossipAddr, c.RemoteAddr = ":8080", "10.0.0.1:7000", "[::]:7001" },
+			"10.0.0.1:8080", "", "10.0.0.1:7001", "10.0.0.1:7002"},
+		{"nothing known", func(c *Config) { c.HTTPAddr, c.GossipAddr = "0.0.0.0:8080", "0.0.0.0:7000" },
+			"0.0.0.0:8080", "", "127.0.0.1:7001", "127.0.0.1:7002"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.modify(c)
+			if got := c.HTTPAdvertise(c.HTTPAddr); got != tt.http {
+				t.Errorf("HTTPAdvertise = %q, want %q", got, tt.http)
+			}
+			if got := c.GossipAdvertise(); got != tt.gossip {
+				t.Errorf("GossipAdvertise = %q, want %q", got, tt.gossip)
+			}
+			if got := c.RemoteAdvertise(); got != tt.remote {
+				t.Errorf("RemoteAdvertise = %q, want %q", got, tt.remote)
+			}
+			if got := c.RaftAdvertise(); got != tt.raft {
+				t.Errorf("RaftAdvertise = %q, want %q", got, tt.raft)
+			}
+		})
+	}
+}

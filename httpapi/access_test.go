@@ -73,6 +73,7 @@ var wantRoles = map[string]auth.Role{
 	"POST /api/v1/tokens":                                          auth.Admin,
 	"DELETE /api/v1/tokens/:name":                                  auth.Admin,
 	"GET /api/v1/audit":                                            auth.Admin,
+	"GET /api/v1/backup":                                           auth.Admin,
 	"GET /api/v1/credentials":                                      auth.Admin,
 	"GET /api/v1/credentials/:name":                                auth.Admin,
 	"PUT /api/v1/credentials/:name":                                auth.Admin,

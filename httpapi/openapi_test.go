@@ -343,6 +343,9 @@ func TestOpenAPIRequestsAndAnswers(t *testing.T) {
 		if strings.Contains(tc.path, "format=csv") && resp.StatusCode == http.StatusOK {
 			want = "text/csv"
 		}
+		if tc.path == "/backup" && resp.StatusCode == http.StatusOK {
+			want = httpapi.BackupContentType
+		}
 		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode != http.StatusNoContent && mt != want {
 			t.Errorf("%s %s: Content-Type %q", tc.method, path, resp.Header.Get("Content-Type"))
 		}
@@ -511,6 +514,9 @@ func TestOpenAPIRequestsAndAnswers(t *testing.T) {
 		// credentials); this one keeps none.
 		{"ssh job naming a credential", "POST", "/jobs", `{"targets": ["127.0.0.1:1"], "protocol": "ssh", "ssh": {"command": "uptime", "credential": "deploy"}}`, auth.Operator, true, 400},
 		{"delete a credential", "DELETE", "/credentials/deploy", "", auth.Admin, true, 204},
+		{"backup", "GET", "/backup", "", auth.Admin, true, 200},
+		{"backup as operator", "GET", "/backup", "", auth.Operator, true, 403},
+		{"backup without a token", "GET", "/backup", "", auth.Public, false, 401},
 		{"the document", "GET", "/openapi.json", "", auth.Public, true, 200},
 	}
 	for _, tc := range cases {

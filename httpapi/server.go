@@ -92,6 +92,11 @@ type Config struct {
 	// (nil: a default transport), with ForwardScheme ("http" or "https").
 	Forward       http.RoundTripper
 	ForwardScheme string
+	// Backup, when set, copies the store for GET /api/v1/backup (else the
+	// store does, when it can); BackupDir is where the copy is made
+	// before it is sent (the data dir; "" the system's temp dir).
+	Backup    Snapshotter
+	BackupDir string
 	// Credentials, when set, keeps the SSH credentials jobs name.
 	Credentials Credentials
 	// Addr is the API's listening address (host:port): the Host header
@@ -227,6 +232,7 @@ func (s *Server) routes() {
 	s.raftRoutes(v1)
 	s.tokenRoutes(v1)
 	s.credentialRoutes(v1)
+	s.backupRoutes(v1)
 	s.openAPIRoutes(v1)
 	s.compatRoutes(r)
 	s.uiRoutes(r)

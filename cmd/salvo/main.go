@@ -1,7 +1,8 @@
 // Command salvo is a distributed fan-out command engine: one HTTP request (or
 // SSH command) sent to many hosts, every response gathered, stored and
 // aggregated. Subcommands: server, run, jobs, status, results, aggregate,
-// cancel, pause, resume, rerun, delete, schedules, schedule, token, fleet,
+// cancel, pause, resume, rerun, delete, schedules, schedule, token, health,
+// backup, restore, fleet,
 // import-rc, bench, completion, version, help.
 package main
 
@@ -43,6 +44,9 @@ Usage:
   salvo schedules       list the server's schedules: cron, next slot, latest run
   salvo schedule put|show|history|run|delete NAME  manage a schedule and read its runs
   salvo token create|list|revoke  manage the server's API tokens
+  salvo health [flags]   exit 0 when a node is ready (/readyz), 1 otherwise: for a container HEALTHCHECK
+  salvo backup FILE      copy a server's store into FILE, online (admin)
+  salvo restore FILE --data-dir DIR  install a backup as a stopped node's store
   salvo fleet [flags]    simulate a fleet of HTTP (and SSH) hosts on 127.0.0.0/8 for tests and demos
   salvo import-rc [flags] DIR  import REST Commander's .conf files into a data dir
   salvo bench [flags]    measure salvo against a bare fasthttp loop and xargs/curl
@@ -96,6 +100,12 @@ func lookup(name string) (command, bool) {
 		return withHelp(cli.ScheduleCommand(accessFlags), "-h"), true
 	case "token":
 		return withHelp(runToken, "list", "-h"), true
+	case "health":
+		return withHelp(cli.HealthCommand(accessFlags), "-h"), true
+	case "backup":
+		return withHelp(cli.BackupCommand(accessFlags), "-h"), true
+	case "restore":
+		return withHelp(cli.RestoreCommand, "-h"), true
 	case "fleet":
 		return withHelp(func(args []string, stdout, stderr io.Writer) int {
 			if err := runFleet(args, stdout, stderr); err != nil {

@@ -81,7 +81,7 @@ func TestRun(t *testing.T) {
 // TestCommandHelpFlag: "salvo CMD --help" (and -h) prints what "salvo help
 // CMD" prints, on stdout, and exits 0.
 func TestCommandHelpFlag(t *testing.T) {
-	for _, name := range []string{"server", "run", "token", "fleet", "import-rc", "bench", "version", "help", "jobs", "status", "results", "aggregate", "cancel", "pause", "resume", "rerun", "delete", "completion"} {
+	for _, name := range []string{"server", "run", "token", "fleet", "import-rc", "bench", "version", "help", "jobs", "status", "results", "aggregate", "cancel", "pause", "resume", "rerun", "delete", "completion", "health", "backup", "restore"} {
 		for _, flag := range []string{"-h", "--help"} {
 			t.Run(name+" "+flag, func(t *testing.T) {
 				var want, got, stderr bytes.Buffer

@@ -60,18 +60,7 @@ type clusterNode struct {
 // startRemote starts the actor system with proto.actor remote listening on
 // the node's remote address (TLS when configured).
 func startRemote(cfg *conf.Config, logger *slog.Logger) (*clusterNode, error) {
-	addr := cfg.RemoteAddr
-	if addr == "" {
-		host, port, err := net.SplitHostPort(cfg.GossipAddr)
-		if err != nil || cfg.GossipAddr == "" {
-			host, port = "127.0.0.1", "7946"
-		}
-		p, _ := strconv.Atoi(port)
-		addr = net.JoinHostPort(host, strconv.Itoa(p+1))
-		if p == 0 {
-			addr = net.JoinHostPort(host, "0")
-		}
-	}
+	addr := cfg.RemoteAddress()
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("remote address %q: %w", addr, err)
@@ -91,12 +80,8 @@ func startRemote(cfg *conf.Config, logger *slog.Logger) (*clusterNode, error) {
 			remote.WithServerOptions(grpc.Creds(credentials.NewTLS(server)), grpc.MaxRecvMsgSize(remoteMaxMsgSize), grpc.MaxSendMsgSize(remoteMaxMsgSize)),
 			remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(client))))
 	}
-	if host == "0.0.0.0" || host == "::" {
-		adv := "127.0.0.1"
-		if h, _, err := net.SplitHostPort(cfg.GossipAddr); err == nil && h != "0.0.0.0" && h != "::" && h != "" {
-			adv = h
-		}
-		opts = append(opts, remote.WithAdvertisedHost(net.JoinHostPort(adv, portStr)))
+	if adv := cfg.RemoteAdvertise(); adv != addr {
+		opts = append(opts, remote.WithAdvertisedHost(adv))
 	}
 	system := actors.NewSystem(logger)
 	r := remote.NewRemote(system, remote.Configure(host, port, opts...))
@@ -147,9 +132,7 @@ func remoteTLS(cfg *conf.Config) (server, client *tls.Config, err error) {
 func (n *clusterNode) join(apiAddr string, capacity int, join []string) error {
 	cc := cluster.DefaultConfig()
 	cc.Name, cc.Join, cc.KeyFile, cc.Logger = n.cfg.Name, join, n.cfg.GossipKeyFile, n.logger
-	if n.cfg.GossipAddr != "" {
-		cc.BindAddr = n.cfg.GossipAddr
-	}
+	cc.BindAddr, cc.AdvertiseAddr = n.cfg.GossipBind(), n.cfg.GossipAdvertise()
 	cc.Meta = cluster.NodeMeta{
 		Name: n.cfg.Name, Roles: n.cfg.Roles, RemoteAddr: n.system.Address(), APIAddr: apiAddr,
 		Capacity: capacity, Tags: n.cfg.Tags, RaftAddr: n.raftAddr,

@@ -62,7 +62,7 @@ func (s *Server) createNode(ctx context.Context, port, masterURL, by string) (st
 		if invited || len(s.cfg.Cluster.Peers) == 0 {
 			return s.cfg.Name + " runs as the master", nil
 		}
-		return s.invitePeers(ctx, s.apiURL(s.ln.Addr().String()), "")
+		return s.invitePeers(ctx, s.apiURL(s.apiAddr()), "")
 	}
 	base, err := s.apiBase(masterURL)
 	if err != nil {
@@ -125,7 +125,7 @@ func (s *Server) createNode(ctx context.Context, port, masterURL, by string) (st
 // isSelf reports whether u names this node's API.
 func (s *Server) isSelf(u string) bool {
 	base, err := s.apiBase(u)
-	return err == nil && base == s.apiURL(s.ln.Addr().String())
+	return err == nil && base == s.apiURL(s.apiAddr())
 }
 
 // invitePeers calls createNode on every configured peer with the master's

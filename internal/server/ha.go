@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -65,24 +64,17 @@ func (s *Server) startRaft(p *part) (*haPart, error) {
 	rc.Name, rc.BindAddr, rc.Dir, rc.FSMPersists = cfg.Name, cfg.RaftAddress(), filepath.Join(cfg.DataDir, RaftDir), true
 	rc.Logger = s.logger
 	rc.SnapshotThreshold, rc.TrailingLogs = uint64(cfg.RaftSnapshotThreshold), uint64(cfg.RaftTrailingLogs)
-	host, port, err := net.SplitHostPort(rc.BindAddr)
-	if err != nil {
-		return nil, fmt.Errorf("raft address %q: %w", rc.BindAddr, err)
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		adv := "127.0.0.1"
-		if h, _, err := net.SplitHostPort(cfg.GossipAddr); err == nil && h != "0.0.0.0" && h != "::" && h != "" {
-			adv = h
-		}
-		rc.Advertise = net.JoinHostPort(adv, port)
+	if adv := cfg.RaftAdvertise(); adv != rc.BindAddr {
+		rc.Advertise = adv
 	}
 	if cfg.TLSCert != "" {
+		var err error
 		if rc.ServerTLS, rc.ClientTLS, err = remoteTLS(cfg); err != nil {
 			return nil, err
 		}
 	}
-	if rc.Advertise != "" && strings.HasPrefix(rc.Advertise, "127.") {
-		s.logger.Warn("the raft address binds every interface and is advertised on loopback: give --raft-addr an address the other masters can dial",
+	if cfg.AdvertiseRaft == "" && rc.Advertise != "" && strings.HasPrefix(rc.Advertise, "127.") {
+		s.logger.Warn("the raft address binds every interface and is advertised on loopback: give --advertise-raft an address the other masters can dial",
 			"raftAddr", rc.BindAddr, "advertised", rc.Advertise)
 	}
 	if err := s.checkRaftState(rc.Dir); err != nil {
@@ -275,7 +267,7 @@ func (h *haPart) lead() {
 	}
 	var w *watcher
 	if s.cfg.ClusterWatch > 0 {
-		w = startWatcher(e, s.apiURL(s.ln.Addr().String()), s.nodeToken, s.client(5*time.Second), s.apiURL, s.cfg.ClusterWatch, s.logger)
+		w = startWatcher(e, s.apiURL(s.apiAddr()), s.nodeToken, s.client(5*time.Second), s.apiURL, s.cfg.ClusterWatch, s.logger)
 	}
 	h.mu.Lock()
 	h.engine, h.watch, h.prune = e, w, s.startPruner()

@@ -94,11 +94,11 @@ func (s *Server) startPart(ctx context.Context, join []string) (_ *part, err err
 		if !cfg.HasRole(conf.RoleWorker) {
 			advertised = 0 // a master-only node runs no requests
 		}
-		if err := p.cn.join(s.ln.Addr().String(), advertised, join); err != nil {
+		if err := p.cn.join(s.apiAddr(), advertised, join); err != nil {
 			return nil, err
 		}
 		if p.engine != nil && cfg.ClusterWatch > 0 {
-			p.watch = startWatcher(p.engine, s.apiURL(s.ln.Addr().String()), s.nodeToken, s.client(5*time.Second), s.apiURL, cfg.ClusterWatch, s.logger)
+			p.watch = startWatcher(p.engine, s.apiURL(s.apiAddr()), s.nodeToken, s.client(5*time.Second), s.apiURL, cfg.ClusterWatch, s.logger)
 		}
 	}
 	if p.ha != nil {
@@ -115,7 +115,7 @@ func (s *Server) newEngine(ctx context.Context, cn *clusterNode, noLocalWorker b
 	ec := actors.DefaultConfig()
 	ec.Name, ec.Capacity, ec.ChunkSize, ec.Tags = cfg.Name, s.capacity, cfg.ChunkSize, cfg.Tags
 	ec.MaxTargets = cfg.MaxTargets
-	ec.Metrics, ec.Logger, ec.APIAddr = s.metrics, s.logger, s.ln.Addr().String()
+	ec.Metrics, ec.Logger, ec.APIAddr = s.metrics, s.logger, s.apiAddr()
 	ec.OnCrash = s.crash
 	ec.NoLocalWorker, ec.Master.Term = noLocalWorker, term
 	if term > 0 {

@@ -37,6 +37,7 @@ type Server struct {
 	logger   *slog.Logger
 	st       store.Store    // a master's: local, or rs on an HA master
 	local    *store.SQLite  // a master's own SQLite store
+	dirLock  *store.DirLock // a master's lock on its data dir
 	rs       *replica.Store // an HA master's replicated store (docs/ha.md)
 	metrics  *actors.Metrics
 	capacity int
@@ -131,16 +132,26 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	ac.Shutdown = s.shutdownPart
 	ac.CreateNode = s.createNode
 	ac.Addr, ac.Access.Hosts, ac.RateLimit = ln.Addr().String(), cfg.APIHosts, float64(cfg.RateLimit)
+	if adv := s.apiAddr(); adv != ac.Addr {
+		ac.Access.Hosts = append(slices.Clone(cfg.APIHosts), adv) // the name the others call it by
+	}
 	ac.Forward, ac.ForwardScheme = s.transport, cfg.APIScheme()
 	ac.SchedulesChanged = s.notifySchedules
 
 	if cfg.HasRole(conf.RoleMaster) {
+		// The lock keeps a second node and salvo restore off the data
+		// dir while this one runs (docs/operations.md).
+		if s.dirLock, err = store.LockDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, func() { _ = s.dirLock.Unlock() })
 		local, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
 		if err != nil {
 			return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 		}
 		s.local, s.st = local, local
 		cleanup = append(cleanup, func() { _ = local.Close() })
+		ac.Backup, ac.BackupDir = local, cfg.DataDir
 		var tokens interface {
 			httpapi.Tokens
 			httpapi.AuditLog
@@ -206,13 +217,17 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	} else {
 		go func() { s.served <- s.http.Serve(ln) }()
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "name", cfg.Name, "roles", cfg.Roles, "auth", cfg.AuthEnabled(),
+	logger.Info("listening", "addr", ln.Addr().String(), "advertised", s.apiAddr(), "name", cfg.Name, "roles", cfg.Roles, "auth", cfg.AuthEnabled(),
 		"dataDir", cfg.DataDir, "capacity", s.capacity, "bodyMemory", cfg.BodyMemoryBytes())
 	return s, nil
 }
 
 // Addr is the API's listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// apiAddr is the API address the node publishes to the others
+// (--advertise-http, conf.Config.HTTPAdvertise).
+func (s *Server) apiAddr() string { return s.cfg.HTTPAdvertise(s.ln.Addr().String()) }
 
 // crash takes an actor's panic: the first one makes Wait shut the node
 // down and return it. It does not block.
@@ -283,6 +298,9 @@ func (s *Server) shutdown() error {
 		if err := s.local.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
+	}
+	if err := s.dirLock.Unlock(); err != nil {
+		errs = append(errs, fmt.Errorf("unlock data dir: %w", err))
 	}
 	s.logger.Info("stopped")
 	return errors.Join(errs...)
