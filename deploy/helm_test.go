@@ -364,7 +364,7 @@ func TestHelmChart(t *testing.T) {
 	for name, want := range map[string]string{
 		"name": "$(POD_NAME)", "roles": "master", "data-dir": "/data", "bootstrap-expect": "3", "body-memory": "268435456",
 		"raft-addr": "0.0.0.0:7948", "gossip-addr": "0.0.0.0:7946", "remote-addr": "0.0.0.0:7947",
-		"advertise-http": fqdn + ":8080", "advertise-gossip": fqdn + ":7946", "advertise-remote": fqdn + ":7947",
+		"advertise-http": fqdn + ":8080", "advertise-gossip": "$(POD_IP):7946", "advertise-remote": fqdn + ":7947",
 		"gossip-key-file": "/etc/salvo/cluster/gossip.key", "tls-cert": "/etc/salvo/cluster/tls.crt",
 		"tls-key": "/etc/salvo/cluster/tls.key", "tls-ca": "/etc/salvo/cluster/ca.crt",
 	} {
