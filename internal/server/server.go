@@ -141,10 +141,13 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 	if cfg.HasRole(conf.RoleMaster) {
 		// The lock keeps a second node and salvo restore off the data
 		// dir while this one runs (docs/operations.md).
-		if s.dirLock, err = store.LockDir(cfg.DataDir); err != nil {
+		lock, err := store.LockDir(cfg.DataDir)
+		if err != nil {
 			return nil, err
 		}
-		cleanup = append(cleanup, func() { _ = s.dirLock.Unlock() })
+		s.dirLock = lock
+		// Not s.dirLock: a failed Start returns a nil s before the cleanup runs.
+		cleanup = append(cleanup, func() { _ = lock.Unlock() })
 		local, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
 		if err != nil {
 			return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
