@@ -425,21 +425,7 @@ func (e *Engine) resolve(ctx context.Context, spec *job.Spec) error {
 		}
 		spec.NodeGroup = ""
 	}
-	if a := spec.Aggregation; a != nil && a.Name != "" && a.Regex == "" {
-		body, err := e.st.GetDefinition(ctx, store.KindAggregation, a.Name)
-		if errors.Is(err, store.ErrNotFound) {
-			return &job.FieldError{Field: "aggregation.name", Msg: fmt.Sprintf("unknown aggregation %q", a.Name)}
-		}
-		if err != nil {
-			return fmt.Errorf("read aggregation %q: %w", a.Name, err)
-		}
-		var ag job.Aggregation
-		if err := json.Unmarshal(body, &ag); err != nil {
-			return fmt.Errorf("aggregation %q: %w", a.Name, err)
-		}
-		a.Regex = ag.Regex
-	}
-	return nil
+	return store.ResolveAggregation(ctx, e.st, spec.Aggregation)
 }
 
 // Status returns a job's live status, or its stored one when it is not

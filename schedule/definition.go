@@ -85,9 +85,7 @@ type Input struct {
 }
 
 // Definitions reads named definitions (a store.Store).
-type Definitions interface {
-	GetDefinition(ctx context.Context, kind, name string) ([]byte, error)
-}
+type Definitions = store.DefinitionReader
 
 // parser reads the standard five fields and the descriptors.
 var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
@@ -272,19 +270,8 @@ func checkSpec(ctx context.Context, spec *job.Spec, defs Definitions, opts Check
 		}
 	}
 	c := spec.Clone()
-	if a := c.Aggregation; a != nil && a.Name != "" && a.Regex == "" {
-		body, err := defs.GetDefinition(ctx, store.KindAggregation, a.Name)
-		if errors.Is(err, store.ErrNotFound) {
-			return &job.FieldError{Field: "aggregation.name", Msg: fmt.Sprintf("unknown aggregation %q", a.Name)}
-		}
-		if err != nil {
-			return fmt.Errorf("read aggregation %q: %w", a.Name, err)
-		}
-		var ag job.Aggregation
-		if err := json.Unmarshal(body, &ag); err != nil {
-			return fmt.Errorf("aggregation %q: %w", a.Name, err)
-		}
-		a.Regex = ag.Regex
+	if err := store.ResolveAggregation(ctx, defs, c.Aggregation); err != nil {
+		return err
 	}
 	if c.SSH != nil && c.SSH.Credential != "" && opts.Credential != nil {
 		if _, err := opts.Credential(ctx, c.SSH.Credential); errors.Is(err, store.ErrNotFound) {

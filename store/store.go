@@ -5,7 +5,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/salvo-sh/salvo/job"
@@ -376,4 +378,31 @@ type ValueRow struct {
 	State      string
 	ErrorClass string
 	Value      string
+}
+
+// DefinitionReader reads named definitions (a Store has it).
+type DefinitionReader interface {
+	GetDefinition(ctx context.Context, kind, name string) ([]byte, error)
+}
+
+// ResolveAggregation gives a, when it names an aggregation rule and has no
+// regex, the rule's regex: a *job.FieldError naming aggregation.name for an
+// unknown rule. A nil a, or one with a regex, is left alone.
+func ResolveAggregation(ctx context.Context, defs DefinitionReader, a *job.Aggregation) error {
+	if a == nil || a.Name == "" || a.Regex != "" {
+		return nil
+	}
+	body, err := defs.GetDefinition(ctx, KindAggregation, a.Name)
+	if errors.Is(err, ErrNotFound) {
+		return &job.FieldError{Field: "aggregation.name", Msg: fmt.Sprintf("unknown aggregation %q", a.Name)}
+	}
+	if err != nil {
+		return fmt.Errorf("read aggregation %q: %w", a.Name, err)
+	}
+	var ag job.Aggregation
+	if err := json.Unmarshal(body, &ag); err != nil {
+		return fmt.Errorf("aggregation %q: %w", a.Name, err)
+	}
+	a.Regex = ag.Regex
+	return nil
 }
