@@ -17,7 +17,7 @@ var followerLocal = map[string]bool{
 	"GET /": true, "GET /ui/*filepath": true,
 	"GET /api/v1/jobs": true, "GET /api/v1/jobs/:id": true, "GET /api/v1/jobs/:id/results": true,
 	"GET /api/v1/jobs/:id/aggregate": true, "GET /api/v1/jobs/:id/group": true, "GET /api/v1/jobs/:id/rate": true,
-	"GET /api/v1/whoami": true, "GET /api/v1/tokens": true, "GET /api/v1/audit": true,
+	"GET /api/v1/whoami": true, "GET /api/v1/tokens": true, "GET /api/v1/audit": true, "GET /api/v1/openapi.json": true,
 	"GET /api/v1/credentials": true, "GET /api/v1/credentials/:name": true,
 	"GET /api/v1/cluster/raft": true, "POST /api/v1/cluster/raft/snapshot": true, // this member's
 	"GET /api/v1/schedules": true, "GET /api/v1/schedules/:name": true, "GET /api/v1/schedules/:name/history": true,

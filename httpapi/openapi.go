@@ -25,8 +25,3 @@ func (s *Server) openAPIRoutes(v1 *gin.RouterGroup) {
 		c.Data(http.StatusOK, "application/json; charset=utf-8", openAPIDoc)
 	})
 }
-
-func init() {
-	// The document is the same on every node: a follower serves it itself.
-	followerLocal["GET /api/v1/openapi.json"] = true
-}
