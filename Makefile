@@ -11,7 +11,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # helm is no Debian package here: its Go module, built once into the build cache.
 HELM := helm.sh/helm/v4/cmd/helm@v4.3.2
 
-.PHONY: build build-static image certs e2e-docker test unit fuzz lint bench bench-clush demo cluster cluster-stop cluster-ha cluster-ha-stop clean proto
+.PHONY: build build-static image certs e2e-docker test unit fuzz lint bench bench-clush sizing sizing-doc demo cluster cluster-stop cluster-ha cluster-ha-stop clean proto
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/salvo
@@ -76,6 +76,15 @@ bench: build
 	$(BIN) bench --targets 50000 --target-server nginx --cluster-workers 0 --xargs-targets 0 --throttle-targets 0
 	$(BIN) bench --ssh
 	$(BIN) bench --targets 100000 --ha --cluster-workers 0 --xargs-targets 0 --throttle-targets 0
+
+# docs/sizing.md from measured figures (scripts/sizing.sh): sizing measures
+# them again into docs/sizing.json (about 5 minutes), sizing-doc only renders
+# the doc from it. Never run by CI.
+sizing: build
+	SALVO=$(BIN) ./scripts/sizing.sh
+
+sizing-doc: build
+	SALVO=$(BIN) ./scripts/sizing.sh --doc-only
 
 # salvo, clush and parallel-ssh side by side on 50 hosts of a real sshd
 # (docs/benchmarks.md); never run by CI.

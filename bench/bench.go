@@ -126,6 +126,9 @@ type Config struct {
 	Mixed MixedConfig
 	// HA configures the HA scenario.
 	HA HAConfig
+	// Sizing configures the sizing run, which replaces the other
+	// scenarios when enabled.
+	Sizing SizingConfig
 
 	// fleetPID is the running target server's (fleet's or nginx's) pid,
 	// whose CPU time the samplers measure beside the scenario's own; set
@@ -192,6 +195,15 @@ func DefaultConfig() Config {
 			RequestTimeout: 2 * time.Second,
 		},
 		HA: HAConfig{Masters: 3, Workers: 3, IngestResults: 100000, IngestBatch: 500},
+		Sizing: SizingConfig{
+			Targets:         100000,
+			Workers:         2,
+			Concurrencies:   []int{250, 1000, 2500},
+			Bodies:          []int{1024, 8192, 32768},
+			BodyConcurrency: 500,
+			Latency:         200 * time.Millisecond,
+			Seconds:         4,
+		},
 	}
 }
 
@@ -269,6 +281,10 @@ func (c *Config) Validate() error {
 			bad("the HA scenario runs with the throughput scenarios: not with --throttle-compare or --mixed-compare")
 		}
 	}
+	c.Sizing.validate(bad)
+	if c.Sizing.Enabled && (c.Throttle.Only || c.Mixed.Only || c.HA.Enabled) {
+		bad("the sizing run runs alone: not with --throttle-compare, --mixed-compare or --ha")
+	}
 	if c.CPUProfileDir != "" && c.CPUProfileSeconds <= 0 {
 		bad("CPU profile seconds must be positive, got %d", c.CPUProfileSeconds)
 	}
@@ -305,6 +321,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		rep.fillRatios()
 		rep.Elapsed = time.Since(rep.Started).Round(time.Millisecond).Seconds()
 	}()
+	if cfg.Sizing.Enabled {
+		return rep, runSizing(ctx, cfg, rep)
+	}
 	only := cfg.Throttle.Only || cfg.Mixed.Only
 	if !only {
 		if err := runThroughput(ctx, cfg, rep); err != nil {
@@ -346,21 +365,7 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 	targets := fleet.Targets(hosts, ts.port)
 	// salvo runs one salvo job on the first n targets and records the
 	// processes it started.
-	salvo := func(n int, j salvoJob) (Row, error) {
-		note, err := waitConntrack(ctx, cfg.Logger, n)
-		if err != nil {
-			return Row{}, err
-		}
-		row, pid, err := runSalvo(ctx, cfg, targets[:n], j)
-		if pid > 0 {
-			rep.ChildPIDs = append(rep.ChildPIDs, pid)
-		}
-		rep.ChildPIDs = append(rep.ChildPIDs, row.ChildPIDs...)
-		if note != "" {
-			row.Notes = append(row.Notes, note)
-		}
-		return row, err
-	}
+	salvo := func(n int, j salvoJob) (Row, error) { return runSalvoIn(ctx, cfg, rep, targets[:n], j) }
 	for _, n := range cfg.Sizes {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("bench: %w", context.Cause(ctx))
@@ -448,6 +453,24 @@ func runThroughput(ctx context.Context, cfg Config, rep *Report) (err error) {
 		}
 	}
 	return nil
+}
+
+// runSalvoIn runs one salvo job over targets once the connection tracking
+// table has room for them, and records the processes it started in rep.
+func runSalvoIn(ctx context.Context, cfg Config, rep *Report, targets []string, j salvoJob) (Row, error) {
+	note, err := waitConntrack(ctx, cfg.Logger, len(targets))
+	if err != nil {
+		return Row{}, err
+	}
+	row, pid, err := runSalvo(ctx, cfg, targets, j)
+	if pid > 0 {
+		rep.ChildPIDs = append(rep.ChildPIDs, pid)
+	}
+	rep.ChildPIDs = append(rep.ChildPIDs, row.ChildPIDs...)
+	if note != "" {
+		row.Notes = append(row.Notes, note)
+	}
+	return row, err
 }
 
 // medianRows returns the median loop round and the median salvo round of
@@ -548,10 +571,11 @@ func reportConfig(cfg Config) ReportConfig {
 		}
 	}
 	var hc *ReportHA
-	if h := cfg.HA; h.Enabled {
+	if h := cfg.HA; h.Enabled || cfg.Sizing.Enabled && h.IngestResults > 0 {
 		hc = &ReportHA{Masters: h.Masters, Workers: h.Workers, Goal: HAGoal, IngestResults: h.IngestResults, IngestBatch: h.IngestBatch}
 	}
 	return ReportConfig{
+		Sizing:         reportSizing(cfg.Sizing),
 		HA:             hc,
 		Throttle:       tc,
 		Binary:         filepath.Clean(cfg.Binary),

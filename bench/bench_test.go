@@ -315,6 +315,13 @@ func TestValidate(t *testing.T) {
 		{"ha without workers", func(c *Config) { c.HA.Enabled, c.HA.Workers = true, 0 }, false},
 		{"ha ingest batch 0", func(c *Config) { c.HA.Enabled, c.HA.IngestBatch = true, 0 }, false},
 		{"ha with throttle only", func(c *Config) { c.HA.Enabled, c.Sizes, c.Throttle.Only = true, nil, true }, false},
+		{"sizing", func(c *Config) { c.Sizing.Enabled = true }, true},
+		{"sizing with ha", func(c *Config) { c.Sizing.Enabled, c.HA.Enabled = true, true }, false},
+		{"sizing with one concurrency", func(c *Config) { c.Sizing.Enabled, c.Sizing.Concurrencies = true, []int{500} }, false},
+		{"sizing without workers", func(c *Config) { c.Sizing.Enabled, c.Sizing.Workers = true, 0 }, false},
+		{"sizing zero latency", func(c *Config) { c.Sizing.Enabled, c.Sizing.Latency = true, 0 }, false},
+		{"sizing sweep too large", func(c *Config) { c.Sizing.Enabled, c.Sizing.Latency = true, time.Microsecond }, false},
+		{"sizing off ignores its fields", func(c *Config) { c.Sizing.Workers = 0 }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,8 @@ type Report struct {
 	// ChildPIDs are the process ids of every child the run started (the
 	// fleet, each server, xargs); all have exited when Run returns.
 	ChildPIDs []int `json:"childPids"`
+	// Host is the machine the run measured (the sizing run only).
+	Host *Host `json:"host,omitempty"`
 }
 
 // ReportConfig is the configuration a report was measured with.
@@ -41,6 +43,8 @@ type ReportConfig struct {
 	Throttle *ReportThrottle `json:"throttle,omitempty"`
 	// HA is the HA scenario's setting, when it ran.
 	HA *ReportHA `json:"ha,omitempty"`
+	// Sizing is the sizing run's setting, when it ran.
+	Sizing *ReportSizing `json:"sizing,omitempty"`
 }
 
 // ReportHA is the HA scenario's configuration.
@@ -104,9 +108,20 @@ type Row struct {
 	MaxFDs    int `json:"maxFds,omitempty"`
 	// CPUSeconds is the CPU time of the measured process over the run (the
 	// server for salvo, the bench process for the loops; cluster workers
-	// not included), FleetCPUSeconds the fleet's over the same span.
-	CPUSeconds      float64 `json:"cpuSeconds,omitempty"`
-	FleetCPUSeconds float64 `json:"fleetCpuSeconds,omitempty"`
+	// not included), FleetCPUSeconds the fleet's over the same span, and
+	// WorkerCPUSeconds the cluster workers' over the job.
+	CPUSeconds       float64 `json:"cpuSeconds,omitempty"`
+	FleetCPUSeconds  float64 `json:"fleetCpuSeconds,omitempty"`
+	WorkerCPUSeconds float64 `json:"workerCpuSeconds,omitempty"`
+	// BodyBytes is the fleet's body size when it differs from the
+	// report's (the sizing run's body sweep).
+	BodyBytes int `json:"bodyBytes,omitempty"`
+	// StoreBytes is the size of the server's data directory once it
+	// stopped after the job (its WAL checkpointed into the database), and
+	// StoreRunningBytes its size when the job was gathered, the WAL
+	// included (the sizing run).
+	StoreBytes        int64 `json:"storeBytes,omitempty"`
+	StoreRunningBytes int64 `json:"storeRunningBytes,omitempty"`
 	// Errors is the number of targets without a 200 answer (salvo: not in
 	// state ok, or not done).
 	Errors int `json:"errors"`
@@ -292,6 +307,9 @@ func writeMainTable(b *strings.Builder, cfg ReportConfig, rows []Row) error {
 				row.Scenario, row.Targets, rf.Leader, rf.Term, rf.Entries, rf.EntriesPerSecond, rf.ResultsPerEntry,
 				rf.ResultsPerSecond, rf.FollowerLag, catchUp(rf.CatchUpSeconds)))
 		}
+		if note := sizingNote(row); note != "" {
+			notes = append(notes, fmt.Sprintf("# %s %d: %s", row.Scenario, row.Targets, note))
+		}
 		if row.Ratio > 0 {
 			ratio = strconv.FormatFloat(row.Ratio, 'f', 2, 64)
 		}
@@ -315,6 +333,23 @@ func writeMainTable(b *strings.Builder, cfg ReportConfig, rows []Row) error {
 		b.WriteString(n + "\n")
 	}
 	return nil
+}
+
+// sizingNote says what a row of the sizing run measured beside the
+// table's columns: its body size, the store's size and the workers' CPU.
+func sizingNote(row Row) string {
+	var parts []string
+	if row.BodyBytes > 0 {
+		parts = append(parts, fmt.Sprintf("bodies of %d bytes", row.BodyBytes))
+	}
+	if row.StoreBytes > 0 && row.Targets > 0 {
+		parts = append(parts, fmt.Sprintf("store %s at rest after the job (%.0f bytes per result), %s with its WAL while running",
+			formatBytes(row.StoreBytes), float64(row.StoreBytes)/float64(row.Targets), formatBytes(row.StoreRunningBytes)))
+	}
+	if row.WorkerCPUSeconds > 0 && row.Targets > 0 {
+		parts = append(parts, fmt.Sprintf("workers' cpu %.0f µs/target", row.WorkerCPUSeconds*1e6/float64(row.Targets)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // catchUp describes a follower's catch-up time (-1: not within the bound).

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,6 +78,9 @@ type salvoJob struct {
 	// afterStart, when set, runs once the server listens (it starts the
 	// cluster's workers); its cleanup runs when the job is over.
 	afterStart func(ctx context.Context, base string) (cleanup func() error, pids []int, err error)
+	// measureStore records the size of the server's data directory once
+	// the job is gathered (Row.StoreBytes).
+	measureStore bool
 }
 
 // xargsJob is the salvo job on the xargs baseline's targets.
@@ -111,7 +115,20 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (r
 	if err != nil {
 		return row, pid, err
 	}
-	defer joinErr(&err, func() error { return s.stop(cfg) })
+	defer joinErr(&err, func() error {
+		if !jr.measureStore || row.Rate == 0 {
+			return s.stop(cfg)
+		}
+		// The server checkpoints its WAL into the database file as it
+		// stops: what is left is the store's size at rest.
+		serr := s.srv.stop(cfg.StopTimeout)
+		if n, err := dirBytes(s.dir); err == nil {
+			row.StoreBytes = n
+		} else {
+			row.Notes = append(row.Notes, fmt.Sprintf("store size: %v", err))
+		}
+		return errors.Join(serr, os.RemoveAll(s.dir))
+	})
 	if jr.afterStart != nil {
 		cleanup, pids, serr := jr.afterStart(ctx, s.base)
 		row.ChildPIDs = pids
@@ -157,9 +174,13 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (r
 			}
 		}
 	}
+	workers0 := cpuOf(row.ChildPIDs)
 	tj, err := s.runJob(ctx, cfg, body, onSubmit, observe)
 	if err != nil {
 		return row, pid, err
+	}
+	if len(row.ChildPIDs) > 0 {
+		row.WorkerCPUSeconds = (cpuOf(row.ChildPIDs) - workers0).Seconds()
 	}
 	if prof != nil {
 		if err := prof.wait(); err != nil {
@@ -170,6 +191,13 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (r
 	}
 	if ok, err := tj.record(ctx, &row, len(targets)); !ok {
 		return row, pid, err
+	}
+	if jr.measureStore {
+		n, err := dirBytes(s.dir)
+		if err != nil {
+			row.Notes = append(row.Notes, fmt.Sprintf("store size: %v", err))
+		}
+		row.StoreRunningBytes = n
 	}
 	if jr.throttle != nil {
 		classes, err := errorClasses(ctx, s.api, s.base, tj.id)

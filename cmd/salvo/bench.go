@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -74,6 +75,18 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&hc.Workers, "ha-workers", hc.Workers, "worker processes of the HA scenario")
 	fs.IntVar(&hc.IngestResults, "ha-ingest-results", hc.IngestResults,
 		"results of the Raft ingest load (one writer, a bare store and the leader of a 3-member Raft group, in process); 0 skips it")
+	zc := &cfg.Sizing
+	fs.BoolVar(&zc.Enabled, "sizing", false, "run only the sizing run (docs/sizing.md): the throughput job on a single node and a cluster,\n"+
+		"the memory sweeps over concurrency and body size, the store's growth and the master's ingest ceiling")
+	fs.IntVar(&zc.Targets, "sizing-targets", zc.Targets, "targets of the sizing run's throughput job")
+	fs.IntVar(&zc.Workers, "sizing-workers", zc.Workers, "workers of the sizing run's cluster job")
+	sizingConc, sizingBodies := intList(zc.Concurrencies), intList(zc.Bodies)
+	fs.Var(&sizingConc, "sizing-concurrency", "comma-separated concurrencies of the sizing run's memory sweep")
+	fs.Var(&sizingBodies, "sizing-bodies", "comma-separated body sizes in bytes of the sizing run's body sweep")
+	fs.IntVar(&zc.BodyConcurrency, "sizing-body-concurrency", zc.BodyConcurrency, "concurrency of the sizing run's body sweep")
+	fs.DurationVar(&zc.Latency, "sizing-latency", zc.Latency, "fleet latency of the sizing run's sweeps (keeps the requests in flight)")
+	fs.Float64Var(&zc.Seconds, "sizing-seconds", zc.Seconds, "about how long each sweep job runs")
+	sizingDoc := fs.String("sizing-doc", "", "write docs/sizing.md to stdout from this `FILE`, the JSON of salvo bench --sizing, and exit")
 	sc := bench.DefaultSSHConfig()
 	sshOnly := fs.Bool("ssh", false, "run only the SSH benchmark: salvo fleet --ssh, a bare x/crypto/ssh loop,\n"+
 		"one salvo SSH job and parallel-ssh (Debian's pssh) on a subset, at --concurrency")
@@ -92,7 +105,11 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "salvo bench: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
+	if *sizingDoc != "" {
+		return writeSizingDoc(*sizingDoc, stdout, stderr)
+	}
 	cfg.Sizes = sizes
+	zc.Concurrencies, zc.Bodies = sizingConc, sizingBodies
 	cfg.ServerArgs = strings.Fields(*serverFlags)
 	level := slog.LevelInfo
 	if *verbose {
@@ -116,6 +133,28 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		rows = len(rep.Rows)
 	}
 	return printReport(rep, rows, err, *asJSON, "some targets failed", stdout, stderr)
+}
+
+// writeSizingDoc writes docs/sizing.md from a sizing run's JSON report.
+func writeSizingDoc(path string, stdout, stderr io.Writer) int {
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "salvo bench:", err)
+		return 1
+	}
+	defer f.Close()
+	rep, err := bench.ReadReport(f)
+	if err == nil {
+		var s *bench.Sizing
+		if s, err = bench.NewSizing(rep); err == nil {
+			err = s.WriteMarkdown(stdout)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "salvo bench: %s: %v\n", path, err)
+		return 1
+	}
+	return 0
 }
 
 // runSSHBench runs `salvo bench --ssh` and prints its table (or JSON).
@@ -163,7 +202,7 @@ func printReport(rep report, rows int, err error, asJSON bool, failed string, st
 	return 0
 }
 
-// intList is a comma-separated list of positive integers flag.
+// intList is a flag of comma-separated positive integers.
 type intList []int
 
 // String implements flag.Value.
@@ -181,7 +220,7 @@ func (l *intList) Set(v string) error {
 	for _, f := range strings.Split(v, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
-			return fmt.Errorf("invalid target count %q", f)
+			return fmt.Errorf("invalid count %q: want positive integers", f)
 		}
 		out = append(out, n)
 	}
