@@ -76,9 +76,10 @@ bench: build
 	$(BIN) bench --targets 50000 --target-server nginx --cluster-workers 0 --xargs-targets 0 --throttle-targets 0
 	$(BIN) bench --ssh
 	$(BIN) bench --targets 100000 --ha --cluster-workers 0 --xargs-targets 0 --throttle-targets 0
+	$(BIN) bench --sizing   # the table only; make sizing writes docs/sizing.json and docs/sizing.md
 
 # docs/sizing.md from measured figures (scripts/sizing.sh): sizing measures
-# them again into docs/sizing.json (about 5 minutes), sizing-doc only renders
+# them again into docs/sizing.json (about 2 minutes), sizing-doc only renders
 # the doc from it. Never run by CI.
 sizing: build
 	SALVO=$(BIN) ./scripts/sizing.sh

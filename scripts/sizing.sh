@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make sizing / make sizing-doc: docs/sizing.md from salvo's own measured figures.
 #
-#   scripts/sizing.sh [BENCH FLAGS...]  measure: salvo bench --sizing --json (about 5 minutes
+#   scripts/sizing.sh [BENCH FLAGS...]  measure: salvo bench --sizing --json (about 2 minutes
 #                                       on 2 cores) into docs/sizing.json, then write the doc
 #   scripts/sizing.sh --doc-only        only write docs/sizing.md from docs/sizing.json
 #
