@@ -312,7 +312,8 @@ func (g *Group) Status() (Status, error) {
 	return st, nil
 }
 
-// AddVoter adds a member (on the leader).
+// AddVoter adds a member (on the leader); for a member already in the
+// group it updates the member's address.
 func (g *Group) AddVoter(p Peer) error {
 	return g.raft.AddVoter(raft.ServerID(p.Name), raft.ServerAddress(p.Addr), 0, g.cfg.ApplyTimeout).Error()
 }

@@ -538,3 +538,96 @@ func TestHAPartitionedLeaderStepsDown(t *testing.T) {
 		t.Logf("peak in flight at the fleet %d (capacity %d)", p, capacity*len(c.workers))
 	}
 }
+
+// raftAddrOf is the Raft address a member's own view of the group gives
+// name ("" when name is not a voter there).
+func raftAddrOf(st raftgroup.Status, name string) string {
+	for _, v := range st.Voters {
+		if v.Name == name {
+			return v.Addr
+		}
+	}
+	return ""
+}
+
+// A follower that comes back on the same data dir with another Raft
+// address (a pod with a new IP) is re-addressed by the leader, once, and
+// catches up: the group's configuration shows its new address, and a job
+// submitted after reaches its store.
+func TestHAMasterBackOnAnotherRaftAddress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	const hosts = 200
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	bin := testutil.BuildSalvo(t)
+	c := startHA(t, bin, 3, 1)
+	leader := c.leader(t, 30*time.Second)
+	c.waitWorkersAt(t, leader)
+	var follower *haMaster
+	for _, m := range c.masters {
+		if m != leader {
+			follower = m
+			break
+		}
+	}
+	st, ok := localRaft(t, leader.url())
+	old := raftAddrOf(st, follower.name)
+	if !ok || old == "" {
+		t.Fatalf("%s not a voter on the leader %s: %+v", follower.name, leader.name, st)
+	}
+
+	follower.kill(t)
+	fresh := fmt.Sprintf("%s:%d", follower.ip, testutil.FreePort(t))
+	for i, a := range follower.args {
+		if a == "--raft-addr" {
+			follower.args[i+1] = fresh
+		}
+	}
+	follower.start(t, bin)
+	start := time.Now()
+	deadline := start.Add(20 * time.Second)
+	for {
+		leader = c.leader(t, 10*time.Second)
+		st, ok = localRaft(t, leader.url())
+		if ok && raftAddrOf(st, follower.name) == fresh {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the leader %s still has %s at %q 20 s after its restart on %s: %+v", leader.name, follower.name, raftAddrOf(st, follower.name), fresh, st)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the leader's API: a configuration change has no outside signal
+	}
+	t.Logf("%s re-addressed %s → %s after %s", follower.name, old, fresh, time.Since(start).Round(time.Millisecond))
+	waitLog(t, leader.p, 5*time.Second, "another raft address", follower.name, old, fresh)
+
+	// A write after the change reaches the restarted master.
+	id := submit(t, leader.url(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port), "maxConcurrency": 20})
+	if st := waitFor(t, leader.url(), id, time.Minute, terminal); st.State != store.JobGathered || st.Done != hosts {
+		t.Fatalf("job after the re-addressing: %+v", st)
+	}
+	checkStores(t, []*haMaster{follower}, id, hosts)
+	lst, ok := localRaft(t, leader.url())
+	if !ok {
+		t.Fatalf("the leader %s does not answer its raft status", leader.name)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		fst, ok := localRaft(t, follower.url())
+		if ok && fst.AppliedIndex >= lst.AppliedIndex && raftAddrOf(fst, follower.name) == fresh {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s applied %d (its own address %q), the leader %d, 10 s after the job", follower.name, fst.AppliedIndex, raftAddrOf(fst, follower.name), lst.AppliedIndex)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the follower's API
+	}
+	// The change was made once: the passes since saw the address equal.
+	var n int
+	for _, m := range c.masters {
+		n += strings.Count(m.p.Log(), "another raft address")
+	}
+	if n != 1 {
+		t.Fatalf("%d re-addressings logged over %s, want 1", n, time.Since(start).Round(time.Millisecond))
+	}
+}

@@ -206,19 +206,35 @@ func (h *haPart) tryBootstrap() {
 }
 
 // addVoters adds the masters that run Raft outside the group (a new or
-// replaced master), unless the operator removed them.
+// replaced master), unless the operator removed them, and gives a member
+// that came back with another Raft address (a pod with a new IP) its new
+// one: AddVoter with the member's ID updates its address (docs/ha.md).
+// Only alive members count, and the next pass sees the address equal.
 func (h *haPart) addVoters() {
 	servers, err := h.group.Servers()
 	if err != nil {
 		return
 	}
+	h.mu.Lock()
+	removed := maps.Clone(h.removed)
+	h.mu.Unlock()
 	for _, m := range h.masters() {
-		if h.removed[m.Name()] || slices.ContainsFunc(servers, func(p raftgroup.Peer) bool { return p.Name == m.Name() }) {
+		if removed[m.Name()] {
 			continue
 		}
-		h.s.logger.Info("adding a master to the raft group", "name", m.Name(), "raftAddr", m.Meta.RaftAddr)
-		if err := h.group.AddVoter(raftgroup.Peer{Name: m.Name(), Addr: m.Meta.RaftAddr}); err != nil {
-			h.s.logger.Warn("cannot add a master to the raft group", "name", m.Name(), "err", err)
+		i := slices.IndexFunc(servers, func(p raftgroup.Peer) bool { return p.Name == m.Name() })
+		switch {
+		case i < 0:
+			h.s.logger.Info("adding a master to the raft group", "name", m.Name(), "raftAddr", m.Meta.RaftAddr)
+			if err := h.group.AddVoter(raftgroup.Peer{Name: m.Name(), Addr: m.Meta.RaftAddr}); err != nil {
+				h.s.logger.Warn("cannot add a master to the raft group", "name", m.Name(), "err", err)
+			}
+		case servers[i].Addr != m.Meta.RaftAddr:
+			h.s.logger.Info("a master of the raft group has another raft address: updating it", "name", m.Name(),
+				"oldRaftAddr", servers[i].Addr, "raftAddr", m.Meta.RaftAddr)
+			if err := h.group.AddVoter(raftgroup.Peer{Name: m.Name(), Addr: m.Meta.RaftAddr}); err != nil {
+				h.s.logger.Warn("cannot update a master's raft address", "name", m.Name(), "err", err)
+			}
 		}
 	}
 }
