@@ -2,52 +2,22 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/salvo-sh/salvo/auth"
+	"github.com/salvo-sh/salvo/store"
 )
 
 // BackupContentType is the media type of GET /api/v1/backup's answer.
 const BackupContentType = "application/vnd.sqlite3"
-
-// backupPrefix begins the name of the temporary directory a backup is
-// copied into (backup), and of what RemoveStaleBackups removes.
-const backupPrefix = ".backup-"
-
-// RemoveStaleBackups removes the temporary copies that backups left in
-// dir (Config.BackupDir) when their node died mid-backup, logging each.
-// Call it only while no other process can be backing up into dir: a
-// master calls it at start, holding its data dir's lock.
-func RemoveStaleBackups(dir string, logger *slog.Logger) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("stale backups in %s: %w", dir, err)
-	}
-	var errs []error
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), backupPrefix) {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		if err := os.RemoveAll(path); err != nil {
-			errs = append(errs, fmt.Errorf("remove a stale backup: %w", err))
-			continue
-		}
-		logger.Info("removed a backup copy left by an interrupted backup", "path", path)
-	}
-	return errors.Join(errs...)
-}
 
 // Snapshotter writes a consistent copy of a store to a new file
 // (store.SQLite.SnapshotTo).
@@ -87,7 +57,7 @@ func (s *Server) backup(c *gin.Context) {
 	}
 	// A directory of its own (0700): no other user reads the copy, and
 	// the snapshot's file name cannot be taken by another.
-	tmp, err := os.MkdirTemp(dir, backupPrefix)
+	tmp, err := os.MkdirTemp(dir, store.BackupPrefix)
 	if err != nil {
 		fail(c, fmt.Errorf("backup: %w", err))
 		return

@@ -3,8 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // LockFile is the file of a data dir a running node holds locked
@@ -51,4 +53,35 @@ func (l *DirLock) Unlock() error {
 	err := l.f.Close() // closing the descriptor releases its flock
 	l.f = nil
 	return err
+}
+
+// The prefixes of the temporary copies made in a data dir: an online
+// backup's (GET /api/v1/backup) and salvo restore's staged file.
+const (
+	BackupPrefix  = ".backup-"
+	RestorePrefix = ".restore-"
+)
+
+// RemoveStaleCopies removes the temporary copies (BackupPrefix,
+// RestorePrefix) that a backup or a restore left in dir when its process
+// died, logging each. Call it only while holding dir's lock (LockDir): then
+// no live process is making one.
+func RemoveStaleCopies(dir string, logger *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("stale copies in %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), BackupPrefix) && !strings.HasPrefix(e.Name(), RestorePrefix) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.RemoveAll(path); err != nil {
+			errs = append(errs, fmt.Errorf("remove a stale copy: %w", err))
+			continue
+		}
+		logger.Info("removed a copy left by an interrupted backup or restore", "path", path)
+	}
+	return errors.Join(errs...)
 }

@@ -266,7 +266,7 @@ func Restore(ctx context.Context, file string, opts RestoreOptions) (RestoreResu
 		return res, err
 	}
 
-	stage, err := os.MkdirTemp(opts.DataDir, ".restore-")
+	stage, err := os.MkdirTemp(opts.DataDir, store.RestorePrefix)
 	if err != nil {
 		return res, fmt.Errorf("stage the copy: %w", err)
 	}

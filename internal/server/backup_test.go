@@ -34,8 +34,8 @@ func (l *lockedBuffer) String() string {
 }
 
 // A master that starts on a data dir holding the copy of a backup its
-// crashed predecessor was making removes it, once it holds the lock, and
-// leaves the other files.
+// crashed predecessor was making (or of a killed salvo restore) removes
+// it, once it holds the lock, and leaves the other files.
 func TestStartRemovesStaleBackups(t *testing.T) {
 	dir := t.TempDir()
 	stale := filepath.Join(dir, ".backup-3141592")
@@ -43,6 +43,10 @@ func TestStartRemovesStaleBackups(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(stale, "salvo.db"), []byte("half a copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	staleRestore := filepath.Join(dir, ".restore-2718")
+	if err := os.Mkdir(staleRestore, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	keep := filepath.Join(dir, "notes.backup")
@@ -62,12 +66,15 @@ func TestStartRemovesStaleBackups(t *testing.T) {
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("the stale backup copy %s after the start: %v", stale, err)
 	}
+	if _, err := os.Stat(staleRestore); !os.IsNotExist(err) {
+		t.Errorf("the stale restore copy %s after the start: %v", staleRestore, err)
+	}
 	if _, err := os.Stat(keep); err != nil {
 		t.Errorf("a file that is no backup copy: %v", err)
 	}
 	found := false
 	for _, line := range strings.Split(log.String(), "\n") {
-		found = found || strings.Contains(line, "level=INFO") && strings.Contains(line, "interrupted backup") && strings.Contains(line, stale)
+		found = found || strings.Contains(line, "level=INFO") && strings.Contains(line, "interrupted backup or restore") && strings.Contains(line, stale)
 	}
 	if !found {
 		t.Errorf("no Info line names the removed %s:\n%s", stale, log.String())

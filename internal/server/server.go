@@ -148,10 +148,10 @@ func Start(ctx context.Context, cfg *conf.Config, logger *slog.Logger) (s *Serve
 		s.dirLock = lock
 		// Not s.dirLock: a failed Start returns a nil s before the cleanup runs.
 		cleanup = append(cleanup, func() { _ = lock.Unlock() })
-		// Held by this process alone now: a backup copy in the data dir
-		// is a dead one's, interrupted (docs/operations.md).
-		if err := httpapi.RemoveStaleBackups(cfg.DataDir, logger); err != nil {
-			logger.Warn("cannot remove the copies of interrupted backups", "err", err)
+		// Held by this process alone now: a backup or restore copy in
+		// the data dir is a dead process's, interrupted (docs/operations.md).
+		if err := store.RemoveStaleCopies(cfg.DataDir, logger); err != nil {
+			logger.Warn("cannot remove the copies of interrupted backups or restores", "err", err)
 		}
 		local, err := store.OpenSQLite(store.DefaultSQLiteConfig(cfg.DataDir))
 		if err != nil {
