@@ -186,10 +186,16 @@ type Config struct {
 	// GossipKeyFile holds base64 gossip keys, one a line, the first the
 	// primary; gossip is encrypted when set.
 	GossipKeyFile string `yaml:"gossipKeyFile"`
-	// TLSCert, TLSKey and TLSCA secure proto.actor remote with mutual TLS.
+	// TLSCert, TLSKey and TLSCA secure proto.actor remote and the Raft
+	// transport with mutual TLS.
 	TLSCert string `yaml:"tlsCert"`
 	TLSKey  string `yaml:"tlsKey"`
 	TLSCA   string `yaml:"tlsCA"`
+	// TLSServerName, when set, is the name a node's client side of remote
+	// and Raft checks the peer's certificate against, instead of the host
+	// it dials: one cluster name every node's certificate carries as a DNS
+	// SAN (docs/security.md, "A cluster TLS server name").
+	TLSServerName string `yaml:"tlsServerName"`
 	// Cluster holds cluster settings read from the file only.
 	Cluster ClusterConfig `yaml:"cluster"`
 	// Scaling holds, per worker tag, when the master asks the operator's

@@ -73,6 +73,7 @@ func (c *Config) flags() []flagDef {
 		{"tls-cert", "certificate for TLS between nodes", &c.TLSCert},
 		{"tls-key", "private key for TLS between nodes", &c.TLSKey},
 		{"tls-ca", "CA bundle that signs the other nodes' certificates", &c.TLSCA},
+		{"tls-server-name", "name the other nodes' certificates must carry (a DNS SAN), checked instead of the address dialed; needs --tls-cert and --tls-ca", &c.TLSServerName},
 	}
 }
 

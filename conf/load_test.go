@@ -134,6 +134,37 @@ func TestLoadConfigFileSource(t *testing.T) {
 	}
 }
 
+// --tls-server-name from the config file (tlsServerName), the
+// environment (SALVO_TLS_SERVER_NAME) and the flag, in that precedence;
+// Load refuses it without the CA it names certificates of.
+func TestLoadTLSServerName(t *testing.T) {
+	file := writeFile(t, "tlsCert: node.pem\ntlsKey: node.key\ntlsCA: ca.pem\ntlsServerName: file.cluster\n")
+	for _, tt := range []struct {
+		name string
+		args []string
+		vars map[string]string
+		want string
+	}{
+		{"file", []string{"--config", file}, nil, "file.cluster"},
+		{"env", []string{"--config", file}, map[string]string{"SALVO_TLS_SERVER_NAME": "env.cluster"}, "env.cluster"},
+		{"flag", []string{"--config", file, "--tls-server-name", "flag.cluster"}, map[string]string{"SALVO_TLS_SERVER_NAME": "env.cluster"}, "flag.cluster"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(tt.args, env(tt.vars))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if cfg.TLSServerName != tt.want {
+				t.Errorf("TLSServerName %q, want %q", cfg.TLSServerName, tt.want)
+			}
+		})
+	}
+	_, err := Load([]string{"--tls-cert", "node.pem", "--tls-key", "node.key", "--tls-server-name", "salvo.cluster"}, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "--tls-server-name needs") {
+		t.Errorf("--tls-server-name without --tls-ca: %v, want an error", err)
+	}
+}
+
 func TestLoadEmptyEnvIgnored(t *testing.T) {
 	cfg, err := Load(nil, env(map[string]string{"SALVO_HTTP_ADDR": "", "SALVO_CAPACITY": " "}))
 	if err != nil {

@@ -81,6 +81,14 @@ func (c *Config) Validate() error {
 	if c.TLSCA != "" && c.TLSCert == "" {
 		bad(c.label("tlsCA", &c.TLSCA), "--tls-ca needs --tls-cert and --tls-key")
 	}
+	if c.TLSServerName != "" {
+		if c.TLSCert == "" || c.TLSCA == "" {
+			bad(c.label("tlsServerName", &c.TLSServerName), "--tls-server-name needs --tls-cert, --tls-key and --tls-ca: it names what the CA's certificates must carry")
+		}
+		if msg := checkServerName(c.TLSServerName); msg != "" {
+			bad(c.label("tlsServerName", &c.TLSServerName), "invalid name %q: %s", c.TLSServerName, msg)
+		}
+	}
 	if c.Capacity < 1 || c.Capacity > MaxCapacity {
 		bad(c.label("capacity", &c.Capacity), "must be between 1 and %d, got %d", MaxCapacity, c.Capacity)
 	}
@@ -308,6 +316,24 @@ func checkAdvertiseAddr(addr string, ipOnly bool) string {
 		return "an advertised address needs the port the others dial, not 0"
 	case ipOnly && net.ParseIP(host) == nil:
 		return "the gossip address must be an IP address, not a name"
+	}
+	return ""
+}
+
+// checkServerName accepts what a certificate's DNS SAN can name for a
+// TLS client's ServerName: a host name (or an IP address), without a
+// port, a scheme or a wildcard.
+func checkServerName(name string) string {
+	if net.ParseIP(name) != nil {
+		return ""
+	}
+	switch {
+	case strings.ContainsAny(name, ":/"):
+		return "want a name such as salvo.cluster, without a port or a scheme"
+	case strings.Contains(name, "*"):
+		return "a wildcard is for certificates: give one name it covers"
+	case strings.TrimSpace(name) != name || strings.ContainsAny(name, " \t"):
+		return "contains white space"
 	}
 	return ""
 }

@@ -35,6 +35,14 @@ func TestValidate(t *testing.T) {
 		{"join without a gossip address binds everything", func(c *Config) { c.Join = []string{"127.0.0.1:7946"} }, []string{"gossipAddr", "--gossip-key-file"}},
 		{"raft off loopback without TLS", func(c *Config) { c.GossipAddr, c.RaftAddr = "127.0.0.1:7946", "0.0.0.0:7948" },
 			[]string{"raftAddr (--raft-addr)", `"0.0.0.0:7948" is not a loopback address`}},
+		{"tls server name without TLS", func(c *Config) { c.TLSServerName = "salvo.cluster" },
+			[]string{"tlsServerName (--tls-server-name)", "needs --tls-cert, --tls-key and --tls-ca"}},
+		{"tls server name without a CA", func(c *Config) { c.TLSCert, c.TLSKey, c.TLSServerName = "c", "k", "salvo.cluster" },
+			[]string{"tlsServerName (--tls-server-name)", "--tls-ca"}},
+		{"tls server name with a port", func(c *Config) { c.TLSCert, c.TLSKey, c.TLSCA, c.TLSServerName = "c", "k", "ca", "salvo.cluster:7947" },
+			[]string{"tlsServerName", "without a port"}},
+		{"tls server name a wildcard", func(c *Config) { c.TLSCert, c.TLSKey, c.TLSCA, c.TLSServerName = "c", "k", "ca", "*.salvo" },
+			[]string{"tlsServerName", "wildcard"}},
 		{"bootstrap-expect out of range", func(c *Config) { c.GossipAddr, c.BootstrapExpect = "127.0.0.1:7946", 0 }, []string{"bootstrapExpect", "between 1 and 9"}},
 		{"raft without gossip", func(c *Config) { c.BootstrapExpect = 3 }, []string{"bootstrapExpect", "--gossip-addr or --join"}},
 		{"bootstrap-expect on a worker", func(c *Config) { c.GossipAddr, c.BootstrapExpect, c.Roles = "127.0.0.1:7946", 3, []string{RoleWorker} },
@@ -108,8 +116,11 @@ func TestValidate(t *testing.T) {
 // What the security checks let through.
 func TestValidateSecurityAllows(t *testing.T) {
 	for name, mod := range map[string]func(*Config){
-		"loopback cluster":             func(c *Config) { c.GossipAddr, c.RemoteAddr = "127.0.0.1:0", "127.0.0.1:0" },
-		"a network cluster with TLS":   func(c *Config) { c.GossipAddr, c.GossipKeyFile, c.TLSCert, c.TLSKey = "10.0.0.1:7946", "k", "c", "k" },
+		"loopback cluster":           func(c *Config) { c.GossipAddr, c.RemoteAddr = "127.0.0.1:0", "127.0.0.1:0" },
+		"a network cluster with TLS": func(c *Config) { c.GossipAddr, c.GossipKeyFile, c.TLSCert, c.TLSKey = "10.0.0.1:7946", "k", "c", "k" },
+		"a cluster TLS server name": func(c *Config) {
+			c.GossipAddr, c.GossipKeyFile, c.TLSCert, c.TLSKey, c.TLSCA, c.TLSServerName = "10.0.0.1:7946", "k", "c", "k", "ca", "salvo.cluster"
+		},
 		"--insecure-cluster":           func(c *Config) { c.GossipAddr, c.InsecureCluster = "10.0.0.1:7946", true },
 		"auth off on loopback":         func(c *Config) { c.Auth = AuthOff },
 		"--insecure-no-auth":           func(c *Config) { c.Auth, c.HTTPAddr, c.InsecureNoAuth = AuthOff, "0.0.0.0:8080", true },

@@ -366,7 +366,7 @@ func TestHelmChart(t *testing.T) {
 		"raft-addr": "0.0.0.0:7948", "gossip-addr": "0.0.0.0:7946", "remote-addr": "0.0.0.0:7947",
 		"advertise-http": fqdn + ":8080", "advertise-gossip": "$(POD_IP):7946", "advertise-remote": fqdn + ":7947",
 		"gossip-key-file": "/etc/salvo/cluster/gossip.key", "tls-cert": "/etc/salvo/cluster/tls.crt",
-		"tls-key": "/etc/salvo/cluster/tls.key", "tls-ca": "/etc/salvo/cluster/ca.crt",
+		"tls-key": "/etc/salvo/cluster/tls.key", "tls-ca": "/etc/salvo/cluster/ca.crt", "tls-server-name": "salvo.cluster",
 	} {
 		if got, ok := arg(mc.Args, name); !ok || got != want {
 			t.Errorf("master --%s=%q, want %q", name, got, want)
@@ -394,6 +394,9 @@ func TestHelmChart(t *testing.T) {
 	for name, want := range map[string]string{
 		"name": "$(POD_NAME)", "roles": "worker", "capacity": "2500", "join": join, "body-memory": "268435456",
 		"advertise-http": "$(POD_IP):8080", "advertise-gossip": "$(POD_IP):7946", "advertise-remote": "$(POD_IP):7947",
+		// Dialed by its pod IP, which the certificate does not name: TLS
+		// checks the cluster name instead.
+		"tls-cert": "/etc/salvo/cluster/tls.crt", "tls-server-name": "salvo.cluster",
 	} {
 		if got, ok := arg(wc.Args, name); !ok || got != want {
 			t.Errorf("worker --%s=%q, want %q", name, got, want)
@@ -568,16 +571,21 @@ func TestHelmChartScaling(t *testing.T) {
 
 // TestHelmChartClusterSecurity checks the gossip key and TLS switches:
 // either one off adds --insecure-cluster, which salvo needs to start
-// without them on the pod network, and salvo accepts each combination.
+// without them on the pod network; with TLS every node gets
+// --tls-server-name (cluster.tlsServerName), unless it is empty; salvo
+// accepts each combination.
 func TestHelmChartClusterSecurity(t *testing.T) {
-	tls := []string{"tls-cert", "tls-key", "tls-ca"}
+	tls := []string{"tls-cert", "tls-key", "tls-ca", "tls-server-name"}
 	for _, tc := range []struct {
-		set       []string
-		want, not []string
+		set        []string
+		want, not  []string
+		serverName string // the --tls-server-name wanted, when rendered
 	}{
-		{nil, append([]string{"gossip-key-file"}, tls...), []string{"insecure-cluster"}},
-		{[]string{"cluster.tls=false"}, []string{"gossip-key-file", "insecure-cluster"}, tls},
-		{[]string{"cluster.tls=false", "cluster.gossipKey=false"}, []string{"insecure-cluster"}, append([]string{"gossip-key-file"}, tls...)},
+		{nil, append([]string{"gossip-key-file"}, tls...), []string{"insecure-cluster"}, "salvo.cluster"},
+		{[]string{"cluster.tlsServerName=salvo.prod.example"}, tls, []string{"insecure-cluster"}, "salvo.prod.example"},
+		{[]string{"cluster.tlsServerName="}, tls[:3], []string{"insecure-cluster", "tls-server-name"}, ""},
+		{[]string{"cluster.tls=false"}, []string{"gossip-key-file", "insecure-cluster"}, tls, ""},
+		{[]string{"cluster.tls=false", "cluster.gossipKey=false"}, []string{"insecure-cluster"}, append([]string{"gossip-key-file"}, tls...), ""},
 	} {
 		t.Run(strings.Join(append([]string{"defaults"}, tc.set...), ","), func(t *testing.T) {
 			docs := render(t, "default", tc.set...)
@@ -593,6 +601,9 @@ func TestHelmChartClusterSecurity(t *testing.T) {
 					if _, ok := arg(args, f); ok {
 						t.Errorf("%s: --%s in %q", who, f, args)
 					}
+				}
+				if v, ok := arg(args, "tls-server-name"); ok && v != tc.serverName {
+					t.Errorf("%s: --tls-server-name=%q, want %q", who, v, tc.serverName)
 				}
 				loadArgs(t, who, args, cm.Data["config.yaml"])
 			}

@@ -15,9 +15,12 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/salvo-sh/salvo/internal/testutil"
 )
@@ -279,8 +282,9 @@ func TestApplyWithExpiredContext(t *testing.T) {
 	}
 }
 
-// testCA makes a CA and issues a loopback certificate signed by it.
-func testCA(t *testing.T) (pool *x509.CertPool, issue func() tls.Certificate) {
+// testCA makes a CA and issues certificates signed by it: for 127.0.0.1,
+// or, given names, for those DNS names only.
+func testCA(t *testing.T) (pool *x509.CertPool, issue func(dns ...string) tls.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -297,13 +301,15 @@ func testCA(t *testing.T) (pool *x509.CertPool, issue func() tls.Certificate) {
 	pool = x509.NewCertPool()
 	pool.AddCert(ca)
 	serial := int64(1)
-	return pool, func() tls.Certificate {
+	return pool, func(dns ...string) tls.Certificate {
 		serial++
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		leaf := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "member"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: dns,
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+		if len(dns) == 0 {
+			leaf.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		}
 		d, err := x509.CreateCertificate(rand.Reader, leaf, ca, &k.PublicKey, key)
 		if err != nil {
 			t.Fatal(err)
@@ -343,5 +349,48 @@ func TestMutualTLS(t *testing.T) {
 	applied(t, ms, 2)
 	if n := in.fsm.len(); n != 0 {
 		t.Fatalf("the intruder applied %d entries", n)
+	}
+}
+
+// With a ServerName in the client configuration (--tls-server-name),
+// members whose certificates name only the cluster, not the loopback
+// address they are dialed at, replicate; a dial without it, or with a
+// name the certificate does not carry, fails the handshake.
+func TestMutualTLSServerName(t *testing.T) {
+	const name = "salvo.cluster"
+	pool, issue := testCA(t)
+	tlsFor := func(cert tls.Certificate, serverName string) (*tls.Config, *tls.Config) {
+		server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+		client := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: serverName}
+		return server, client
+	}
+	ms := startGroup(t, 3, func(c *Config) { c.ServerTLS, c.ClientTLS = tlsFor(issue(name), name) })
+	l := leader(t, ms, 10*time.Second)
+	if _, err := l.g.Apply(context.Background(), []byte("named")); err != nil {
+		t.Fatal(err)
+	}
+	applied(t, ms, 1)
+
+	for _, tc := range []struct {
+		serverName string
+		want       string
+	}{
+		{"", "doesn't contain any IP SANs"},
+		{"other.cluster", "not other.cluster"},
+	} {
+		server, client := tlsFor(issue(name), tc.serverName)
+		layer, err := listen("127.0.0.1:0", &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}, server, client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := layer.Dial(raft.ServerAddress(l.g.Addr()), 5*time.Second)
+		_ = layer.Close()
+		var hostErr x509.HostnameError
+		if err == nil {
+			conn.Close()
+			t.Errorf("ServerName %q: dialed a member whose certificate names only %s", tc.serverName, name)
+		} else if !errors.As(err, &hostErr) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ServerName %q: %v, want an x509.HostnameError with %q", tc.serverName, err, tc.want)
+		}
 	}
 }

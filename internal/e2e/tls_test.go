@@ -33,8 +33,19 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 	}
 }
 
-// newCA returns a CA and a function that issues loopback certificates signed by it.
+// newTestCA returns a CA and a function that issues loopback certificates
+// (127.0.0.1 and localhost) signed by it.
 func newTestCA(t *testing.T, dir string) (caFile string, issue func(name string) (cert, key string)) {
+	t.Helper()
+	caFile, issueSANs := newTestCASANs(t, dir)
+	return caFile, func(name string) (string, string) {
+		return issueSANs(name, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
+	}
+}
+
+// newTestCASANs returns a CA and a function that issues certificates
+// naming exactly the DNS names and IP addresses given, signed by it.
+func newTestCASANs(t *testing.T, dir string) (caFile string, issue func(name string, dns []string, ips []net.IP) (cert, key string)) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -53,7 +64,7 @@ func newTestCA(t *testing.T, dir string) (caFile string, issue func(name string)
 	caFile = filepath.Join(dir, "ca.pem")
 	writePEM(t, caFile, "CERTIFICATE", caDER)
 	serial := int64(2)
-	issue = func(name string) (string, string) {
+	issue = func(name string, dns []string, ips []net.IP) (string, string) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +73,7 @@ func newTestCA(t *testing.T, dir string) (caFile string, issue func(name string)
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+			IPAddresses: ips, DNSNames: dns,
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 			KeyUsage:    x509.KeyUsageDigitalSignature,
 		}
@@ -118,6 +129,110 @@ func TestClusterOverTLS(t *testing.T) {
 	}
 	if m, ok := member(members(t, master.URL()), "plain-worker"); ok && m.Capacity > 0 && m.Reserved > 0 {
 		t.Errorf("the worker without TLS took work: %+v", m)
+	}
+}
+
+// TestClusterTLSServerName: with --tls-server-name, certificates that
+// name only the cluster (no IP address, no localhost) carry mutual TLS
+// between a master and a worker that dial each other at 127.0.0.1, and a
+// job runs on the worker; without the flag the same certificates fail the
+// handshake both ways, and no target runs.
+func TestClusterTLSServerName(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	const (
+		clusterName = "salvo.cluster"
+		hosts       = 200
+		// Go's x509.HostnameError for a certificate without IP SANs
+		// dialed at 127.0.0.1.
+		refused = "x509: cannot validate certificate for 127.0.0.1"
+	)
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	bin := testutil.BuildSalvo(t)
+	ca, issue := newTestCASANs(t, t.TempDir())
+	cluster := func(t *testing.T, prefix string, serverName bool) (master, worker *testutil.Process) {
+		t.Helper()
+		tlsArgs := func(name string) []string {
+			cert, key := issue(name, []string{clusterName}, nil)
+			args := []string{"--tls-cert", cert, "--tls-key", key, "--tls-ca", ca}
+			if serverName {
+				args = append(args, "--tls-server-name", clusterName)
+			}
+			return args
+		}
+		master = testutil.StartServer(t, bin, append(append([]string{"--data-dir", t.TempDir()},
+			gossipArgs(prefix+"-master", "master", "")...), tlsArgs(prefix+"-master")...)...)
+		self, _ := member(members(t, master.URL()), prefix+"-master")
+		worker = testutil.StartServer(t, bin, append(gossipArgs(prefix+"-worker", "worker", self.GossipAddr), tlsArgs(prefix+"-worker")...)...)
+		return master, worker
+	}
+	spec := map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port), "maxConcurrency": 50}
+
+	t.Run("with the name", func(t *testing.T) {
+		master, worker := cluster(t, "named", true)
+		waitWorkers(t, master.URL(), "named-worker")
+		id := submit(t, master.URL(), spec)
+		st := waitFor(t, master.URL(), id, 30*time.Second, terminal)
+		if st.State != store.JobGathered || st.Counts[job.StateOK] != hosts {
+			t.Fatalf("job over TLS with a server name: %+v", st)
+		}
+		for _, r := range streamResults(t, master.URL(), id) {
+			if r.Worker != "named-worker" {
+				t.Fatalf("result %d from %q", r.Index, r.Worker)
+			}
+		}
+		for who, p := range map[string]*testutil.Process{"master": master, "worker": worker} {
+			if strings.Contains(p.Log(), "handshake failed") {
+				t.Errorf("%s: a handshake failed with --tls-server-name", who)
+			}
+		}
+	})
+
+	t.Run("without the name", func(t *testing.T) {
+		master, worker := cluster(t, "dialed", false)
+		// The worker dials the master's remote to register, the master the
+		// worker's once the gossip shows it: each checks 127.0.0.1 against
+		// a certificate that names only the cluster, and refuses it.
+		waitLog(t, worker, 30*time.Second, "EndpointWriter", "handshake failed", refused)
+		id := submit(t, master.URL(), spec)
+		waitLog(t, master, 30*time.Second, "EndpointWriter", "handshake failed", refused)
+		if st := status(t, master.URL(), id); st.Terminal() || st.Counts[job.StateOK] != 0 {
+			t.Fatalf("a job ran on a worker the master cannot reach: %+v", st)
+		}
+	})
+}
+
+// TestHATLSServerName: three masters on loopback addresses that their
+// certificate does not name form a Raft group over mutual TLS with
+// --tls-server-name (the Raft transport dials with the cluster name), a
+// worker runs a job for the leader, and every master's store gets its
+// results through the log.
+func TestHATLSServerName(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	const clusterName, hosts = "salvo.cluster", 100
+	f := testutil.StartFleet(t, func(c *fleet.Config) { c.Hosts = hosts })
+	bin := testutil.BuildSalvo(t)
+	ca, issue := newTestCASANs(t, t.TempDir())
+	tlsArgs := func(name string) []string {
+		cert, key := issue(name, []string{clusterName}, nil)
+		return []string{"--tls-cert", cert, "--tls-key", key, "--tls-ca", ca, "--tls-server-name", clusterName}
+	}
+	c := startHA(t, bin, 3, 0, tlsArgs("masters")...)
+	leader := c.leader(t, 30*time.Second)
+	testutil.StartServer(t, bin, append(gossipArgs("w1", "worker", c.join), tlsArgs("w1")...)...)
+	waitWorkers(t, leader.url(), "w1")
+	id := submit(t, leader.url(), map[string]any{"targets": fleet.Targets(hosts, f.Addr().Port), "maxConcurrency": 50})
+	if st := waitFor(t, leader.url(), id, 30*time.Second, terminal); st.State != store.JobGathered || st.Counts[job.StateOK] != hosts {
+		t.Fatalf("job on a Raft group with a server name: %+v", st)
+	}
+	checkStores(t, c.masters, id, hosts)
+	for _, m := range c.masters {
+		if strings.Contains(m.p.Log(), "x509:") {
+			t.Errorf("%s: a certificate was refused with --tls-server-name", m.name)
+		}
 	}
 }
 

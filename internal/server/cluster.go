@@ -76,6 +76,10 @@ func startRemote(cfg *conf.Config, logger *slog.Logger) (*clusterNode, error) {
 		if err != nil {
 			return nil, err
 		}
+		if cfg.TLSServerName != "" {
+			logger.Info("cluster TLS checks the other nodes' certificates against a server name, not the address dialed",
+				"tlsServerName", cfg.TLSServerName)
+		}
 		opts = append(opts,
 			remote.WithServerOptions(grpc.Creds(credentials.NewTLS(server)), grpc.MaxRecvMsgSize(remoteMaxMsgSize), grpc.MaxSendMsgSize(remoteMaxMsgSize)),
 			remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(client))))
@@ -104,14 +108,18 @@ func startSafely(r *remote.Remote) (err error) {
 }
 
 // remoteTLS builds mutual-TLS configurations from --tls-cert, --tls-key
-// and --tls-ca.
+// and --tls-ca, for proto.actor remote and the Raft transport alike. With
+// --tls-server-name the client side checks the peer's certificate against
+// that name instead of the host it dials (gRPC's credentials.NewTLS and
+// tls.Dial both take a set ServerName over the address); the server side
+// still requires a client certificate the CA signs (docs/security.md).
 func remoteTLS(cfg *conf.Config) (server, client *tls.Config, err error) {
 	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load --tls-cert/--tls-key: %w", err)
 	}
 	server = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	client = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	client = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServerName}
 	if cfg.TLSCA != "" {
 		pem, err := os.ReadFile(cfg.TLSCA)
 		if err != nil {

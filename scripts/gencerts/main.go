@@ -1,8 +1,9 @@
 // Command gencerts makes the cluster material of the compose files in
 // deploy/compose (docs/operations.md, "Containers"): a CA, a certificate and
-// key per node (m1..m3, w1..w3) naming the node's service name and its fixed
-// address on the compose network, the gossip key and the masters' shared
-// secret.key (docs/ha.md). `make certs` runs it; the output is never
+// key per node (m1..m3, w1..w3) naming the node's service name, its fixed
+// address on the compose network and the cluster name salvo.cluster (for
+// --tls-server-name, docs/security.md), the gossip key and the masters'
+// shared secret.key (docs/ha.md). `make certs` runs it; the output is never
 // committed (.gitignore).
 //
 //	go run ./scripts/gencerts [--dir deploy/certs] [--net 172.30.18] [--uid 10001] [--force]
@@ -47,6 +48,11 @@ type Node struct {
 	Name string
 	Host byte
 }
+
+// ClusterName is the DNS name every node certificate carries besides its
+// own: the value of --tls-server-name that lets a node check the others'
+// certificates against one name instead of the address it dials.
+const ClusterName = "salvo.cluster"
 
 // Nodes are the nodes of deploy/compose/cluster.yml and ha.yml; their
 // addresses there are NET.Host.
@@ -121,6 +127,10 @@ func Generate(cfg Config) error {
 		if err != nil || done {
 			if done {
 				fmt.Fprintf(cfg.Out, "%s: complete for network %s.0/24, kept (--force makes new material)\n", cfg.Dir, cfg.Net)
+				if !namesCluster(cfg.Dir) {
+					fmt.Fprintf(cfg.Out, "%s: its certificates predate the cluster name %s: --force makes ones that name it (for --tls-server-name)\n",
+						cfg.Dir, ClusterName)
+				}
 			}
 			return err
 		}
@@ -141,6 +151,8 @@ func Generate(cfg Config) error {
 	}
 	fmt.Fprintf(cfg.Out, "%s: a CA, certificates for %s on %s.0/24, gossip.key and secret.key written\n",
 		cfg.Dir, nodeNames(), cfg.Net)
+	fmt.Fprintf(cfg.Out, "%s: every node certificate also names %s: --tls-server-name %s checks that name instead of the address dialed\n",
+		cfg.Dir, ClusterName, ClusterName)
 	if !asRoot {
 		fmt.Fprintf(cfg.Out, "%s: the files are 0644 so that the containers' user (uid %d) can read them; the directory is 0700\n", cfg.Dir, cfg.UID)
 	}
@@ -192,6 +204,18 @@ func complete(cfg Config) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// namesCluster reports whether every node certificate in dir names
+// ClusterName (material made before it was added does not).
+func namesCluster(dir string) bool {
+	for _, n := range Nodes {
+		cert, err := readCert(filepath.Join(dir, n.Name+".pem"))
+		if err != nil || !slices.Contains(cert.DNSNames, ClusterName) {
+			return false
+		}
+	}
+	return true
 }
 
 func readCert(path string) (*x509.Certificate, error) {
@@ -249,7 +273,7 @@ func material(netPrefix string) (map[string][]byte, error) {
 			KeyUsage:     x509.KeyUsageDigitalSignature,
 			// Mutual TLS: every node is both a server and a client.
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			DNSNames:    []string{n.Name},
+			DNSNames:    []string{n.Name, ClusterName},
 			IPAddresses: []net.IP{n.IP(netPrefix)},
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, caKey)

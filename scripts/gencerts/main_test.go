@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -38,7 +39,7 @@ func TestGenerateMakesVerifiableMaterial(t *testing.T) {
 			t.Fatalf("%s: %v", n.Name, err)
 		}
 		cert, _ := x509.ParseCertificate(pair.Certificate[0])
-		for _, host := range []string{n.Name, n.IP(cfg.Net).String()} {
+		for _, host := range []string{n.Name, n.IP(cfg.Net).String(), ClusterName} {
 			for _, use := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
 				if _, err := cert.Verify(x509.VerifyOptions{DNSName: host, Roots: pool, KeyUsages: []x509.ExtKeyUsage{use}}); err != nil {
 					t.Errorf("%s as %s for %v: %v", n.Name, host, use, err)
@@ -110,5 +111,54 @@ func TestGenerateReplacesDockersEmptyDirectories(t *testing.T) {
 	os.Remove(filepath.Join(partial.Dir, "w2.key"))
 	if err := Generate(partial); err == nil || !strings.Contains(err.Error(), "part of the material") {
 		t.Fatalf("partial material: %v, want an error", err)
+	}
+}
+
+// Material kept from before the cluster name says so, and --force makes
+// certificates that carry it.
+func TestGenerateNotesMaterialWithoutTheClusterName(t *testing.T) {
+	cfg := testConfig(t)
+	var out bytes.Buffer
+	cfg.Out = &out
+	if err := Generate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "--tls-server-name "+ClusterName) {
+		t.Errorf("output does not tell the cluster name:\n%s", out.String())
+	}
+	out.Reset()
+	if err := Generate(cfg); err != nil || strings.Contains(out.String(), "predate") {
+		t.Fatalf("second run: %v\n%s", err, out.String())
+	}
+
+	// A certificate of the material from before: no cluster name.
+	pair, err := tls.LoadX509KeyPair(filepath.Join(cfg.Dir, "w1.pem"), filepath.Join(cfg.Dir, "w1.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPair, err := tls.LoadX509KeyPair(filepath.Join(cfg.Dir, "ca.pem"), filepath.Join(cfg.Dir, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caPair.Certificate[0])
+	old, _ := x509.ParseCertificate(pair.Certificate[0])
+	old.DNSNames = []string{"w1"}
+	der, err := x509.CreateCertificate(rand.Reader, old, ca, old.PublicKey, caPair.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Dir, "w1.pem"), pemBlock("CERTIFICATE", der), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := Generate(cfg); err != nil || !strings.Contains(out.String(), "predate the cluster name") {
+		t.Fatalf("material without the cluster name: %v\n%s", err, out.String())
+	}
+	cfg.Force = true
+	if err := Generate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !namesCluster(cfg.Dir) {
+		t.Fatal("--force made certificates without the cluster name")
 	}
 }

@@ -81,6 +81,9 @@ $(POD_NAME).{{ include "salvo.headless" . }}.{{ .Release.Namespace }}.svc.{{ .Va
 - --tls-cert=/etc/salvo/cluster/tls.crt
 - --tls-key=/etc/salvo/cluster/tls.key
 - --tls-ca=/etc/salvo/cluster/ca.crt
+{{- with .Values.cluster.tlsServerName }}
+- --tls-server-name={{ . }}
+{{- end }}
 {{- end }}
 {{- if not (and .Values.cluster.gossipKey .Values.cluster.tls) }}
 - --insecure-cluster
