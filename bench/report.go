@@ -180,7 +180,7 @@ func (r *Report) fillRatios() {
 				ref = c
 			}
 		}
-		if ref != nil && !isThrottleRow(*row) && !isIngestRow(*row) && row.Ratio == 0 {
+		if ref != nil && !isThrottleRow(*row) && !isIngestRow(*row) && !isSweepRow(*row) && row.Ratio == 0 {
 			row.Ratio = row.Rate / ref.Rate
 		}
 	}

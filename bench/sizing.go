@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -81,6 +82,12 @@ func (sc SizingConfig) sweepTargets(c int) int {
 	return max(c, int(float64(c)*sc.Seconds/sc.Latency.Seconds()))
 }
 
+// isSweepRow says whether a row is one of the sizing run's sweeps, which
+// have no baseline of their own.
+func isSweepRow(row Row) bool {
+	return row.Scenario == ScenarioSizingConcurrency || row.Scenario == ScenarioSizingBody
+}
+
 // validate adds the sizing run's invalid fields to bad.
 func (sc SizingConfig) validate(bad func(format string, args ...any)) {
 	if !sc.Enabled {
@@ -139,6 +146,14 @@ func runSizing(ctx context.Context, cfg Config, rep *Report) error {
 
 	// The throughput job, single node then cluster, on one fleet.
 	err := withFleet(ctx, cfg, sc.Targets, rep, func(c Config, targets []string) error {
+		// The baseline: a bare fasthttp loop on the same fleet tells how
+		// fast this machine makes connections.
+		if _, err := waitConntrack(ctx, cfg.Logger, sc.Targets); err != nil {
+			return err
+		}
+		debug.FreeOSMemory()
+		cfg.Logger.Info("sizing: bare fasthttp loop", "targets", sc.Targets)
+		rep.Rows = append(rep.Rows, runLoop(ctx, c, targets))
 		j := throughputJob(c)
 		j.scenario, j.measureStore = ScenarioSizingSingle, true
 		cfg.Logger.Info("sizing: single node", "targets", sc.Targets)

@@ -48,6 +48,12 @@ func TestRunSizingSmall(t *testing.T) {
 	if single.StoreBytes <= 0 || single.StoreRunningBytes <= 0 || single.CPUSeconds <= 0 {
 		t.Errorf("single row %+v: want the store's sizes and the server's CPU", single)
 	}
+	if loop := rep.Row(ScenarioLoop, 600); loop == nil || loop.Rate <= 0 || loop.Errors != 0 {
+		t.Errorf("baseline %+v: want the bare loop over the same targets", loop)
+	}
+	if single.Ratio <= 0 {
+		t.Errorf("single row's ratio to the loop %v: want one", single.Ratio)
+	}
 	if cluster.WorkerCPUSeconds <= 0 {
 		t.Errorf("cluster row %+v: want the workers' CPU", cluster)
 	}
@@ -105,6 +111,8 @@ func sizingReport(storeIngest, raftIngest float64) *Report {
 		Host: &Host{CPUs: 2, MemTotalBytes: 24 << 30, Kernel: "6.1", OS: "linux/amd64", Salvo: "salvo v1", Commit: strings.Repeat("a", 40)},
 	}
 	rep.Rows = []Row{
+		// The loop: 25 µs of CPU per target.
+		{Scenario: ScenarioLoop, Targets: 100000, Concurrency: 500, Rate: 30000, CPUSeconds: 2.5},
 		// 50 µs of CPU per target on the single node, 40 on the workers, 10 on the master.
 		{Scenario: ScenarioSizingSingle, Targets: 100000, Concurrency: 500, Rate: 20000, CPUSeconds: 5, FleetCPUSeconds: 3,
 			StoreBytes: 130_000_000, StoreRunningBytes: 140_000_000, PeakRSS: 100 << 20},
@@ -153,6 +161,7 @@ func TestNewSizing(t *testing.T) {
 			near(t, "worker cpu", s.WorkerCPU, 40)
 			near(t, "master cpu", s.MasterCPU, 10)
 			near(t, "fleet cpu", s.FleetCPU, 30)
+			near(t, "loop per core", s.LoopPerCore, 40000)
 			near(t, "mem base", s.MemBase, 60<<20)
 			near(t, "mem per request", s.MemPerRequest, 40<<10)
 			near(t, "mem per body KiB per 1,000", s.MemPerBodyKiB, 10<<20)
@@ -183,7 +192,7 @@ func TestNewSizing(t *testing.T) {
 				t.Fatal(err)
 			}
 			doc := md.String()
-			for _, want := range []string{"2026-12-06", "commit\n`aaaaaaaaaaaa`", "| 500 | 10,000 | 2,500 | 80 MiB |", "**4.0 cores** of workers"} {
+			for _, want := range []string{"2026-12-06", "commit\n`aaaaaaaaaaaa`", "| 500 | 10,000 | 2,500 | 80 MiB |", "**4.0 cores** of workers", "| 40,000 | 1.00 |", "| 20,000 | 0.50 |"} {
 				if !strings.Contains(doc, want) {
 					t.Errorf("document lacks %q", want)
 				}
@@ -205,9 +214,10 @@ func TestNewSizingRefuses(t *testing.T) {
 		want string
 	}{
 		{"not a sizing run", func(r *Report) { r.Config.Sizing = nil }, "no sizing run"},
-		{"no cluster row", func(r *Report) { r.Rows = r.Rows[:1:1] }, ScenarioSizingCluster},
-		{"one body row", func(r *Report) { r.Rows = append(r.Rows[:5:5], r.Rows[6:]...) }, "two " + ScenarioSizingBody},
-		{"a failed row", func(r *Report) { r.Rows[0].Errors = 3 }, "failed rows"},
+		{"no baseline", func(r *Report) { r.Rows = r.Rows[1:] }, ScenarioLoop},
+		{"no cluster row", func(r *Report) { r.Rows = r.Rows[:2:2] }, ScenarioSizingCluster},
+		{"one body row", func(r *Report) { r.Rows = append(r.Rows[:6:6], r.Rows[7:]...) }, "two " + ScenarioSizingBody},
+		{"a failed row", func(r *Report) { r.Rows[1].Errors = 3 }, "failed rows"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,15 +34,16 @@ type Sizing struct {
 	Date   string
 	Host   Host
 
+	// Loop is the baseline, a bare fasthttp loop over the same targets;
 	// Single and Cluster are the throughput job's rows.
-	Single, Cluster Row
+	Loop, Single, Cluster Row
 	// SingleCPU, MasterCPU and WorkerCPU are CPU µs per target of the
 	// single node, the cluster's master and its workers (all together);
 	// FleetCPU is the fleet's on the single node's job.
-	SingleCPU, MasterCPU, WorkerCPU, FleetCPU float64
-	// SinglePerCore, MasterPerCore and WorkerPerCore are targets per
-	// CPU-second.
-	SinglePerCore, MasterPerCore, WorkerPerCore float64
+	SingleCPU, MasterCPU, WorkerCPU, FleetCPU, LoopCPU float64
+	// SinglePerCore, MasterPerCore, WorkerPerCore and LoopPerCore are
+	// targets per CPU-second.
+	SinglePerCore, MasterPerCore, WorkerPerCore, LoopPerCore float64
 
 	// Concurrency and Body are the sweeps' rows, in order.
 	Concurrency, Body []Row
@@ -132,6 +133,7 @@ func NewSizing(rep *Report) (*Sizing, error) {
 	scenario := func(name string) func(Row) bool {
 		return func(r Row) bool { return r.Scenario == name }
 	}
+	s.Loop = find(scenario(ScenarioLoop), ScenarioLoop)
 	s.Single = find(scenario(ScenarioSizingSingle), ScenarioSizingSingle)
 	s.Cluster = find(func(r Row) bool { return strings.HasPrefix(r.Scenario, ScenarioSizingCluster) }, ScenarioSizingCluster)
 	s.StoreIngest = find(scenario(ScenarioStoreIngest), ScenarioStoreIngest)
@@ -156,7 +158,7 @@ func NewSizing(rep *Report) (*Sizing, error) {
 		return nil, fmt.Errorf("bench: the sizing report lacks %s", strings.Join(missing, ", "))
 	}
 	var bad []string
-	for _, r := range append(append([]Row{s.Single, s.Cluster, s.StoreIngest}, s.Concurrency...), s.Body...) {
+	for _, r := range append(append([]Row{s.Loop, s.Single, s.Cluster, s.StoreIngest}, s.Concurrency...), s.Body...) {
 		if r.Errors > 0 || r.Rate <= 0 {
 			bad = append(bad, fmt.Sprintf("%s %d (%d errors)", r.Scenario, r.Targets, r.Errors))
 		}
@@ -168,7 +170,9 @@ func NewSizing(rep *Report) (*Sizing, error) {
 	perTarget := func(sec float64, r Row) float64 { return sec * 1e6 / float64(r.Targets) }
 	s.SingleCPU, s.FleetCPU = perTarget(s.Single.CPUSeconds, s.Single), perTarget(s.Single.FleetCPUSeconds, s.Single)
 	s.MasterCPU, s.WorkerCPU = perTarget(s.Cluster.CPUSeconds, s.Cluster), perTarget(s.Cluster.WorkerCPUSeconds, s.Cluster)
+	s.LoopCPU = perTarget(s.Loop.CPUSeconds, s.Loop)
 	s.SinglePerCore, s.MasterPerCore, s.WorkerPerCore = perCore(s.SingleCPU), perCore(s.MasterCPU), perCore(s.WorkerCPU)
+	s.LoopPerCore = perCore(s.LoopCPU)
 
 	xs, ys := make([]float64, len(s.Concurrency)), make([]float64, len(s.Concurrency))
 	for i, r := range s.Concurrency {
