@@ -79,7 +79,7 @@ bench: build
 	$(BIN) bench --sizing   # the table only; make sizing writes docs/sizing.json and docs/sizing.md
 
 # docs/sizing.md from measured figures (scripts/sizing.sh): sizing measures
-# them again into docs/sizing.json (about 2 minutes), sizing-doc only renders
+# them again into docs/sizing.json (about 3 minutes), sizing-doc only renders
 # the doc from it. Never run by CI.
 sizing: build
 	SALVO=$(BIN) ./scripts/sizing.sh

@@ -199,7 +199,7 @@ func DefaultConfig() Config {
 			Targets:         100000,
 			Workers:         2,
 			Concurrencies:   []int{250, 1000, 2500},
-			Bodies:          []int{1024, 8192, 32768},
+			Bodies:          []int{1024, 4096, 32768},
 			BodyConcurrency: 500,
 			Latency:         200 * time.Millisecond,
 			Seconds:         4,
@@ -281,7 +281,7 @@ func (c *Config) Validate() error {
 			bad("the HA scenario runs with the throughput scenarios: not with --throttle-compare or --mixed-compare")
 		}
 	}
-	c.Sizing.validate(bad)
+	c.Sizing.validate(c.HA, bad)
 	if c.Sizing.Enabled && (c.Throttle.Only || c.Mixed.Only || c.HA.Enabled) {
 		bad("the sizing run runs alone: not with --throttle-compare, --mixed-compare or --ha")
 	}
@@ -571,7 +571,7 @@ func reportConfig(cfg Config) ReportConfig {
 		}
 	}
 	var hc *ReportHA
-	if h := cfg.HA; h.Enabled || cfg.Sizing.Enabled && h.IngestResults > 0 {
+	if h := cfg.HA; h.Enabled || cfg.Sizing.Enabled {
 		hc = &ReportHA{Masters: h.Masters, Workers: h.Workers, Goal: HAGoal, IngestResults: h.IngestResults, IngestBatch: h.IngestBatch}
 	}
 	return ReportConfig{

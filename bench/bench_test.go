@@ -322,6 +322,7 @@ func TestValidate(t *testing.T) {
 		{"sizing zero latency", func(c *Config) { c.Sizing.Enabled, c.Sizing.Latency = true, 0 }, false},
 		{"sizing sweep too large", func(c *Config) { c.Sizing.Enabled, c.Sizing.Latency = true, time.Microsecond }, false},
 		{"sizing off ignores its fields", func(c *Config) { c.Sizing.Workers = 0 }, true},
+		{"sizing without ingest", func(c *Config) { c.Sizing.Enabled, c.HA.IngestResults = true, 0 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -134,6 +134,9 @@ type Row struct {
 	// status showed (throttle comparison only).
 	ErrorClasses   map[string]int `json:"errorClasses,omitempty"`
 	MinConcurrency int            `json:"minConcurrency,omitempty"`
+	// MaxInFlight is the most requests in flight the job's status showed
+	// over its workers (salvo only; sampled at each poll).
+	MaxInFlight int `json:"maxInFlight,omitempty"`
 	// Notes say what went wrong, or where a CPU profile went.
 	Notes []string `json:"notes,omitempty"`
 	// ChildPIDs are extra processes the scenario started (cluster workers).

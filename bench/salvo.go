@@ -54,9 +54,11 @@ type jobStatus struct {
 	Done   int            `json:"done"`
 	Counts map[string]int `json:"counts"`
 	Rate   float64        `json:"rate"`
-	// Workers holds each worker's effective concurrency.
+	// Workers holds each worker's effective concurrency and requests in
+	// flight.
 	Workers map[string]struct {
 		Concurrency int `json:"concurrency"`
+		InFlight    int `json:"inFlight"`
 	} `json:"workers"`
 }
 
@@ -122,10 +124,14 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (r
 		// The server checkpoints its WAL into the database file as it
 		// stops: what is left is the store's size at rest.
 		serr := s.srv.stop(cfg.StopTimeout)
-		if n, err := dirBytes(s.dir); err == nil {
-			row.StoreBytes = n
-		} else {
+		n, err := dirBytes(s.dir)
+		switch {
+		case serr != nil: // killed: its WAL is still there, not the store at rest
+			row.Notes = append(row.Notes, "store size: the server did not stop cleanly")
+		case err != nil:
 			row.Notes = append(row.Notes, fmt.Sprintf("store size: %v", err))
+		default:
+			row.StoreBytes = n
 		}
 		return errors.Join(serr, os.RemoveAll(s.dir))
 	})
@@ -163,16 +169,18 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (r
 				cfg.CPUProfileSeconds)
 		}
 	}
-	var observe func(*jobStatus)
 	if jr.throttle != nil {
 		row.MinConcurrency = cfg.Concurrency
-		observe = func(st *jobStatus) {
-			for _, w := range st.Workers {
-				if w.Concurrency > 0 {
-					row.MinConcurrency = min(row.MinConcurrency, w.Concurrency)
-				}
+	}
+	observe := func(st *jobStatus) {
+		inFlight := 0
+		for _, w := range st.Workers {
+			inFlight += w.InFlight
+			if jr.throttle != nil && w.Concurrency > 0 {
+				row.MinConcurrency = min(row.MinConcurrency, w.Concurrency)
 			}
 		}
+		row.MaxInFlight = max(row.MaxInFlight, inFlight)
 	}
 	workers0 := cpuOf(row.ChildPIDs)
 	tj, err := s.runJob(ctx, cfg, body, onSubmit, observe)

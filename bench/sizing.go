@@ -89,7 +89,7 @@ func isSweepRow(row Row) bool {
 }
 
 // validate adds the sizing run's invalid fields to bad.
-func (sc SizingConfig) validate(bad func(format string, args ...any)) {
+func (sc SizingConfig) validate(ha HAConfig, bad func(format string, args ...any)) {
 	if !sc.Enabled {
 		return
 	}
@@ -114,6 +114,9 @@ func (sc SizingConfig) validate(bad func(format string, args ...any)) {
 	}
 	if sc.Latency <= 0 || sc.Seconds <= 0 {
 		bad("sizing latency and seconds must be positive")
+	}
+	if ha.IngestResults <= 0 || ha.IngestBatch <= 0 {
+		bad("the sizing run measures the ingest ceiling: --ha-ingest-results and its batch must be positive")
 	}
 	if sc.Latency > 0 && sc.Seconds > 0 {
 		for _, c := range append(slices.Clone(sc.Concurrencies), sc.BodyConcurrency) {
@@ -212,15 +215,10 @@ func runSizing(ctx context.Context, cfg Config, rep *Report) error {
 	}
 
 	// The master's ingest ceiling, bare store and Raft.
-	if cfg.HA.IngestResults > 0 {
-		cfg.Logger.Info("sizing: ingest", "results", cfg.HA.IngestResults)
-		rows, err := runIngest(ctx, cfg)
-		rep.Rows = append(rep.Rows, rows...)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	cfg.Logger.Info("sizing: ingest", "results", cfg.HA.IngestResults)
+	rows, err := runIngest(ctx, cfg)
+	rep.Rows = append(rep.Rows, rows...)
+	return err
 }
 
 // withFleet starts a fleet of hosts with cfg's latency and body size, runs

@@ -72,6 +72,11 @@ func TestRunSizingSmall(t *testing.T) {
 			t.Errorf("body row %+v: want 1,000 targets without errors and a store at least as large as the bodies", r)
 		}
 	}
+	for _, r := range rep.Rows {
+		if r.Scenario == ScenarioSizingConcurrency && (r.MaxInFlight <= 0 || r.MaxInFlight > r.Concurrency) {
+			t.Errorf("concurrency row %+v: want the most in flight seen, at most its maxConcurrency", r)
+		}
+	}
 	if rep.Host == nil || rep.Host.CPUs <= 0 || rep.Host.Salvo == "" {
 		t.Errorf("host %+v: want cores and the binary's version", rep.Host)
 	}
@@ -119,7 +124,8 @@ func sizingReport(storeIngest, raftIngest float64) *Report {
 		{Scenario: ScenarioSizingCluster + "(1+2)", Targets: 100000, Concurrency: 500, Rate: 25000, CPUSeconds: 1, WorkerCPUSeconds: 4},
 		// 60 MiB + 40 KiB per request in flight.
 		{Scenario: ScenarioSizingConcurrency, Targets: 10000, Concurrency: 500, Rate: 2500, PeakRSS: 60<<20 + 500*40<<10},
-		{Scenario: ScenarioSizingConcurrency, Targets: 30000, Concurrency: 1500, Rate: 7500, PeakRSS: 60<<20 + 1500*40<<10},
+		// The fit takes the most in flight seen, not maxConcurrency.
+		{Scenario: ScenarioSizingConcurrency, Targets: 40000, Concurrency: 2000, MaxInFlight: 1500, Rate: 7500, PeakRSS: 60<<20 + 1500*40<<10},
 		// 4 KiB more body adds 20 MiB at 500 in flight: 10 MiB per KiB per 1,000.
 		{Scenario: ScenarioSizingBody, Targets: 10000, Concurrency: 500, BodyBytes: 1024, Rate: 2500, PeakRSS: 100 << 20, StoreBytes: 13_000_000},
 		{Scenario: ScenarioSizingBody, Targets: 10000, Concurrency: 500, BodyBytes: 5120, Rate: 2500, PeakRSS: 120 << 20, StoreBytes: 60_000_000},
@@ -192,7 +198,7 @@ func TestNewSizing(t *testing.T) {
 				t.Fatal(err)
 			}
 			doc := md.String()
-			for _, want := range []string{"2026-12-06", "commit\n`aaaaaaaaaaaa`", "| 500 | 10,000 | 2,500 | 80 MiB |", "**4.0 cores** of workers", "| 40,000 | 1.00 |", "| 20,000 | 0.50 |"} {
+			for _, want := range []string{"2026-12-06", "commit\n`aaaaaaaaaaaa`", "| 500 | 500 | 10,000 | 2,500 | 80 MiB |", "| 2,000 | 1,500 | 40,000 |", "**4.0 cores** of workers", "| 40,000 | 1.00 |", "| 20,000 | 0.50 |"} {
 				if !strings.Contains(doc, want) {
 					t.Errorf("document lacks %q", want)
 				}
@@ -218,6 +224,10 @@ func TestNewSizingRefuses(t *testing.T) {
 		{"no cluster row", func(r *Report) { r.Rows = r.Rows[:2:2] }, ScenarioSizingCluster},
 		{"one body row", func(r *Report) { r.Rows = append(r.Rows[:6:6], r.Rows[7:]...) }, "two " + ScenarioSizingBody},
 		{"a failed row", func(r *Report) { r.Rows[1].Errors = 3 }, "failed rows"},
+		{"no workers' CPU", func(r *Report) { r.Rows[2].WorkerCPUSeconds = 0 }, "workers' CPU"},
+		{"no store size", func(r *Report) { r.Rows[1].StoreBytes = 0 }, "store"},
+		{"a failed raft row", func(r *Report) { r.Rows[len(r.Rows)-1].Errors = 1 }, ScenarioRaftIngest},
+		{"no ingest config", func(r *Report) { r.Config.HA = nil }, "ingest"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

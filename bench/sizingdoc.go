@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/salvo-sh/salvo/job"
 )
 
 // SizingGoal is the load docs/sizing.md plans a cluster for: 1,000,000
@@ -22,7 +25,7 @@ const (
 
 // sizingWorkerCapacity is a worker's default capacity (--capacity), the
 // most requests it keeps in flight.
-const sizingWorkerCapacity = 2500
+const sizingWorkerCapacity = job.DefaultCapacity
 
 //go:embed sizing.md.tmpl
 var sizingTemplate string
@@ -78,8 +81,11 @@ type SizingPlan struct {
 	// in each of Latencies, with the workers they need at the default
 	// capacity and each one's memory at it.
 	Latencies []SizingLatency
-	// WorkerMemory is a worker's peak RSS at the default capacity (bytes).
-	WorkerMemory float64
+	// WorkerMemory is a worker's peak RSS at the default capacity (bytes),
+	// and WorkerBodyMemory the --body-memory that lets it keep that many
+	// requests in flight at the default maxBodyBytes (a quarter of it is
+	// reserved from, job.DefaultMaxBodyBytes per request).
+	WorkerMemory, WorkerBodyMemory float64
 	// StoreGrowth is the store's growth for the goal's results (bytes).
 	StoreGrowth float64
 	// Ceilings are the master's limits, lowest first; Bottleneck is the
@@ -157,11 +163,27 @@ func NewSizing(rep *Report) (*Sizing, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("bench: the sizing report lacks %s", strings.Join(missing, ", "))
 	}
+	if rep.Config.HA == nil {
+		return nil, fmt.Errorf("bench: the sizing report has no ingest configuration")
+	}
 	var bad []string
-	for _, r := range append(append([]Row{s.Loop, s.Single, s.Cluster, s.StoreIngest}, s.Concurrency...), s.Body...) {
-		if r.Errors > 0 || r.Rate <= 0 {
-			bad = append(bad, fmt.Sprintf("%s %d (%d errors)", r.Scenario, r.Targets, r.Errors))
+	check := func(r Row, ok bool, what string) {
+		if r.Errors > 0 || r.Rate <= 0 || r.Targets <= 0 || !ok {
+			bad = append(bad, fmt.Sprintf("%s %d (%d errors%s)", r.Scenario, r.Targets, r.Errors, what))
 		}
+	}
+	check(s.Loop, s.Loop.CPUSeconds > 0, ", its CPU")
+	check(s.Single, s.Single.CPUSeconds > 0 && s.Single.StoreBytes > 0, ", its CPU and store")
+	check(s.Cluster, s.Cluster.CPUSeconds > 0 && s.Cluster.WorkerCPUSeconds > 0, ", the master's and the workers' CPU")
+	check(s.StoreIngest, true, "")
+	if s.RaftIngest.Scenario != "" {
+		check(s.RaftIngest, true, "")
+	}
+	for _, r := range s.Concurrency {
+		check(r, r.PeakRSS > 0, ", its peak RSS")
+	}
+	for _, r := range s.Body {
+		check(r, r.PeakRSS > 0 && r.StoreBytes > 0 && r.BodyBytes > 0, ", its peak RSS, store and body size")
 	}
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("bench: the sizing report has failed rows: %s", strings.Join(bad, ", "))
@@ -176,7 +198,7 @@ func NewSizing(rep *Report) (*Sizing, error) {
 
 	xs, ys := make([]float64, len(s.Concurrency)), make([]float64, len(s.Concurrency))
 	for i, r := range s.Concurrency {
-		xs[i], ys[i] = float64(r.Concurrency), float64(r.PeakRSS)
+		xs[i], ys[i] = float64(inFlight(r)), float64(r.PeakRSS)
 	}
 	s.MemBase, s.MemPerRequest = fitLine(xs, ys)
 	xs, ys = make([]float64, len(s.Body)), make([]float64, len(s.Body))
@@ -203,6 +225,7 @@ func (s *Sizing) plan() SizingPlan {
 			Workers: max(1, int(math.Ceil(n/sizingWorkerCapacity)))})
 	}
 	p.WorkerMemory = s.MemBase + sizingWorkerCapacity*s.MemPerRequest
+	p.WorkerBodyMemory = 4 * sizingWorkerCapacity * job.DefaultMaxBodyBytes
 	p.StoreGrowth = SizingGoalTargets * s.StorePerResult
 	p.Ceilings = []SizingCeiling{
 		{Name: "the master's store writer (one SQLite writer)", Rate: s.StoreIngest.Rate},
@@ -213,7 +236,7 @@ func (s *Sizing) plan() SizingPlan {
 	for i := range p.Ceilings {
 		p.Ceilings[i].Seconds = SizingGoalTargets / p.Ceilings[i].Rate
 	}
-	slices.SortFunc(p.Ceilings, func(a, b SizingCeiling) int { return int(math.Copysign(1, a.Rate-b.Rate)) })
+	slices.SortFunc(p.Ceilings, func(a, b SizingCeiling) int { return cmp.Compare(a.Rate, b.Rate) })
 	for _, c := range p.Ceilings {
 		if !c.HAOnly && p.Bottleneck.Name == "" {
 			p.Bottleneck = c
@@ -223,6 +246,12 @@ func (s *Sizing) plan() SizingPlan {
 		}
 	}
 	return p
+}
+
+// inFlight is the most requests a sweep row's job had in flight: the most
+// its status showed, or its maxConcurrency when the status showed none.
+func inFlight(r Row) int {
+	return cmp.Or(r.MaxInFlight, r.Concurrency)
 }
 
 func perCore(us float64) float64 {
@@ -268,6 +297,7 @@ func (s *Sizing) WriteMarkdown(w io.Writer) error {
 		"mul":      func(a, b float64) float64 { return a * b },
 		"add":      func(a, b float64) float64 { return a + b },
 		"capacity": func() int { return sizingWorkerCapacity },
+		"inFlight": inFlight,
 		"short": func(c string) string { // "<40 hex> (modified)" → "<12 hex> (modified)"
 			hash, rest, _ := strings.Cut(c, " ")
 			if len(hash) > 12 {

@@ -392,7 +392,7 @@ func TestHelmChart(t *testing.T) {
 	checkContainer(t, "worker", worker, 8080)
 	wc := worker.Containers[0]
 	for name, want := range map[string]string{
-		"name": "$(POD_NAME)", "roles": "worker", "capacity": "2500", "join": join, "body-memory": "268435456",
+		"name": "$(POD_NAME)", "roles": "worker", "capacity": "2500", "join": join, "body-memory": "671088640",
 		"advertise-http": "$(POD_IP):8080", "advertise-gossip": "$(POD_IP):7946", "advertise-remote": "$(POD_IP):7947",
 		// Dialed by its pod IP, which the certificate does not name: TLS
 		// checks the cluster name instead.

@@ -62,7 +62,7 @@ const (
 	RestorePrefix = ".restore-"
 )
 
-// RemoveStaleCopies removes the temporary copies (BackupPrefix,
+// RemoveStaleCopies removes the temporary directories (BackupPrefix,
 // RestorePrefix) that a backup or a restore left in dir when its process
 // died, logging each. Call it only while holding dir's lock (LockDir): then
 // no live process is making one.
@@ -73,7 +73,9 @@ func RemoveStaleCopies(dir string, logger *slog.Logger) error {
 	}
 	var errs []error
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), BackupPrefix) && !strings.HasPrefix(e.Name(), RestorePrefix) {
+		// Both are directories of os.MkdirTemp: a file of that name is
+		// someone else's.
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), BackupPrefix) && !strings.HasPrefix(e.Name(), RestorePrefix) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())

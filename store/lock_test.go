@@ -12,15 +12,15 @@ import (
 )
 
 // RemoveStaleCopies removes the copies an interrupted backup or restore
-// left (directories and files named .backup-*, .restore-*), logging each,
-// and nothing else.
+// left (directories named .backup-*, .restore-*), logging each, and
+// nothing else: not a file of such a name.
 func TestRemoveStaleCopies(t *testing.T) {
 	dir := t.TempDir()
 	for _, e := range []struct {
 		name  string
 		isDir bool
 	}{
-		{".backup-1234", true}, {".backup-", true}, {".backup-5678", false}, // stale
+		{".backup-1234", true}, {".backup-", true}, {".backup-5678", false}, // stale, not the file
 		{".restore-1234", true}, // stale
 		{"salvo.db", false}, {"backup-1234", true}, {"x.backup-1234", false}, {"restore-1", true},
 	} {
@@ -47,7 +47,7 @@ func TestRemoveStaleCopies(t *testing.T) {
 	for _, e := range entries {
 		left = append(left, e.Name())
 	}
-	if want := []string{"backup-1234", "restore-1", "salvo.db", "x.backup-1234"}; !slices.Equal(left, want) {
+	if want := []string{".backup-5678", "backup-1234", "restore-1", "salvo.db", "x.backup-1234"}; !slices.Equal(left, want) {
 		t.Errorf("left %v, want %v", left, want)
 	}
 	var logged []string
@@ -61,7 +61,7 @@ func TestRemoveStaleCopies(t *testing.T) {
 		}
 	}
 	slices.Sort(logged)
-	if want := []string{".backup-", ".backup-1234", ".backup-5678", ".restore-1234"}; !slices.Equal(logged, want) {
+	if want := []string{".backup-", ".backup-1234", ".restore-1234"}; !slices.Equal(logged, want) {
 		t.Errorf("logged the removal of %v, want %v:\n%s", logged, want, log.String())
 	}
 	if err := RemoveStaleCopies(filepath.Join(dir, "nosuch"), slog.New(slog.DiscardHandler)); err == nil {

@@ -215,28 +215,37 @@ func (h *haPart) addVoters() {
 	if err != nil {
 		return
 	}
-	h.mu.Lock()
-	removed := maps.Clone(h.removed)
-	h.mu.Unlock()
 	for _, m := range h.masters() {
-		if removed[m.Name()] {
+		if h.isRemoved(m.Name()) {
 			continue
 		}
 		i := slices.IndexFunc(servers, func(p raftgroup.Peer) bool { return p.Name == m.Name() })
+		peer := raftgroup.Peer{Name: m.Name(), Addr: m.Meta.RaftAddr}
 		switch {
 		case i < 0:
 			h.s.logger.Info("adding a master to the raft group", "name", m.Name(), "raftAddr", m.Meta.RaftAddr)
-			if err := h.group.AddVoter(raftgroup.Peer{Name: m.Name(), Addr: m.Meta.RaftAddr}); err != nil {
-				h.s.logger.Warn("cannot add a master to the raft group", "name", m.Name(), "err", err)
-			}
 		case servers[i].Addr != m.Meta.RaftAddr:
 			h.s.logger.Info("a master of the raft group has another raft address: updating it", "name", m.Name(),
 				"oldRaftAddr", servers[i].Addr, "raftAddr", m.Meta.RaftAddr)
-			if err := h.group.AddVoter(raftgroup.Peer{Name: m.Name(), Addr: m.Meta.RaftAddr}); err != nil {
-				h.s.logger.Warn("cannot update a master's raft address", "name", m.Name(), "err", err)
-			}
+		default:
+			continue
+		}
+		// Asked again just before the change: an operator's remove may
+		// have come in since Servers was read.
+		if h.isRemoved(m.Name()) {
+			continue
+		}
+		if err := h.group.AddVoter(peer); err != nil {
+			h.s.logger.Warn("cannot add or update a master in the raft group", "name", m.Name(), "err", err)
 		}
 	}
+}
+
+// isRemoved says whether the operator removed the member name.
+func (h *haPart) isRemoved(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.removed[name]
 }
 
 // lead starts the master on the new leader: once the log is applied here
