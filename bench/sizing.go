@@ -138,8 +138,9 @@ func reportSizing(sc SizingConfig) *ReportSizing {
 	}
 }
 
-// runSizing measures what docs/sizing.md states: the throughput job at
-// SizingConfig.Targets on a single node and on a cluster (the CPU time of
+// runSizing measures what docs/sizing.md states: a bare fasthttp loop and
+// the throughput job at SizingConfig.Targets on a single node, taking
+// turns for Config.Rounds rounds, and the job on a cluster (the CPU time of
 // the master and of the workers apart), the server's peak RSS over the
 // concurrency and body sweeps, the store's size after each job, and the
 // master's ingest ceiling on a bare store and through Raft.
@@ -149,20 +150,30 @@ func runSizing(ctx context.Context, cfg Config, rep *Report) error {
 
 	// The throughput job, single node then cluster, on one fleet.
 	err := withFleet(ctx, cfg, sc.Targets, rep, func(c Config, targets []string) error {
-		// The baseline: a bare fasthttp loop on the same fleet tells how
-		// fast this machine makes connections.
-		if _, err := waitConntrack(ctx, cfg.Logger, sc.Targets); err != nil {
-			return err
-		}
-		debug.FreeOSMemory()
-		cfg.Logger.Info("sizing: bare fasthttp loop", "targets", sc.Targets)
-		rep.Rows = append(rep.Rows, runLoop(ctx, c, targets))
+		// The baseline, a bare fasthttp loop on the same fleet, tells how
+		// fast this machine makes connections: it and the single node take
+		// turns for Config.Rounds rounds, and the median rounds are kept
+		// (as in the throughput scenario), which takes out most of a
+		// shared machine's drift.
 		j := throughputJob(c)
 		j.scenario, j.measureStore = ScenarioSizingSingle, true
-		cfg.Logger.Info("sizing: single node", "targets", sc.Targets)
-		if err := sizingJob(ctx, c, rep, targets, j, nil); err != nil {
-			return err
+		var loops, singles []Row
+		for round := range cfg.Rounds {
+			if _, err := waitConntrack(ctx, cfg.Logger, sc.Targets); err != nil {
+				return err
+			}
+			debug.FreeOSMemory()
+			cfg.Logger.Info("sizing: bare fasthttp loop", "targets", sc.Targets, "round", round+1)
+			loops = append(loops, runLoop(ctx, c, targets))
+			cfg.Logger.Info("sizing: single node", "targets", sc.Targets, "round", round+1)
+			row, err := runSalvoIn(ctx, c, rep, targets, j)
+			if err != nil {
+				return err
+			}
+			singles = append(singles, row)
 		}
+		loop, single := medianRows(loops, singles)
+		rep.Rows = append(rep.Rows, loop, single)
 		cw := c
 		cw.ClusterWorkers = sc.Workers
 		j = clusterJob(cw)

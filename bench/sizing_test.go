@@ -32,8 +32,8 @@ func TestRunSizingSmall(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	// Four fleets (throughput, concurrency sweep, one per body), a server
-	// per job and the cluster's worker.
-	if want := 4 + 6 + 1; len(rep.ChildPIDs) != want {
+	// per job (a single node's each round) and the cluster's worker.
+	if want := 4 + cfg.Rounds + 5 + 1; len(rep.ChildPIDs) != want {
 		t.Errorf("child pids %v, want %d", rep.ChildPIDs, want)
 	}
 	var table bytes.Buffer
@@ -51,8 +51,8 @@ func TestRunSizingSmall(t *testing.T) {
 	if loop := rep.Row(ScenarioLoop, 600); loop == nil || loop.Rate <= 0 || loop.Errors != 0 {
 		t.Errorf("baseline %+v: want the bare loop over the same targets", loop)
 	}
-	if single.Ratio <= 0 {
-		t.Errorf("single row's ratio to the loop %v: want one", single.Ratio)
+	if single.Ratio <= 0 || single.Rounds != cfg.Rounds {
+		t.Errorf("single row's ratio to the loop %v over %d rounds: want one over %d", single.Ratio, single.Rounds, cfg.Rounds)
 	}
 	if cluster.WorkerCPUSeconds <= 0 {
 		t.Errorf("cluster row %+v: want the workers' CPU", cluster)
