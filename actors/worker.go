@@ -141,6 +141,13 @@ func NewWorker(cfg WorkerConfig, master *actor.PID) *Worker {
 // hold at once: one in four.
 const bodyShare = 4
 
+// BodyMemoryFor is the WorkerConfig.BodyBudget (--body-memory) with which
+// a worker may keep that many HTTP requests of maxBodyBytes each in flight
+// at once (each reserves its job's maxBodyBytes from a bodyShare of it).
+func BodyMemoryFor(requests int, maxBodyBytes int64) int64 {
+	return int64(requests) * maxBodyBytes * bodyShare
+}
+
 // runnerDone is sent by a runner to its worker when it has finished.
 type runnerDone struct {
 	jobID string

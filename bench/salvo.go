@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -80,8 +79,9 @@ type salvoJob struct {
 	// afterStart, when set, runs once the server listens (it starts the
 	// cluster's workers); its cleanup runs when the job is over.
 	afterStart func(ctx context.Context, base string) (cleanup func() error, pids []int, err error)
-	// measureStore records the size of the server's data directory once
-	// the job is gathered (Row.StoreBytes).
+	// measureStore records the size of the server's data directory when
+	// the job is gathered and once the server has stopped
+	// (Row.StoreRunningBytes, Row.StoreBytes).
 	measureStore bool
 }
 
@@ -121,19 +121,16 @@ func runSalvo(ctx context.Context, cfg Config, targets []string, jr salvoJob) (r
 		if !jr.measureStore || row.Rate == 0 {
 			return s.stop(cfg)
 		}
-		// The server checkpoints its WAL into the database file as it
-		// stops: what is left is the store's size at rest.
-		serr := s.srv.stop(cfg.StopTimeout)
-		n, err := dirBytes(s.dir)
-		switch {
-		case serr != nil: // killed: its WAL is still there, not the store at rest
-			row.Notes = append(row.Notes, "store size: the server did not stop cleanly")
-		case err != nil:
-			row.Notes = append(row.Notes, fmt.Sprintf("store size: %v", err))
-		default:
+		// Measured only once the server stopped cleanly: a killed one
+		// leaves its WAL, which is not the store at rest.
+		return s.stopAndSee(cfg, func(dir string) {
+			n, err := dirBytes(dir)
+			if err != nil {
+				row.Notes = append(row.Notes, fmt.Sprintf("store size: %v", err))
+				return
+			}
 			row.StoreBytes = n
-		}
-		return errors.Join(serr, os.RemoveAll(s.dir))
+		})
 	})
 	if jr.afterStart != nil {
 		cleanup, pids, serr := jr.afterStart(ctx, s.base)

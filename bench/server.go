@@ -41,8 +41,16 @@ func startServer(ctx context.Context, cfg Config, extra ...string) (*benchServer
 }
 
 // stop stops the server (bounded) and removes its data directory.
-func (s *benchServer) stop(cfg Config) error {
+func (s *benchServer) stop(cfg Config) error { return s.stopAndSee(cfg, nil) }
+
+// stopAndSee is stop; atRest, when not nil, sees the data directory in
+// between, once the server has stopped cleanly (its WAL checkpointed into
+// the database).
+func (s *benchServer) stopAndSee(cfg Config, atRest func(dir string)) error {
 	err := s.srv.stop(cfg.StopTimeout)
+	if err == nil && atRest != nil {
+		atRest(s.dir)
+	}
 	os.RemoveAll(s.dir)
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/salvo-sh/salvo/conf"
 	"github.com/salvo-sh/salvo/fleet"
 )
 
@@ -188,10 +189,7 @@ func runSizing(ctx context.Context, cfg Config, rep *Report) error {
 	// Memory over concurrency: fleet latency keeps the requests in flight.
 	sweep := cfg
 	sweep.Latency = sc.Latency.String()
-	most := 0
-	for _, c := range append(slices.Clone(sc.Concurrencies), sc.BodyConcurrency) {
-		most = max(most, sc.sweepTargets(c))
-	}
+	most := sc.sweepTargets(slices.Max(sc.Concurrencies))
 	err = withFleet(ctx, sweep, most, rep, func(c Config, targets []string) error {
 		for _, n := range sc.Concurrencies {
 			cc := c
@@ -302,12 +300,8 @@ func readHost(ctx context.Context, binary string) *Host {
 	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(raw))
 	}
-	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(raw), "\n") {
-			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-				h.MemTotalBytes = parseKB([]byte(rest))
-			}
-		}
+	if total, ok := conf.MemTotal(); ok {
+		h.MemTotalBytes = total
 	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -13,6 +13,8 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/salvo-sh/salvo/actors"
+	"github.com/salvo-sh/salvo/internal/cli"
 	"github.com/salvo-sh/salvo/job"
 )
 
@@ -83,8 +85,8 @@ type SizingPlan struct {
 	Latencies []SizingLatency
 	// WorkerMemory is a worker's peak RSS at the default capacity (bytes),
 	// and WorkerBodyMemory the --body-memory that lets it keep that many
-	// requests in flight at the default maxBodyBytes (a quarter of it is
-	// reserved from, job.DefaultMaxBodyBytes per request).
+	// requests in flight at the default maxBodyBytes
+	// (actors.BodyMemoryFor).
 	WorkerMemory, WorkerBodyMemory float64
 	// StoreGrowth is the store's growth for the goal's results (bytes).
 	StoreGrowth float64
@@ -225,7 +227,7 @@ func (s *Sizing) plan() SizingPlan {
 			Workers: max(1, int(math.Ceil(n/sizingWorkerCapacity)))})
 	}
 	p.WorkerMemory = s.MemBase + sizingWorkerCapacity*s.MemPerRequest
-	p.WorkerBodyMemory = 4 * sizingWorkerCapacity * job.DefaultMaxBodyBytes
+	p.WorkerBodyMemory = float64(actors.BodyMemoryFor(sizingWorkerCapacity, job.DefaultMaxBodyBytes))
 	p.StoreGrowth = SizingGoalTargets * s.StorePerResult
 	p.Ceilings = []SizingCeiling{
 		{Name: "the master's store writer (one SQLite writer)", Rate: s.StoreIngest.Rate},
@@ -282,8 +284,8 @@ func fitLine(xs, ys []float64) (a, b float64) {
 // WriteMarkdown writes docs/sizing.md.
 func (s *Sizing) WriteMarkdown(w io.Writer) error {
 	t, err := template.New("sizing").Funcs(template.FuncMap{
-		"int":      func(f float64) string { return groupDigits(int64(math.Round(f))) },
-		"n":        func(i int) string { return groupDigits(int64(i)) },
+		"int":      func(f float64) string { return cli.Commas(int64(math.Round(f))) },
+		"n":        func(i int) string { return cli.Commas(int64(i)) },
 		"f0":       func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) },
 		"f1":       func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 		"f2":       func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
@@ -295,7 +297,6 @@ func (s *Sizing) WriteMarkdown(w io.Writer) error {
 		"float":    func(n int64) float64 { return float64(n) },
 		"float64":  func(n int) float64 { return float64(n) },
 		"mul":      func(a, b float64) float64 { return a * b },
-		"add":      func(a, b float64) float64 { return a + b },
 		"capacity": func() int { return sizingWorkerCapacity },
 		"inFlight": inFlight,
 		"short": func(c string) string { // "<40 hex> (modified)" → "<12 hex> (modified)"
@@ -314,22 +315,4 @@ func (s *Sizing) WriteMarkdown(w io.Writer) error {
 		return fmt.Errorf("bench: sizing template: %w", err)
 	}
 	return t.Execute(w, s)
-}
-
-// groupDigits formats n with commas between groups of three digits.
-func groupDigits(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

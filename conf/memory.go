@@ -21,12 +21,16 @@ func (c *Config) BodyMemoryBytes() int64 {
 	if c.BodyMemory > 0 {
 		return c.BodyMemory
 	}
-	total, ok := memTotal("/proc/meminfo")
+	total, ok := MemTotal()
 	if !ok {
 		return 1 << 30
 	}
 	return min(max(total/8, autoBodyMemoryMin), autoBodyMemoryMax)
 }
+
+// MemTotal returns the machine's memory (MemTotal of /proc/meminfo) in
+// bytes; ok is false when it cannot be read.
+func MemTotal() (total int64, ok bool) { return memTotal("/proc/meminfo") }
 
 // memTotal reads MemTotal from a meminfo file, in bytes.
 func memTotal(path string) (int64, bool) {

@@ -341,7 +341,7 @@ func jobsFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.Wri
 					}
 				} else {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/%s\t%s\t%s\n", st.ID, orDash(st.Name), st.State,
-						orDash(st.Protocol), commas(int64(st.Done)), commas(int64(st.Total)), formatTime(st.CreatedAt),
+						orDash(st.Protocol), Commas(int64(st.Done)), Commas(int64(st.Total)), formatTime(st.CreatedAt),
 						orDash(ranOf(st).what(ranWidth)))
 				}
 				shown++
@@ -487,7 +487,7 @@ func printStatus(w io.Writer, st Status, output string) error {
 	}
 	row("protocol", orDash(st.Protocol))
 	ranRows(row, ranOf(st))
-	row("done", fmt.Sprintf("%s/%s (%s)", commas(int64(st.Done)), commas(int64(st.Total)), share(st.Done, st.Total)))
+	row("done", fmt.Sprintf("%s/%s (%s)", Commas(int64(st.Done)), Commas(int64(st.Total)), share(st.Done, st.Total)))
 	cs := st.Counts
 	row("counts", fmt.Sprintf("ok %d  failed %d  error %d  timeout %d  skipped %d  cancelled %d",
 		cs.OK, cs.Failed, cs.Error, cs.Timeout, cs.Skipped, cs.Cancelled))
@@ -498,7 +498,7 @@ func printStatus(w io.Writer, st Status, output string) error {
 	if !st.StartedAt.IsZero() && !st.FinishedAt.IsZero() {
 		row("elapsed", jobElapsed(st, 0).Round(time.Millisecond).String())
 	}
-	row("rate", commas(int64(st.Rate+0.5))+"/s")
+	row("rate", Commas(int64(st.Rate+0.5))+"/s")
 	var warnings struct {
 		Warnings []string `json:"warnings"`
 	}
@@ -698,7 +698,7 @@ func resultsFlags(fs *flag.FlagSet) func(context.Context, *Client, []string, io.
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "salvo results: %s results written to %s (HOST.out, HOST.err)\n", commas(int64(n)), *outdir)
+			fmt.Fprintf(stderr, "salvo results: %s results written to %s (HOST.out, HOST.err)\n", Commas(int64(n)), *outdir)
 			return nil
 		}
 		rw := newResultWriter(stdout, *output, *body)

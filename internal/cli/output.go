@@ -19,7 +19,7 @@ const valueWidth = 40
 func jobHeader(st Status, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "job %s  state %s  total %s  ok %s", st.ID, st.State,
-		commas(int64(st.Total)), commas(int64(st.Counts.OK)))
+		Commas(int64(st.Total)), Commas(int64(st.Counts.OK)))
 	for _, c := range []struct {
 		name string
 		n    int
@@ -28,7 +28,7 @@ func jobHeader(st Status, elapsed time.Duration) string {
 		{"skipped", st.Counts.Skipped}, {"cancelled", st.Counts.Cancelled},
 	} {
 		if c.n > 0 {
-			fmt.Fprintf(&b, "  %s %s", c.name, commas(int64(c.n)))
+			fmt.Fprintf(&b, "  %s %s", c.name, Commas(int64(c.n)))
 		}
 	}
 	rate := st.Rate
@@ -39,7 +39,7 @@ func jobHeader(st Status, elapsed time.Duration) string {
 	if elapsed < time.Second {
 		el = elapsed.Round(time.Millisecond).String()
 	}
-	fmt.Fprintf(&b, "  elapsed %s  rate %s/s", el, commas(int64(rate+0.5)))
+	fmt.Fprintf(&b, "  elapsed %s  rate %s/s", el, Commas(int64(rate+0.5)))
 	return b.String()
 }
 
@@ -89,7 +89,7 @@ func writeGroups(w io.Writer, agg *Aggregate, total int) error {
 		if g.IsError {
 			v += " [error]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v, commas(int64(g.Count)), share(g.Count, total), hostList(g))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v, Commas(int64(g.Count)), share(g.Count, total), hostList(g))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
@@ -105,7 +105,7 @@ func writeGroups(w io.Writer, agg *Aggregate, total int) error {
 func writeOutcomes(w io.Writer, groups []Group) error {
 	var b strings.Builder
 	for _, g := range groups {
-		head := fmt.Sprintf("%s (%s)", hostList(g), commas(int64(g.Count)))
+		head := fmt.Sprintf("%s (%s)", hostList(g), Commas(int64(g.Count)))
 		if label := outcomeLabel(g); label != "" {
 			head += ": " + label
 		} else if g.IsError {
@@ -126,7 +126,7 @@ func writeOutcomes(w io.Writer, groups []Group) error {
 			}
 		default:
 			for _, p := range parts {
-				writeSection(&b, fmt.Sprintf("stderr of %s (%s)", hostList(p), commas(int64(p.Count))), p.Value)
+				writeSection(&b, fmt.Sprintf("stderr of %s (%s)", hostList(p), Commas(int64(p.Count))), p.Value)
 			}
 		}
 		if g.StderrMore > 0 {
@@ -145,7 +145,7 @@ func writeOutcomes(w io.Writer, groups []Group) error {
 func writeStderrs(w io.Writer, groups []Group) error {
 	var b strings.Builder
 	for _, g := range groups {
-		head := fmt.Sprintf("%s (%s)", hostList(g), commas(int64(g.Count)))
+		head := fmt.Sprintf("%s (%s)", hostList(g), Commas(int64(g.Count)))
 		if g.IsError {
 			head += " [error]"
 		}
@@ -222,7 +222,7 @@ func hostList(g Group) string {
 		folded, omitted = strings.Join(g.Hosts, ","), g.Count-len(g.Hosts)
 	}
 	if omitted > 0 {
-		return fmt.Sprintf("%s (+%s more)", folded, commas(int64(omitted)))
+		return fmt.Sprintf("%s (+%s more)", folded, Commas(int64(omitted)))
 	}
 	return folded
 }
@@ -250,7 +250,7 @@ func countOf(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return commas(int64(n)) + " " + many
+	return Commas(int64(n)) + " " + many
 }
 
 // share is count/total as "12.3%".

@@ -203,10 +203,10 @@ func (p *progress) segments(st Status, now time.Time) segments {
 	}
 	ss := segments{
 		{fmt.Sprintf("%3d%%", percent(st.Done, st.Total)), 6},
-		{commas(int64(st.Done)) + "/" + commas(int64(st.Total)), 5},
-		{"ok " + commas(int64(st.Counts.OK)), 3},
-		{"err " + commas(int64(st.Counts.Failures())), 4},
-		{commas(int64(rate+0.5)) + "/s", 1},
+		{Commas(int64(st.Done)) + "/" + Commas(int64(st.Total)), 5},
+		{"ok " + Commas(int64(st.Counts.OK)), 3},
+		{"err " + Commas(int64(st.Counts.Failures())), 4},
+		{Commas(int64(rate+0.5)) + "/s", 1},
 		{formatElapsed(elapsed), 2},
 	}
 	if s := rolloutSegment(st); s != "" {
@@ -214,7 +214,7 @@ func (p *progress) segments(st Status, now time.Time) segments {
 	}
 	switch {
 	case p.isCancelling(st):
-		ss = append(ss, segment{fmt.Sprintf("cancelling, %s in flight", commas(int64(inFlight(st)))), 7})
+		ss = append(ss, segment{fmt.Sprintf("cancelling, %s in flight", Commas(int64(inFlight(st)))), 7})
 	case st.State != "" && st.State != JobProcessing:
 		s := st.State
 		if st.Reason != "" && st.Reason != st.State {
@@ -312,8 +312,8 @@ func percent(done, total int) int {
 	return min(done*100/total, 99)
 }
 
-// commas formats n with thousands separators: 1234567 → "1,234,567".
-func commas(n int64) string {
+// Commas formats n with thousands separators: 1234567 → "1,234,567".
+func Commas(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	if neg {

@@ -201,7 +201,7 @@ func TestFormatters(t *testing.T) {
 		n    int64
 		want string
 	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {123456, "123,456"}, {1234567, "1,234,567"}, {-1234, "-1,234"}} {
-		if got := commas(tc.n); got != tc.want {
+		if got := Commas(tc.n); got != tc.want {
 			t.Errorf("commas(%d) = %q, want %q", tc.n, got, tc.want)
 		}
 	}

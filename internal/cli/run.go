@@ -213,7 +213,7 @@ func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
 	case 1:
 		fmt.Fprintf(stderr, "job %s submitted (1 target)\n", id)
 	default:
-		fmt.Fprintf(stderr, "job %s submitted (%s targets)\n", id, commas(int64(n)))
+		fmt.Fprintf(stderr, "job %s submitted (%s targets)\n", id, Commas(int64(n)))
 	}
 
 	f := &follower{client: client, id: id, cmd: "salvo run", stderr: stderr}
@@ -253,10 +253,10 @@ func Run(ctx context.Context, opts RunOptions, stdout, stderr io.Writer) int {
 		default:
 			return fail(ExitUnreachable, "job %s: %v", id, err)
 		}
-		fmt.Fprintf(stderr, "salvo run: %s results written to %s (HOST.out, HOST.err)\n", commas(int64(n)), opts.OutDir)
+		fmt.Fprintf(stderr, "salvo run: %s results written to %s (HOST.out, HOST.err)\n", Commas(int64(n)), opts.OutDir)
 		if n < st.Done {
 			fmt.Fprintf(stderr, "salvo run: warning: %s results written, the job has %s\n",
-				commas(int64(n)), commas(int64(st.Done)))
+				Commas(int64(n)), Commas(int64(st.Done)))
 		}
 	}
 	return exitFor(st)
@@ -278,7 +278,7 @@ func writeOutput(ctx context.Context, c *Client, opts RunOptions, st Status, ela
 		}
 		if n < st.Done {
 			fmt.Fprintf(stderr, "salvo run: warning: %s results streamed, the job has %s\n",
-				commas(int64(n)), commas(int64(st.Done)))
+				Commas(int64(n)), Commas(int64(st.Done)))
 		}
 		return nil
 	case OutputJSON:

@@ -424,7 +424,7 @@ func scheduleHistoryFlags(fs *flag.FlagSet) func(context.Context, *Client, []str
 			}
 			changed, hosts, values := "-", "-", "-"
 			if ch := r.Changes; ch != nil {
-				changed = commas(int64(ch.ChangedHosts.Count))
+				changed = Commas(int64(ch.ChangedHosts.Count))
 				if !ch.ChangedHosts.Complete {
 					changed += "+"
 				}
@@ -442,7 +442,7 @@ func scheduleHistoryFlags(fs *flag.FlagSet) func(context.Context, *Client, []str
 			if r.Job.State == JobFailed && r.Job.Total == 0 {
 				state += ": " + displayValue(r.Job.Reason, 60)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", slot, r.Job.ID, state, commas(int64(r.Job.Done)), commas(int64(r.Job.Total)),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", slot, r.Job.ID, state, Commas(int64(r.Job.Done)), Commas(int64(r.Job.Total)),
 				changed, hosts, values)
 		}
 		return tw.Flush()
